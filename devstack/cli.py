@@ -1,0 +1,152 @@
+"""The command line: parses options and dispatches to devstack.commands.*; nothing else.
+
+main() is the one error boundary: an expected error is one line and a distinct exit code,
+Ctrl-C is 130, anything unexpected is a short message plus a crash log (DEVSTACK_TRACEBACK=1
+prints the traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.markup import escape
+
+from devstack import __version__, console
+from devstack.console import ColorMode
+from devstack.errors import DevstackError, Exit
+
+app = typer.Typer(
+    name="devstack",
+    help="A correct local Nginx + Gunicorn + Flask-SocketIO stack in one command, "
+    "and a doctor that says why it serves stale files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="devstack.toml (or a folder holding one); default: search upwards.")]
+ColorOpt = Annotated[ColorMode, typer.Option("--color", help="Color output: auto, always, never.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"devstack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """devstack: Nginx in front of Gunicorn in front of your Flask-SocketIO app."""
+
+
+@app.command()
+def up(
+    config: ConfigOpt = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once ready; keep the stack running.")] = False,
+    vm: Annotated[bool, typer.Option("--vm", help="Run the stack inside a Vagrant VM.")] = False,
+    color: ColorOpt = ColorMode.auto,
+    daemon: Annotated[bool, typer.Option("--daemon", hidden=True)] = False,
+) -> None:
+    """Start nginx and gunicorn, prove the stack works, then show every process's logs."""
+    from devstack.commands import up as cmd
+
+    console.configure(color)
+    raise typer.Exit(cmd.run(config, detach=detach, color=color.value, daemon=daemon, vm=vm))
+
+
+@app.command()
+def down(
+    config: ConfigOpt = None,
+    halt: Annotated[bool, typer.Option("--halt", help="VM mode: also halt the VM.")] = False,
+    destroy: Annotated[bool, typer.Option("--destroy", help="VM mode: also destroy the VM.")] = False,
+) -> None:
+    """Stop the stack started by `devstack up` (from any terminal)."""
+    from devstack.commands import down as cmd
+
+    raise typer.Exit(cmd.run(config, halt=halt, destroy=destroy))
+
+
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show whether the stack runs, its processes, PIDs and URL."""
+    from devstack.commands import status as cmd
+
+    raise typer.Exit(cmd.run(config, as_json=as_json))
+
+
+@app.command()
+def logs(
+    names: Annotated[list[str] | None, typer.Argument(help="Process names (default: all).")] = None,
+    config: ConfigOpt = None,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="Only the last N lines.")] = 0,
+) -> None:
+    """Show the logs of every process, after the fact or live."""
+    from devstack.commands import logs as cmd
+
+    raise typer.Exit(cmd.run(config, names or [], lines=lines))
+
+
+@app.command()
+def doctor() -> None:
+    """Diagnose stale static files and the other classic faults of this stack."""
+    from devstack.commands import doctor as cmd
+
+    raise typer.Exit(cmd.run())
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
+) -> None:
+    """Write a commented devstack.toml for the project (never overwrites)."""
+    from devstack.commands import init as cmd
+
+    raise typer.Exit(cmd.run(path.resolve()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run_cli(argv))
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    try:
+        result = app(args=argv, prog_name="devstack", standalone_mode=False)
+        return int(result or 0)
+    except DevstackError as exc:
+        console.err().print(f"[bold red]devstack: error:[/] {escape(str(exc))}", soft_wrap=True)
+        return int(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        return int(Exit.INTERRUPTED)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return int(Exit.USAGE)
+    except KeyboardInterrupt:
+        return int(Exit.INTERRUPTED)
+    except Exception as exc:
+        if os.environ.get("DEVSTACK_TRACEBACK"):
+            traceback.print_exc()
+            return int(Exit.ERROR)
+        fd, crash = tempfile.mkstemp(prefix="devstack-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"devstack {__version__}, Python {sys.version}\n")
+            traceback.print_exc(file=handle)
+        console.err().print(f"devstack: internal error: {type(exc).__name__}: {exc} "
+                            f"(details in {crash}; please report it)", markup=False)
+        return int(Exit.ERROR)

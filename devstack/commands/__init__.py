@@ -1,0 +1,1 @@
+"""One module per command: parse nothing, take typed arguments, return an exit code."""

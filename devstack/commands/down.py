@@ -1,0 +1,39 @@
+"""`devstack down`: stop the stack of this project, from any terminal."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import psutil
+
+from devstack import console, state
+from devstack.backends.local import cleanup_leftovers
+from devstack.commands._common import load_config
+
+
+def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False,
+        destroy: bool = False) -> int:
+    config = load_config(config_path)
+    if halt or destroy:
+        from devstack.commands import up_vm
+
+        return up_vm.down(config, halt=halt, destroy=destroy)
+    current = state.read(config.state_dir)
+    if current is None or current.supervisor is None:
+        console.err().print("devstack: no stack is running here")
+        return 0
+    supervisor = current.supervisor.process()
+    if supervisor is not None:
+        supervisor.send_signal(signal.SIGTERM)
+        try:
+            supervisor.wait(timeout=timeout)
+        except psutil.TimeoutExpired:
+            supervisor.kill()
+    left = cleanup_leftovers(current)
+    if supervisor is None and not left:
+        console.err().print("devstack: no stack is running here")
+        return 0
+    note = f" (cleaned up: {', '.join(left)})" if left else ""
+    console.err().print(f"devstack: stopped{note}")
+    return 0

@@ -1,0 +1,50 @@
+"""`devstack status [--json]`: what runs, with PIDs, ports and readiness."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from devstack import console, state
+from devstack.commands._common import load_config
+
+
+def collect(config_path: Path | None) -> dict[str, Any]:
+    config = load_config(config_path)
+    current = state.read(config.state_dir)
+    if current is None:
+        return {"running": False, "status": "stopped", "url": config.public_url, "processes": {}}
+    alive = current.supervisor is not None and current.supervisor.alive()
+    procs = {
+        name: {"pid": rec.pid, "alive": rec.alive(),
+               "uptime_s": round(time.time() - rec.create_time, 1) if rec.alive() else None}
+        for name, rec in current.processes.items()
+    }
+    status = current.status if alive else ("crashed" if current.status in ("ready", "starting") else "stopped")
+    return {"running": alive, "status": status, "url": current.url, "mode": current.mode,
+            "supervisor_pid": current.supervisor.pid if current.supervisor else None,
+            "ports": current.ports, "ready_seconds": current.ready_seconds,
+            "error": current.error, "processes": procs}
+
+
+def run(config_path: Path | None, as_json: bool = False) -> int:
+    info = collect(config_path)
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return 0 if info["running"] else 1
+    out = console.out()
+    mark = "[green]running[/]" if info["running"] else f"[red]{info['status']}[/]"
+    out.print(f"{mark} {info['url']}/" + (f"  ({info['error']})" if info.get("error") else ""))
+    if info["processes"]:
+        table = Table(box=None, pad_edge=False)
+        for col in ("process", "pid", "state", "uptime"):
+            table.add_column(col)
+        for name, proc in info["processes"].items():
+            up = f"{proc['uptime_s']:.0f} s" if proc["uptime_s"] is not None else "-"
+            table.add_row(name, str(proc["pid"]), "up" if proc["alive"] else "down", up)
+        out.print(table)
+    return 0 if info["running"] else 1

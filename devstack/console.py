@@ -1,0 +1,61 @@
+"""The one place consoles come from, and the color policy (--color, NO_COLOR, FORCE_COLOR)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+
+from rich.console import Console
+
+
+class ColorMode(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+def use_color(mode: ColorMode | str, stream_isatty: bool | None = None) -> bool:
+    """Decide color: an explicit flag wins, then NO_COLOR, then FORCE_COLOR, then the tty."""
+    mode = ColorMode(mode)
+    if mode is ColorMode.always:
+        return True
+    if mode is ColorMode.never:
+        return False
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("TERM") == "dumb":
+        return False
+    isatty = sys.stdout.isatty() if stream_isatty is None else stream_isatty
+    return isatty
+
+
+_state: dict[str, Console] = {}
+
+
+def configure(mode: ColorMode | str = ColorMode.auto) -> None:
+    color = use_color(mode)
+    _state["out"] = Console(
+        force_terminal=color, no_color=not color, highlight=False, soft_wrap=True
+    )
+    _state["err"] = Console(
+        stderr=True,
+        force_terminal=use_color(mode, sys.stderr.isatty()),
+        no_color=not use_color(mode, sys.stderr.isatty()),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def out() -> Console:
+    if "out" not in _state:
+        configure()
+    return _state["out"]
+
+
+def err() -> Console:
+    if "err" not in _state:
+        configure()
+    return _state["err"]

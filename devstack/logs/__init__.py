@@ -1,0 +1,1 @@
+"""Capture, store and show the output of every process devstack runs."""

@@ -1,0 +1,250 @@
+"""Config -> plan: the rendered nginx.conf and the process specs. Pure apart from reading versions.
+
+Nothing here starts a process or prints; the supervisor runs what the plan says.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from devstack import fsinfo, templates
+from devstack.config import Config
+from devstack.errors import ConfigError, DevstackError
+
+ASYNC_MODES = {"gthread": "threading", "gevent": "gevent", "eventlet": "eventlet"}
+# Where nginx keeps its pid and temp files: all under the state dir, nothing under /etc or /var.
+NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+    # Log source names for the child's two streams (nginx: access on stdout, errors on stderr).
+    stdout_source: str = ""
+    stderr_source: str = ""
+    # "app": restarted on code change and with backoff; "always": with backoff.
+    restart: str = "always"
+
+    def source(self, stream: str) -> str:
+        chosen = self.stdout_source if stream == "stdout" else self.stderr_source
+        return chosen or self.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: Config
+    nginx_conf: str
+    processes: list[ProcessSpec]
+    warnings: list[str]
+    reload_engine: str  # the engine actually used: devstack | inotify | poll | off
+    sendfile: bool
+    static_fstype: str
+
+
+def gunicorn_version() -> tuple[int, ...] | None:
+    try:
+        raw = metadata.version("gunicorn")
+    except metadata.PackageNotFoundError:
+        return None
+    parts: list[int] = []
+    for piece in raw.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def nginx_mime_types() -> str | None:
+    for candidate in ("/etc/nginx/mime.types", "/usr/local/nginx/conf/mime.types",
+                      "/opt/homebrew/etc/nginx/mime.types", "/usr/local/etc/nginx/mime.types"):
+        if Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def render_nginx(config: Config, sendfile: bool, static_fstype: str) -> str:
+    state = config.state_dir.resolve()
+    mime = nginx_mime_types()
+    text = templates.render(
+        "nginx.conf.j2",
+        prefix=str(state),
+        listen=_nginx_listen(config.server.listen_host, config.server.listen_port),
+        app_port=config.server.app_port,
+        static_url=config.static.url,
+        static_dir=str(config.static_dir),
+        autoindex=config.server.autoindex,
+        sendfile=sendfile,
+        static_fstype=static_fstype,
+        proxy_read_timeout=config.server.proxy_read_timeout,
+        mime_types=mime or str(state / "mime.types"),
+        error_log_level="warn",
+        user=_worker_user(config),
+    )
+    return text
+
+
+def _worker_user(config: Config) -> str:
+    if os.geteuid() != 0:
+        return ""  # nginx ignores `user` unless started as root
+    import grp
+    import pwd
+
+    st = config.static_dir.stat()
+    try:
+        return f"{pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name}"
+    except KeyError:
+        return ""
+
+
+def _nginx_listen(host: str, port: int) -> str:
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def build(config: Config, python: str | None = None) -> Plan:
+    warnings: list[str] = []
+    python = python or sys.executable
+    fstype = fsinfo.fstype(config.static_dir)
+    shared = fsinfo.is_shared(fstype)
+    if config.server.sendfile == "auto":
+        sendfile = not shared
+    else:
+        sendfile = config.server.sendfile == "on"
+        if sendfile and shared:
+            warnings.append(f"sendfile is on but {config.static_dir} is on {fstype}: nginx may serve "
+                            "stale or truncated files — set server.sendfile = \"auto\"")
+
+    engine = config.app.reload_engine if config.app.reload else "off"
+    worker = config.app.worker
+    version = gunicorn_version()
+    shown = str(config.path.name)
+    if version is None:
+        raise DevstackError(
+            f"gunicorn is not installed for {python} — pip install 'gunicorn>=23' "
+            "(or devstack[app]) into the environment that runs your app")
+    if worker == "eventlet":
+        if version >= (26,):
+            raise ConfigError(shown, "app.worker",
+                              f"gunicorn {'.'.join(map(str, version))} has no eventlet worker "
+                              "(removed in 26.0)",
+                              'use worker = "gthread" (or "gevent"), or pin gunicorn<26')
+        warnings.append("the eventlet worker is deprecated and gone in gunicorn 26+; "
+                        'eventlet itself is bug-fix-only — prefer worker = "gthread"')
+    if worker == "gevent" and importlib.util.find_spec("gevent") is None:
+        raise ConfigError(shown, "app.worker", "gevent is not installed",
+                          "pip install 'gunicorn[gevent]', or use worker = \"gthread\"")
+    if engine == "inotify" and (worker == "gevent" or shared):
+        why = "it crashes gevent workers at boot" if worker == "gevent" else f"inotify misses {fstype} edits"
+        warnings.append(f"reload_engine inotify replaced by poll: {why}")
+        engine = "poll"
+    if importlib.util.find_spec("eventlet") is not None and worker != "eventlet":
+        if not _sets_async_mode(config):
+            warnings.append(
+                f"eventlet is importable and {config.app.module} does not set async_mode: "
+                "Flask-SocketIO will pick eventlet and hang under the "
+                f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()")
+
+    nginx_conf = render_nginx(config, sendfile, fstype)
+    processes = [gunicorn_spec(config, python, engine, version), nginx_spec(config)]
+    for name, command in config.processes.items():
+        processes.append(ProcessSpec(name=name, argv=["/bin/sh", "-c", f"exec {command}"],
+                                     cwd=config.root, env=child_env(config), restart="always"))
+    return Plan(config=config, nginx_conf=nginx_conf, processes=processes, warnings=warnings,
+                reload_engine=engine, sendfile=sendfile, static_fstype=fstype)
+
+
+def _sets_async_mode(config: Config) -> bool:
+    module_path = config.app_dir.joinpath(*config.app.module.split("."))
+    for candidate in (module_path.with_suffix(".py"), module_path / "__init__.py"):
+        try:
+            if "async_mode" in candidate.read_text(encoding="utf-8", errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def child_env(config: Config) -> dict[str, str]:
+    """Environment additions every child gets (the supervisor merges them over os.environ)."""
+    return {
+        "PYTHONUNBUFFERED": "1",
+        "DEVSTACK": "1",
+        "DEVSTACK_PUBLIC_URL": config.public_url,
+        "DEVSTACK_ASYNC_MODE": ASYNC_MODES[config.app.worker],
+        **config.app.env,
+    }
+
+
+def gunicorn_spec(config: Config, python: str, engine: str,
+                  version: tuple[int, ...] | None) -> ProcessSpec:
+    argv = [
+        python, "-m", "gunicorn",
+        "--chdir", str(config.app_dir),
+        "--bind", f"127.0.0.1:{config.server.app_port}",
+        "--workers", "1",  # Socket.IO keeps session state in the one process
+        "--worker-class", config.app.worker,
+        "--graceful-timeout", "3",  # dev: open websockets must not hold a restart for 30 s
+        "--timeout", "120",
+        "--access-logfile", "-",
+        "--error-logfile", "-",
+        "--log-level", "info",
+    ]
+    if config.app.worker == "gthread":
+        argv += ["--threads", str(config.app.threads)]
+    if version is not None and version >= (25, 1):
+        # Otherwise gunicorn writes a control socket into $HOME, shared by every stack.
+        argv += ["--control-socket", str(config.state_dir.resolve() / "gunicorn.ctl")]
+    if engine in ("inotify", "poll"):
+        argv += ["--reload", "--reload-engine", engine]
+        for pattern in config.app.reload_extra:
+            argv += ["--reload-extra-file", str(config.app_dir / pattern)]
+    argv.append(config.app.wsgi)
+    env = child_env(config)
+    env["GUNICORN_CMD_ARGS"] = ""  # a stray shell setting must not change the dev server
+    return ProcessSpec(name="gunicorn", argv=argv, cwd=config.app_dir, env=env, restart="app")
+
+
+def nginx_spec(config: Config, nginx: str = "nginx") -> ProcessSpec:
+    state = config.state_dir.resolve()
+    return ProcessSpec(
+        name="nginx",
+        argv=[nginx, "-p", str(state), "-c", "nginx.conf", "-e", "stderr", "-g", "daemon off;"],
+        cwd=state, env={}, stdout_source="nginx.access", stderr_source="nginx.error",
+        restart="always",
+    )
+
+
+def prepare_state_dir(config: Config) -> None:
+    state = config.state_dir
+    state.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(state, 0o755)
+    for name in NGINX_TEMP_DIRS:
+        (state / "tmp" / name).mkdir(parents=True, exist_ok=True)
+    (state / ".gitignore").write_text("*\n", encoding="utf-8")
+    if nginx_mime_types() is None:
+        (state / "mime.types").write_text(MIME_FALLBACK, encoding="utf-8")
+
+
+MIME_FALLBACK = """types {
+    text/html html htm;
+    text/css css;
+    application/javascript js mjs;
+    application/json json map;
+    image/png png;
+    image/jpeg jpg jpeg;
+    image/gif gif;
+    image/svg+xml svg;
+    image/x-icon ico;
+    font/woff woff;
+    font/woff2 woff2;
+    text/plain txt;
+}
+"""

@@ -1,0 +1,310 @@
+"""Probes: one implementation of "does it work", used by readiness (up), the watcher and doctor.
+
+Stdlib only (http.client, a minimal WebSocket client), so the same code runs inside a VM guest.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import socket
+import struct
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
+    body: bytes
+    elapsed: float
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def split_url(url: str) -> tuple[str, int, str]:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return host, port, path
+
+
+def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None,
+             method: str = "GET") -> Response:
+    """One request, no redirects followed, no caching. Raises OSError on connection failure."""
+    host, port, path = split_url(url)
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, headers=headers or {})
+        resp = conn.getresponse()
+        body = resp.read()
+        merged: dict[str, str] = {}
+        for name, value in resp.getheaders():
+            key = name.lower()
+            merged[key] = f"{merged[key]}, {value}" if key in merged else value
+        return Response(resp.status, merged, body, time.perf_counter() - started)
+    except http.client.HTTPException as exc:
+        raise OSError(f"bad HTTP answer from {host}:{port}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def static_url_for(base_url: str, static_prefix: str, relpath: str) -> str:
+    quoted = urllib.parse.quote(relpath.replace(os.sep, "/"))
+    return base_url.rstrip("/") + static_prefix + quoted
+
+
+def sample_static_file(static_dir: Path) -> Path | None:
+    """A small, stable file to prove static serving with: the first regular file by name."""
+    for folder, dirs, files in os.walk(static_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            candidate = Path(folder) / name
+            if not name.startswith(".") and candidate.is_file() and not candidate.is_symlink():
+                return candidate
+    return None
+
+
+@dataclass
+class Freshness:
+    relpath: str
+    fresh: bool
+    disk_sha: str
+    served_sha: str
+    status: int
+    elapsed: float
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def check_static(base_url: str, static_prefix: str, static_dir: Path, file: Path,
+                 timeout: float = 5.0) -> Freshness:
+    relpath = file.relative_to(static_dir).as_posix()
+    disk = sha256_file(file)
+    resp = http_get(static_url_for(base_url, static_prefix, relpath), timeout=timeout)
+    served = sha256_bytes(resp.body) if resp.status == 200 else ""
+    return Freshness(relpath, resp.status == 200 and served == disk, disk, served, resp.status,
+                     resp.elapsed, resp.headers)
+
+
+# -- WebSocket / Socket.IO --------------------------------------------------------------------
+
+class WebSocketError(OSError):
+    pass
+
+
+class WebSocket:
+    """The smallest RFC 6455 client that can speak Engine.IO: text frames, ping/pong, close."""
+
+    def __init__(self, sock: socket.socket, leftover: bytes = b"") -> None:
+        self.sock = sock
+        self.buffer = leftover
+
+    @classmethod
+    def connect(cls, host: str, port: int, path: str, timeout: float = 5.0,
+                headers: dict[str, str] | None = None) -> tuple[WebSocket | None, int, bytes]:
+        """Open the handshake. Returns (socket or None, HTTP status, raw response head)."""
+        sock = socket.create_connection((host, port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket",
+                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > 65536:
+                break
+        head, _, rest = data.partition(b"\r\n\r\n")
+        try:
+            status = int(head.split(b" ", 2)[1])
+        except (IndexError, ValueError):
+            sock.close()
+            return None, 0, head
+        if status != 101:
+            sock.close()
+            return None, status, head
+        expected = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        if expected not in head:
+            sock.close()
+            return None, status, head
+        return cls(sock, rest), status, head
+
+    def send_text(self, text: str) -> None:
+        payload = text.encode()
+        mask = os.urandom(4)
+        header = bytearray([0x81])
+        length = len(payload)
+        if length < 126:
+            header.append(0x80 | length)
+        elif length < 65536:
+            header.append(0x80 | 126)
+            header += struct.pack("!H", length)
+        else:
+            header.append(0x80 | 127)
+            header += struct.pack("!Q", length)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes(header) + mask + masked)
+
+    def _read(self, count: int) -> bytes:
+        while len(self.buffer) < count:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise WebSocketError("connection closed by the server")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+    def recv_text(self) -> str:
+        while True:
+            first, second = self._read(2)
+            opcode, length = first & 0x0F, second & 0x7F
+            if length == 126:
+                length = struct.unpack("!H", self._read(2))[0]
+            elif length == 127:
+                length = struct.unpack("!Q", self._read(8))[0]
+            mask = self._read(4) if second & 0x80 else b""
+            payload = self._read(length)
+            if mask:
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            if opcode == 0x1:
+                return payload.decode("utf-8", "replace")
+            if opcode == 0x8:
+                raise WebSocketError("the server closed the websocket")
+            if opcode == 0x9:  # ping -> pong
+                self.sock.sendall(bytes([0x8A, 0x80]) + os.urandom(4))
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(bytes([0x88, 0x80]) + os.urandom(4))
+        except OSError:
+            pass
+        self.sock.close()
+
+
+@dataclass
+class SocketIOResult:
+    ok: bool
+    status: int  # HTTP status of the upgrade request (101 when it worked)
+    detail: str
+    sid: str = ""
+    elapsed: float = 0.0
+
+
+def socketio_websocket(base_url: str, path: str = "/socket.io/", timeout: float = 5.0,
+                       origin: str | None = None) -> SocketIOResult:
+    """A Socket.IO client connect restricted to the websocket transport (as transports=['websocket'])."""
+    host, port, _ = split_url(base_url)
+    started = time.perf_counter()
+    headers = {"Origin": origin} if origin else {}
+    try:
+        ws, status, head = WebSocket.connect(host, port, f"{path}?EIO=4&transport=websocket",
+                                             timeout, headers)
+    except OSError as exc:
+        return SocketIOResult(False, 0, f"cannot connect: {exc}")
+    if ws is None:
+        first = head.split(b"\r\n", 1)[0].decode("latin-1")
+        return SocketIOResult(False, status, f"no websocket upgrade: {first or 'empty answer'}")
+    try:
+        opened = ws.recv_text()
+        if not opened.startswith("0"):
+            return SocketIOResult(False, status, f"unexpected Engine.IO open packet {opened[:60]!r}")
+        ws.send_text("40")
+        while True:
+            packet = ws.recv_text()
+            if packet.startswith("40"):
+                sid = json.loads(packet[2:] or "{}").get("sid", "")
+                return SocketIOResult(True, status, "connected over websocket", sid,
+                                      time.perf_counter() - started)
+            if packet.startswith("44"):
+                return SocketIOResult(False, status, f"connect refused: {packet[2:120]}")
+            if packet == "2":
+                ws.send_text("3")
+    except (OSError, ValueError) as exc:
+        return SocketIOResult(False, status, f"websocket failed: {exc}")
+    finally:
+        ws.close()
+
+
+# -- ports ------------------------------------------------------------------------------------
+
+@dataclass
+class PortOwner:
+    pid: int | None
+    name: str
+    cmdline: str
+    address: str
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return "another process (not visible to this user)"
+        return f"{self.name} (pid {self.pid}: {self.cmdline[:80]})"
+
+
+def port_owner(port: int) -> PortOwner | None:
+    """Who listens on TCP port (any address), as far as this user can see."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        conns = []
+    for conn in conns:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            address = f"{conn.laddr.ip}:{conn.laddr.port}"
+            if conn.pid is None:
+                return PortOwner(None, "?", "", address)
+            try:
+                proc = psutil.Process(conn.pid)
+                return PortOwner(conn.pid, proc.name(), " ".join(proc.cmdline()), address)
+            except psutil.Error:
+                return PortOwner(conn.pid, "?", "", address)
+    return None
+
+
+def can_bind(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_port(host: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.02)
+    return False

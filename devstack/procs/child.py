@@ -1,0 +1,159 @@
+"""One running child: its own process group, its pipes read into the log sink."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import psutil
+
+from devstack.logs.sink import Sink
+from devstack.plan import ProcessSpec
+
+# Linux: the child asks the kernel for SIGTERM when devstack dies, even by kill -9, so a crashed
+# supervisor leaves no orphan holding a port. The check on the parent closes the race where
+# devstack died before prctl ran. PR_SET_PDEATHSIG survives exec.
+_PDEATHSIG_SHIM = (
+    "import ctypes,os,signal,sys\n"
+    "ctypes.CDLL(None,use_errno=True).prctl(1,signal.SIGTERM)\n"
+    "os.getppid()==int(sys.argv[1]) or sys.exit(70)\n"
+    "os.execvp(sys.argv[2],sys.argv[2:])"
+)
+
+
+def wrapped_argv(argv: list[str]) -> list[str]:
+    if sys.platform.startswith("linux"):
+        return [sys.executable, "-S", "-c", _PDEATHSIG_SHIM, str(os.getpid()), *argv]
+    return argv
+
+
+class Child:
+    def __init__(self, spec: ProcessSpec, sink: Sink,
+                 on_exit: Callable[[Child, int], None]) -> None:
+        self.spec = spec
+        self.sink = sink
+        self.on_exit = on_exit
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.tail: collections.deque[str] = collections.deque(maxlen=40)
+        self._readers: list[threading.Thread] = []
+        self.stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> None:
+        env = {**os.environ, **self.spec.env}
+        self.stopping = False
+        self.tail.clear()
+        self.proc = subprocess.Popen(
+            wrapped_argv(self.spec.argv),
+            cwd=self.spec.cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # own group: Ctrl-C reaches devstack only; we stop the group
+            close_fds=True,
+        )
+        self.started_at = time.monotonic()
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout.fileno(), "stdout"),
+                             daemon=True, name=f"{self.spec.name}-out"),
+            threading.Thread(target=self._pump, args=(self.proc.stderr.fileno(), "stderr"),
+                             daemon=True, name=f"{self.spec.name}-err"),
+        ]
+        for reader in self._readers:
+            reader.start()
+        threading.Thread(target=self._wait, daemon=True, name=f"{self.spec.name}-wait").start()
+
+    def _pump(self, fd: int, stream: str) -> None:
+        source = self.spec.source(stream)
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            self.sink.feed(source, stream, data)
+            # Keep the last lines for the exit report ("Worker failed to boot" and its cause).
+            for line in data.decode("utf-8", "replace").splitlines()[-10:]:
+                if line.strip():
+                    self.tail.append(line)
+        self.sink.end(source, stream)
+
+    def _wait(self) -> None:
+        proc = self.proc
+        assert proc is not None
+        code = proc.wait()
+        for reader in self._readers:
+            reader.join(timeout=2.0)
+        # A leader that died (kill -9) can leave its workers behind in the group: clear them.
+        kill_group(proc.pid, signal.SIGKILL)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        self.on_exit(self, code)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, grace: float = 5.0) -> None:
+        """TERM the whole group, wait, then KILL what is left."""
+        self.stopping = True
+        proc = self.proc
+        if proc is None:
+            return
+        members = group_members(proc.pid)
+        kill_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if proc.poll() is not None and not any(_alive(m) for m in members):
+                break
+            time.sleep(0.02)
+        kill_group(proc.pid, signal.SIGKILL)
+        try:
+            proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pass
+        psutil.wait_procs([m for m in members if _alive(m)], timeout=2.0)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    try:
+        leader = psutil.Process(pgid)
+        members = [leader, *leader.children(recursive=True)]
+    except psutil.Error:
+        pass
+    return members

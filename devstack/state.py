@@ -1,0 +1,144 @@
+"""The stack's state file (.devstack/state.json): who runs, since when, on which ports.
+
+A process is identified by PID *and* start time, so a recycled PID is never mistaken for ours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+STATE_FILE = "state.json"
+
+
+@dataclass
+class ProcRecord:
+    pid: int
+    create_time: float
+
+    @classmethod
+    def of(cls, pid: int) -> ProcRecord:
+        return cls(pid=pid, create_time=psutil.Process(pid).create_time())
+
+    def process(self) -> psutil.Process | None:
+        """The live process this record names, or None if it is gone or the PID was reused."""
+        try:
+            proc = psutil.Process(self.pid)
+            if abs(proc.create_time() - self.create_time) > 0.05:
+                return None
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+
+    def alive(self) -> bool:
+        return self.process() is not None
+
+
+@dataclass
+class StackState:
+    status: str = "starting"  # starting | ready | failed | stopping | stopped
+    url: str = ""
+    mode: str = "local"  # local | vm
+    supervisor: ProcRecord | None = None
+    processes: dict[str, ProcRecord] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+    started_at: float = field(default_factory=time.time)
+    ready_seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StackState:
+        sup = data.get("supervisor")
+        return cls(
+            status=str(data.get("status", "stopped")),
+            url=str(data.get("url", "")),
+            mode=str(data.get("mode", "local")),
+            supervisor=ProcRecord(**sup) if sup else None,
+            processes={k: ProcRecord(**v) for k, v in data.get("processes", {}).items()},
+            ports={k: int(v) for k, v in data.get("ports", {}).items()},
+            error=str(data.get("error", "")),
+            started_at=float(data.get("started_at", 0.0)),
+            ready_seconds=data.get("ready_seconds"),
+            extra=dict(data.get("extra", {})),
+        )
+
+
+def path(state_dir: Path) -> Path:
+    return state_dir / STATE_FILE
+
+
+def read(state_dir: Path) -> StackState | None:
+    try:
+        data = json.loads(path(state_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:
+        return StackState.from_json(data)
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+def write(state_dir: Path, state: StackState) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    target = path(state_dir)
+    tmp = target.with_suffix(f".tmp.{os.getpid()}")
+    tmp.write_text(json.dumps(state.to_json(), indent=2), encoding="utf-8")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, target)  # atomic: readers never see half a file
+
+
+def terminate_group(record: ProcRecord, grace: float = 5.0) -> bool:
+    """TERM the process group led by record (if it is still ours), wait, then KILL.
+
+    Returns True when something of ours was running.
+    """
+    proc = record.process()
+    if proc is None:
+        return False
+    try:
+        pgid = os.getpgid(record.pid)
+    except ProcessLookupError:
+        return False
+    # Only signal the group if the recorded process leads it (it was started in its own session).
+    group = pgid if pgid == record.pid else None
+    _signal(record.pid, group, signal.SIGTERM)
+    members = _group_members(group) if group else [proc]
+    _, alive = psutil.wait_procs(members, timeout=grace)
+    if alive:
+        _signal(record.pid, group, signal.SIGKILL)
+        psutil.wait_procs(alive, timeout=2.0)
+    return True
+
+
+def _signal(pid: int, group: int | None, sig: signal.Signals) -> None:
+    try:
+        if group is not None:
+            os.killpg(group, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return members

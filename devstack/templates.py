@@ -1,0 +1,28 @@
+"""Finds templates/ (inside the installed package, or at the repository root) and renders them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def template_dir() -> Path:
+    # A wheel carries them as devstack/templates; a source checkout keeps them at the top.
+    for candidate in (_PACKAGE / "templates", _PACKAGE.parent / "templates"):
+        if (candidate / "nginx.conf.j2").is_file():
+            return candidate
+    raise FileNotFoundError("devstack's templates/ folder is missing: reinstall devstack")
+
+
+def render(name: str, **values: Any) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # these are config files, not HTML
+    )
+    return env.get_template(name).render(**values)

@@ -1,0 +1,74 @@
+"""Watches the app's code and tells the supervisor to reload gunicorn (HUP) on a change.
+
+devstack's own watcher instead of gunicorn's --reload: one inotify watch set for the whole tree,
+works with gevent (gunicorn's inotify engine crashes it), and restarts a gunicorn that died.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+from devstack.watch.observers import ignored, make_observer
+
+DEBOUNCE = 0.03  # editors save in bursts (write, rename, chmod): one reload per burst
+
+
+class AppWatcher(FileSystemEventHandler):
+    def __init__(self, app_dir: Path, extra: tuple[str, ...], on_change: Callable[[str], None],
+                 skip: tuple[Path, ...] = (), polling: str = "auto") -> None:
+        self.app_dir = app_dir.resolve()
+        self.patterns = ("*.py", *extra)
+        self.skip = tuple(p.resolve() for p in skip)
+        self.on_change = on_change
+        self.observer, self.kind = make_observer(self.app_dir, polling)
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._changed: set[str] = set()
+
+    def matches(self, path: str) -> bool:
+        if ignored(path):
+            return False
+        p = Path(path)
+        if any(p == s or s in p.parents for s in self.skip):
+            return False
+        try:
+            rel = p.resolve().relative_to(self.app_dir).as_posix()
+        except ValueError:
+            return False
+        return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(p.name, pat) for pat in self.patterns)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write") or event.is_directory:
+            return
+        paths = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
+        hits = [p for p in paths if p and self.matches(p)]
+        if not hits:
+            return
+        with self._lock:
+            self._changed.update(hits)
+            if self._timer is None:
+                self._timer = threading.Timer(DEBOUNCE, self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            changed, self._changed, self._timer = self._changed, set(), None
+        names = sorted(Path(p).name for p in changed)
+        self.on_change(", ".join(names[:3]) + (" …" if len(names) > 3 else ""))
+
+    def start(self) -> None:
+        self.observer.schedule(self, str(self.app_dir), recursive=True)
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=5.0)
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
