@@ -1,0 +1,199 @@
+"""The VM itself, through python-vagrant: preflight, status, up/reload with a live progress view,
+halt, destroy, ssh-config.
+
+Every failure a user can hit is a one-line DevstackError with the fix. vagrant's stderr goes to
+.devstack/vm/vagrant.log so an error can quote it; stdout is streamed into the progress view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from rich.console import Console
+
+from devstack import console
+from devstack.config import Config
+from devstack.errors import DevstackError, Exit
+from devstack.vm import vagrantfile
+
+PLUGINS = {"libvirt": "vagrant-libvirt", "virtualbox": ""}  # virtualbox support is built in
+# vagrant's "==> default: Booting domain..." lines are the steps shown in the progress view.
+_STEP = re.compile(r"^==> [\w.-]+: (.*)$")
+
+
+class VMError(DevstackError):
+    exit_code = Exit.VM
+
+
+def vagrant_env() -> dict[str, str]:
+    env = os.environ.copy()
+    env.setdefault("VAGRANT_NO_COLOR", "1")
+    env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no phone-home on every command
+    return env
+
+
+class Backend:
+    def __init__(self, config: Config, out: Console | None = None) -> None:
+        self.config = config
+        self.out = out or console.err()
+        self.root = vagrantfile.vm_dir(config)
+        self.log_path = self.root / "vagrant.log"
+        self.provider = config.vm.provider
+        self._vagrant_bin = shutil.which("vagrant")
+
+    # -- preflight: cheap checks, each naming the fix ------------------------------------------
+    def preflight(self) -> None:
+        if self._vagrant_bin is None:
+            raise VMError("vagrant is not installed — install it (Debian/Ubuntu: apt-get install "
+                          "vagrant; elsewhere: the installer from the Vagrant site)")
+        plugin = PLUGINS.get(self.provider, "")
+        if plugin and not self._has_plugin(plugin):
+            raise VMError(f"the vagrant provider plugin {plugin} is missing — install it "
+                          f"(apt-get install {plugin}, or `vagrant plugin install {plugin}`)")
+        if not self._has_box(self.config.vm.box):
+            raise VMError(f"the vagrant box {self.config.vm.box!r} is not installed for provider "
+                          f"{self.provider} — add it with `vagrant box add --name "
+                          f"{self.config.vm.box} BOX_FILE_OR_URL` (the test box: vm/build-box.sh)")
+
+    def _plain(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        assert self._vagrant_bin is not None
+        return subprocess.run([self._vagrant_bin, *args], capture_output=True, text=True,
+                              timeout=timeout, env=vagrant_env(), cwd=self.root, check=False)
+
+    def _has_plugin(self, plugin: str) -> bool:
+        gems = Path("/usr/share/rubygems-integration/all/gems")
+        if any(gems.glob(f"{plugin}-*")):  # Debian's packaged plugin: no need to start ruby
+            return True
+        result = self._plain("plugin", "list")
+        return plugin in result.stdout
+
+    def _has_box(self, box: str) -> bool:
+        if "/" in box and not Path(box).exists():
+            pass  # a catalog name (org/name): vagrant may fetch it itself
+        home = Path(os.environ.get("VAGRANT_HOME", Path.home() / ".vagrant.d"))
+        folder = home / "boxes" / box.replace("/", "-VAGRANTSLASH-")
+        if folder.is_dir():
+            # boxes/NAME/VERSION/PROVIDER, or .../VERSION/ARCH/PROVIDER on newer vagrant
+            provider = self.provider
+            return any(folder.glob(f"*/{provider}")) or any(folder.glob(f"*/*/{provider}"))
+        return False
+
+    # -- python-vagrant ------------------------------------------------------------------------
+    def _vagrant(self, log: IO[str] | None = None) -> object:
+        import vagrant
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = log
+
+        @contextlib.contextmanager
+        def err_cm() -> Iterator[IO[str] | None]:
+            yield handle
+
+        kwargs: dict[str, object] = {"root": str(self.root), "env": vagrant_env()}
+        if handle is not None:
+            kwargs["err_cm"] = err_cm
+            kwargs["out_cm"] = err_cm
+        return vagrant.Vagrant(**kwargs)  # type: ignore[no-untyped-call]
+
+    def state(self) -> str:
+        """not_created | running | shutoff | paused | ... (vagrant's word for the machine)."""
+        if not vagrantfile.vagrantfile_path(self.config).exists():
+            return "not_created"
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            v = self._vagrant(log)
+            try:
+                statuses = v.status()  # type: ignore[attr-defined]
+            except subprocess.CalledProcessError as exc:
+                raise VMError(f"`vagrant status` failed ({self._tail()}) — "
+                              f"see {self.log_path}") from exc
+        return str(statuses[0].state) if statuses else "not_created"
+
+    def up(self) -> float:
+        """Boot (or resume) the VM; provisions on the first boot only. Returns seconds taken."""
+        return self._stream("up", lambda v: v.up(provider=self.provider, stream_output=True))
+
+    def reload(self) -> float:
+        return self._stream("reload", lambda v: v.reload(stream_output=True))
+
+    def _stream(self, what: str, start: object) -> float:
+        started = time.monotonic()
+        timeout = self.config.vm.boot_timeout
+        lines: deque[str] = deque(maxlen=30)
+        with open(self.log_path, "a", encoding="utf-8") as log, \
+                self.out.status(f"vagrant {what}: starting") as spinner:
+            log.write(f"\n--- vagrant {what} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+            log.flush()
+            v = self._vagrant(log)
+            try:
+                for raw in start(v):  # type: ignore[operator]
+                    line = raw.rstrip()
+                    log.write(line + "\n")
+                    lines.append(line)
+                    step = _STEP.match(line)
+                    if step:
+                        spinner.update(f"vagrant {what} [{time.monotonic() - started:.0f} s]: "
+                                       f"{step.group(1)[:90]}")
+            except subprocess.CalledProcessError:
+                log.flush()
+                raise self._failure(what, list(lines), timeout) from None
+        return time.monotonic() - started
+
+    def _failure(self, what: str, lines: list[str], timeout: int) -> VMError:
+        text = "\n".join(lines) + "\n" + self._tail(40)
+        if "Timed out while waiting for the machine to boot" in text or "boot_timeout" in text:
+            tail = self._console_tail()
+            return VMError(f"the VM did not boot within {timeout} s (console: {tail}) — raise "
+                           "vm.boot_timeout, or check the box (full console: "
+                           f"{vagrantfile.console_log(self.config)})")
+        if "provision" in text.lower() and ("non-zero exit status" in text or "devstack:" in text):
+            why = next((ln.strip() for ln in reversed(text.splitlines()) if "devstack:" in ln),
+                       self._tail())
+            return VMError(f"guest provisioning failed: {why} — use a box with nginx and the "
+                           "stack's Python packages (vm/build-box.sh), then `devstack up --vm`")
+        return VMError(f"`vagrant {what}` failed: {self._tail()} — full output in {self.log_path}")
+
+    def _tail(self, count: int = 1) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "no output"
+        wanted = [ln.strip() for ln in text.splitlines()
+                  if ln.strip() and not ln.startswith("---") and not ln.startswith("==>")]
+        if count == 1:
+            errors = [ln for ln in wanted if "rror" in ln or "failed" in ln.lower()]
+            return (errors or wanted or ["no output"])[-1][:300]
+        return "\n".join(wanted[-count:])
+
+    def _console_tail(self) -> str:
+        try:
+            path = vagrantfile.console_log(self.config)
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "no console output"
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return " | ".join(lines[-3:])[:300] or "empty"
+
+    def halt(self) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            self._vagrant(log).halt()  # type: ignore[attr-defined]
+
+    def destroy(self) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            self._vagrant(log).destroy()  # type: ignore[attr-defined]
+
+    def ssh_config(self) -> str:
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            try:
+                return str(self._vagrant(log).ssh_config())  # type: ignore[attr-defined]
+            except subprocess.CalledProcessError as exc:
+                raise VMError(f"`vagrant ssh-config` failed: {self._tail()} — is the VM running? "
+                              "(`devstack up --vm`)") from exc
