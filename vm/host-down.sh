@@ -4,7 +4,7 @@
 RUN=${DEVSTACK_VM_RUN:-/tmp/devstack-vm-run}
 [ -f "$RUN/env" ] && . "$RUN/env"
 V="virsh -c qemu:///system"
-PREFIX=${DEVSTACK_LIBVIRT_PREFIX:-devstack-}
+PREFIX=${DEVSTACK_LIBVIRT_PREFIX:-devstack-$DEVSTACK_VM_NS-}
 if $V version >/dev/null 2>&1; then
   for d in $($V list --all --name 2>/dev/null | grep "^$PREFIX"); do
     $V destroy "$d" >/dev/null 2>&1; $V undefine "$d" --remove-all-storage >/dev/null 2>&1 || $V undefine "$d" >/dev/null 2>&1

@@ -64,6 +64,7 @@ export DEVSTACK_VM_NS=$NS
 export DEVSTACK_VM_RUN=$RUN
 export DEVSTACK_LIBVIRT_POOL=$POOL
 export DEVSTACK_LIBVIRT_NETWORK=$NET
+export DEVSTACK_LIBVIRT_PREFIX=devstack-$NS-
 export LIBVIRT_DEFAULT_URI=qemu:///system
 ENV
 echo "libvirtd $(cat /run/libvirtd.pid), virtlogd $(cat /run/virtlogd.pid), netns $NS, pool $POOL"

@@ -72,10 +72,11 @@ def _receive(root: Path, stdin: BinaryIO, stdout: BinaryIO) -> int:
             return 0
         frame = json.loads(header)
         seq = frame.get("seq", 0)
+        # Read a put's bytes before anything can fail, so the stream stays in step.
+        data = stdin.read(frame["size"]) if frame.get("op") == "put" else b""
         try:
             target = _safe(root, frame["path"])
             if frame["op"] == "put":
-                data = stdin.read(frame["size"])
                 target.parent.mkdir(parents=True, exist_ok=True)
                 # Write beside, then rename: nginx and the reloader never see half a file.
                 tmp = target.with_name(f".{target.name}.devstack-sync")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,7 +45,14 @@ def forwards(config: Config) -> list[Forward]:
 
 
 def machine_prefix(config: Config) -> str:
-    """A libvirt domain prefix unique to this project folder (two projects never share a VM)."""
+    """A libvirt domain prefix unique to this project folder (two projects never share a VM).
+
+    DEVSTACK_LIBVIRT_PREFIX overrides it (the Vagrantfile reads the same variable), so a test
+    run can give all its domains one prefix and sweep them afterwards.
+    """
+    override = os.environ.get("DEVSTACK_LIBVIRT_PREFIX")
+    if override:
+        return override
     root = str(config.root.resolve())
     slug = re.sub(r"[^A-Za-z0-9]+", "-", config.root.resolve().name).strip("-")[:24] or "project"
     return f"devstack-{slug}-{hashlib.sha256(root.encode()).hexdigest()[:6]}_"
