@@ -28,6 +28,8 @@ from devstack.vm import vagrantfile
 PLUGINS = {"libvirt": "vagrant-libvirt", "virtualbox": ""}  # virtualbox support is built in
 # vagrant's "==> default: Booting domain..." lines are the steps shown in the progress view.
 _STEP = re.compile(r"^==> [\w.-]+: (.*)$")
+# Box uploads redraw one line ("\x1b[KProgress: 42%") thousands of times: keep the last figure.
+_PROGRESS = re.compile(r"Progress: (\d+)%")
 
 
 class VMError(DevstackError):
@@ -134,14 +136,23 @@ class Backend:
             log.flush()
             v = self._vagrant(log)
             try:
+                current = "starting"
                 for raw in start(v):  # type: ignore[operator]
                     line = raw.rstrip()
-                    log.write(line + "\n")
-                    lines.append(line)
+                    progress = _PROGRESS.findall(line)
+                    if progress:
+                        line = _PROGRESS.sub("", line).replace("\x1b[K", "").strip()
+                        suffix = f" {progress[-1]}%"
+                    else:
+                        suffix = ""
+                    if line:
+                        log.write(line + "\n")
+                        lines.append(line)
                     step = _STEP.match(line)
                     if step:
-                        spinner.update(f"vagrant {what} [{time.monotonic() - started:.0f} s]: "
-                                       f"{step.group(1)[:90]}")
+                        current = step.group(1)[:90]
+                    spinner.update(f"vagrant {what} [{time.monotonic() - started:.0f} s]: "
+                                   f"{current}{suffix}")
             except subprocess.CalledProcessError:
                 log.flush()
                 raise self._failure(what, list(lines), timeout) from None
