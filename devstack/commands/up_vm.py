@@ -94,6 +94,7 @@ def run(config: Config, color: str = "auto") -> int:
     master = ssh.Master(config)
     mirror = LogMirror(config, terminal)
     syncer: sync.Syncer | None = None
+    fresh: sync.FreshnessWatcher | None = None
     ok = False
     try:
         with out.status("connecting to the VM"):
@@ -116,7 +117,11 @@ def run(config: Config, color: str = "auto") -> int:
                            + (f" (guest: {detail})" if detail else "") +
                            " — see `devstack logs`")
         if config.vm.sync == "rsync":
-            syncer = sync.Syncer(config, lambda rel, s: _synced(config, mux, rel, s),
+            watcher = sync.FreshnessWatcher(config, ready.base_url(config),
+                                            lambda line: mux.note("watcher", line))
+            watcher.start()
+            fresh = watcher
+            syncer = sync.Syncer(config, lambda rel, s: _synced(mux, watcher, rel, s),
                                  lambda msg: mux.note("watcher", msg))
             syncer.start()
             _record(config, record, "sync", syncer.proc)
@@ -144,6 +149,8 @@ def run(config: Config, color: str = "auto") -> int:
     finally:
         if syncer is not None:
             syncer.stop()
+        if fresh is not None:
+            fresh.stop()
         guest.stop_stack(config)
         mirror.stop()
         master.stop()
@@ -175,11 +182,9 @@ def _record(config: Config, record: state.StackState, name: str, proc: object) -
     state.write(config.state_dir, record)
 
 
-def _synced(config: Config, mux: LogMux, rel: str, seconds: float) -> None:
+def _synced(mux: LogMux, fresh: sync.FreshnessWatcher, rel: str, seconds: float) -> None:
     mux.note("watcher", f"synced {rel} into the VM ({seconds * 1000:.0f} ms after the edit)")
-    _fresh, line = sync.verify_fresh(config, ready.base_url(config), rel)
-    if line:
-        mux.note("watcher", line)
+    fresh.synced(rel)
 
 
 def down(config: Config, halt: bool = False, destroy: bool = False) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import threading
 import time
@@ -153,8 +154,49 @@ class Syncer(FileSystemEventHandler):
                 self.proc.wait(timeout=5)
 
 
-def verify_fresh(config: Config, base_url: str, rel: str,
-                 timeout: float = FRESH_TIMEOUT) -> tuple[bool, str]:
+class FreshnessWatcher:
+    """Checks each synced static file through the forward, on its own thread: a slow or stale
+    check never holds up the next sync, and a check a newer edit made moot is dropped."""
+
+    def __init__(self, config: Config, base_url: str, report: Callable[[str], None]) -> None:
+        self.config = config
+        self.base_url = base_url
+        self.report = report
+        self._generation: dict[str, int] = {}
+        self._queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="vm-fresh")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def synced(self, rel: str) -> None:
+        generation = self._generation.get(rel, 0) + 1
+        self._generation[rel] = generation
+        self._queue.put((rel, generation))
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            rel, generation = item
+            if self._generation.get(rel) != generation:
+                continue  # a newer edit of the same file is queued: check that one
+
+            def superseded(rel: str = rel, generation: int = generation) -> bool:
+                return self._generation.get(rel) != generation
+
+            _fresh, line = verify_fresh(self.config, self.base_url, rel, superseded=superseded)
+            if line:
+                self.report(line)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=FRESH_TIMEOUT + 5)
+
+
+def verify_fresh(config: Config, base_url: str, rel: str, timeout: float = FRESH_TIMEOUT,
+                 superseded: Callable[[], bool] = lambda: False) -> tuple[bool, str]:
     """A synced static file, fetched through the forward until its bytes equal the host's.
 
     Returns (fresh, a line for the log). When it stays stale, the hash ladder says which copy
@@ -167,6 +209,8 @@ def verify_fresh(config: Config, base_url: str, rel: str,
     started = time.monotonic()
     last: probes.Freshness | None = None
     while time.monotonic() - started < timeout:
+        if superseded():
+            return True, ""
         try:
             last = probes.check_static(base_url, config.static.url, static_dir, path, timeout=3.0)
         except OSError:
