@@ -6,6 +6,7 @@ before vagrant boots anything; the VM is reloaded only when its port forwards ch
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -82,7 +83,7 @@ def run(config: Config, color: str = "auto") -> int:
     signal.signal(signal.SIGINT, stop)
     record = state.StackState(url=ready.base_url(config), mode="vm", ports={
         "public": config.vm.host_port, "guest": config.server.listen_port},
-        supervisor=state.ProcRecord.of(_pid()),
+        supervisor=state.ProcRecord.of(os.getpid()),
         extra={"vm": {"domain": vagrantfile.machine_prefix(config) + "default",
                       "vagrantfile": str(vagrantfile.vagrantfile_path(config)),
                       "guest_path": config.vm.guest_path}})
@@ -127,6 +128,8 @@ def run(config: Config, color: str = "auto") -> int:
             _record(config, record, "sync", syncer.proc)
         total = time.monotonic() - started
         record.status, record.ready_seconds = "ready", total
+        record.extra["vm"].update(boot_seconds=round(boot_seconds, 1),
+                                  stack_seconds=round(total - boot_seconds, 1))
         state.write(config.state_dir, record)
         out.print(f"[bold green]ready[/] in {total:.1f} s — [bold]{ready.base_url(config)}/[/] "
                   f"({what}; stack ready {total - boot_seconds:.1f} s later)")
@@ -163,12 +166,6 @@ def run(config: Config, color: str = "auto") -> int:
         terminal.close()
     out.print(f"devstack: stopped ({stop.reason or 'connection lost'}); the VM keeps running")
     return int(Exit.OK)
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def _record(config: Config, record: state.StackState, name: str, proc: object) -> None:

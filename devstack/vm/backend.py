@@ -110,6 +110,11 @@ class Backend:
         """not_created | running | shutoff | paused | ... (vagrant's word for the machine)."""
         if not vagrantfile.vagrantfile_path(self.config).exists():
             return "not_created"
+        # No machine id yet: vagrant never created this VM. Saves a `vagrant status` (seconds
+        # of ruby start-up) on every first boot.
+        machine = self.root / ".vagrant" / "machines" / "default" / self.provider / "id"
+        if not machine.exists():
+            return "not_created"
         with open(self.log_path, "a", encoding="utf-8") as log:
             v = self._vagrant(log)
             try:
