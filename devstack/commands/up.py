@@ -14,6 +14,7 @@ from devstack.backends.local import LocalStack, ReadyReport, check_not_running, 
 from devstack.commands._common import load_config
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
+from devstack.logs.format import width_for
 from devstack.logs.sink import LogMux
 
 DETACH_TIMEOUT = 60.0
@@ -26,7 +27,7 @@ def run(config_path: Path | None, detach: bool = False, color: str = "auto",
         from devstack.commands import up_vm
 
         return up_vm.run(config, color=color)
-    the_plan = plan.build(config)
+    the_plan = plan.build(config, colors=color != "never")
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")
     if detach:
@@ -36,7 +37,9 @@ def run(config_path: Path | None, detach: bool = False, color: str = "auto",
 
 def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool) -> int:
     terminal = None if daemon else sys.stdout.buffer
+    names = [s.source(stream) for s in the_plan.processes for stream in ("stdout", "stderr")]
     mux = LogMux(config.state_dir / "logs", terminal, color=console.use_color(color),
+                 width=width_for([*names, "watcher", "devstack"]),
                  max_bytes=config.logs.max_bytes, backups=config.logs.backups)
     stack = LocalStack(config, the_plan, mux)
     stack.prepare()
