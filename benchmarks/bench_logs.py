@@ -22,11 +22,9 @@ import pty
 import re
 import select
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -104,7 +102,8 @@ def mux_argv(tool: str, work: Path, procfile: Path) -> list[str]:
     return [shutil.which("honcho") or "honcho", "-f", str(procfile), "-d", str(work), "start"]
 
 
-def run_once(tool: str, work: Path, procs: int, lines: int, target: str) -> tuple[float, dict[str, int]]:
+def run_once(tool: str, work: Path, procs: int, lines: int,
+             target: str) -> tuple[float, dict[str, int]]:
     procfile, _ = write_procfile(work, procs, lines)
     shutil.rmtree(work / "logs", ignore_errors=True)
     out_path = work / "out.txt" if target == "file" else Path(os.devnull)
