@@ -30,11 +30,11 @@ class LogStore:
         self._warn = warn
         self._fds: dict[str, int] = {}
         self._sizes: dict[str, int] = {}
-        self.failing = False
+        self.failing: set[str] = set()  # sources whose file cannot be written now
         try:
             log_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            self._failed(exc)
+            self._failed("", exc)
 
     def write(self, source: str, data: bytes) -> None:
         try:
@@ -47,11 +47,12 @@ class LogStore:
             self._sizes[source] += len(data)
             if self._sizes[source] >= self.max_bytes:
                 self._rotate(source)
-            if self.failing:
-                self.failing = False
-                self._warn(f"writing logs to {self.log_dir} works again")
+            if source in self.failing:
+                self.failing.discard(source)
+                if not self.failing:
+                    self._warn(f"writing logs to {self.log_dir} works again")
         except OSError as exc:
-            self._failed(exc)
+            self._failed(source, exc)
 
     def _open(self, source: str) -> int:
         path = self.log_dir / f"{source}.log"
@@ -63,11 +64,12 @@ class LogStore:
         self._sizes[source] = info.st_size
         return fd
 
-    def _failed(self, exc: OSError) -> None:
+    def _failed(self, source: str, exc: OSError) -> None:
+        """One warning while anything fails (not one per line, not one per file)."""
         if not self.failing:
-            self.failing = True
             self._warn(f"cannot write logs to {self.log_dir} ({exc.strerror or exc}); "
                        "the stack and the live view go on")
+        self.failing.add(source)
 
     def _rotate(self, source: str) -> None:
         os.close(self._fds.pop(source))
