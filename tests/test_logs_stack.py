@@ -173,7 +173,6 @@ def test_follow_across_gunicorn_restart_and_rotation(project: Project) -> None:
         assert wait_for(lambda: probes.http_get(project.url + "/after-restart").status == 404,
                         timeout=30)
         assert follow.saw("gunicorn killed by SIGKILL")
-        assert follow.saw("gunicorn     | 127.0.0.1") or follow.saw("/after-restart")
         assert follow.saw("/after-restart")
 
         access = project.state_dir / "logs" / "nginx.access.log"
@@ -241,3 +240,23 @@ def test_a_full_log_disk_warns_and_the_stack_still_runs(project: Project) -> Non
     out = (logs / "supervisor.out").read_text()
     assert out.count("cannot write logs") == 1 and "No space left on device" in out
     assert "works again" not in out
+
+
+def test_children_keep_their_colors_unless_color_is_off(project: Project) -> None:
+    # Like most tools: color only when asked (FORCE_COLOR) or on a terminal; a pipe is neither.
+    (project.root / "painter.py").write_text(
+        "import os, sys, time\n"
+        "print('\\x1b[32mgreen\\x1b[0m' if os.environ.get('FORCE_COLOR') or sys.stdout.isatty()"
+        " else 'plain', flush=True)\ntime.sleep(3600)\n")
+    (project.root / "Procfile").write_text(f"painter: {sys.executable} painter.py\n")
+    env = {k: v for k, v in cli_env().items() if k != "NO_COLOR"}
+    log = project.state_dir / "logs" / "painter.log"
+    for flag, expected in (("auto", "\x1b[32mgreen\x1b[0m"), ("never", "plain")):
+        assert project.cli("up", "--detach", "--color", flag, env=env).returncode == 0
+        assert wait_for(lambda: log.exists() and log.read_bytes().count(b"\n") > 0)
+        shown = project.cli("logs", "painter", "--no-prefix", "--color", "always", env=env)
+        assert shown.stdout.splitlines()[-1].startswith(expected)  # (+ devstack's line-end reset)
+        assert project.cli("logs", "painter", "--no-prefix", env=env).stdout.splitlines()[-1] \
+            in ("green", "plain")  # auto on a pipe: the codes are stripped
+        project.down()
+        log.unlink()

@@ -31,7 +31,7 @@ def run(config_path: Path | None, detach: bool = False, color: str = "auto",
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")
     if detach:
-        return _detach(config, config_path)
+        return _detach(config, config_path, color)
     return _supervise(config, the_plan, color, daemon)
 
 
@@ -99,7 +99,7 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
     mux.release()
 
 
-def _detach(config: Config, config_path: Path | None) -> int:
+def _detach(config: Config, config_path: Path | None, color: str = "auto") -> int:
     """Start the supervisor in its own session and return once the stack is ready."""
     check_not_running(config)
     check_ports(config)
@@ -107,7 +107,9 @@ def _detach(config: Config, config_path: Path | None) -> int:
     state.path(config.state_dir).unlink(missing_ok=True)
     (config.state_dir / "logs").mkdir(exist_ok=True)
     log = open(config.state_dir / "logs" / "supervisor.out", "ab")  # noqa: SIM115
-    argv = [sys.executable, "-m", "devstack", "up", "--config", str(config.path), "--daemon"]
+    # --color reaches the daemon: `never` must also keep the children from writing colors.
+    argv = [sys.executable, "-m", "devstack", "up", "--config", str(config.path), "--daemon",
+            "--color", color]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=config.root, env=os.environ.copy())
     log.close()
