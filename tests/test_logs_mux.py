@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import threading
 from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from devstack.logs import format as fmt
 from devstack.logs.sink import MAX_LINE, LogMux
@@ -140,3 +145,29 @@ def test_concurrent_feeders_keep_lines_whole_and_in_order(tmp_path: Path) -> Non
     for i in range(3):
         lines = texts(tmp_path / f"p{i}.log")
         assert lines == [b"p%d %06d" % (i, n) for n in range(count)]
+
+
+@given(data=st.binary(max_size=3000), cuts=st.lists(st.integers(0, 3000), max_size=12))
+@settings(max_examples=200, deadline=None)
+@example(data=b"\x1b]unterminated title\nnext line\n\x1b[31", cuts=[5])
+def test_any_bytes_cut_anywhere_come_out_whole(tmp_path_factory: pytest.TempPathFactory,
+                                               data: bytes, cuts: list[int]) -> None:
+    log_dir = tmp_path_factory.mktemp("logs")
+    screen = io.BytesIO()
+    mux = LogMux(log_dir, screen, prefix=False, max_bytes=1 << 30)
+    edges = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
+    for start, stop in itertools.pairwise(edges):
+        mux.feed("app", "stdout", data[start:stop])
+    mux.end("app", "stdout")
+    mux.close()
+    expected = data.split(b"\n")
+    if expected[-1] == b"":
+        expected.pop()
+    # CRLF line ends become LF (the last, unterminated line too); nothing else changes.
+    expected = [line[:-1] if line.endswith(b"\r") else line for line in expected]
+    stored = texts(log_dir / "app.log") if expected else []
+    assert stored == expected
+    shown = screen.getvalue()
+    assert b"\x1b" not in shown
+    assert shown.count(b"\n") == len(expected)  # stripping escapes never swallows a line
+    assert shown == b"".join(fmt.strip_ansi(line) + b"\n" for line in expected)

@@ -121,3 +121,15 @@ def test_follow_survives_rotation_truncation_and_new_sources(tmp_path: Path) -> 
     write(tmp_path / "app.log", [(T0, "o", "after truncation")])
     assert [r[3] for r in follower.poll()] == [b"after truncation"]
     follower.close()
+
+
+def test_follow_before_anything_was_written(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"  # not even the folder yet: `logs -f` before the first `up`
+    follower = reader.Follower(log_dir, ["gunicorn"], reader.Snapshot())
+    assert follower.poll() == []
+    mux = LogMux(log_dir, None)
+    mux.feed("gunicorn", "stderr", b"Booting worker\n")
+    mux.feed("other", "stdout", b"not selected\n")
+    assert [(r[1], r[3]) for r in follower.poll()] == [("gunicorn", b"Booting worker")]
+    mux.close()
+    follower.close()

@@ -23,7 +23,10 @@ NAMED_COLORS = {"gunicorn": b"36", "nginx.access": b"32", "nginx.error": b"33",
 MARKERS = {"stdout": b"|", "stderr": b"!", "devstack": b"*"}
 RESET = b"\x1b[0m"
 # CSI sequences (colors, cursor moves), OSC (titles, links) and two-byte escapes.
-_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+# Never across a newline (stripping must not swallow lines); a cut-off sequence and a lone ESC
+# go too, so "no escape codes" holds for any bytes a child writes.
+_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
+                   rb"|\x1b[@-Z\\-_]|\x1b")
 
 
 def color_for(source: str) -> bytes:
