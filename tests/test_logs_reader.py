@@ -133,3 +133,14 @@ def test_follow_before_anything_was_written(tmp_path: Path) -> None:
     assert [(r[1], r[3]) for r in follower.poll()] == [("gunicorn", b"Booting worker")]
     mux.close()
     follower.close()
+
+
+def test_tail_reads_backwards_across_blocks_and_generations(tmp_path: Path) -> None:
+    mux = LogMux(tmp_path, None, max_bytes=300_000, backups=5)
+    for start in range(0, 30_000, 1000):
+        mux.feed("app", "stdout", b"".join(b"n %05d\n" % i for i in range(start, start + 1000)))
+    mux.close()
+    assert len(list(tmp_path.glob("app.log.*"))) >= 2
+    for count in (1, 4999, 12_345, 30_000, 40_000):
+        got = [r[3] for r in reader.history(tmp_path, ["app"], count, None, reader.Snapshot())]
+        assert got == [b"n %05d" % i for i in range(max(0, 30_000 - count), 30_000)], count

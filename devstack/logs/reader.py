@@ -90,14 +90,17 @@ def _tail_file(path: Path, count: int, stop: int | None = None) -> list[bytes]:
         return []
     with handle:
         end = handle.seek(0, os.SEEK_END) if stop is None else stop
-        data = b""
+        chunks: list[bytes] = []
+        newlines = 0
         pos = end
-        while pos > 0 and data.count(b"\n") <= count:
+        while pos > 0 and newlines <= count:
             step = min(BLOCK, pos)
             pos -= step
             handle.seek(pos)
-            data = handle.read(step) + data
-    lines = data.split(b"\n")
+            chunk = handle.read(step)
+            chunks.append(chunk)
+            newlines += chunk.count(b"\n")
+    lines = b"".join(reversed(chunks)).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     if pos > 0:
