@@ -122,6 +122,7 @@ def test_hold_keeps_the_screen_back_until_release(tmp_path: Path) -> None:
     assert screen.getvalue() == b""
     assert texts(tmp_path / "app.log") == [b"during the spinner"]
     mux.release()
+    mux.flush()
     assert b"during the spinner" in screen.getvalue()
     mux.close()
 
@@ -171,3 +172,38 @@ def test_any_bytes_cut_anywhere_come_out_whole(tmp_path_factory: pytest.TempPath
     assert b"\x1b" not in shown
     assert shown.count(b"\n") == len(expected)  # stripping escapes never swallows a line
     assert shown == b"".join(fmt.strip_ansi(line) + b"\n" for line in expected)
+
+
+def test_a_terminal_that_stops_reading_never_stalls_the_logs(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()  # a terminal after Ctrl-S: nobody reads
+    terminal = os.fdopen(write_end, "wb")
+    mux = LogMux(tmp_path, terminal, max_bytes=1 << 30)
+    assert mux.screen is not None
+    mux.screen.limit = 256 * 1024
+    lines = 50_000
+    feeder = threading.Thread(target=lambda: [
+        mux.feed("app", "stdout", b"".join(b"line %06d\n" % i for i in range(s, s + 1000)))
+        for s in range(0, lines, 1000)])
+    feeder.start()
+    feeder.join(timeout=60)
+    assert not feeder.is_alive(), "feed() blocked on the terminal"
+    assert len(texts(tmp_path / "app.log")) == lines  # the files got every line meanwhile
+
+    shown = bytearray()
+    drainer = threading.Thread(target=lambda: shown.extend(b"".join(iter_read(read_end))))
+    drainer.start()  # the terminal reads again
+    mux.close()
+    terminal.close()
+    drainer.join(timeout=60)
+    os.close(read_end)
+    text = bytes(shown)
+    skipped = sum(int(n) for n in re.findall(rb"devstack: (\d+) lines not shown", text))
+    assert skipped > 0
+    assert text.count(b"| line ") + skipped == lines
+
+
+def iter_read(fd: int) -> list[bytes]:
+    out = []
+    while chunk := os.read(fd, 65536):
+        out.append(chunk)
+    return out

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from devstack.logs import format as fmt
+from devstack.logs.screen import Screen
 from devstack.logs.store import LogStore
 
 # A "line" longer than this without a newline is written out in pieces rather than held in
@@ -38,7 +39,8 @@ class LogMux:
                  color: bool = False, width: int = 12, prefix: bool = True,
                  max_bytes: int = 10 * 1024 * 1024, backups: int = 3) -> None:
         self.log_dir = log_dir
-        self.terminal = terminal
+        self.terminal = terminal  # None: no live view (detached)
+        self.screen = Screen(terminal) if terminal is not None else None
         self.color = color
         self.width = width
         self.prefix = prefix
@@ -90,7 +92,7 @@ class LogMux:
         if self.store is not None:
             head = self._clock.utc(now) + b" " + fmt.STREAM_CODES[stream] + b" "
             self.store.write(source, fmt.prefix_lines(block, head))
-        if self.terminal is not None:
+        if self.screen is not None:
             self._show(fmt.prefix_lines(fmt.for_screen(block, self.color),
                                         self._screen_head(source, stream, now))
                        if self.prefix else fmt.for_screen(block, self.color))
@@ -106,18 +108,12 @@ class LogMux:
     def _show(self, body: bytes) -> None:
         if self._held is not None:
             self._held.append(body)
-            return
-        if self.terminal is None:
-            return
-        try:
-            self.terminal.write(body)
-            self.terminal.flush()
-        except (OSError, ValueError):
-            self.terminal = None  # the terminal went away (closed pty): keep logging to files
+        elif self.screen is not None:
+            self.screen.put(body)  # never blocks: a stuck terminal must not stall the children
 
     def _warn(self, message: str) -> None:
         line = f"devstack: warning: {message}\n".encode()
-        if self.terminal is not None:
+        if self.screen is not None:
             self._show(line)
         else:
             try:
@@ -150,3 +146,10 @@ class LogMux:
                 self._show(b"".join(held))
             if self.store is not None:
                 self.store.close()
+        if self.screen is not None:
+            self.screen.close()
+
+    def flush(self) -> None:
+        """Wait until the terminal has everything fed so far (tests, and before exiting)."""
+        if self.screen is not None:
+            self.screen.flush()
