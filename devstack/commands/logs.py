@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack import console
+from devstack import console, procfile
 from devstack.commands._common import load_config
 from devstack.config import RESERVED_NAMES, Config
 from devstack.errors import DevstackError, Exit
@@ -72,8 +72,6 @@ def _follow(log_dir: Path, names: list[str], snapshot: reader.Snapshot, printer:
 
 def _check_names(config: Config, names: list[str], on_disk: list[str]) -> None:
     """A typo is an error; a real process that has not written yet is not."""
-    from devstack import procfile
-
     known = {*on_disk, *RESERVED_NAMES, *config.processes,
              *procfile.process_names(config.root)}
     unknown = [n for n in names if not any(reader.matches(k, [n]) for k in known)]
