@@ -207,3 +207,9 @@ def iter_read(fd: int) -> list[bytes]:
     while chunk := os.read(fd, 65536):
         out.append(chunk)
     return out
+
+
+def test_extra_processes_never_share_a_named_source_color() -> None:
+    named = set(fmt.NAMED_COLORS.values())
+    assert all(fmt.color_for(name) not in named for name in ("ticker", "css", "jobs", "p1", "w"))
+    assert fmt.color_for("css") == fmt.color_for("css")  # stable

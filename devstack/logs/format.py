@@ -17,7 +17,8 @@ STREAM_CODES = {"stdout": b"o", "stderr": b"e", "devstack": b"d"}
 CODE_STREAMS = {b"o": "stdout", b"e": "stderr", b"d": "devstack"}
 STAMP_LEN = 27  # 2026-01-02T03:04:05.123456Z
 # Stable colors: a source keeps its color across runs (chosen by name, not by start order).
-PALETTE = (b"36", b"33", b"32", b"35", b"34", b"91", b"96", b"93", b"92", b"95")
+# Extra processes draw from colors the named sources do not use.
+PALETTE = (b"34", b"91", b"96", b"93", b"92", b"95", b"94", b"31")
 NAMED_COLORS = {"gunicorn": b"36", "nginx.access": b"32", "nginx.error": b"33",
                 "watcher": b"35", "devstack": b"1"}
 MARKERS = {"stdout": b"|", "stderr": b"!", "devstack": b"*"}
