@@ -144,3 +144,25 @@ def test_tail_reads_backwards_across_blocks_and_generations(tmp_path: Path) -> N
     for count in (1, 4999, 12_345, 30_000, 40_000):
         got = [r[3] for r in reader.history(tmp_path, ["app"], count, None, reader.Snapshot())]
         assert got == [b"n %05d" % i for i in range(max(0, 30_000 - count), 30_000)], count
+
+
+def test_follow_loses_nothing_across_several_rotations_between_polls(tmp_path: Path) -> None:
+    mux = LogMux(tmp_path, None, max_bytes=4096, backups=4)
+    mux.feed("app", "stdout", b"first\n")
+    snapshot = reader.Snapshot()
+    list(reader.history(tmp_path, ["app"], None, None, snapshot))
+    mux.feed("app", "stdout", b"written before the follower opened its file\n")
+    for i in range(150):  # rotated away before the follower even starts
+        mux.feed("app", "stdout", b"early %04d\n" % i)
+    follower = reader.Follower(tmp_path, [], snapshot)
+    sent = [b"written before the follower opened its file", *(b"early %04d" % i for i in range(150))]
+    got = [r[3] for r in follower.poll()]
+    for i in range(600):  # three rotations per poll
+        mux.feed("app", "stdout", b"line %04d\n" % i)
+        sent.append(b"line %04d" % i)
+        if i % 300 == 299:
+            got += [r[3] for r in follower.poll()]
+    got += [r[3] for r in follower.poll()]
+    mux.close()
+    follower.close()
+    assert got == sent

@@ -162,7 +162,11 @@ def _tail_lines(files: list[Path], count: int, stop: int | None) -> list[bytes]:
 
 
 class _Tail:
-    """One followed file: survives rotation (new inode) and truncation (size went down)."""
+    """One followed file: survives rotation (new inode) and truncation (size went down).
+
+    Several rotations between two polls are fine too: the generations between the file we had
+    open and the current one are read in full, oldest first.
+    """
 
     def __init__(self, path: Path, source: str, inode: int | None, pos: int) -> None:
         self.path = path
@@ -170,14 +174,22 @@ class _Tail:
         self.handle: BinaryIO | None = None
         self.rest = b""
         self.last = b"0" * fmt.STAMP_LEN
-        if inode is not None:
+        if inode is None:
+            return
+        # The snapshotted file, even if it was rotated away since: nothing between is lost.
+        for candidate in reversed(self._generations()):
             try:
-                handle = open(path, "rb")  # noqa: SIM115 (kept open while following)
+                handle = open(candidate, "rb")  # noqa: SIM115 (kept open while following)
             except OSError:
-                return
+                continue
             if os.fstat(handle.fileno()).st_ino == inode:
                 handle.seek(pos)
-            self.handle = handle
+                self.handle = handle
+                return
+            handle.close()
+
+    def _generations(self) -> list[Path]:
+        return generations(self.path.parent, self.source)
 
     def poll(self) -> list[Record]:
         try:
@@ -192,11 +204,12 @@ class _Tail:
                 self.handle.seek(0)  # truncated in place: start over
                 self.rest = b""
             data = self.handle.read()
-            if info is not None and info.st_ino != mine.st_ino:
-                # Rotated: the old file was closed by the writer before its rename, so what we
-                # just read is its end. Go on with the new file from its start.
+            if info is not None and not same:
+                # Rotated: the writer closed the old file before renaming it, so what we just
+                # read is its end. Then any newer rotated generations, then the new file.
                 self.handle.close()
                 self.handle = None
+                data += self._newer_than(mine.st_ino)
         if self.handle is None and info is not None:
             try:
                 self.handle = open(self.path, "rb")  # noqa: SIM115
@@ -204,6 +217,24 @@ class _Tail:
                 return self._cut(data)
             data += self.handle.read()
         return self._cut(data)
+
+    def _newer_than(self, inode: int) -> bytes:
+        rotated = self._generations()[:-1]  # oldest first, without the current file
+        inodes = []
+        for path in rotated:
+            try:
+                inodes.append(os.stat(path).st_ino)
+            except OSError:
+                inodes.append(-1)
+        # Not found: the old file fell off the end, so every generation left is newer.
+        newer = rotated[inodes.index(inode) + 1:] if inode in inodes else rotated
+        chunks = []
+        for path in newer:
+            try:
+                chunks.append(path.read_bytes())
+            except OSError:
+                continue
+        return b"".join(chunks)
 
     def _cut(self, data: bytes) -> list[Record]:
         if not data:
