@@ -162,3 +162,14 @@ def test_receiver_writes_atomically_and_refuses_escapes(tmp_path: Path) -> None:
 
 def test_vm_errors_are_devstack_errors() -> None:
     assert issubclass(VMError, DevstackError)
+
+
+def test_provisioning_failure_names_the_cause(tmp_path: Path) -> None:
+    config = _project(tmp_path)
+    vagrantfile.vm_dir(config).mkdir(parents=True)
+    lines = ["==> default: Running provisioner: devstack (shell)...",
+             "    default: devstack: nginx is missing in the box and cannot be installed",
+             "The SSH command responded with a non-zero exit status."]
+    error = Backend(config)._failure("up", lines, 300)
+    assert str(error).startswith("guest provisioning failed: ")
+    assert "nginx is missing" in str(error) and "vm/build-box.sh" in str(error)
