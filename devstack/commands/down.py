@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import time
 from pathlib import Path
 
 import psutil
@@ -25,11 +27,16 @@ def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False,
         return 0
     supervisor = current.supervisor.process()
     if supervisor is not None:
-        supervisor.send_signal(signal.SIGTERM)
-        try:
-            supervisor.wait(timeout=timeout)
-        except psutil.TimeoutExpired:
-            supervisor.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            supervisor.send_signal(signal.SIGTERM)
+        # Wait for it to exit, not to be reaped: the detached supervisor's parent is init, which
+        # may reap late (a zombie that has already stopped everything counts as gone).
+        deadline = time.monotonic() + timeout
+        while current.supervisor.alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if current.supervisor.alive():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                supervisor.kill()
     left = cleanup_leftovers(current)
     if supervisor is None and not left:
         console.err().print("devstack: no stack is running here")
