@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +79,12 @@ def check_ports(config: Config) -> None:
                         f"or set {key} to a free port")
 
 
-def write_nginx_conf(config: Config, text: str) -> Path:
-    """Write nginx.conf; a copy the user edited by hand is kept as a backup, never lost."""
+def write_nginx_conf(config: Config, text: str,
+                     on_backup: Callable[[Path], None] | None = None) -> Path:
+    """Write nginx.conf; a copy the user edited by hand is kept as a backup, never lost.
+
+    on_backup is told where the hand-edited copy went, so the user hears about it.
+    """
     target = config.state_dir / "nginx.conf"
     rendered_copy = config.state_dir / ".nginx.conf.rendered"
     if target.exists():
@@ -87,7 +92,11 @@ def write_nginx_conf(config: Config, text: str) -> Path:
         last = rendered_copy.read_text(encoding="utf-8") if rendered_copy.exists() else None
         if current != text and (last is None or current != last):
             backup = target.with_name(f"nginx.conf.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+            if backup.exists():  # two in one second: never overwrite an earlier backup
+                backup = target.with_name(f"{backup.name}-{time.monotonic_ns()}")
             shutil.copy2(target, backup)
+            if on_backup is not None:
+                on_backup(backup)
     target.write_text(text, encoding="utf-8")
     rendered_copy.write_text(text, encoding="utf-8")
     return target
@@ -120,6 +129,7 @@ class LocalStack:
         self.supervisor = Supervisor(specs, sink, on_started=self._started,
                                      reload_by_signal=plan.reload_engine == "devstack")
         self._state_lock = threading.Lock()
+        self.notices: list[str] = []  # said once at start (also to `up --detach` via state.json)
         if plan.reload_engine != "off":
             # Restarting a dead gunicorn on a change applies to every engine; HUP only to ours.
             self.supervisor.services.append(AppWatcher(
@@ -130,8 +140,14 @@ class LocalStack:
         check_not_running(self.config)
         check_ports(self.config)
         plan_mod.prepare_state_dir(self.config)
-        write_nginx_conf(self.config, self.plan.nginx_conf)
+        write_nginx_conf(self.config, self.plan.nginx_conf, self._backed_up)
         validate_nginx(self.nginx, self.config)
+
+    def _backed_up(self, backup: Path) -> None:
+        message = (f"nginx.conf was edited by hand: your copy is kept as {backup}; devstack writes "
+                   f"nginx.conf from {self.config.path.name} (change that instead)")
+        self.notices.append(message)
+        self.sink.note("devstack", message)
 
     def _started(self, name: str, pid: int) -> None:
         with self._state_lock:
@@ -144,6 +160,8 @@ class LocalStack:
     def start(self) -> None:
         self.state.supervisor = state.ProcRecord.of(os.getpid())
         self.state.status = "starting"
+        if self.notices:
+            self.state.extra["notices"] = list(self.notices)
         state.write(self.config.state_dir, self.state)
         self.supervisor.start_all()
 

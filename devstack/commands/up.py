@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+from rich.markup import escape
+
 from devstack import console, plan, state
 from devstack.backends.local import LocalStack, ReadyReport, check_not_running, check_ports
 from devstack.commands._common import load_config
@@ -113,6 +115,8 @@ def _detach(config: Config, config_path: Path | None) -> int:
         while time.monotonic() < deadline:
             current = state.read(config.state_dir)
             if current is not None and current.status == "ready":
+                for notice in current.extra.get("notices", []):
+                    console.err().print(f"[yellow]warning:[/] {escape(str(notice))}")
                 console.err().print(
                     f"[bold green]ready[/] in {current.ready_seconds or 0:.2f} s — "
                     f"[bold]{current.url}/[/] (supervisor pid {proc.pid}; `devstack down` stops it)")
