@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import config as config_mod
 from devstack import plan as plan_mod
 from devstack import probes, state
 from devstack.config import Config
@@ -22,6 +24,7 @@ from devstack.errors import DevstackError, Exit, NotReady, PortTaken
 from devstack.logs.sink import Sink
 from devstack.plan import Plan
 from devstack.procs.supervisor import Supervisor
+from devstack.watch.configfile import ConfigWatcher
 from devstack.watch.reload import AppWatcher
 
 READY_TIMEOUT = 30.0
@@ -102,16 +105,23 @@ def write_nginx_conf(config: Config, text: str,
     return target
 
 
-def validate_nginx(nginx: str, config: Config) -> None:
+def nginx_test(nginx: str, config: Config, conf_name: str = "nginx.conf") -> str:
+    """`nginx -t` on a config file in the state dir: "" if accepted, else its first error."""
     state_dir = str(config.state_dir.resolve())
     result = subprocess.run(
-        [nginx, "-p", state_dir, "-c", "nginx.conf", "-e", "stderr", "-t", "-q"],
+        [nginx, "-p", state_dir, "-c", conf_name, "-e", "stderr", "-t", "-q"],
         capture_output=True, text=True, timeout=30, check=False)
-    if result.returncode != 0:
-        lines = [ln for ln in result.stderr.splitlines() if "[emerg]" in ln or "[crit]" in ln]
-        detail = (lines or result.stderr.strip().splitlines() or ["no output"])[0]
-        raise DevstackError(f"nginx rejected the rendered config ({config.state_dir / 'nginx.conf'}): "
-                            f"{detail.strip()}")
+    if result.returncode == 0:
+        return ""
+    lines = [ln for ln in result.stderr.splitlines() if "[emerg]" in ln or "[crit]" in ln]
+    return str((lines or result.stderr.strip().splitlines() or ["no output"])[0]).strip()
+
+
+def validate_nginx(nginx: str, config: Config) -> None:
+    detail = nginx_test(nginx, config)
+    if detail:
+        raise DevstackError(f"nginx rejected the rendered config "
+                            f"({config.state_dir / 'nginx.conf'}): {detail}")
 
 
 class LocalStack:
@@ -129,7 +139,12 @@ class LocalStack:
         self.supervisor = Supervisor(specs, sink, on_started=self._started,
                                      reload_by_signal=plan.reload_engine == "devstack")
         self._state_lock = threading.Lock()
+        self.specs = {spec.name: spec for spec in specs}
         self.notices: list[str] = []  # said once at start (also to `up --detach` via state.json)
+        # An edit of devstack.toml while the stack runs is applied live (reconfigure).
+        self.supervisor.services.append(ConfigWatcher(
+            config.path, lambda: self.supervisor.call_soon(self.reconfigure),
+            polling=config.static.polling))
         if plan.reload_engine != "off":
             # Restarting a dead gunicorn on a change applies to every engine; HUP only to ours.
             self.supervisor.services.append(AppWatcher(
@@ -148,6 +163,84 @@ class LocalStack:
                    f"nginx.conf from {self.config.path.name} (change that instead)")
         self.notices.append(message)
         self.sink.note("devstack", message)
+
+    def reconfigure(self) -> None:
+        """devstack.toml changed while running: apply it live, or keep everything as it is.
+
+        Runs on the supervisor thread. Nothing is touched unless the whole new config loads, its
+        ports are free and nginx accepts the new nginx.conf (tested as a separate file first).
+        """
+        name = self.config.path.name
+        keep = "the stack keeps running with the previous settings"
+        try:
+            new_config = config_mod.load(self.config.path)
+            new_plan = plan_mod.build(new_config)
+        except DevstackError as exc:
+            self.sink.note("devstack", f"{name} changed but cannot be used: {exc} — {keep}")
+            return
+        for warning in new_plan.warnings:
+            self.sink.note("devstack", f"warning: {warning}")
+        new_specs = {s.name: plan_mod.nginx_spec(new_config, self.nginx) if s.name == "nginx"
+                     else s for s in new_plan.processes}
+        old_server, new_server = self.config.server, new_config.server
+        wanted = []
+        if (new_server.listen_host, new_server.listen_port) != (old_server.listen_host,
+                                                                old_server.listen_port):
+            wanted.append(("server.listen", new_server.listen_host, new_server.listen_port))
+        if new_server.app_port != old_server.app_port:
+            wanted.append(("server.app_port", "127.0.0.1", new_server.app_port))
+        ours = (old_server.listen_port, old_server.app_port)  # held by us: nginx rebinds on HUP
+        for key, host, port in wanted:
+            if port not in ours and not probes.can_bind(host, port):
+                owner = probes.port_owner(port)
+                who = owner.describe() if owner else "another process"
+                self.sink.note("devstack", f"{name} changed but port {port} ({key}) is taken by "
+                                           f"{who} — {keep}")
+                return
+        nginx_changed = new_plan.nginx_conf != self.plan.nginx_conf
+        if nginx_changed:
+            candidate = new_config.state_dir / "nginx.conf.next"
+            candidate.write_text(new_plan.nginx_conf, encoding="utf-8")
+            try:
+                problem = nginx_test(self.nginx, new_config, candidate.name)
+            finally:
+                candidate.unlink(missing_ok=True)
+            if problem:
+                self.sink.note("devstack", f"{name} changed but nginx rejects the new config: "
+                                           f"{problem} — nginx keeps serving the previous config; "
+                                           f"fix {name} and save it again")
+                return
+        applied: list[str] = []
+        why = f"{name} changed"
+        # The app (and other processes) first: nginx then reloads onto a listening gunicorn.
+        for spec_name, spec in new_specs.items():
+            if spec_name == "nginx" or self.specs.get(spec_name) == spec:
+                continue
+            self.supervisor.replace(spec, why)
+            applied.append(f"{spec_name} restarted")
+        for spec_name in [n for n in self.specs if n not in new_specs]:
+            self.supervisor.remove(spec_name, why)
+            applied.append(f"{spec_name} stopped")
+            with self._state_lock:
+                self.state.processes.pop(spec_name, None)
+        if nginx_changed:
+            write_nginx_conf(new_config, new_plan.nginx_conf, self._backed_up)
+            nginx = self.supervisor.children.get("nginx")
+            if nginx is not None and nginx.running():
+                # HUP: the nginx master re-reads nginx.conf and replaces its workers gracefully.
+                nginx.signal(signal.SIGHUP)
+            applied.append("nginx reloaded")
+        later = _needs_restart(self.config, new_config, self.plan, new_plan)
+        self.config, self.plan, self.specs = new_config, new_plan, new_specs
+        with self._state_lock:
+            self.state.url = new_config.public_url
+            self.state.ports = {"public": new_server.listen_port, "app": new_server.app_port}
+            state.write(self.config.state_dir, self.state)
+        summary = ", ".join(applied) if applied else "nothing to apply live"
+        self.sink.note("devstack", f"{name} changed: {summary}")
+        if later:
+            self.sink.note("devstack", f"{name}: {', '.join(later)} take effect on the next "
+                                       "`devstack up` (run `devstack down` first)")
 
     def _started(self, name: str, pid: int) -> None:
         with self._state_lock:
@@ -238,6 +331,20 @@ class LocalStack:
         with self._state_lock:
             self.state.status = "stopped"
             state.write(self.config.state_dir, self.state)
+
+
+def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> list[str]:
+    """Settings a running stack cannot take over (the watchers and log files are set up once)."""
+    later = []
+    if (old.app_dir, old.app.reload_extra, old_plan.reload_engine) != (
+            new.app_dir, new.app.reload_extra, new_plan.reload_engine):
+        later.append("the app watcher settings (app.dir, app.reload, app.reload_engine, "
+                     "app.reload_extra)")
+    if (old.static_dir, old.static.polling) != (new.static_dir, new.static.polling):
+        later.append("the static watcher settings (static.dir, static.polling)")
+    if old.logs != new.logs:
+        later.append("[logs]")
+    return later
 
 
 def raise_not_ready(report: ReadyReport) -> None:

@@ -122,7 +122,9 @@ class Supervisor:
             self._stopping = True
             self.stop_reason = str(event.payload or "stop requested")
         elif event.kind == "exited":
-            self._on_exit(self.children[event.name], event.code)
+            exited = self.children.get(event.name)
+            if exited is not None:  # None: removed by a config change
+                self._on_exit(exited, event.code)
         elif event.kind == "changed":
             self._on_change(str(event.payload or ""))
         elif event.kind == "call":
@@ -133,8 +135,8 @@ class Supervisor:
         for name, when in list(self._retry_at.items()):
             if when <= now and not self._stopping:
                 del self._retry_at[name]
-                child = self.children[name]
-                if not child.running():
+                child = self.children.get(name)
+                if child is not None and not child.running():
                     self.restarts[name] += 1
                     self.sink.note(name, "restarting")
                     self._start(child)
@@ -182,6 +184,34 @@ class Supervisor:
         self.restarts["gunicorn"] += 1
         self.sink.note("gunicorn", f"starting again{' (' + why + ')' if why else ''}")
         self._start(child)
+
+    # -- live reconfiguration (call on the supervisor thread, e.g. through call_soon) -----------
+    def replace(self, spec: ProcessSpec, why: str = "") -> None:
+        """Run spec instead of the running process of that name (or start it, if it is new)."""
+        if self._stopping:
+            return
+        child = self.children.get(spec.name)
+        if child is None:
+            child = self.children[spec.name] = Child(spec, self.sink, self._exited)
+            self.restarts[spec.name] = 0
+            self.sink.note(spec.name, f"starting{' (' + why + ')' if why else ''}")
+        else:
+            self.sink.note(spec.name, f"restarting{' (' + why + ')' if why else ''}")
+            child.stop()
+            child.spec = spec
+            self.restarts[spec.name] += 1
+        self._retry_at.pop(spec.name, None)
+        self._backoff.pop(spec.name, None)
+        self._start(child)
+
+    def remove(self, name: str, why: str = "") -> None:
+        child = self.children.pop(name, None)
+        if child is None:
+            return
+        self._retry_at.pop(name, None)
+        self._backoff.pop(name, None)
+        self.sink.note(name, f"stopping{' (' + why + ')' if why else ''}")
+        child.stop()
 
     def shutdown(self) -> None:
         self._stopping = True
