@@ -100,16 +100,19 @@ class Supervisor:
 
     def run(self, until: Callable[[], bool] | None = None) -> str:
         """Supervise until a stop is requested; then stop everything. Returns the stop reason."""
-        while not self._stopping:
-            timeout = self._next_timer()
-            try:
-                event = self._events.get(timeout=timeout)
-            except queue.Empty:
-                event = _Event("timer")
-            self._handle(event)
-            if until is not None and until():
-                break
-        self.shutdown()
+        try:
+            while not self._stopping:
+                timeout = self._next_timer()
+                try:
+                    event = self._events.get(timeout=timeout)
+                except queue.Empty:
+                    event = _Event("timer")
+                self._handle(event)
+                if until is not None and until():
+                    break
+        finally:
+            # Whatever went wrong above, the children are stopped: never leave them running.
+            self.shutdown()
         return self.stop_reason
 
     def _next_timer(self) -> float:
@@ -130,7 +133,11 @@ class Supervisor:
         elif event.kind == "call":
             fn = event.payload
             assert callable(fn)
-            fn()
+            try:
+                fn()
+            except Exception as exc:  # a failing callback must not take the supervisor down
+                self.sink.note("devstack", f"internal error in {getattr(fn, '__name__', fn)}: "
+                                           f"{type(exc).__name__}: {exc}")
         now = time.monotonic()
         for name, when in list(self._retry_at.items()):
             if when <= now and not self._stopping:
