@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -62,25 +63,32 @@ def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool) ->
         stack.supervisor.run()
     finally:
         if spinner is not None:
-            spinner.stop()
+            with contextlib.suppress(OSError, ValueError):
+                spinner.stop()
         mux.release()
         stack.set_status("stopped" if "report" in outcome and outcome["report"].ok else "failed",
                          stack.state.error)
         mux.close()
     report = outcome.get("report")
     if report is not None and not report.ok:
-        console.err().print(f"[red]error:[/] the stack did not become ready: {report.error}",
-                            soft_wrap=True)
+        _say(f"[red]error:[/] the stack did not become ready: {report.error}")
         return int(Exit.NOT_READY)
     if not daemon:
-        console.err().print(f"devstack: stopped ({stack.supervisor.stop_reason}); no process left")
+        _say(f"devstack: stopped ({stack.supervisor.stop_reason}); no process left")
     return int(Exit.OK)
+
+
+def _say(message: str) -> None:
+    """Print to the terminal, which may be gone (its window closed: that is why we stopped)."""
+    with contextlib.suppress(OSError, ValueError):
+        console.err().print(message, soft_wrap=True)
 
 
 def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: object,
               daemon: bool) -> None:
     if spinner is not None:
-        spinner.stop()  # type: ignore[attr-defined]
+        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone
+            spinner.stop()  # type: ignore[attr-defined]
     if not report.ok:
         stack.set_status("failed", report.error)
         mux.release()
@@ -88,12 +96,11 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
         return
     stack.set_status("ready", ready_seconds=report.seconds)
     if not daemon:
-        out = console.err()
-        out.print(f"[bold green]ready[/] in {report.seconds:.2f} s — "
-                  f"[bold]{stack.config.public_url}/[/]")
+        _say(f"[bold green]ready[/] in {report.seconds:.2f} s — "
+             f"[bold]{stack.config.public_url}/[/]")
         for step in report.steps:
-            out.print(f"  [green]✓[/] {step}")
-        out.print("  Ctrl-C stops the stack; `devstack logs -f` follows it from another terminal")
+            _say(f"  [green]✓[/] {step}")
+        _say("  Ctrl-C stops the stack; `devstack logs -f` follows it from another terminal")
     mux.note("devstack", f"ready in {report.seconds:.2f} s at {stack.config.public_url}/")
     mux.release()
 
