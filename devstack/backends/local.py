@@ -49,16 +49,26 @@ def find_nginx() -> str:
     return found
 
 
-def check_not_running(config: Config) -> None:
-    """A second `up` in the same project: refuse if ours runs; clean up if it died (kill -9)."""
+def check_not_running(config: Config) -> str:
+    """A second `up` in the same project: refuse if ours runs; clean up if it died (kill -9).
+
+    Returns what was found and cleaned up after a stack that died, to tell the user ("" if
+    the last stack was stopped properly).
+    """
     previous = state.read(config.state_dir)
     if previous is None:
-        return
+        return ""
     if previous.supervisor is not None and previous.supervisor.alive():
         raise DevstackError(
             f"the stack is already running (pid {previous.supervisor.pid}, {previous.url}) — "
             "`devstack down` stops it, `devstack logs -f` follows it", Exit.ALREADY_RUNNING)
-    cleanup_leftovers(previous)
+    stopped = cleanup_leftovers(previous)
+    if previous.status in ("stopped", "failed") and not stopped:
+        return ""
+    who = f" (supervisor pid {previous.supervisor.pid})" if previous.supervisor else ""
+    left = f"stopped what it left running: {', '.join(stopped)}" if stopped else \
+        "nothing of it was left running"
+    return f"the previous stack{who} ended without stopping (killed?); {left}"
 
 
 def cleanup_leftovers(previous: state.StackState) -> list[str]:
@@ -152,7 +162,10 @@ class LocalStack:
                 skip=(config.static_dir, config.state_dir), polling=config.static.polling))
 
     def prepare(self) -> None:
-        check_not_running(self.config)
+        stale = check_not_running(self.config)
+        if stale:
+            self.notices.append(stale)
+            self.sink.note("devstack", stale)
         check_ports(self.config)
         plan_mod.prepare_state_dir(self.config)
         write_nginx_conf(self.config, self.plan.nginx_conf, self._backed_up)

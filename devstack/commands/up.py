@@ -107,7 +107,9 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
 
 def _detach(config: Config, config_path: Path | None) -> int:
     """Start the supervisor in its own session and return once the stack is ready."""
-    check_not_running(config)
+    stale = check_not_running(config)
+    if stale:
+        console.err().print(f"[yellow]warning:[/] {escape(stale)}")
     check_ports(config)
     config.state_dir.mkdir(exist_ok=True)
     state.path(config.state_dir).unlink(missing_ok=True)
