@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from rich.markup import escape
 
@@ -105,6 +106,26 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
     mux.release()
 
 
+def log_dir_problem(log_dir: Path) -> str:
+    """Why log files cannot be written to log_dir ("" if they can): missing rights, a full disk."""
+    probe = log_dir / f".write-test-{os.getpid()}"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        # A real block, synced: on a full disk, creating an empty file still succeeds.
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if log_dir.exists() and not log_dir.is_dir():
+            return "it is a file, not a folder"
+        return str(exc.strerror or exc)
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return ""
+
+
 def _detach(config: Config, config_path: Path | None) -> int:
     """Start the supervisor in its own session and return once the stack is ready."""
     stale = check_not_running(config)
@@ -113,12 +134,21 @@ def _detach(config: Config, config_path: Path | None) -> int:
     check_ports(config)
     config.state_dir.mkdir(exist_ok=True)
     state.path(config.state_dir).unlink(missing_ok=True)
-    (config.state_dir / "logs").mkdir(exist_ok=True)
-    log = open(config.state_dir / "logs" / "supervisor.out", "ab")  # noqa: SIM115
+    log_dir = config.state_dir / "logs"
+    problem = log_dir_problem(log_dir)
+    log: IO[bytes] | int = subprocess.DEVNULL
+    if problem:
+        # The detached stack's warnings would land in that same folder: say it here, once.
+        console.err().print(f"[yellow]warning:[/] cannot write logs to {escape(str(log_dir))} "
+                            f"({escape(problem)}): the stack runs, but without log files — "
+                            "free space or fix the folder, then restart it for its logs")
+    else:
+        log = open(log_dir / "supervisor.out", "ab")  # noqa: SIM115
     argv = [sys.executable, "-m", "devstack", "up", "--config", str(config.path), "--daemon"]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=config.root, env=os.environ.copy())
-    log.close()
+    if not isinstance(log, int):
+        log.close()
     deadline = time.monotonic() + DETACH_TIMEOUT
     with console.err().status(f"starting the stack for {config.public_url}"):
         while time.monotonic() < deadline:
@@ -137,7 +167,10 @@ def _detach(config: Config, config_path: Path | None) -> int:
     current = state.read(config.state_dir)
     error = current.error if current is not None and current.error else ""
     if not error:
-        tail = (config.state_dir / "logs" / "supervisor.out").read_text(errors="replace")
+        try:
+            tail = (log_dir / "supervisor.out").read_text(errors="replace")
+        except OSError:
+            tail = ""
         error = (tail.strip().splitlines() or ["no output"])[-1]
     if proc.returncode is None:
         proc.terminate()
