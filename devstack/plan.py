@@ -145,12 +145,12 @@ def build(config: Config, python: str | None = None) -> Plan:
         why = "it crashes gevent workers at boot" if worker == "gevent" else f"inotify misses {fstype} edits"
         warnings.append(f"reload_engine inotify replaced by poll: {why}")
         engine = "poll"
-    if importlib.util.find_spec("eventlet") is not None and worker != "eventlet":
-        if not _sets_async_mode(config):
-            warnings.append(
-                f"eventlet is importable and {config.app.module} does not set async_mode: "
-                "Flask-SocketIO will pick eventlet and hang under the "
-                f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()")
+    eventlet_importable = importlib.util.find_spec("eventlet") is not None
+    if eventlet_importable and worker != "eventlet" and not _sets_async_mode(config):
+        warnings.append(
+            f"eventlet is importable and {config.app.module} does not set async_mode: "
+            "Flask-SocketIO will pick eventlet and hang under the "
+            f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()")
 
     nginx_conf = render_nginx(config, sendfile, fstype)
     processes = [gunicorn_spec(config, python, engine, version), nginx_spec(config)]
@@ -187,6 +187,7 @@ def gunicorn_spec(config: Config, python: str, engine: str,
                   version: tuple[int, ...] | None) -> ProcessSpec:
     argv = [
         python, "-m", "gunicorn",
+        "--config", str(Path(__file__).with_name("gunicorn_conf.py")),
         "--chdir", str(config.app_dir),
         "--bind", f"127.0.0.1:{config.server.app_port}",
         "--workers", "1",  # Socket.IO keeps session state in the one process
@@ -208,6 +209,7 @@ def gunicorn_spec(config: Config, python: str, engine: str,
             argv += ["--reload-extra-file", str(config.app_dir / pattern)]
     argv.append(config.app.wsgi)
     env = child_env(config)
+    env["DEVSTACK_WORKER"] = config.app.worker
     env["GUNICORN_CMD_ARGS"] = ""  # a stray shell setting must not change the dev server
     return ProcessSpec(name="gunicorn", argv=argv, cwd=config.app_dir, env=env, restart="app")
 

@@ -23,7 +23,7 @@ from devstack.config import Config
 from devstack.errors import DevstackError, Exit, NotReady, PortTaken
 from devstack.logs.sink import Sink
 from devstack.plan import Plan
-from devstack.procs.supervisor import Supervisor
+from devstack.procs.supervisor import BOOT_ERRORS, Supervisor
 from devstack.watch.configfile import ConfigWatcher
 from devstack.watch.reload import AppWatcher
 
@@ -39,13 +39,20 @@ class ReadyReport:
     error: str = ""
 
 
+NGINX_FALLBACKS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/bin/nginx",
+                   "/opt/homebrew/bin/nginx")
+
+
 def find_nginx() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/bin/nginx",
-                     "/opt/homebrew/bin/nginx") if os.access(p, os.X_OK)), None)
+    """DEVSTACK_NGINX if set, else nginx on PATH, else the usual sbin places (not on a user's PATH)."""
+    chosen = os.environ.get("DEVSTACK_NGINX")
+    candidates = [chosen] if chosen else [shutil.which("nginx"), *NGINX_FALLBACKS]
+    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
     if found is None:
-        raise DevstackError("nginx is not installed — install it from your OS packages "
-                            "(Debian/Ubuntu: sudo apt-get install nginx-light; macOS: brew install nginx)")
+        where = f"DEVSTACK_NGINX={chosen}" if chosen else "PATH, /usr/sbin, /usr/local/sbin"
+        raise DevstackError(f"nginx is not installed (looked in {where}) — install it from your OS "
+                            "packages (Debian/Ubuntu: sudo apt-get install nginx-light; "
+                            "macOS: brew install nginx)")
     return found
 
 
@@ -147,7 +154,8 @@ class LocalStack:
         self.state = state.StackState(url=config.public_url, ports={
             "public": config.server.listen_port, "app": config.server.app_port})
         self.supervisor = Supervisor(specs, sink, on_started=self._started,
-                                     reload_by_signal=plan.reload_engine == "devstack")
+                                     reload_by_signal=plan.reload_engine == "devstack",
+                                     reload_kills_workers=config.app.worker == "gevent")
         self._state_lock = threading.Lock()
         self.specs = {spec.name: spec for spec in specs}
         self.notices: list[str] = []  # said once at start (also to `up --detach` via state.json)
@@ -241,7 +249,7 @@ class LocalStack:
             nginx = self.supervisor.children.get("nginx")
             if nginx is not None and nginx.running():
                 # HUP: the nginx master re-reads nginx.conf and replaces its workers gracefully.
-                nginx.signal(signal.SIGHUP)
+                nginx.send(signal.SIGHUP)
             applied.append("nginx reloaded")
         later = _needs_restart(self.config, new_config, self.plan, new_plan)
         self.config, self.plan, self.specs = new_config, new_plan, new_specs
@@ -289,8 +297,10 @@ class LocalStack:
         def failed() -> str:
             gunicorn = self.supervisor.children.get("gunicorn")
             if gunicorn is not None and gunicorn.proc is not None and not gunicorn.running():
-                tail = "; ".join(list(gunicorn.tail)[-2:])
-                return f"gunicorn exited before it was ready: {tail or 'no output'}"
+                code = gunicorn.proc.returncode
+                why = BOOT_ERRORS.get(code, f"exit code {code}")
+                cause = gunicorn.cause() or "; ".join(list(gunicorn.tail)[-2:]) or "no output"
+                return f"gunicorn could not start the app ({why}): {cause}"
             return ""
 
         last = "no answer yet"
