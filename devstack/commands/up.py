@@ -25,6 +25,9 @@ DETACH_TIMEOUT = 60.0
 
 def run(config_path: Path | None, detach: bool = False, color: str = "auto",
         daemon: bool = False, vm: bool = False) -> int:
+    # State, logs, nginx's temp files and gunicorn's control socket are never writable by other
+    # users, whatever the shell's umask (000 would make them all world-writable).
+    os.umask(os.umask(0o022) | 0o022)
     config = load_config(config_path)
     if vm:
         from devstack.commands import up_vm
