@@ -175,6 +175,7 @@ def _detach(config: Config, config_path: Path | None) -> int:
         except OSError:
             tail = ""
         error = (tail.strip().splitlines() or ["no output"])[-1]
+        error = error.removeprefix("devstack: error: ")  # said once, by the raise below
     if proc.returncode is None:
         proc.terminate()
         proc.wait(timeout=15)
