@@ -109,3 +109,21 @@ def test_state_and_logs_are_not_world_writable(project: Project, umask: int) -> 
     project.down()
     assert not _world_writable(project.state_dir)
     assert os.stat(project.state_dir / "state.json").st_mode & 0o022 == 0
+
+
+def test_project_folder_with_spaces_and_nginx_punctuation(tmp_path: Path) -> None:
+    # "My Projects" is a common folder name; ; { } # would end or open an nginx directive.
+    from tests.stackutil import kill_leftovers, make_project, processes_under
+
+    proj = make_project(tmp_path / "My Projects; {dev} #1")
+    try:
+        plant_secrets(proj)
+        proj.up_detached()
+        assert raw_get(proj.public_port, "/static/css/app.css")[0] == 200
+        assert raw_get(proj.public_port, "/static/link-out")[0] in (403, 404)
+        assert not [a for a in try_traversals(proj) if a.leaked or a.status == 200]
+    finally:
+        proj.down()
+        left = processes_under(proj.root)
+        kill_leftovers(proj.root)
+    assert not left
