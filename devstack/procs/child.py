@@ -113,6 +113,11 @@ class Child:
             head = text.split(":", 1)[0]
             if head.endswith(("Error", "Exception")) and " " not in head:
                 return text[:200]
+        # No exception: gunicorn's own last error ("Connection in use: ('127.0.0.1', 5001)").
+        for line in reversed(self.tail):
+            _, marker, message = line.partition("[ERROR] ")
+            if marker:
+                return message.strip()[:200]
         return ""
 
     def running(self) -> bool:

@@ -7,6 +7,7 @@ Everything that changes a child happens on the supervisor's own thread, fed by o
 from __future__ import annotations
 
 import queue
+import re
 import signal
 import threading
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from devstack import probes
 from devstack.logs.sink import Sink
 from devstack.plan import ProcessSpec
 from devstack.procs.child import Child
@@ -158,7 +160,7 @@ class Supervisor:
         ran = time.monotonic() - child.started_at
         if ran > STABLE_AFTER:
             self._backoff.pop(name, None)
-        cause = child.cause()
+        cause = _port_owner(child.cause())
         if name == "gunicorn" and code in BOOT_ERRORS:
             reason = BOOT_ERRORS[code]
             self.sink.note(name, f"gunicorn stopped: {reason}{' — ' + cause if cause else ''}. "
@@ -241,3 +243,12 @@ class Supervisor:
         for thread in threads:
             thread.join(timeout=10.0)
 
+
+def _port_owner(cause: str) -> str:
+    """A port someone else took while we restarted (a hostile neighbour): name who holds it."""
+    # gunicorn: "Connection in use: ('127.0.0.1', 5001)", then "Can't connect to (...)".
+    match = re.search(r"(?:in use|connect to).*\('[^']*', (\d+)\)", cause)
+    if match is None:
+        return cause
+    owner = probes.port_owner(int(match.group(1)))
+    return f"{cause} — held by {owner.describe()}" if owner else cause
