@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import sys
 
 import pytest
 
-from tests.faults.faultutil import kill_and_recover, notes, serving, wait_status, watch_crash_loop
+from tests.faults.faultutil import (
+    kill_and_recover,
+    notes,
+    recorded,
+    serving,
+    wait_status,
+    watch_crash_loop,
+)
 from tests.stackutil import Project, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
@@ -66,3 +76,31 @@ def test_app_that_cannot_boot_is_reported_and_restarted_on_fix(project: Project)
     app.write_text(good)
     assert wait_for(lambda: serving(project), timeout=30)
     assert wait_status(project, "ready")
+
+
+def test_neighbour_takes_the_app_port_during_a_restart(stack: Project) -> None:
+    """A hostile neighbour binds gunicorn's port while it is down: devstack names it, keeps
+    retrying with backoff, and the stack recovers once the port is free again."""
+    gunicorn = recorded(stack, "gunicorn")
+    assert gunicorn is not None
+    os.kill(gunicorn, signal.SIGKILL)
+    neighbour = socket.socket()
+    neighbour.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        assert wait_for(lambda: _try_bind(neighbour, stack.app_port), timeout=10, interval=0.005)
+        neighbour.listen()
+        assert wait_for(lambda: any("held by python" in line and f"pid {os.getpid()}" in line
+                                    for line in notes(stack, "gunicorn")), timeout=60), \
+            notes(stack, "gunicorn")[-5:]
+        assert stack.state()["supervisor"]
+    finally:
+        neighbour.close()
+    assert wait_for(lambda: serving(stack), timeout=60)
+
+
+def _try_bind(sock: socket.socket, port: int) -> bool:
+    try:
+        sock.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
