@@ -66,10 +66,13 @@ def test_listen_port_change_reloads_nginx_in_place(stack: Project) -> None:
 
 
 def test_autoindex_switched_on_live(stack: Project) -> None:
+    gunicorn, nginx = recorded(stack, "gunicorn"), recorded(stack, "nginx")
     assert probes.http_get(stack.url + "/static/").status in (403, 404)
     stack.write_config(server="autoindex = true")
-    assert said(stack, "nginx reloaded")
+    assert said(stack, "devstack.toml changed: nginx reloaded")
     assert wait_for(lambda: probes.http_get(stack.url + "/static/").status == 200, timeout=20)
+    # An nginx-only change touches nginx only, and in place.
+    assert (recorded(stack, "gunicorn"), recorded(stack, "nginx")) == (gunicorn, nginx)
 
 
 def test_hand_edited_nginx_conf_is_backed_up_and_reported(project: Project) -> None:
