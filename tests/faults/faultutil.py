@@ -16,7 +16,6 @@ import sys
 import termios
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 
 import psutil
@@ -318,7 +317,12 @@ def try_traversals(project: Project) -> list[Attempt]:
         except OSError:
             attempts.append(Attempt(path, 0, False, False))
             continue
-        status, body = resp
+        status, body, location = resp
+        if 300 <= status < 400 and location.startswith("/"):
+            # Follow a redirect once: a normalised path must not lead to the file either.
+            status2, body2, _ = raw_get(project.public_port, location)
+            if status2 == 200:
+                status, body = status2, body2
         text = body.decode("utf-8", "replace")
         leaked = SECRET in text or "socketio = SocketIO" in text or (
             status == 200 and app_source[:200] in text)
@@ -327,8 +331,10 @@ def try_traversals(project: Project) -> list[Attempt]:
     return attempts
 
 
-def raw_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """GET with the path sent byte for byte (http.client would quote or refuse some of them)."""
+def raw_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes, str]:
+    """GET with the path sent byte for byte (http.client would quote or refuse some of them).
+
+    Returns the status, the body and the Location header ("" if none)."""
     import socket
 
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -342,8 +348,10 @@ def raw_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
-    return status, body
+    location = ""
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "location":
+            location = value.strip()
+    return status, body, location
 
-
-def quote_path(path: str) -> str:
-    return urllib.parse.quote(path)
