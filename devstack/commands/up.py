@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
 import sys
@@ -46,6 +47,8 @@ def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool) ->
     mux = LogMux(config.state_dir / "logs", terminal, color=console.use_color(color),
                  max_bytes=config.logs.max_bytes, backups=config.logs.backups)
     stack = LocalStack(config, the_plan, mux)
+    # The daemon of `up --detach` runs under its parent's lock.
+    lock = None if daemon else acquire_start_lock(config.state_dir)
     stack.prepare()
     stack.supervisor.install_signal_handlers()
     started = time.monotonic()
@@ -55,6 +58,8 @@ def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool) ->
     if spinner is not None:
         spinner.start()
     stack.start()
+    if lock is not None:
+        os.close(lock)  # state.json names this supervisor now: the next `up` sees it running
     outcome: dict[str, ReadyReport] = {}
 
     def readiness() -> None:
@@ -109,6 +114,16 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
     mux.release()
 
 
+def acquire_start_lock(state_dir: Path) -> int:
+    """Held from the already-running check until the new supervisor is in state.json: two `up`
+    started at once in one project must not both pass the check (the loser then says "already
+    running" instead of reporting the winner's stack as its own). Released when the fd closes."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 def log_dir_problem(log_dir: Path) -> str:
     """Why log files cannot be written to log_dir ("" if they can): missing rights, a full disk."""
     probe = log_dir / f".write-test-{os.getpid()}"
@@ -131,6 +146,7 @@ def log_dir_problem(log_dir: Path) -> str:
 
 def _detach(config: Config, config_path: Path | None) -> int:
     """Start the supervisor in its own session and return once the stack is ready."""
+    acquire_start_lock(config.state_dir)  # held until this process exits
     stale = check_not_running(config)
     if stale:
         console.err().print(f"[yellow]warning:[/] {escape(stale)}")
@@ -156,7 +172,9 @@ def _detach(config: Config, config_path: Path | None) -> int:
     with console.err().status(f"starting the stack for {config.public_url}"):
         while time.monotonic() < deadline:
             current = state.read(config.state_dir)
-            if current is not None and current.status == "ready":
+            ours = current is not None and current.supervisor is not None \
+                and current.supervisor.pid == proc.pid
+            if current is not None and ours and current.status == "ready":
                 for notice in current.extra.get("notices", []):
                     console.err().print(f"[yellow]warning:[/] {escape(str(notice))}")
                 console.err().print(
