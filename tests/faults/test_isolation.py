@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.faults.faultutil import kill_and_recover, log_text, recorded, serving, tree
-from tests.stackutil import Project, kill_leftovers, make_project, processes_under
+from tests.stackutil import Project, cli_env, kill_leftovers, make_project, processes_under
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 
@@ -63,3 +65,17 @@ def test_second_up_in_same_project_says_already_running(stack: Project) -> None:
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert recorded(stack, "gunicorn") == gunicorn
     assert serving(stack)
+
+
+def test_ups_started_at_once_start_one_stack(project: Project) -> None:
+    procs = [subprocess.Popen([sys.executable, "-m", "devstack", "up", "--detach"],
+                              cwd=project.root, env=cli_env(), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    results = [(proc.wait(timeout=120), proc.communicate()[1]) for proc in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 6, 6], results
+    winner = next(err for code, err in results if code == 0)
+    assert f"supervisor pid {project.state()['supervisor']['pid']}" in winner
+    assert all("already running" in err for code, err in results if code == 6)
+    assert serving(project)
