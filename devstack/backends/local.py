@@ -195,7 +195,7 @@ class LocalStack:
         keep = "the stack keeps running with the previous settings"
         try:
             new_config = config_mod.load(self.config.path)
-            new_plan = plan_mod.build(new_config)
+            new_plan = plan_mod.build(new_config, colors=self.plan.colors)
         except DevstackError as exc:
             self.sink.note("devstack", f"{name} changed but cannot be used: {exc} — {keep}")
             return

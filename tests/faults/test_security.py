@@ -65,11 +65,14 @@ def test_no_autoindex_by_default(stack: Project) -> None:
 
 
 def test_env_values_are_never_printed(project: Project) -> None:
-    (project.root / ".env").write_text(f"DOTENV_SECRET={SECRET}-dotenv\n")
-    project.write_config(extra=f'[app.env]\nAPI_TOKEN = "{SECRET}-toml"\n')
+    # .env reaches the extra processes; a malformed line must not be echoed either.
+    (project.root / ".env").write_text(f"DOTENV_SECRET={SECRET}-dotenv\n{SECRET} broken line\n")
+    (project.root / "idle.py").write_text("import time\ntime.sleep(600)\n")
+    project.write_config(extra=f'[app.env]\nAPI_TOKEN = "{SECRET}-toml"\n'
+                               f"[processes]\nidle = '{sys.executable} idle.py'\n")
     outputs = []
     outputs.append(project.up_detached())
-    for args in (("status",), ("status", "--json"), ("up", "--detach"), ("down",)):
+    for args in (("status",), ("status", "--json"), ("logs",), ("up", "--detach"), ("down",)):
         outputs.append(project.cli(*args))
     fg = start_foreground(project)
     assert wait_status(project, "ready")
