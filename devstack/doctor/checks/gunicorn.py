@@ -1,0 +1,142 @@
+"""Gunicorn: is it running, and are its settings ones Flask-SocketIO survives in development?"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from devstack import fsinfo
+from devstack.doctor.context import Context
+from devstack.doctor.model import Evidence, Outcome, na, ok
+from devstack.doctor.registry import check
+
+BOOT_FAILURES = re.compile(r"Worker failed to boot|App failed to load|class uri '[^']+' invalid"
+                           r"|Reason: Worker failed|Shutting down: Master")
+
+
+def _log_tail(path: Path | None, lines: int = 400) -> list[str]:
+    if path is None:
+        return []
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def _log_path(ctx: Context) -> Path | None:
+    if ctx.t.gunicorn_log is not None:
+        return ctx.t.gunicorn_log
+    g = ctx.gunicorn
+    if g is not None and g.get("errorlog") not in ("", "-"):
+        return Path(g.cwd or ".") / g.get("errorlog")
+    return None
+
+
+def _setting(ctx: Context, name: str) -> Evidence:
+    g = ctx.gunicorn
+    assert g is not None
+    return Evidence("output", f"{name} = {g.get(name) or '(default)'}",
+                    g.sources.get(name, f"pid {g.pid}"))
+
+
+@check("gunicorn.running", "gunicorn runs and its last boot did not fail", "error",
+       "read the traceback above the failure in gunicorn's log, fix the import error, and "
+       "start it again (`devstack up` restarts it on the next save)",
+       refs=("doctor-catalog R4",))
+def running(ctx: Context) -> Outcome:
+    if ctx.t.managed and not ctx.t.running:
+        return na("the stack is not running (`devstack up`)")
+    log = _log_path(ctx)
+    tail = _log_tail(log)
+    last_boot = max((i for i, ln in enumerate(tail) if "Starting gunicorn" in ln), default=0)
+    failures = [ln for ln in tail[last_boot:] if BOOT_FAILURES.search(ln)]
+    ev = [Evidence("output", ln.strip()[-200:], str(log)) for ln in failures[-3:]]
+    if ctx.app_url is None and ctx.gunicorn is None:
+        if failures:
+            return Outcome("error", f"gunicorn failed: {failures[-1].strip()[-160:]}", ev)
+        return na("the app server's address is unknown (no proxy_pass; pass --app-url)")
+    g = ctx.gunicorn
+    if g is None:
+        port = ctx.app_port
+        reason = failures[-1].strip()[-160:] if failures else "nothing listens there"
+        return Outcome("error", f"no gunicorn on the app port {port}: {reason}",
+                       ev or [Evidence("probe", f"no listener on 127.0.0.1:{port}")])
+    if failures:
+        return Outcome("error", f"gunicorn (pid {g.pid}) logged a failed boot: "
+                       f"{failures[-1].strip()[-160:]}", ev)
+    return ok(f"gunicorn master pid {g.pid}, {g.live_workers} worker(s), "
+              f"{g.worker_class} worker class", Evidence("output", g.command[:300], f"pid {g.pid}"))
+
+
+@check("gunicorn.eventlet", "No eventlet worker on gunicorn 26+ (removed)", "error",
+       "use the gthread worker (+ simple-websocket) or gevent; or pin gunicorn<26",
+       refs=("gunicorn 26.0.0 news: eventlet worker removed", "benoitc/gunicorn#3623"))
+def eventlet(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is not None:
+        worker, where = g.worker_class, g.sources.get("worker_class", f"pid {g.pid}")
+        version = g.version()
+    elif ctx.t.app_worker is not None:
+        from devstack.plan import gunicorn_version
+
+        worker, where = ctx.t.app_worker, f"app.worker in {ctx.t.config_path}"
+        version = gunicorn_version()
+    else:
+        return na("no gunicorn found and no devstack.toml to read the worker from")
+    shown = ".".join(map(str, version)) if version else "unknown"
+    ev = [Evidence("config", f"worker class {worker}", where),
+          Evidence("output", f"gunicorn {shown}")]
+    if worker != "eventlet":
+        return ok(f"{worker} worker on gunicorn {shown}", *ev)
+    if version is not None and version >= (26,):
+        return Outcome("error", f"the eventlet worker is gone in gunicorn {shown}: it fails with "
+                       "\"class uri 'eventlet' invalid or not found\"", ev)
+    return Outcome("warning", f"eventlet worker on gunicorn {shown}: deprecated, removed in 26, "
+                   "and eventlet itself is bug-fix-only", ev)
+
+
+@check("gunicorn.workers", "One gunicorn worker with Socket.IO", "error",
+       "`-w 1` (scale with --threads or gevent; several workers need sticky sessions and a "
+       "message queue)", refs=("Flask-SocketIO docs: using multiple workers",))
+def workers(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is None:
+        return na("no running gunicorn found")
+    count = max(g.workers, g.live_workers)
+    ev = [_setting(ctx, "workers"), Evidence("probe", f"{g.live_workers} live worker processes",
+                                             f"pid {g.pid}")]
+    if count > 1:
+        return Outcome("error", f"{count} workers: Socket.IO sessions live in one process, so "
+                       "clients are randomly disconnected (400 'Invalid session')", ev)
+    return ok("one worker", *ev)
+
+
+@check("gunicorn.reload-preload", "--reload is not combined with --preload", "warning",
+       "drop --preload in development (or let `devstack up` reload the app)")
+def reload_preload(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is None:
+        return na("no running gunicorn found")
+    if g.get("reload") == "true" and g.get("preload_app") == "true":
+        return Outcome("warning", "--reload with --preload: the app is imported once in the "
+                       "master, so code edits are never reloaded",
+                       [_setting(ctx, "reload"), _setting(ctx, "preload_app")])
+    return ok("no --reload/--preload clash")
+
+
+@check("gunicorn.reload-shared-fs", "gunicorn's reloader can see edits on this filesystem",
+       "error", "`--reload-engine poll` (or let `devstack up` reload: it polls shared folders)",
+       refs=("doctor-catalog R1",))
+def reload_shared(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is None:
+        return na("no running gunicorn found")
+    if g.get("reload") != "true":
+        return na("gunicorn's own --reload is not used")
+    engine = g.get("reload_engine", "auto")
+    fs = fsinfo.fstype(g.app_dir)
+    ev = [_setting(ctx, "reload_engine"), Evidence("file", f"{g.app_dir} is on {fs}", str(g.app_dir))]
+    if fsinfo.is_shared(fs) and engine in ("auto", "inotify"):
+        return Outcome("error", f"--reload with the {engine} engine on {fs}: inotify events do "
+                       "not cross shared folders, so edits from the host never reload", ev)
+    return ok(f"reload engine {engine} on {fs}", *ev)
