@@ -65,6 +65,16 @@ class Gunicorn:
         chdir = self.get("chdir")
         return (base / chdir) if chdir else base
 
+    def can_import(self, module: str) -> bool:
+        """Whether the interpreter running this process can import module."""
+        if not self.exe:
+            return False
+        try:
+            return subprocess.run([self.exe, "-c", f"import {module}"], capture_output=True,
+                                  timeout=20, check=False).returncode == 0
+        except OSError:
+            return False
+
     def version(self) -> tuple[int, ...] | None:
         """The gunicorn version of the interpreter that runs this process."""
         if not self.exe:

@@ -136,7 +136,10 @@ def reload_shared(ctx: Context) -> Outcome:
     engine = g.get("reload_engine", "auto")
     fs = fsinfo.fstype(g.app_dir)
     ev = [_setting(ctx, "reload_engine"), Evidence("file", f"{g.app_dir} is on {fs}", str(g.app_dir))]
-    if fsinfo.is_shared(fs) and engine in ("auto", "inotify"):
-        return Outcome("error", f"--reload with the {engine} engine on {fs}: inotify events do "
-                       "not cross shared folders, so edits from the host never reload", ev)
+    # "auto" means inotify whenever the inotify package is importable, polling otherwise.
+    uses_inotify = engine == "inotify" or (engine == "auto" and g.can_import("inotify"))
+    if fsinfo.is_shared(fs) and uses_inotify:
+        return Outcome("error", f"--reload with the {engine} engine (inotify) on {fs}: inotify "
+                       "events do not cross shared folders, so edits from the host never "
+                       "reload", ev)
     return ok(f"reload engine {engine} on {fs}", *ev)
