@@ -218,6 +218,16 @@ def test_static_through_gunicorn_and_bad_gunicorn_flags(app_dir: Path, tmp_path:
     assert "--preload" in str(finding(report, "gunicorn.reload-preload")["evidence"])
 
 
+def test_gthread_with_one_thread(app_dir: Path, tmp_path: Path) -> None:
+    """gthread's default is one thread: one websocket starves every other request."""
+    app_port = free_ports(1)[0]
+    with gunicorn(app_dir, app_port, "-k", "gthread", log=tmp_path / "gunicorn.log"):
+        code, report = doctor("gunicorn.threads", "--url", f"http://127.0.0.1:{app_port}",
+                              "--app-url", f"http://127.0.0.1:{app_port}")
+    assert statuses(report) == {"gunicorn.threads": "error"}, report
+    assert code == 1
+
+
 def test_gunicorn_that_failed_to_boot(app_dir: Path, good_app: int, tmp_path: Path) -> None:
     """gunicorn 26+ with the eventlet worker exits at once; doctor finds why in its log."""
     app_port, port = free_ports(2)
@@ -243,7 +253,7 @@ def test_list_and_choose_checks() -> None:
     listed = subprocess.run([sys.executable, "-m", "devstack", "doctor", "--list-checks"],
                             env=cli_env(), capture_output=True, text=True, timeout=60)
     ids = [line.split()[0] for line in listed.stdout.splitlines()]
-    assert len(ids) == len(set(ids)) >= 27 and "static.ladder" in ids
+    assert len(ids) == len(set(ids)) >= 28 and "static.ladder" in ids
     unknown = subprocess.run([sys.executable, "-m", "devstack", "doctor", "no.such-check"],
                              env=cli_env(), capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "unknown check" in unknown.stderr

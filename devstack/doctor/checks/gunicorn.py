@@ -143,3 +143,23 @@ def reload_shared(ctx: Context) -> Outcome:
                        "events do not cross shared folders, so edits from the host never "
                        "reload", ev)
     return ok(f"reload engine {engine} on {fs}", *ev)
+
+
+@check("gunicorn.threads", "The gthread worker has threads to spare for websockets", "error",
+       "`--threads 16` (devstack's default): each open websocket holds one thread for its life")
+def threads(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is None:
+        return na("no running gunicorn found")
+    if g.worker_class != "gthread":
+        return na(f"the {g.worker_class} worker does not use a thread pool")
+    try:
+        count = int(g.get("threads", "1"))
+    except ValueError:
+        return na(f"threads = {g.get('threads')!r} is not a number")
+    ev = [_setting(ctx, "threads")]
+    if count <= 1:
+        return Outcome("error", f"gthread with {count} thread: one open Socket.IO websocket holds "
+                       "it, and every other request (the page, its CSS) waits until it closes",
+                       ev)
+    return ok(f"{count} threads", *ev)
