@@ -107,9 +107,11 @@ def doctor(
         help="Check IDs, areas or globs to run (default: all); see --list-checks.")] = None,
     config: ConfigOpt = None,
     url: Annotated[str | None, typer.Option(
-        "--url", help="A stack devstack did not start: the public URL, e.g. http://localhost:8001.")] = None,
+        "--url",
+        help="A stack devstack did not start: its public URL, e.g. http://localhost:8001.")] = None,
     nginx_conf: Annotated[Path | None, typer.Option(
-        "--nginx-conf", help="With --url: its nginx.conf (read via `nginx -T` where possible).")] = None,
+        "--nginx-conf",
+        help="With --url: its nginx.conf (read via `nginx -T` where possible).")] = None,
     static_dir: Annotated[Path | None, typer.Option(
         "--static-dir", help="With --url: the folder nginx serves static files from.")] = None,
     static_url: Annotated[str, typer.Option(
@@ -121,9 +123,12 @@ def doctor(
     file: Annotated[Path | None, typer.Option(
         "--file", help="The static file to prove freshness with (default: the first one).")] = None,
     as_json: Annotated[bool, typer.Option(
-        "--json", help="Machine-readable report (schema: devstack/doctor/report.schema.json).")] = False,
-    list_checks: Annotated[bool, typer.Option("--list-checks", help="List the checks and exit.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Evidence for passing checks too.")] = False,
+        "--json",
+        help="Machine-readable report (schema: devstack/doctor/report.schema.json).")] = False,
+    list_checks: Annotated[bool, typer.Option(
+        "--list-checks", help="List the checks and exit.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Evidence for passing checks too.")] = False,
     color: ColorOpt = ColorMode.auto,
 ) -> None:
     """Diagnose stale static files and the other classic faults of this stack.

@@ -67,8 +67,9 @@ def test_expires_30d_keeps_old_css_and_doctor_says_why(tmp_path: Path, page: Any
     static = app_dir / "static"
     app_port, port = free_ports(2)
     # Flask-SocketIO's documented nginx example, static part.
-    docs_static = "\n        location /static/ {\n            alias STATIC/;\n            expires 30d;\n        }"
-    with gunicorn(app_dir, app_port, "-k", "gthread", "--threads", "8", log=tmp_path / "gunicorn.log"), \
+    docs_static = "location /static/ {\n alias STATIC/;\n expires 30d;\n }"
+    with gunicorn(app_dir, app_port, "-k", "gthread", "--threads", "8",
+                  log=tmp_path / "gunicorn.log"), \
             nginx(render(tmp_path, port, app_port, static, static=docs_static), tmp_path / "ngx",
                   port) as conf:
         url = f"http://127.0.0.1:{port}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,6 @@ import pytest
 from devstack import probes
 from tests.doctorutil import (
     GOOD_PROXY,
-    GOOD_STATIC,
     Forward,
     doctor,
     finding,
@@ -27,7 +28,7 @@ from tests.doctorutil import (
     render,
     statuses,
 )
-from tests.stackutil import EXAMPLE, free_ports
+from tests.stackutil import EXAMPLE, cli_env, free_ports
 
 pytestmark = pytest.mark.needs_nginx
 
@@ -191,17 +192,19 @@ def test_static_mapping_mistakes(app_dir: Path, good_app: int, tmp_path: Path,
 
 def test_static_through_gunicorn_and_bad_gunicorn_flags(app_dir: Path, tmp_path: Path) -> None:
     """No static location (Flask answers /static, with a 12 h max-age), and gunicorn run with
-    two workers, --reload --preload, the wrong async_mode and a 0.0.0.0 bind."""
+    two workers, --reload --preload, the wrong async_mode and a 0.0.0.0 bind; nginx hard-codes
+    Connection: upgrade."""
     (app_dir / "broken_app.py").write_text(
         "from app import app, socketio  # noqa: F401\n"
         "app.config['SEND_FILE_MAX_AGE_DEFAULT'] = 43200  # Flask < 2.0's default\n")
     app_port, port = free_ports(2)
     static = app_dir / "static"
+    hard_coded = GOOD_PROXY.replace("$connection_upgrade", '"upgrade"')
     with gunicorn(app_dir, app_port, "-k", "gthread", "-w", "2", "--preload", "--reload",
                   wsgi="broken_app:app", env={"DEVSTACK_ASYNC_MODE": "gevent"},
                   bind_host="0.0.0.0", log=tmp_path / "gunicorn.log"), \
-            nginx(render(tmp_path, port, app_port, static, static=""), tmp_path / "ngx",
-                  port) as conf:
+            nginx(render(tmp_path, port, app_port, static, static="", proxy=hard_coded),
+                  tmp_path / "ngx", port) as conf:
         code, report = doctor(*ext_args(f"http://127.0.0.1:{port}", conf, static))
     states = statuses(report)
     expected = {
@@ -212,6 +215,7 @@ def test_static_through_gunicorn_and_bad_gunicorn_flags(app_dir: Path, tmp_path:
         "gunicorn.reload-preload": "warning",
         "socketio.async-mode": "error",
         "net.lan-exposure": "warning",
+        "socketio.upgrade": "warning",  # Connection hard-coded to upgrade
     }
     assert {k: states[k] for k in expected} == expected, report
     assert code == 1
@@ -245,11 +249,6 @@ def test_gunicorn_that_failed_to_boot(app_dir: Path, good_app: int, tmp_path: Pa
 
 
 def test_list_and_choose_checks() -> None:
-    from tests.stackutil import cli_env
-
-    import subprocess
-    import sys
-
     listed = subprocess.run([sys.executable, "-m", "devstack", "doctor", "--list-checks"],
                             env=cli_env(), capture_output=True, text=True, timeout=60)
     ids = [line.split()[0] for line in listed.stdout.splitlines()]
@@ -273,5 +272,3 @@ def test_ladder_names_app_server_when_only_it_differs(app_dir: Path, good_app: i
     assert probes.sha256_file(other / "css" / "app.css") != probes.sha256_file(
         app_dir / "static" / "css" / "app.css")
 
-
-_ = (GOOD_PROXY, GOOD_STATIC)

@@ -50,8 +50,8 @@ def static(tmp_path: Path) -> Path:
 
 def test_stale_copy_from_open_file_cache_is_shouted(static: Path, tmp_path: Path) -> None:
     port = free_ports(1)[0]
-    text = render(tmp_path, port, free_ports(1)[0], static,
-                  http_extra="open_file_cache max=100 inactive=60s;\n    open_file_cache_valid 60s;")
+    cache = "open_file_cache max=100 inactive=60s;\n    open_file_cache_valid 60s;"
+    text = render(tmp_path, port, free_ports(1)[0], static, http_extra=cache)
     notes = Notes()
     with nginx(text, tmp_path / "ngx", port):
         watcher = _watch(static, port, notes)
@@ -71,7 +71,7 @@ def test_stale_copy_from_open_file_cache_is_shouted(static: Path, tmp_path: Path
 
 def test_fresh_but_cacheable_says_so_once(static: Path, tmp_path: Path) -> None:
     port = free_ports(1)[0]
-    long_cache = "\n        location /static/ {\n            alias STATIC/;\n            expires 30d;\n        }"
+    long_cache = "location /static/ {\n alias STATIC/;\n expires 30d;\n }"
     notes = Notes()
     with nginx(render(tmp_path, port, free_ports(1)[0], static, static=long_cache),
                tmp_path / "ngx", port):

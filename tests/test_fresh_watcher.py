@@ -1,4 +1,4 @@
-"""The freshness watcher inside `devstack up`: every static edit is proven served, or shouted STALE."""
+"""The freshness watcher inside `devstack up`: every static edit proven served, or shouted STALE."""
 
 from __future__ import annotations
 

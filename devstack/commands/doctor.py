@@ -44,7 +44,8 @@ def run(checks: list[str], config_path: Path | None = None, url: str | None = No
 
 def _sample(file: Path, static_dir: Path | None) -> Path:
     if static_dir is None:
-        raise DevstackError("--file needs a static folder (--static-dir or devstack.toml)", Exit.USAGE)
+        raise DevstackError("--file needs a static folder (--static-dir or devstack.toml)",
+                            Exit.USAGE)
     path = file if file.is_absolute() else static_dir / file
     path = path.resolve()
     if not path.is_file() or static_dir not in path.parents:

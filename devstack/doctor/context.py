@@ -1,7 +1,8 @@
 """What doctor looks at: the target stack and lazily fetched, cached facts about it.
 
 A target is either the stack devstack runs (from devstack.toml) or one it did not start
-(--url, --nginx-conf, --static-dir). Every probe runs at most once per doctor run; checks share them.
+(--url, --nginx-conf, --static-dir). Every probe runs at most once per doctor run; checks share
+them.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Context:
 
     @cached_property
     def nginx_port(self) -> int | None:
-        """The port nginx listens on for this site (the public port unless a forward sits between)."""
+        """nginx's port for this site (the public one, unless a port forward sits between)."""
         conf = self.conf()
         if conf is None:
             return None
@@ -220,7 +221,7 @@ class Context:
 
     @cached_property
     def handshake(self) -> dict[str, object] | None:
-        """The Engine.IO open packet (pingInterval, upgrades), from the app server or the public URL."""
+        """The Engine.IO open packet (pingInterval, upgrades): from the app server, else public."""
         for base in (self.app_url, self.t.public_url):
             if base is None:
                 continue

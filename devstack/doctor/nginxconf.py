@@ -191,7 +191,7 @@ class _Parser:
         if text is None:
             return []
         tokens = tokenize(text)
-        pos, items = self._block(tokens, 0, name, parent, top=True)
+        _, items = self._block(tokens, 0, name, parent, top=True)
         return items
 
     def _block(self, tokens: list[tuple[str, int, bool]], pos: int, file: str,

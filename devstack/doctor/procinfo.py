@@ -118,7 +118,7 @@ def parse_args(argv: list[str], settings: dict[str, str], sources: dict[str, str
             settings["worker_class"], sources["worker_class"] = arg[2:], f"{origin}: {arg}"
         elif arg.startswith("-w") and len(arg) > 2:
             settings["workers"], sources["workers"] = arg[2:], f"{origin}: {arg}"
-        elif not arg.startswith("-") and ":" in arg or (not arg.startswith("-") and i == len(argv) - 1):
+        elif not arg.startswith("-") and (":" in arg or i == len(argv) - 1):
             app = arg
         i += 1
     return app
@@ -220,7 +220,8 @@ def find(app_port: int | None) -> Gunicorn | None:
     masters = []
     for proc in psutil.process_iter():
         try:
-            if is_gunicorn(proc) and not (proc.parent() and is_gunicorn(proc.parent())):
+            parent = proc.parent()
+            if is_gunicorn(proc) and not (parent is not None and is_gunicorn(parent)):
                 masters.append(proc)
         except psutil.Error:
             continue

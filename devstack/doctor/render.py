@@ -68,7 +68,8 @@ def print_rich(results: list[Result], ctx: Context, out: Console, verbose: bool 
     conf = ctx.conf()
     if conf is not None:
         how = conf.source + (f" (nginx -T failed: {conf.note})" if conf.note else "")
-        out.print(f"[dim]nginx config: {escape(conf.main_file)} via {escape(how)}[/]", soft_wrap=True)
+        out.print(f"[dim]nginx config: {escape(conf.main_file)} via {escape(how)}[/]",
+                  soft_wrap=True)
     if t.managed and not t.running:
         out.print("[dim]the stack is not running: probes are skipped (`devstack up`)[/]")
     out.print()

@@ -78,6 +78,7 @@ def from_options(url: str, nginx_conf: Path | None, static_dir: Path | None, sta
     if static_dir is not None and not static_dir.is_dir():
         raise DevstackError(f"--static-dir {static_dir}: no such folder")
     prefix = "/" + static_url.strip("/") + "/"
-    return Target(public_url=url.rstrip("/"), static_dir=static_dir.resolve() if static_dir else None,
+    return Target(public_url=url.rstrip("/"),
+                  static_dir=static_dir.resolve() if static_dir else None,
                   static_prefix=prefix, nginx_conf=nginx_conf, nginx_bin=nginx_binary(),
                   app_url=app_url.rstrip("/") if app_url else None, gunicorn_log=gunicorn_log)

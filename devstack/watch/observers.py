@@ -25,7 +25,8 @@ def ignored(path: str) -> bool:
     return any(fnmatch.fnmatch(p.name, pattern) for pattern in IGNORED_NAMES)
 
 
-def make_observer(folder: Path, mode: str = "auto", interval: float = 0.25) -> tuple[BaseObserver, str]:
+def make_observer(folder: Path, mode: str = "auto",
+                  interval: float = 0.25) -> tuple[BaseObserver, str]:
     """mode: auto | always | never (polling). Returns the observer and a word for the logs."""
     polling = mode == "always" or (mode == "auto" and fsinfo.is_shared(fsinfo.fstype(folder)))
     if polling:

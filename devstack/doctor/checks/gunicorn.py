@@ -135,7 +135,8 @@ def reload_shared(ctx: Context) -> Outcome:
         return na("gunicorn's own --reload is not used")
     engine = g.get("reload_engine", "auto")
     fs = fsinfo.fstype(g.app_dir)
-    ev = [_setting(ctx, "reload_engine"), Evidence("file", f"{g.app_dir} is on {fs}", str(g.app_dir))]
+    ev = [_setting(ctx, "reload_engine"),
+          Evidence("file", f"{g.app_dir} is on {fs}", str(g.app_dir))]
     # "auto" means inotify whenever the inotify package is importable, polling otherwise.
     uses_inotify = engine == "inotify" or (engine == "auto" and g.can_import("inotify"))
     if fsinfo.is_shared(fs) and uses_inotify:

@@ -37,8 +37,8 @@ def sendfile_shared(ctx: Context) -> Outcome:
     if directive is not None:
         ev.insert(0, config(directive))
     if not fsinfo.is_shared(fs):
-        return ok(f"static is on {fs}, not a shared folder (sendfile {'on' if on else 'off'} is fine)",
-                  *ev)
+        state = "on" if on else "off"
+        return ok(f"static is on {fs}, not a shared folder (sendfile {state} is fine)", *ev)
     if on:
         return Outcome("error", f"sendfile on while static is on {fs}: nginx serves stale or "
                        "truncated files after edits", ev)
@@ -58,9 +58,9 @@ def open_file_cache(ctx: Context) -> Outcome:
     ev = [config(directive)] + ([config(errors)] if errors is not None else [])
     valid = got.effective("open_file_cache_valid")
     secs = valid.args[0] if valid is not None and valid.args else "60s"
-    return Outcome("warning", f"open_file_cache keeps file descriptors and stat results for {secs}: "
-                   "a file replaced by rename (how editors save) is served old, new files may "
-                   "404 for that long", ev)
+    return Outcome("warning", "open_file_cache keeps file descriptors and stat results for "
+                   f"{secs}: a file replaced by rename (how editors save) is served old, new "
+                   "files may 404 for that long", ev)
 
 
 def _known_outside_file(static_dir: Path) -> Path | None:
@@ -156,7 +156,8 @@ def root_for_alias(ctx: Context) -> Outcome:
     if Path(path).is_file():
         return ok(f"root {root.args[0]} maps {ctx.static_uri} to an existing file")
     prefix = nginxconf.location_prefix(got).strip("/")
-    ev = [config(got), config(root), Evidence("probe", f"{ctx.static_uri} -> {path} (no such file)")]
+    ev = [config(got), config(root),
+          Evidence("probe", f"{ctx.static_uri} -> {path} (no such file)")]
     if prefix and root.args[0].rstrip("/").endswith("/" + prefix.split("/")[-1]):
         return Outcome("error", f"root {root.args[0]} already ends in /{prefix}: nginx looks in "
                        f"{root.args[0].rstrip('/')}/{prefix}/ (root appends the whole URI)", ev)
@@ -201,11 +202,11 @@ def redirect_port(ctx: Context) -> Outcome:
         return na(f"GET {ctx.t.static_prefix}{folder} does not redirect "
                   f"(HTTP {resp.status if resp else 'none'})")
     location = resp.header("location") or ""
-    public_host, public_port, _ = probes.split_url(ctx.t.public_url)
+    public_port = probes.split_url(ctx.t.public_url)[1]
     ev = [Evidence("header", f"Location: {location}", url)]
     if location.startswith("/"):
         return ok(f"relative redirect ({location}): works through any port forward", *ev)
-    host, port, _ = probes.split_url(location)
+    port = probes.split_url(location)[1]
     if port == public_port:
         return ok(f"redirect stays on port {port}", *ev)
     if ctx.server is not None:

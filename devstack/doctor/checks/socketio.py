@@ -70,8 +70,8 @@ def upgrade(ctx: Context) -> Outcome:
         return Outcome("error", f"{what}{tail}: Socket.IO falls back to long-polling or fails", ev)
     conn = headers["connection"]
     if len(conn.args) >= 2 and conn.args[1].lower() in ("upgrade", '"upgrade"'):
-        return Outcome("warning", "Connection is hard-coded to upgrade: every plain proxied request "
-                       "carries it too", [config(conn)],
+        return Outcome("warning", "Connection is hard-coded to upgrade: every plain proxied "
+                       "request carries it too", [config(conn)],
                        "use a map: `map $http_upgrade $connection_upgrade { default upgrade; "
                        "'' close; }` and `proxy_set_header Connection $connection_upgrade;`")
     return ok("HTTP/1.1, Upgrade and Connection are passed"

@@ -28,7 +28,8 @@ def _cache_config(ctx: Context) -> list[Evidence]:
 
 
 @check("static.ladder", "Static files reach the browser byte-identical to disk", "error",
-       "fix the first layer that differs (see the finding); `devstack up` proves this on every edit",
+       "fix the first layer that differs (see the finding); `devstack up` proves this on "
+       "every edit",
        refs=("doctor-catalog: hash ladder",))
 def ladder(ctx: Context) -> Outcome:
     skip = needs_static(ctx)
@@ -46,8 +47,8 @@ def ladder(ctx: Context) -> Outcome:
                            f"({bad.detail}) — harmless while nginx serves static, wrong if it "
                            "ever falls through", ev,
                            "point Flask's static_folder at the same folder nginx serves")
-        return ok(f"{lad.relpath}: disk, {', '.join(r.name for r in lad.rungs[1:] if not r.skipped)}"
-                  " all serve the same sha256", *ev)
+        layers = ", ".join(r.name for r in lad.rungs[1:] if not r.skipped)
+        return ok(f"{lad.relpath}: disk, {layers} all serve the same sha256", *ev)
     assert bad is not None
     layer = bad.name
     if layer == "public URL" and not any(r.name == "nginx" and not r.skipped for r in lad.rungs):
@@ -62,8 +63,8 @@ def ladder(ctx: Context) -> Outcome:
                       "between them (port forward to another machine, a proxy cache)",
     }.get(bad.name, "nginx serves other bytes than the disk: sendfile on a shared folder, "
                     "open_file_cache, or alias/root pointing elsewhere")
-    return Outcome("error", f"{lad.relpath}: first layer that differs from disk ({lad.disk.sha[:12]}) "
-                   f"is {layer}: {what} — {hint}", ev)
+    return Outcome("error", f"{lad.relpath}: first layer that differs from disk "
+                   f"({lad.disk.sha[:12]}) is {layer}: {what} — {hint}", ev)
 
 
 @check("static.explicit-cache", "No explicit long freshness on static (expires / max-age)",
@@ -78,9 +79,10 @@ def explicit_cache(ctx: Context) -> Outcome:
         return na(f"{ctx.public_static_url} did not answer 200")
     fresh = httpcache.freshness(resp.headers)
     if fresh.kind != "explicit":
-        return ok(f"{fresh.header or 'no Cache-Control/Expires'}: the browser asks every time"
-                  if fresh.stored is False or fresh.header else "no explicit freshness",
-                  header("Cache-Control", resp.header("cache-control"), ctx.public_static_url or ""))
+        said = fresh.header or "no Cache-Control or Expires"
+        return ok(f"{said}: no explicit freshness, the browser does not keep it blindly",
+                  header("Cache-Control", resp.header("cache-control"),
+                         ctx.public_static_url or ""))
     ev = [Evidence("header", fresh.header, ctx.public_static_url or ""), *_cache_config(ctx)]
     return Outcome("error", f"{fresh.header} — a browser keeps the old copy for "
                    f"{httpcache.human_seconds(fresh.seconds)} without asking; edits do not show "
@@ -103,9 +105,9 @@ def heuristic_cache(ctx: Context) -> Outcome:
                   header("Cache-Control", resp.header("cache-control")))
     ev = [header("Last-Modified", resp.header("last-modified"), ctx.public_static_url or ""),
           header("Date", resp.header("date")), Evidence("header", "no Cache-Control, no Expires")]
-    return Outcome("warning", "Last-Modified with no Cache-Control: browsers may reuse the file for "
-                   f"~{httpcache.human_seconds(fresh.seconds)} (10 % of its age) without asking",
-                   ev)
+    return Outcome("warning", "Last-Modified with no Cache-Control: browsers may reuse the file "
+                   f"for ~{httpcache.human_seconds(fresh.seconds)} (10 % of its age) without "
+                   "asking", ev)
 
 
 @check("static.weak-validator", "No stale-304 risk from mtime+size validators", "warning",
@@ -128,7 +130,8 @@ def weak_validator(ctx: Context) -> Outcome:
     url = ctx.public_static_url or ""
     again = ctx.get(url, {"If-None-Match": etag or ""})
     status = again.status if again is not None else 0
-    ev = [header("ETag", etag, url), Evidence("probe", f"If-None-Match: {etag} -> HTTP {status}", url)]
+    ev = [header("ETag", etag, url),
+          Evidence("probe", f"If-None-Match: {etag} -> HTTP {status}", url)]
     return Outcome("warning", f"ETag {etag} is built from mtime and size ({kind}): two saves in "
                    "one second with the same size keep the ETag, and the browser gets 304 for "
                    "its old copy", ev)
@@ -178,7 +181,8 @@ def flask_max_age(ctx: Context) -> Outcome:
         where = "" if ctx.app_url is None else ctx.app_url + ctx.static_uri
         return Outcome("warning", f"the app server sends {fresh.header} for static "
                        f"({httpcache.human_seconds(fresh.seconds)}): whenever Flask serves "
-                       "static, browsers keep old copies", [Evidence("header", fresh.header, where)])
+                       "static, browsers keep old copies",
+                       [Evidence("header", fresh.header, where)])
     return ok(f"Flask sends {fresh.header or 'no max-age'} for static")
 
 
