@@ -54,7 +54,8 @@ def _root(
 @app.command()
 def up(
     config: ConfigOpt = None,
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once ready; keep the stack running.")] = False,
+    detach: Annotated[bool, typer.Option(
+        "--detach", "-d", help="Return once ready; keep the stack running.")] = False,
     vm: Annotated[bool, typer.Option("--vm", help="Run the stack inside a Vagrant VM.")] = False,
     color: ColorOpt = ColorMode.auto,
     daemon: Annotated[bool, typer.Option("--daemon", hidden=True)] = False,

@@ -145,12 +145,12 @@ def build(config: Config, python: str | None = None) -> Plan:
         why = "it crashes gevent workers at boot" if worker == "gevent" else f"inotify misses {fstype} edits"
         warnings.append(f"reload_engine inotify replaced by poll: {why}")
         engine = "poll"
-    if importlib.util.find_spec("eventlet") is not None and worker != "eventlet":
-        if not _sets_async_mode(config):
-            warnings.append(
-                f"eventlet is importable and {config.app.module} does not set async_mode: "
-                "Flask-SocketIO will pick eventlet and hang under the "
-                f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()")
+    eventlet_importable = importlib.util.find_spec("eventlet") is not None
+    if eventlet_importable and worker != "eventlet" and not _sets_async_mode(config):
+        warnings.append(
+            f"eventlet is importable and {config.app.module} does not set async_mode: "
+            "Flask-SocketIO will pick eventlet and hang under the "
+            f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()")
 
     nginx_conf = render_nginx(config, sendfile, fstype)
     processes = [gunicorn_spec(config, python, engine, version), nginx_spec(config)]

@@ -63,7 +63,7 @@ class Project:
     def write_config(self, app: str = "", static: str = "", server: str = "", extra: str = "") -> None:
         self.config_path.write_text(
             f'[app]\nwsgi = "app:app"\nreload_extra = ["templates/*.html"]\n{app}\n'
-            f'[static]\ndir = "static"\n{static}\n'
+            f"[static]\n{static}\n"
             f'[server]\nlisten = "127.0.0.1:{self.public_port}"\napp_port = {self.app_port}\n{server}\n'
             f"{extra}\n",
             encoding="utf-8",

@@ -20,7 +20,7 @@ from devstack.config import Config
 from devstack.errors import DevstackError, Exit, NotReady, PortTaken
 from devstack.logs.sink import Sink
 from devstack.plan import Plan
-from devstack.procs.supervisor import Supervisor
+from devstack.procs.supervisor import BOOT_ERRORS, Supervisor
 from devstack.watch.fresh import StaticWatcher
 from devstack.watch.reload import AppWatcher
 
@@ -36,13 +36,20 @@ class ReadyReport:
     error: str = ""
 
 
+NGINX_FALLBACKS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/bin/nginx",
+                   "/opt/homebrew/bin/nginx")
+
+
 def find_nginx() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/bin/nginx",
-                     "/opt/homebrew/bin/nginx") if os.access(p, os.X_OK)), None)
+    """DEVSTACK_NGINX if set, else nginx on PATH, else the usual sbin places (not on a user's PATH)."""
+    chosen = os.environ.get("DEVSTACK_NGINX")
+    candidates = [chosen] if chosen else [shutil.which("nginx"), *NGINX_FALLBACKS]
+    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
     if found is None:
-        raise DevstackError("nginx is not installed — install it from your OS packages "
-                            "(Debian/Ubuntu: sudo apt-get install nginx-light; macOS: brew install nginx)")
+        where = f"DEVSTACK_NGINX={chosen}" if chosen else "PATH, /usr/sbin, /usr/local/sbin"
+        raise DevstackError(f"nginx is not installed (looked in {where}) — install it from your OS "
+                            "packages (Debian/Ubuntu: sudo apt-get install nginx-light; "
+                            "macOS: brew install nginx)")
     return found
 
 
@@ -170,8 +177,10 @@ class LocalStack:
         def failed() -> str:
             gunicorn = self.supervisor.children.get("gunicorn")
             if gunicorn is not None and gunicorn.proc is not None and not gunicorn.running():
-                tail = "; ".join(list(gunicorn.tail)[-2:])
-                return f"gunicorn exited before it was ready: {tail or 'no output'}"
+                code = gunicorn.proc.returncode
+                why = BOOT_ERRORS.get(code, f"exit code {code}")
+                cause = gunicorn.cause() or "; ".join(list(gunicorn.tail)[-2:]) or "no output"
+                return f"gunicorn could not start the app ({why}): {cause}"
             return ""
 
         last = "no answer yet"

@@ -24,7 +24,8 @@ def collect(config_path: Path | None) -> dict[str, Any]:
                "uptime_s": round(time.time() - rec.create_time, 1) if rec.alive() else None}
         for name, rec in current.processes.items()
     }
-    status = current.status if alive else ("crashed" if current.status in ("ready", "starting") else "stopped")
+    died = current.status in ("ready", "starting")  # the supervisor vanished without a stop
+    status = current.status if alive else ("crashed" if died else "stopped")
     return {"running": alive, "status": status, "url": current.url, "mode": current.mode,
             "supervisor_pid": current.supervisor.pid if current.supervisor else None,
             "ports": current.ports, "ready_seconds": current.ready_seconds,

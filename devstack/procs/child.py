@@ -104,6 +104,15 @@ class Child:
                 pipe.close()
         self.on_exit(self, code)
 
+    def cause(self) -> str:
+        """The last output line naming an exception: why gunicorn could not load the app."""
+        for line in reversed(self.tail):
+            text = line.strip()
+            head = text.split(":", 1)[0]
+            if head.endswith(("Error", "Exception")) and " " not in head:
+                return text[:200]
+        return ""
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

@@ -148,7 +148,7 @@ class Supervisor:
         ran = time.monotonic() - child.started_at
         if ran > STABLE_AFTER:
             self._backoff.pop(name, None)
-        cause = _cause(list(child.tail))
+        cause = child.cause()
         if name == "gunicorn" and code in BOOT_ERRORS:
             reason = BOOT_ERRORS[code]
             self.sink.note(name, f"gunicorn stopped: {reason}{' — ' + cause if cause else ''}. "
@@ -198,12 +198,3 @@ class Supervisor:
         for thread in threads:
             thread.join(timeout=10.0)
 
-
-def _cause(tail: list[str]) -> str:
-    """The last line that names an exception (the reason gunicorn could not load the app)."""
-    for line in reversed(tail):
-        text = line.strip()
-        head = text.split(":", 1)[0]
-        if head.endswith(("Error", "Exception")) and " " not in head:
-            return text[:200]
-    return ""
