@@ -50,3 +50,15 @@ def test_port_taken_by_another_process(project: Project) -> None:
     code, report = doctor("net", cwd=project.root)
     assert finding(report, "net.ports-taken")["status"] == "ok"
     assert code == 0
+
+
+def test_failed_start_is_explained_after_the_fact(project: Project) -> None:
+    app = project.root / "app.py"
+    app.write_text(app.read_text() + "\nimport no_such_module_here\n")
+    up = project.cli("up", "--detach")
+    assert up.returncode != 0
+    code, report = doctor("gunicorn.running", cwd=project.root)
+    check = finding(report, "gunicorn.running")
+    assert check["status"] == "error", check
+    assert "ModuleNotFoundError" in check["finding"], check
+    assert code == 1

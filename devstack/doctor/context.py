@@ -39,6 +39,7 @@ class Target:
     # VM mode: hash the guest's copy of a file (sha256 hex), or None when it is missing.
     guest_sha: Callable[[Path], str | None] | None = None
     sample: Path | None = None  # the static file to prove freshness with
+    own_pids: frozenset[int] = frozenset()  # devstack's processes and their children (managed)
 
 
 def port_of(url: str) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from devstack import state
 from devstack.config import Config
 from devstack.doctor.context import Target
@@ -48,7 +50,23 @@ def from_config(config: Config) -> Target:
         wanted_ports={"public": (config.server.listen_host, config.server.listen_port),
                       "app": ("127.0.0.1", config.server.app_port)},
         guest_sha=guest_hasher(config) if current is not None and current.mode == "vm" else None,
+        own_pids=_own_pids(current) if running and current is not None else frozenset(),
     )
+
+
+def _own_pids(current: state.StackState) -> frozenset[int]:
+    """The stack's recorded processes and their children (nginx and gunicorn workers)."""
+    pids: set[int] = set()
+    for record in current.processes.values():
+        proc = record.process()
+        if proc is None:
+            continue
+        pids.add(proc.pid)
+        try:
+            pids.update(child.pid for child in proc.children(recursive=True))
+        except psutil.Error:
+            continue
+    return frozenset(pids)
 
 
 def guest_hasher(config: Config) -> Callable[[Path], str | None] | None:

@@ -10,17 +10,29 @@ from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
 
-BOOT_FAILURES = re.compile(r"Worker failed to boot|App failed to load|class uri '[^']+' invalid"
-                           r"|Reason: Worker failed|Shutting down: Master")
+BOOT_FAILURES = re.compile(r"Worker failed to boot|App failed to load|class uri '[^']+' invalid")
+EXCEPTION = re.compile(r"\b([A-Za-z_][\w.]*(Error|Exception)): .*")
+
+
+DEVSTACK_LOG_LINE = re.compile(r"^\S+Z ([oed]) (.*)$")  # devstack's own log files
 
 
 def _log_tail(path: Path | None, lines: int = 400) -> list[str]:
+    """gunicorn's own lines (devstack's timestamps and notes stripped), the last `lines`."""
     if path is None:
         return []
     try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        raw = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
     except OSError:
         return []
+    out = []
+    for line in raw:
+        match = DEVSTACK_LOG_LINE.match(line)
+        if match is None:
+            out.append(line)
+        elif match.group(1) != "d":
+            out.append(match.group(2))
+    return out
 
 
 def _log_path(ctx: Context) -> Path | None:
@@ -44,26 +56,39 @@ def _setting(ctx: Context, name: str) -> Evidence:
        "start it again (`devstack up` restarts it on the next save)",
        refs=("doctor-catalog R4",))
 def running(ctx: Context) -> Outcome:
-    if ctx.t.managed and not ctx.t.running:
-        return na("the stack is not running (`devstack up`)")
     log = _log_path(ctx)
     tail = _log_tail(log)
     last_boot = max((i for i, ln in enumerate(tail) if "Starting gunicorn" in ln), default=0)
-    failures = [ln for ln in tail[last_boot:] if BOOT_FAILURES.search(ln)]
-    ev = [Evidence("output", ln.strip()[-200:], str(log)) for ln in failures[-3:]]
+    since = tail[last_boot:]
+    failures = [ln for ln in since if BOOT_FAILURES.search(ln)]
+    ev = [Evidence("output", ln.strip()[-200:], str(log)) for ln in failures[-2:]]
+    # The exception behind "Worker failed to boot" is the last one logged before it.
+    cause = ""
+    for ln in since:
+        match = EXCEPTION.search(ln)
+        if match:
+            cause = match.group(0).strip()[:160]
+    if cause:
+        ev.insert(0, Evidence("output", cause, str(log)))
+    failed = BOOT_FAILURES.search(failures[-1]) if failures else None
+    what = failed.group(0) if failed else ""
+    why = f"{cause} ({what})" if cause and what else (cause or what)
+    if ctx.t.managed and not ctx.t.running:
+        if failures:
+            return Outcome("error", f"the last start failed: {why}", ev)
+        return na("the stack is not running (`devstack up`)")
     if ctx.app_url is None and ctx.gunicorn is None:
         if failures:
-            return Outcome("error", f"gunicorn failed: {failures[-1].strip()[-160:]}", ev)
+            return Outcome("error", f"gunicorn failed: {why}", ev)
         return na("the app server's address is unknown (no proxy_pass; pass --app-url)")
     g = ctx.gunicorn
     if g is None:
         port = ctx.app_port
-        reason = failures[-1].strip()[-160:] if failures else "nothing listens there"
-        return Outcome("error", f"no gunicorn on the app port {port}: {reason}",
+        return Outcome("error", f"no gunicorn on the app port {port}: "
+                       f"{why or 'nothing listens there'}",
                        ev or [Evidence("probe", f"no listener on 127.0.0.1:{port}")])
     if failures:
-        return Outcome("error", f"gunicorn (pid {g.pid}) logged a failed boot: "
-                       f"{failures[-1].strip()[-160:]}", ev)
+        return Outcome("error", f"gunicorn (pid {g.pid}) logged a failed boot: {why}", ev)
     return ok(f"gunicorn master pid {g.pid}, {g.live_workers} worker(s), "
               f"{g.worker_class} worker class", Evidence("output", g.command[:300], f"pid {g.pid}"))
 

@@ -50,11 +50,12 @@ def ports_taken(ctx: Context) -> Outcome:
         if owner is None:
             fine.append(f"{port} free")
             continue
-        expected = EXPECTED.get(key, ())
-        ours = owner.pid is not None and any(
-            e in owner.name or e in owner.cmdline for e in expected)
-        if ctx.t.managed and not ctx.t.running:
-            ours = False  # nothing of ours runs: anyone holding the port is in the way
+        if ctx.t.managed:
+            # devstack knows its own processes: anything else holding the port is in the way.
+            ours = owner.pid in ctx.t.own_pids
+        else:
+            ours = owner.pid is not None and any(
+                e in owner.name or e in owner.cmdline for e in EXPECTED.get(key, ()))
         if ours:
             fine.append(f"{port} held by {owner.name}")
         else:
