@@ -89,3 +89,11 @@ def test_ladder_names_the_guest_when_the_sync_lags(tmp_path: Path) -> None:
     assert bad is not None and bad.name == "guest"
     assert [r.name for r in ladder.rungs] == ["disk", "guest", "nginx"]
     assert ladder.rungs[2].skipped
+
+
+def test_docs_list_every_check() -> None:
+    from devstack.doctor import registry
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "doctor.md").read_text()
+    missing = [c for c in registry.load_all() if f"`{c}`" not in docs]
+    assert not missing, f"document these checks in docs/doctor.md: {missing}"
