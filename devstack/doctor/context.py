@@ -11,6 +11,7 @@ import json
 import time
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 from devstack import fsinfo, probes
 from devstack.doctor import nginxconf, procinfo
 from devstack.doctor.nginxconf import Directive, NginxConf
+
+WS_TIMEOUT = 3.0  # a websocket handshake that works takes milliseconds on loopback
 
 
 @dataclass
@@ -207,13 +210,22 @@ class Context:
 
     # -- Socket.IO ------------------------------------------------------------------------------
     @cached_property
-    def ws_public(self) -> probes.SocketIOResult:
-        return probes.socketio_websocket(self.t.public_url, timeout=5.0,
-                                         origin=self.t.public_url.rstrip("/"))
+    def _ws_pair(self) -> tuple[probes.SocketIOResult, probes.SocketIOResult | None]:
+        # Both at once: a broken upgrade often hangs until the timeout, and doctor waits once.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            public = pool.submit(probes.socketio_websocket, self.t.public_url, timeout=WS_TIMEOUT,
+                                 origin=self.t.public_url.rstrip("/"))
+            app = pool.submit(probes.socketio_websocket, self.app_url, timeout=WS_TIMEOUT) \
+                if self.app_url else None
+            return public.result(), app.result() if app is not None else None
 
-    @cached_property
+    @property
+    def ws_public(self) -> probes.SocketIOResult:
+        return self._ws_pair[0]
+
+    @property
     def ws_app(self) -> probes.SocketIOResult | None:
-        return probes.socketio_websocket(self.app_url, timeout=5.0) if self.app_url else None
+        return self._ws_pair[1]
 
     def polling_open(self, base: str, origin: str | None) -> probes.Response | None:
         """An Engine.IO long-polling handshake, as a browser's first Socket.IO request."""
