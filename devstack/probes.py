@@ -337,7 +337,9 @@ class Ladder:
     def first_bad(self) -> Rung | None:
         """The first layer, walking from the disk outwards, whose bytes differ from the disk."""
         for rung in self.rungs[1:]:
-            if not rung.skipped and rung.sha != self.disk.sha:
+            if rung.skipped or (rung.status is None and rung.name != "guest"):
+                continue  # not there, or not reachable from here (a guest-only port)
+            if rung.sha != self.disk.sha:
                 return rung
         return None
 

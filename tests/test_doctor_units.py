@@ -97,3 +97,30 @@ def test_docs_list_every_check() -> None:
     docs = (Path(__file__).resolve().parent.parent / "docs" / "doctor.md").read_text()
     missing = [c for c in registry.load_all() if f"`{c}`" not in docs]
     assert not missing, f"document these checks in docs/doctor.md: {missing}"
+
+
+def test_ladder_skips_layers_not_reachable_from_here(tmp_path: Path) -> None:
+    """Behind a port forward, gunicorn's port may exist only in the VM: no answer is no verdict."""
+    import functools
+    import http.server
+    import threading
+
+    from tests.stackutil import free_ports
+
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "app.css").write_text("h1 {}")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        public = f"http://127.0.0.1:{server.server_address[1]}"
+        closed = f"http://127.0.0.1:{free_ports(1)[0]}"
+        ladder = probes.hash_ladder(static, "/static/", static / "app.css",
+                                    [("app server", closed), ("public URL", public)])
+        assert ladder.rungs[1].status is None and ladder.first_bad is None
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -32,3 +32,13 @@ def test_every_static_edit_is_verified_fresh(stack: Project) -> None:
     assert stack.recorded_pids() == pids  # nothing restarted
     served = probes.http_get(stack.url + "/static/css/app.css").body
     assert served == css.read_bytes()
+
+
+def test_polling_watcher_on_request(project: Project) -> None:
+    """static.polling = "always" (what shared folders get automatically): same proof, by polling."""
+    project.write_config(static='polling = "always"')
+    project.up_detached()
+    assert wait_for(lambda: "(polling)" in watcher_log(project)), watcher_log(project)
+    css = project.root / "static/css/app.css"
+    css.write_text("h1 { color: rgb(1, 1, 1); }\n", encoding="utf-8")
+    assert wait_for(lambda: "fresh  css/app.css" in watcher_log(project)), watcher_log(project)

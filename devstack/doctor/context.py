@@ -200,6 +200,12 @@ class Context:
         if self.sample is None or self.t.static_dir is None:
             return None
         nginx = self.nginx_url if self.nginx_url != self.t.public_url.rstrip("/") else None
+        if nginx is not None and self.nginx_port is not None:
+            # Behind a port forward nginx's own port may live in a VM: use it only if this
+            # machine's listener there is an nginx.
+            owner = probes.port_owner(self.nginx_port)
+            if owner is None or "nginx" not in owner.name:
+                nginx = None
         rungs: list[tuple[str, str | None]] = [("nginx", nginx), ("app server", self.app_url),
                                                ("public URL", self.t.public_url)]
         return probes.hash_ladder(self.t.static_dir, self.t.static_prefix, self.sample, rungs,

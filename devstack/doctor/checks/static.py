@@ -39,6 +39,8 @@ def ladder(ctx: Context) -> Outcome:
     assert lad is not None
     ev = [Evidence("probe", f"{r.name}: {r.sha[:12] or r.detail or '-'}", r.where)
           for r in lad.rungs if not r.skipped]
+    reached = [r for r in lad.rungs[1:] if not r.skipped and (r.status is not None
+                                                               or r.name == "guest")]
     public = lad.rungs[-1]
     bad = lad.first_bad
     if public.sha == lad.disk.sha:
@@ -47,7 +49,7 @@ def ladder(ctx: Context) -> Outcome:
                            f"({bad.detail}) — harmless while nginx serves static, wrong if it "
                            "ever falls through", ev,
                            "point Flask's static_folder at the same folder nginx serves")
-        layers = ", ".join(r.name for r in lad.rungs[1:] if not r.skipped)
+        layers = ", ".join(r.name for r in reached)
         return ok(f"{lad.relpath}: disk, {layers} all serve the same sha256", *ev)
     assert bad is not None
     layer = bad.name
