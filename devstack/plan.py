@@ -187,6 +187,7 @@ def gunicorn_spec(config: Config, python: str, engine: str,
                   version: tuple[int, ...] | None) -> ProcessSpec:
     argv = [
         python, "-m", "gunicorn",
+        "--config", str(Path(__file__).with_name("gunicorn_conf.py")),
         "--chdir", str(config.app_dir),
         "--bind", f"127.0.0.1:{config.server.app_port}",
         "--workers", "1",  # Socket.IO keeps session state in the one process
@@ -208,6 +209,7 @@ def gunicorn_spec(config: Config, python: str, engine: str,
             argv += ["--reload-extra-file", str(config.app_dir / pattern)]
     argv.append(config.app.wsgi)
     env = child_env(config)
+    env["DEVSTACK_WORKER"] = config.app.worker
     env["GUNICORN_CMD_ARGS"] = ""  # a stray shell setting must not change the dev server
     return ProcessSpec(name="gunicorn", argv=argv, cwd=config.app_dir, env=env, restart="app")
 

@@ -126,7 +126,8 @@ class LocalStack:
         self.state = state.StackState(url=config.public_url, ports={
             "public": config.server.listen_port, "app": config.server.app_port})
         self.supervisor = Supervisor(specs, sink, on_started=self._started,
-                                     reload_by_signal=plan.reload_engine == "devstack")
+                                     reload_by_signal=plan.reload_engine == "devstack",
+                                     reload_kills_workers=config.app.worker == "gevent")
         self._state_lock = threading.Lock()
         if plan.reload_engine != "off":
             # Restarting a dead gunicorn on a change applies to every engine; HUP only to ours.

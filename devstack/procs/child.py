@@ -116,12 +116,29 @@ class Child:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def signal(self, sig: signal.Signals) -> None:
+    def send(self, sig: signal.Signals) -> None:
         if self.proc is not None and self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, sig)
             except ProcessLookupError:
                 pass
+
+    def signal_workers(self, sig: signal.Signals) -> int:
+        """Signal the child's own children (gunicorn's workers). Returns how many were signalled."""
+        if self.proc is None or self.proc.poll() is not None:
+            return 0
+        count = 0
+        try:
+            workers = psutil.Process(self.proc.pid).children()
+        except psutil.Error:
+            return 0
+        for worker in workers:
+            try:
+                worker.send_signal(sig)
+                count += 1
+            except psutil.Error:
+                continue
+        return count
 
     def stop(self, grace: float = 5.0) -> None:
         """TERM the whole group, wait, then KILL what is left."""

@@ -43,10 +43,11 @@ class _Event:
 class Supervisor:
     def __init__(self, specs: list[ProcessSpec], sink: Sink,
                  on_started: Callable[[str, int], None] | None = None,
-                 reload_by_signal: bool = True) -> None:
+                 reload_by_signal: bool = True, reload_kills_workers: bool = False) -> None:
         self.sink = sink
         self.on_started = on_started or (lambda name, pid: None)
         self.reload_by_signal = reload_by_signal
+        self.reload_kills_workers = reload_kills_workers
         self.children: dict[str, Child] = {}
         for spec in specs:
             self.children[spec.name] = Child(spec, sink, self._exited)
@@ -172,9 +173,14 @@ class Supervisor:
             return
         if child.running():
             if self.reload_by_signal:
-                # HUP: the gunicorn master starts fresh workers (re-importing the app), then
-                # retires the old ones; the listening socket never closes.
-                child.signal(signal.SIGHUP)
+                # HUP: the master starts fresh workers (re-importing the app), then retires the
+                # old ones gracefully. gevent's graceful stop holds the new worker back for
+                # 0.3-0.7 s, so there the old worker is killed and the master forks a new one
+                # at once; the listening socket stays open in the master either way.
+                if self.reload_kills_workers:
+                    child.signal_workers(signal.SIGKILL)
+                else:
+                    child.send(signal.SIGHUP)
                 self.sink.note("gunicorn", f"reloading{' (' + why + ')' if why else ''}")
             return
         self._retry_at.pop("gunicorn", None)

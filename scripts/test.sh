@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Fresh machine -> the whole test suite, exactly as CI runs it (.ci/run calls this script).
+# Installs what the tests need: nginx, Debian's Chromium + ChromeDriver (the browser tests),
+# devstack with its test extras; then runs the real-VM tier when asked (DEVSTACK_VM_TESTS=1, or
+# CI=true) and finally every other tier in one pytest run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+[ -x /usr/lib/chromium/chromium ] || need+=(chromium chromium-driver)
+if [ ${#need[@]} -gt 0 ]; then
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
+fi
+python3 -m pip install -q -e '.[test]'
+
+status=0
+if [ "${DEVSTACK_VM_TESTS:-}" = "1" ] || [ "${CI:-}" = "true" ]; then
+  if [ -x .ci/vm-tier ]; then
+    bash .ci/vm-tier || status=$?
+  fi
+fi
+python3 -m pytest "$@" || status=$?
+exit "$status"
