@@ -172,6 +172,20 @@ def test_plain_nginx_without_dev_headers(app_dir: Path, good_app: int, tmp_path:
             os.utime(js, (now, now))
 
 
+def test_last_modified_only_validator(app_dir: Path, good_app: int, tmp_path: Path) -> None:
+    """etag off but If-Modified-Since honoured and no no-store: whole-second validators."""
+    port = free_ports(1)[0]
+    static = app_dir / "static"
+    block = ("location /static/ {\n alias STATIC/;\n etag off;\n"
+             ' add_header Cache-Control "no-cache";\n }')
+    with nginx(render(tmp_path, port, good_app, static, static=block), tmp_path / "ngx",
+               port) as conf:
+        _, report = doctor("static", *ext_args(f"http://127.0.0.1:{port}", conf, static))
+    check = finding(report, "static.weak-validator")
+    assert check["status"] == "warning" and "1-second" in check["finding"], check
+    assert statuses(report)["static.explicit-cache"] == "ok"
+
+
 @pytest.mark.parametrize("static_block,check_id", [
     ("location /static/ {\n alias STATIC;\n }", "nginx.alias-slash"),
     ("location /static/ {\n root STATIC;\n }", "nginx.root-for-alias"),

@@ -126,10 +126,22 @@ def weak_validator(ctx: Context) -> Outcome:
     kind = httpcache.etag_kind(etag)
     if not httpcache.freshness(resp.headers).stored:
         return ok("no-store: nothing is revalidated, so no 304 can hand back an old copy")
-    if kind not in ("nginx", "werkzeug"):
-        return ok("no mtime+size ETag on static", header("ETag", etag))
-    # Prove the server answers 304 to that validator.
     url = ctx.public_static_url or ""
+    if kind not in ("nginx", "werkzeug"):
+        modified = resp.header("last-modified")
+        if etag is None and modified:
+            # No ETag: the validator is Last-Modified, whole seconds only.
+            again = ctx.get(url, {"If-Modified-Since": modified})
+            if again is not None and again.status == 304:
+                return Outcome("warning", "Last-Modified is the only validator and has 1-second "
+                               "resolution: a second save within the same second is answered "
+                               "304 and the browser keeps its old copy",
+                               [header("Last-Modified", modified, url),
+                                Evidence("probe", f"If-Modified-Since: {modified} -> HTTP 304",
+                                         url)])
+        return ok("no mtime-based validator the server would answer 304 to",
+                  header("ETag", etag))
+    # Prove the server answers 304 to that validator.
     again = ctx.get(url, {"If-None-Match": etag or ""})
     status = again.status if again is not None else 0
     ev = [header("ETag", etag, url),
