@@ -85,3 +85,30 @@ def test_fresh_but_cacheable_says_so_once(static: Path, tmp_path: Path) -> None:
             assert len(warnings) == 1 and "30 days" in warnings[0], notes.lines
         finally:
             watcher.stop()
+
+
+def test_a_build_burst_is_verified_file_by_file_and_summarised(static: Path,
+                                                               tmp_path: Path) -> None:
+    port = free_ports(1)[0]
+    notes = Notes()
+    with nginx(render(tmp_path, port, free_ports(1)[0], static), tmp_path / "ngx", port):
+        watcher = _watch(static, port, notes)
+        try:
+            out = static / "dist"
+            out.mkdir()
+            for n in range(20):  # what `npm run build` does
+                (out / f"chunk{n:02d}.js").write_text(f"console.log({n});\n")
+
+            def verified() -> int:  # single lines count 1, summaries their N
+                return sum(int(x.split()[1]) if " files (" in x else 1
+                           for x in notes.lines if x.startswith("fresh "))
+
+            assert wait_for(lambda: verified() == 20, 10), notes.lines
+            assert not any("STALE" in x for x in notes.lines)
+            # One burst handed over at once (as the debouncer does) -> one line, not twenty.
+            notes.lines.clear()
+            watcher.verify_batch([(out / f"chunk{n:02d}.js", 0.0) for n in range(20)])
+            assert len(notes.lines) == 1 and notes.lines[0].startswith("fresh  20 files ("), \
+                notes.lines
+        finally:
+            watcher.stop()

@@ -23,6 +23,7 @@ from devstack.watch.observers import ignored, make_observer
 DEBOUNCE = 0.008  # a save is write(s) then close: wait this long after the last write
 CLOSED_GRACE = 0.0  # close-after-write (inotify) means the file is complete: check at once
 RETRIES = (0.02, 0.05, 0.15)  # a stale answer is re-checked before shouting: races are not faults
+BURST = 3  # more files than this in one go (a build step): one summary line, not one each
 
 
 class StaticWatcher(FileSystemEventHandler):
@@ -62,27 +63,41 @@ class StaticWatcher(FileSystemEventHandler):
         while True:
             with self._cond:
                 while not self._stopping:
-                    due = [(d, p) for p, (d, _) in self._pending.items()]
-                    if due:
-                        when, path = min(due)
-                        wait = when - time.monotonic()
-                        if wait <= 0:
-                            _, seen = self._pending.pop(path)
-                            break
-                        self._cond.wait(wait)
+                    now = time.monotonic()
+                    ready = [(p, seen) for p, (due, seen) in self._pending.items() if due <= now]
+                    if ready:
+                        for path, _ in ready:
+                            del self._pending[path]
+                        break
+                    if self._pending:
+                        self._cond.wait(min(d for d, _ in self._pending.values()) - now)
                     else:
                         self._cond.wait()
                 if self._stopping:
                     return
-            self.verify(Path(path), seen)
+            self.verify_batch([(Path(p), seen) for p, seen in sorted(ready)])
 
-    def verify(self, file: Path, seen: float) -> None:
+    def verify_batch(self, batch: list[tuple[Path, float]]) -> None:
+        """Verify every file of one burst; a build writing many files gets one summary line."""
+        fresh: list[tuple[str, float]] = []
+        for file, seen in batch:
+            result = self.verify(file, seen, quiet=len(batch) > BURST)
+            if result is not None and result.fresh:
+                fresh.append((result.relpath, time.monotonic() - seen))
+        if len(batch) > BURST and fresh:
+            names = ", ".join(rel for rel, _ in fresh[:3]) + (" …" if len(fresh) > 3 else "")
+            slowest = max(elapsed for _, elapsed in fresh)
+            self.sink.note("watcher", f"fresh  {len(fresh)} files ({names})  "
+                                      f"{slowest * 1000:.0f} ms")
+
+    def verify(self, file: Path, seen: float, quiet: bool = False) -> probes.Freshness | None:
+        """Fetch file through the public URL; log fresh (unless quiet) or STALE (always)."""
         if not file.is_file():
-            return  # deleted again, or a folder
+            return None  # deleted again, or a folder
         try:
             rel = file.relative_to(self.static_dir).as_posix()
         except ValueError:
-            return
+            return None
         result: probes.Freshness | None = None
         for pause in (*RETRIES, None):
             try:
@@ -90,7 +105,7 @@ class StaticWatcher(FileSystemEventHandler):
                                              timeout=5.0)
             except OSError as exc:
                 self.sink.note("watcher", f"cannot verify {rel}: {exc}")
-                return
+                return None
             if result.fresh or pause is None:
                 break
             time.sleep(pause)  # the editor may still be writing, or wrote again
@@ -99,10 +114,12 @@ class StaticWatcher(FileSystemEventHandler):
         if self.on_result is not None:
             self.on_result(result, elapsed)
         if result.fresh:
-            self.sink.note("watcher", f"fresh  {rel}  {elapsed * 1000:.0f} ms")
+            if not quiet:
+                self.sink.note("watcher", f"fresh  {rel}  {elapsed * 1000:.0f} ms")
             self._browser_note(result.headers)
-            return
-        self.sink.note("watcher", self.stale_line(file, result))
+        else:
+            self.sink.note("watcher", self.stale_line(file, result))
+        return result
 
     def stale_line(self, file: Path, result: probes.Freshness) -> str:
         """STALE ... naming the first layer, from the disk outwards, that serves other bytes."""
