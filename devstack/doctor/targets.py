@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,21 +72,23 @@ def _own_pids(current: state.StackState) -> frozenset[int]:
 
 
 def guest_hasher(config: Config) -> Callable[[Path], str | None] | None:
-    """VM mode: sha256 of the guest's copy, through the VM helper's run-in-guest (when present)."""
+    """VM mode: sha256 of the guest's copy of a file, via the VM helper's run_in_guest
+    (devstack.vm.guest: (config, shell command, timeout) -> (exit code, stdout, stderr))."""
     try:
-        from devstack.backends import vm  # type: ignore[attr-defined]
-
-        run: Callable[[Config, list[str]], str] = vm.run_in_guest
-    except (ImportError, AttributeError):
+        guest = importlib.import_module("devstack.vm.guest")
+    except ImportError:
+        return None
+    run: Callable[..., tuple[int, str, str]] | None = getattr(guest, "run_in_guest", None)
+    if run is None:
         return None
 
     def sha(file: Path) -> str | None:
-        guest = config.vm.guest_path.rstrip("/") + "/" + file.relative_to(config.root).as_posix()
+        path = config.vm.guest_path.rstrip("/") + "/" + file.relative_to(config.root).as_posix()
         try:
-            out = run(config, ["sha256sum", guest])
+            code, out, _ = run(config, f"sha256sum {shlex.quote(path)}", timeout=30.0)
         except (OSError, DevstackError):
             return None
-        return out.split()[0] if out.strip() else None
+        return out.split()[0] if code == 0 and out.strip() else None
 
     return sha
 
