@@ -42,6 +42,9 @@ def split_url(url: str) -> tuple[str, int, str]:
     return host, port, path
 
 
+USER_AGENT = "devstack-probe"
+
+
 def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None,
              method: str = "GET") -> Response:
     """One request, no redirects followed, no caching. Raises OSError on connection failure."""
@@ -49,7 +52,8 @@ def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
     started = time.perf_counter()
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request(method, path, headers=headers or {})
+        # Named, so the probes are told apart from the browser in nginx's access log.
+        conn.request(method, path, headers={"User-Agent": USER_AGENT, **(headers or {})})
         resp = conn.getresponse()
         body = resp.read()
         merged: dict[str, str] = {}
