@@ -122,6 +122,14 @@ def test_config_copied_from_the_docs(app_dir: Path, good_app: int, tmp_path: Pat
                           "socketio.async-mode", "net.lan-exposure"):
                 assert states[ok_id] == "ok", finding(report, ok_id)
 
+            # With nothing but the URL (how most people meet doctor first), the page's assets
+            # still tell on the caching headers.
+            code, report = doctor("static", "--url", url)
+            only_url = statuses(report)
+            assert only_url["static.explicit-cache"] == "error", report
+            assert only_url["static.ladder"] == "na"
+            assert code == 1
+
             # open_file_cache: a file replaced by rename (how editors save) stays stale.
             css = static / "css" / "app.css"
             before = css.read_bytes()

@@ -8,6 +8,7 @@ them.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from devstack import fsinfo, probes
 from devstack.doctor import nginxconf, procinfo
 from devstack.doctor.nginxconf import Directive, NginxConf
 
+ASSET = re.compile(r"""<(?:link|script)\b[^>]*?(?:href|src)\s*=\s*["']([^"']+)["']""", re.I)
 WS_TIMEOUT = 3.0  # a websocket handshake that works takes milliseconds on loopback
 
 
@@ -149,11 +151,26 @@ class Context:
             return None
         return probes.sample_static_file(self.t.static_dir)
 
-    @property
+    @cached_property
     def sample_rel(self) -> str | None:
-        if self.sample is None or self.t.static_dir is None:
+        """The sample's path under the static prefix; without a static folder (--url alone),
+        the first static asset the index page links: its headers can still be judged."""
+        if self.sample is not None and self.t.static_dir is not None:
+            return self.sample.relative_to(self.t.static_dir).as_posix()
+        if self.t.static_dir is not None:
             return None
-        return self.sample.relative_to(self.t.static_dir).as_posix()
+        for url in self.page_assets():
+            path = urllib.parse.urlsplit(url).path
+            if path.startswith(self.t.static_prefix) and len(path) > len(self.t.static_prefix):
+                return urllib.parse.unquote(path[len(self.t.static_prefix):])
+        return None
+
+    def page_assets(self) -> list[str]:
+        """<link href> and <script src> URLs of the index page."""
+        page = self.get(self.t.public_url.rstrip("/") + "/")
+        if page is None or page.status != 200:
+            return []
+        return ASSET.findall(page.body.decode("utf-8", "replace"))
 
     @cached_property
     def static_fstype(self) -> str:

@@ -25,8 +25,9 @@ def needs_static(ctx: Context) -> Outcome | None:
     unreachable = needs_public(ctx)
     if unreachable is not None:
         return unreachable
-    if ctx.sample is None:
-        where = str(ctx.t.static_dir) if ctx.t.static_dir else "no --static-dir given"
+    if ctx.sample_rel is None:
+        where = str(ctx.t.static_dir) if ctx.t.static_dir else "no --static-dir, and the index " \
+            f"page links nothing under {ctx.t.static_prefix}"
         return na(f"no static file to probe ({where})")
     return None
 

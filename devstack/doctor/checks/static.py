@@ -35,6 +35,8 @@ def ladder(ctx: Context) -> Outcome:
     skip = needs_static(ctx)
     if skip is not None:
         return skip
+    if ctx.sample is None:
+        return na("no static folder to compare with (pass --static-dir)")
     lad = ctx.ladder
     assert lad is not None
     ev = [Evidence("probe", f"{r.name}: {r.sha[:12] or r.detail or '-'}", r.where)
@@ -226,7 +228,6 @@ def clock_skew(ctx: Context) -> Outcome:
     return ok("Last-Modified is not in the future", *ev)
 
 
-ASSET = re.compile(r"""<(?:link|script)\b[^>]*?(?:href|src)\s*=\s*["']([^"']+)["']""", re.I)
 BUSTED = re.compile(r"[?&](v|ver|version|h|hash)=|[.-][0-9a-f]{8,}\.", re.I)
 
 
@@ -237,13 +238,10 @@ def cache_busting(ctx: Context) -> Outcome:
     skip = needs_public(ctx)
     if skip is not None:
         return skip
-    page = ctx.get(ctx.t.public_url.rstrip("/") + "/")
-    if page is None or page.status != 200:
-        return na("the index page did not answer 200")
-    urls = [u for u in ASSET.findall(page.body.decode("utf-8", "replace"))
+    urls = [u for u in ctx.page_assets()
             if urllib.parse.urlsplit(u).path.startswith(ctx.t.static_prefix)]
     if not urls:
-        return na("the index page links no static assets")
+        return na("the index page links no static assets (or does not answer 200)")
     fixed = [u for u in urls if not BUSTED.search(u)]
     if not fixed:
         return ok(f"all {len(urls)} asset URLs are versioned")
