@@ -92,14 +92,28 @@ def status(
 
 @app.command()
 def logs(
-    names: Annotated[list[str] | None, typer.Argument(help="Process names (default: all).")] = None,
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Process names (default: all); nginx means nginx.access and nginx.error.")] = None,
     config: ConfigOpt = None,
-    lines: Annotated[int, typer.Option("--lines", "-n", help="Only the last N lines.")] = 0,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines "
+                                         "(across restarts and rotation) until Ctrl-C.")] = False,
+    lines: Annotated[int | None, typer.Option("--lines", "-n", min=0, help="Only the last N "
+                                              "lines (with -f: default 10).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only lines since a duration "
+                                              "ago (10m, 2h) or a time (ISO, or 12:30).")] = None,
+    grep: Annotated[str | None, typer.Option("--grep", help="Only lines matching this regular "
+                                             "expression.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line: time, "
+                                          "process, stream, line.")] = False,
+    no_prefix: Annotated[bool, typer.Option("--no-prefix", help="Print the bare lines.")] = False,
+    color: ColorOpt = ColorMode.auto,
 ) -> None:
-    """Show the logs of every process, after the fact or live."""
+    """Show the logs of every process, merged in time order, after the fact or live (-f)."""
     from devstack.commands import logs as cmd
 
-    raise typer.Exit(cmd.run(config, names or [], lines=lines))
+    console.configure(color)
+    raise typer.Exit(cmd.run(config, names or [], lines=lines, follow=follow, since=since,
+                             grep=grep, as_json=as_json, prefix=not no_prefix, color=color.value))
 
 
 @app.command()

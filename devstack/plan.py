@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from devstack import fsinfo, templates
-from devstack.config import Config
+from devstack import fsinfo, procfile, templates
+from devstack.config import RESERVED_NAMES, Config
 from devstack.errors import ConfigError, DevstackError
 
 ASYNC_MODES = {"gthread": "threading", "gevent": "gevent", "eventlet": "eventlet"}
@@ -109,7 +109,7 @@ def _nginx_listen(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def build(config: Config, python: str | None = None) -> Plan:
+def build(config: Config, python: str | None = None, colors: bool = True) -> Plan:
     warnings: list[str] = []
     python = python or sys.executable
     fstype = fsinfo.fstype(config.static_dir)
@@ -153,10 +153,8 @@ def build(config: Config, python: str | None = None) -> Plan:
             f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()")
 
     nginx_conf = render_nginx(config, sendfile, fstype)
-    processes = [gunicorn_spec(config, python, engine, version), nginx_spec(config)]
-    for name, command in config.processes.items():
-        processes.append(ProcessSpec(name=name, argv=["/bin/sh", "-c", f"exec {command}"],
-                                     cwd=config.root, env=child_env(config), restart="always"))
+    processes = [gunicorn_spec(config, python, engine, version, colors), nginx_spec(config)]
+    processes += extra_specs(config, warnings, colors)
     return Plan(config=config, nginx_conf=nginx_conf, processes=processes, warnings=warnings,
                 reload_engine=engine, sendfile=sendfile, static_fstype=fstype)
 
@@ -172,19 +170,48 @@ def _sets_async_mode(config: Config) -> bool:
     return False
 
 
-def child_env(config: Config) -> dict[str, str]:
+def extra_specs(config: Config, warnings: list[str], colors: bool = True) -> list[ProcessSpec]:
+    """[processes] in devstack.toml and the Procfile's processes, with .env in their environment."""
+    commands = {}
+    for name, command in procfile.read_procfile(config.root).items():
+        if name in procfile.SKIPPED or name in RESERVED_NAMES:
+            warnings.append(f"Procfile process {name!r} skipped: devstack runs the app and nginx "
+                            "itself")
+        elif name in config.processes:
+            warnings.append(f"process {name!r} is in the Procfile and in {config.path.name}: "
+                            f"the {config.path.name} command runs")
+        else:
+            commands[name] = command
+    commands.update(config.processes)
+    if not commands:
+        return []
+    env = {**procfile.read_dotenv(config.root), **child_env(config, colors)}
+    return [ProcessSpec(name=name, argv=["/bin/sh", "-c", f"exec {command}"], cwd=config.root,
+                        env=env, restart="always") for name, command in commands.items()]
+
+
+def child_env(config: Config, colors: bool = True) -> dict[str, str]:
     """Environment additions every child gets (the supervisor merges them over os.environ)."""
     return {
         "PYTHONUNBUFFERED": "1",
         "DEVSTACK": "1",
         "DEVSTACK_PUBLIC_URL": config.public_url,
         "DEVSTACK_ASYNC_MODE": ASYNC_MODES[config.app.worker],
+        **color_env(colors),
         **config.app.env,
     }
 
 
+def color_env(colors: bool) -> dict[str, str]:
+    """Children write to a pipe, where most tools turn color off: ask them to keep it (devstack
+    strips the codes again wherever its own output is not colored). NO_COLOR wins, as it should."""
+    if not colors or os.environ.get("NO_COLOR"):
+        return {"NO_COLOR": "1"}
+    return {"FORCE_COLOR": "1", "CLICOLOR_FORCE": "1", "PY_COLORS": "1"}
+
+
 def gunicorn_spec(config: Config, python: str, engine: str,
-                  version: tuple[int, ...] | None) -> ProcessSpec:
+                  version: tuple[int, ...] | None, colors: bool = True) -> ProcessSpec:
     argv = [
         python, "-m", "gunicorn",
         "--config", str(Path(__file__).with_name("gunicorn_conf.py")),
@@ -208,7 +235,7 @@ def gunicorn_spec(config: Config, python: str, engine: str,
         for pattern in config.app.reload_extra:
             argv += ["--reload-extra-file", str(config.app_dir / pattern)]
     argv.append(config.app.wsgi)
-    env = child_env(config)
+    env = child_env(config, colors)
     env["DEVSTACK_WORKER"] = config.app.worker
     env["GUNICORN_CMD_ARGS"] = ""  # a stray shell setting must not change the dev server
     return ProcessSpec(name="gunicorn", argv=argv, cwd=config.app_dir, env=env, restart="app")

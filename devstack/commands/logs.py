@@ -1,20 +1,80 @@
-"""`devstack logs`: the logs of every process, after the fact and live."""
+"""`devstack logs`: the logs of every process, after the fact and live (-f)."""
 
 from __future__ import annotations
 
+import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from devstack import console, procfile
 from devstack.commands._common import load_config
+from devstack.config import RESERVED_NAMES, Config
+from devstack.errors import DevstackError, Exit
+from devstack.logs import format as fmt
+from devstack.logs import reader
+from devstack.logs.printer import Printer
+from devstack.logs.query import QueryError, record_filter
+
+FOLLOW_DEFAULT_LINES = 10  # like tail -f: some context, then what comes
+POLL_SECONDS = 0.1
 
 
-def run(config_path: Path | None, names: list[str], lines: int = 0) -> int:
+def run(config_path: Path | None, names: list[str], lines: int | None = None,
+        follow: bool = False, since: str | None = None, grep: str | None = None,
+        as_json: bool = False, prefix: bool = True, color: str = "auto") -> int:
     config = load_config(config_path)
     log_dir = config.state_dir / "logs"
-    for path in sorted(log_dir.glob("*.log")):
-        if names and path.stem not in names:
-            continue
-        content = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        for line in content[-lines:] if lines else content:
-            sys.stdout.write(f"{path.stem} | {line}\n")
+    try:
+        keep = record_filter(since, grep)
+    except QueryError as exc:
+        raise DevstackError(str(exc), Exit.USAGE) from None
+    on_disk = reader.sources(log_dir)
+    _check_names(config, names, on_disk)
+    chosen = [s for s in on_disk if not names or reader.matches(s, names)]
+    if not on_disk and not follow:
+        console.err().print(f"devstack: no logs yet in {log_dir} — `devstack up` writes them")
+        return 0
+    if lines is None and follow:
+        lines = FOLLOW_DEFAULT_LINES
+    width = fmt.width_for([*chosen, *names])
+    printer = Printer(sys.stdout.buffer, color=console.use_color(color), prefix=prefix,
+                      as_json=as_json, width=width)
+    snapshot = reader.Snapshot()
+    try:
+        printer.write(reader.history(log_dir, chosen, lines, keep, snapshot))
+        if follow:
+            _follow(log_dir, names, snapshot, printer, keep)
+    except BrokenPipeError:
+        # `devstack logs | head`: the reader left; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a follow ends
     return 0
+
+
+def _follow(log_dir: Path, names: list[str], snapshot: reader.Snapshot, printer: Printer,
+            keep: Callable[[reader.Record], bool] | None) -> None:
+    follower = reader.Follower(log_dir, names, snapshot)
+    try:
+        while True:
+            batch = follower.poll()
+            if keep is not None:
+                batch = [r for r in batch if keep(r)]
+            if batch:
+                printer.write(batch)
+            else:
+                time.sleep(POLL_SECONDS)
+    finally:
+        follower.close()
+
+
+def _check_names(config: Config, names: list[str], on_disk: list[str]) -> None:
+    """A typo is an error; a real process that has not written yet is not."""
+    known = {*on_disk, *RESERVED_NAMES, *config.processes,
+             *procfile.process_names(config.root)}
+    unknown = [n for n in names if not any(reader.matches(k, [n]) for k in known)]
+    if unknown:
+        raise DevstackError(f"no process named {', '.join(unknown)} — known: "
+                            f"{', '.join(sorted(known))}", Exit.USAGE)

@@ -14,6 +14,7 @@ from devstack.backends.local import LocalStack, ReadyReport, check_not_running, 
 from devstack.commands._common import load_config
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
+from devstack.logs.format import width_for
 from devstack.logs.sink import LogMux
 
 DETACH_TIMEOUT = 60.0
@@ -26,17 +27,19 @@ def run(config_path: Path | None, detach: bool = False, color: str = "auto",
         from devstack.commands import up_vm
 
         return up_vm.run(config, color=color)
-    the_plan = plan.build(config)
+    the_plan = plan.build(config, colors=color != "never")
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")
     if detach:
-        return _detach(config, config_path)
+        return _detach(config, config_path, color)
     return _supervise(config, the_plan, color, daemon)
 
 
 def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool) -> int:
     terminal = None if daemon else sys.stdout.buffer
+    names = [s.source(stream) for s in the_plan.processes for stream in ("stdout", "stderr")]
     mux = LogMux(config.state_dir / "logs", terminal, color=console.use_color(color),
+                 width=width_for([*names, "watcher", "devstack"]),
                  max_bytes=config.logs.max_bytes, backups=config.logs.backups)
     stack = LocalStack(config, the_plan, mux)
     stack.prepare()
@@ -96,7 +99,7 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
     mux.release()
 
 
-def _detach(config: Config, config_path: Path | None) -> int:
+def _detach(config: Config, config_path: Path | None, color: str = "auto") -> int:
     """Start the supervisor in its own session and return once the stack is ready."""
     check_not_running(config)
     check_ports(config)
@@ -104,7 +107,9 @@ def _detach(config: Config, config_path: Path | None) -> int:
     state.path(config.state_dir).unlink(missing_ok=True)
     (config.state_dir / "logs").mkdir(exist_ok=True)
     log = open(config.state_dir / "logs" / "supervisor.out", "ab")  # noqa: SIM115
-    argv = [sys.executable, "-m", "devstack", "up", "--config", str(config.path), "--daemon"]
+    # --color reaches the daemon: `never` must also keep the children from writing colors.
+    argv = [sys.executable, "-m", "devstack", "up", "--config", str(config.path), "--daemon",
+            "--color", color]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=config.root, env=os.environ.copy())
     log.close()

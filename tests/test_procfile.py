@@ -1,0 +1,60 @@
+"""Procfile and .env parsing, and how the plan turns them into processes (pure logic)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devstack import config as config_mod
+from devstack import plan, procfile
+from devstack.errors import ConfigError
+from tests.stackutil import make_project
+
+
+def test_procfile_lines() -> None:
+    text = "# tools\ncss: npm run watch:css\n\nworker:python -m worker --queue a:b  \n"
+    assert procfile.parse_procfile(text) == {"css": "npm run watch:css",
+                                             "worker": "python -m worker --queue a:b"}
+    with pytest.raises(ConfigError, match="defined twice"):
+        procfile.parse_procfile("a: x\na: y\n")
+    with pytest.raises(ConfigError, match="line 1"):
+        procfile.parse_procfile("no colon here\n")
+
+
+def test_dotenv_values() -> None:
+    text = "\n".join([
+        "# comment", "PLAIN=value", "export EXPORTED=yes", "SPACED = two words # note",
+        "SINGLE='lit $HOME \\n'", 'DOUBLE="a\\nb \\"q\\""', "EMPTY=", "URL=http://x/#frag",
+        "not an assignment",
+    ])
+    assert procfile.parse_dotenv(text) == {
+        "PLAIN": "value", "EXPORTED": "yes", "SPACED": "two words", "SINGLE": "lit $HOME \\n",
+        "DOUBLE": 'a\nb "q"', "EMPTY": "", "URL": "http://x/#frag"}
+
+
+def test_plan_adds_procfile_and_toml_processes_with_dotenv(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.write_config(extra='[processes]\ncss = "echo toml"\n')
+    (project.root / "Procfile").write_text("web: gunicorn app:app\ncss: echo procfile\n"
+                                           "jobs: python jobs.py\n")
+    (project.root / ".env").write_text("SECRET=s3cret\nDEVSTACK=overridden?\n")
+    warnings: list[str] = []
+    specs = plan.extra_specs(config_mod.load(project.config_path), warnings)
+    by_name = {s.name: s for s in specs}
+    assert set(by_name) == {"css", "jobs"}
+    assert by_name["css"].argv == ["/bin/sh", "-c", "exec echo toml"]
+    assert by_name["jobs"].env["SECRET"] == "s3cret"
+    assert by_name["jobs"].env["DEVSTACK"] == "1"  # devstack's own variables win
+    assert any("'web' skipped" in w for w in warnings)
+    assert any("'css' is in the Procfile and in devstack.toml" in w for w in warnings)
+    assert not any("s3cret" in w for w in warnings)
+
+
+def test_children_are_asked_for_color_unless_told_not_to(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert plan.color_env(True)["FORCE_COLOR"] == "1"
+    assert plan.color_env(False) == {"NO_COLOR": "1"}
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert plan.color_env(True) == {"NO_COLOR": "1"}
