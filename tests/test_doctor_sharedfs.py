@@ -33,7 +33,10 @@ def shared_app(tmp_path: Path) -> Iterator[Path]:
         assert fsinfo.is_shared(fsinfo.fstype(mnt)), fsinfo.fstype(mnt)
         yield mnt
     finally:
-        subprocess.run(["fusermount", "-u", str(mnt)], capture_output=True, timeout=30)
+        for unmount in (["fusermount", "-u"], ["fusermount3", "-u"], ["umount"]):
+            if shutil.which(unmount[0]) and subprocess.run(
+                    [*unmount, str(mnt)], capture_output=True, timeout=30).returncode == 0:
+                break
 
 
 @pytest.mark.parametrize("sendfile,status", [("on", "error"), ("off", "ok")])
