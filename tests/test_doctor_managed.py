@@ -62,3 +62,15 @@ def test_failed_start_is_explained_after_the_fact(project: Project) -> None:
     assert check["status"] == "error", check
     assert "ModuleNotFoundError" in check["finding"], check
     assert code == 1
+
+
+def test_no_config_points_at_url_mode(tmp_path: object) -> None:
+    import subprocess
+    import sys
+
+    from tests.stackutil import cli_env
+
+    result = subprocess.run([sys.executable, "-m", "devstack", "doctor"], cwd=str(tmp_path),
+                            env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "devstack doctor --url URL" in result.stderr and "Traceback" not in result.stderr

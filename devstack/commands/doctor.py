@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devstack import config as config_mod
 from devstack import console
 from devstack.commands._common import load_config
 from devstack.doctor import registry, render, runner, targets
 from devstack.doctor.context import Context
-from devstack.errors import DevstackError, Exit
+from devstack.errors import ConfigError, DevstackError, Exit
 
 
 def run(checks: list[str], config_path: Path | None = None, url: str | None = None,
@@ -30,6 +31,13 @@ def run(checks: list[str], config_path: Path | None = None, url: str | None = No
         if nginx_conf is not None or static_dir is not None:
             raise DevstackError("--nginx-conf and --static-dir describe a stack devstack did not "
                                 "start: pass --url too", Exit.USAGE)
+        if config_path is None:
+            try:
+                config_path = config_mod.find_config(Path.cwd())
+            except ConfigError as exc:
+                raise DevstackError(f"{exc}; or diagnose a stack devstack did not start: "
+                                    "devstack doctor --url URL [--nginx-conf PATH] "
+                                    "[--static-dir DIR]") from None
         target = targets.from_config(load_config(config_path))
     if file is not None:
         target.sample = _sample(file, target.static_dir)
