@@ -270,6 +270,13 @@ def test_gunicorn_that_failed_to_boot(app_dir: Path, good_app: int, tmp_path: Pa
     assert code == 1
 
 
+def test_nothing_answers_at_the_url() -> None:
+    dead = free_ports(1)[0]
+    code, report = doctor("--url", f"http://127.0.0.1:{dead}")
+    assert statuses(report)["net.public-url"] == "error", report
+    assert code == 1
+
+
 def test_list_and_choose_checks() -> None:
     listed = subprocess.run([sys.executable, "-m", "devstack", "doctor", "--list-checks"],
                             env=cli_env(), capture_output=True, text=True, timeout=60)

@@ -37,6 +37,24 @@ def _listeners(port: int) -> list[tuple[str, int | None]]:
             if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port]
 
 
+@check("net.public-url", "The public URL answers", "error",
+       "start the stack (`devstack up`), or check the URL and the port forward "
+       "(Vagrant: `vagrant port`)")
+def public_url(ctx: Context) -> Outcome:
+    if ctx.t.managed and not ctx.t.running:
+        return na("the stack is not running (`devstack up`)")
+    url = ctx.t.public_url.rstrip("/") + "/"
+    resp = ctx.get(url)
+    if resp is None:
+        owner = probes.port_owner(port_of(ctx.t.public_url))
+        ev = [Evidence("probe", f"GET / -> {ctx.error_for(url) or 'no answer'}", url)]
+        if owner is not None:
+            ev.append(Evidence("probe", f"port held by {owner.describe()}", owner.address))
+        return Outcome("error", f"nothing answers HTTP at {ctx.t.public_url}: every other probe "
+                       "is skipped", ev)
+    return ok(f"GET / -> HTTP {resp.status} in {resp.elapsed * 1000:.0f} ms")
+
+
 @check("net.ports-taken", "The stack's ports are held by the stack, not another process", "error",
        "stop the other process, or move the stack to free ports (server.listen / server.app_port)")
 def ports_taken(ctx: Context) -> Outcome:
