@@ -112,3 +112,18 @@ def test_a_build_burst_is_verified_file_by_file_and_summarised(static: Path,
                 notes.lines
         finally:
             watcher.stop()
+
+
+def test_static_folder_inside_an_ignored_name_is_still_watched(tmp_path: Path) -> None:
+    """Only names inside the static folder are filtered: it may itself live under `venv/`."""
+    static = tmp_path / "venv" / "static"
+    shutil.copytree(EXAMPLE / "static", static)
+    port = free_ports(1)[0]
+    notes = Notes()
+    with nginx(render(tmp_path, port, free_ports(1)[0], static), tmp_path / "ngx", port):
+        watcher = _watch(static, port, notes)
+        try:
+            (static / "css" / "app.css").write_text("p { margin: 1px; }\n")
+            assert wait_for(lambda: notes.has("fresh  css/app.css"), 10), notes.lines
+        finally:
+            watcher.stop()

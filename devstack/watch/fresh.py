@@ -49,7 +49,11 @@ class StaticWatcher(FileSystemEventHandler):
             return
         path = str(getattr(event, "dest_path", "") or event.src_path) \
             if event.event_type == "moved" else str(event.src_path)
-        if ignored(path):
+        try:  # judge the path inside the static folder: the folder itself may sit anywhere
+            inside = Path(path).relative_to(self.static_dir).as_posix()
+        except ValueError:
+            return
+        if ignored(inside):
             return
         delay = CLOSED_GRACE if event.event_type == "closed" else DEBOUNCE
         now = time.monotonic()
