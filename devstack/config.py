@@ -198,7 +198,7 @@ class _Reader:
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         if not ok:
             raise self.fail(
-                name, f"expected {_kind_name(kind)}, got {_kind_name(type(value))} {value!r}",
+                name, f"expected {_kind_name(kind)}, got {_kind_name(type(value))} {_short(value)}",
                 f"write a {_kind_name(kind)}, e.g. {self.key(name)} = {_example(kind, default)}",
             )
         return value
@@ -206,7 +206,7 @@ class _Reader:
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value: str = self.get(name, str, default)
         if value not in choices:
-            raise self.fail(name, f"{value!r} is not one of {', '.join(choices)}",
+            raise self.fail(name, f"{_short(value)} is not one of {', '.join(choices)}",
                             f"use one of: {', '.join(choices)}")
         return value
 
@@ -227,6 +227,12 @@ class _Reader:
         if unknown:
             known = ", ".join(sorted(self.used))
             raise self.fail(unknown[0], "unknown key", f"remove it or use one of: {known}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value as the user wrote it, cut short: a 10 kB string does not belong in one error line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 5] + " …" + text[-3:]
 
 
 def _kind_name(kind: type) -> str:
@@ -259,7 +265,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     wsgi = a.get("wsgi", str, "app:app")
     module, _, attr = wsgi.partition(":")
     if not _MODULE_RE.match(module) or not _ATTR_RE.match(attr or "app"):
-        raise a.fail("wsgi", f"{wsgi!r} is not module:attr", 'write e.g. wsgi = "app:app"')
+        raise a.fail("wsgi", f"{_short(wsgi)} is not module:attr", 'write e.g. wsgi = "app:app"')
     app_dir = Path(a.get("dir", str, "."))
     worker = a.choice("worker", WORKERS, "gthread")
     threads = a.int_range("threads", 16, 1, 1000)
@@ -275,7 +281,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     static_dir = Path(s.get("dir", str, "static"))
     url = s.get("url", str, "/static/")
     if not url.startswith("/") or " " in url or "\\" in url or ".." in url:
-        raise s.fail("url", f"{url!r} is not a URL path", 'write e.g. url = "/static/"')
+        raise s.fail("url", f"{_short(url)} is not a URL path", 'write e.g. url = "/static/"')
     url = url.rstrip("/") + "/"  # trailing slash always: the alias traversal rule depends on it
     if url == "/":
         raise s.fail("url", "static cannot be served at the site root", 'use a prefix such as "/static/"')
@@ -348,7 +354,7 @@ def _parse_listen(listen: str, reader: _Reader) -> tuple[str, int]:
     fix = 'write host:port, e.g. listen = "127.0.0.1:5000"'
     match = re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$", listen)
     if not match:
-        raise reader.fail("listen", f"{listen!r} is not host:port", fix)
+        raise reader.fail("listen", f"{_short(listen)} is not host:port", fix)
     host, port = match.group(1).strip("[]"), int(match.group(2))
     if not 1 <= port <= 65535:
         raise reader.fail("listen", f"port {port} is out of range", "use a port from 1 to 65535")

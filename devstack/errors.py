@@ -32,7 +32,7 @@ class ConfigError(DevstackError):
 
     def __init__(self, path: str, key: str, problem: str, fix: str) -> None:
         where = f"{path}: {key}: " if key else f"{path}: "
-        super().__init__(f"{where}{problem} — {fix}")
+        super().__init__(one_line(f"{where}{problem} — {fix}"))
         self.path = path
         self.key = key
 
@@ -43,3 +43,11 @@ class PortTaken(DevstackError):
 
 class NotReady(DevstackError):
     exit_code = Exit.NOT_READY
+
+
+def one_line(text: str) -> str:
+    """Control characters (a newline in a TOML key, a folder name) escaped: errors are one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)

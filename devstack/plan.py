@@ -47,6 +47,7 @@ class Plan:
     reload_engine: str  # the engine actually used: devstack | inotify | poll | off
     sendfile: bool
     static_fstype: str
+    colors: bool = True  # children asked to keep their colors (a re-plan must ask the same)
 
 
 def gunicorn_version() -> tuple[int, ...] | None:
@@ -156,7 +157,7 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
     processes = [gunicorn_spec(config, python, engine, version, colors), nginx_spec(config)]
     processes += extra_specs(config, warnings, colors)
     return Plan(config=config, nginx_conf=nginx_conf, processes=processes, warnings=warnings,
-                reload_engine=engine, sendfile=sendfile, static_fstype=fstype)
+                reload_engine=engine, sendfile=sendfile, static_fstype=fstype, colors=colors)
 
 
 def _sets_async_mode(config: Config) -> bool:

@@ -25,4 +25,14 @@ def render(name: str, **values: Any) -> str:
         keep_trailing_newline=True,
         autoescape=False,  # these are config files, not HTML
     )
+    env.filters["nginx_quote"] = nginx_quote
     return env.get_template(name).render(**values)
+
+
+def nginx_quote(value: str) -> str:
+    """A path as one nginx argument: quoted when it holds a space, ; { } # or a quote (a project
+    under "My Projects" made nginx reject the whole config). Plain paths stay as they are."""
+    if value and not any(ch.isspace() or ch in ";{}#\"'\\" for ch in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+

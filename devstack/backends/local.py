@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import config as config_mod
 from devstack import plan as plan_mod
 from devstack import probes, state
 from devstack.config import Config
@@ -21,6 +24,8 @@ from devstack.errors import DevstackError, Exit, NotReady, PortTaken
 from devstack.logs.sink import Sink
 from devstack.plan import Plan
 from devstack.procs.supervisor import BOOT_ERRORS, Supervisor
+from devstack.watch.configfile import ConfigWatcher
+from devstack.watch.fresh import StaticWatcher
 from devstack.watch.reload import AppWatcher
 
 READY_TIMEOUT = 30.0
@@ -52,16 +57,26 @@ def find_nginx() -> str:
     return found
 
 
-def check_not_running(config: Config) -> None:
-    """A second `up` in the same project: refuse if ours runs; clean up if it died (kill -9)."""
+def check_not_running(config: Config) -> str:
+    """A second `up` in the same project: refuse if ours runs; clean up if it died (kill -9).
+
+    Returns what was found and cleaned up after a stack that died, to tell the user ("" if
+    the last stack was stopped properly).
+    """
     previous = state.read(config.state_dir)
     if previous is None:
-        return
+        return ""
     if previous.supervisor is not None and previous.supervisor.alive():
         raise DevstackError(
             f"the stack is already running (pid {previous.supervisor.pid}, {previous.url}) — "
             "`devstack down` stops it, `devstack logs -f` follows it", Exit.ALREADY_RUNNING)
-    cleanup_leftovers(previous)
+    stopped = cleanup_leftovers(previous)
+    if previous.status in ("stopped", "failed") and not stopped:
+        return ""
+    who = f" (supervisor pid {previous.supervisor.pid})" if previous.supervisor else ""
+    left = f"stopped what it left running: {', '.join(stopped)}" if stopped else \
+        "nothing of it was left running"
+    return f"the previous stack{who} ended without stopping (killed?); {left}"
 
 
 def cleanup_leftovers(previous: state.StackState) -> list[str]:
@@ -85,8 +100,12 @@ def check_ports(config: Config) -> None:
                         f"or set {key} to a free port")
 
 
-def write_nginx_conf(config: Config, text: str) -> Path:
-    """Write nginx.conf; a copy the user edited by hand is kept as a backup, never lost."""
+def write_nginx_conf(config: Config, text: str,
+                     on_backup: Callable[[Path], None] | None = None) -> Path:
+    """Write nginx.conf; a copy the user edited by hand is kept as a backup, never lost.
+
+    on_backup is told where the hand-edited copy went, so the user hears about it.
+    """
     target = config.state_dir / "nginx.conf"
     rendered_copy = config.state_dir / ".nginx.conf.rendered"
     if target.exists():
@@ -94,22 +113,33 @@ def write_nginx_conf(config: Config, text: str) -> Path:
         last = rendered_copy.read_text(encoding="utf-8") if rendered_copy.exists() else None
         if current != text and (last is None or current != last):
             backup = target.with_name(f"nginx.conf.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+            if backup.exists():  # two in one second: never overwrite an earlier backup
+                backup = target.with_name(f"{backup.name}-{time.monotonic_ns()}")
             shutil.copy2(target, backup)
+            if on_backup is not None:
+                on_backup(backup)
     target.write_text(text, encoding="utf-8")
     rendered_copy.write_text(text, encoding="utf-8")
     return target
 
 
-def validate_nginx(nginx: str, config: Config) -> None:
+def nginx_test(nginx: str, config: Config, conf_name: str = "nginx.conf") -> str:
+    """`nginx -t` on a config file in the state dir: "" if accepted, else its first error."""
     state_dir = str(config.state_dir.resolve())
     result = subprocess.run(
-        [nginx, "-p", state_dir, "-c", "nginx.conf", "-e", "stderr", "-t", "-q"],
+        [nginx, "-p", state_dir, "-c", conf_name, "-e", "stderr", "-t", "-q"],
         capture_output=True, text=True, timeout=30, check=False)
-    if result.returncode != 0:
-        lines = [ln for ln in result.stderr.splitlines() if "[emerg]" in ln or "[crit]" in ln]
-        detail = (lines or result.stderr.strip().splitlines() or ["no output"])[0]
-        raise DevstackError(f"nginx rejected the rendered config ({config.state_dir / 'nginx.conf'}): "
-                            f"{detail.strip()}")
+    if result.returncode == 0:
+        return ""
+    lines = [ln for ln in result.stderr.splitlines() if "[emerg]" in ln or "[crit]" in ln]
+    return str((lines or result.stderr.strip().splitlines() or ["no output"])[0]).strip()
+
+
+def validate_nginx(nginx: str, config: Config) -> None:
+    detail = nginx_test(nginx, config)
+    if detail:
+        raise DevstackError(f"nginx rejected the rendered config "
+                            f"({config.state_dir / 'nginx.conf'}): {detail}")
 
 
 class LocalStack:
@@ -128,18 +158,115 @@ class LocalStack:
                                      reload_by_signal=plan.reload_engine == "devstack",
                                      reload_kills_workers=config.app.worker == "gevent")
         self._state_lock = threading.Lock()
+        self.specs = {spec.name: spec for spec in specs}
+        self.notices: list[str] = []  # said once at start (also to `up --detach` via state.json)
+        # An edit of devstack.toml while the stack runs is applied live (reconfigure).
+        self.supervisor.services.append(ConfigWatcher(
+            config.path, lambda: self.supervisor.call_soon(self.reconfigure),
+            polling=config.static.polling))
         if plan.reload_engine != "off":
             # Restarting a dead gunicorn on a change applies to every engine; HUP only to ours.
             self.supervisor.services.append(AppWatcher(
                 config.app_dir, config.app.reload_extra, self.supervisor.app_changed,
                 skip=(config.static_dir, config.state_dir), polling=config.static.polling))
+        # Every static edit is fetched through the public URL and compared with the disk.
+        self.supervisor.services.append(StaticWatcher(
+            config.static_dir, config.public_url, config.static.url, sink,
+            polling=config.static.polling, app_url=f"http://127.0.0.1:{config.server.app_port}"))
 
     def prepare(self) -> None:
-        check_not_running(self.config)
+        stale = check_not_running(self.config)
+        if stale:
+            self.notices.append(stale)
+            self.sink.note("devstack", stale)
         check_ports(self.config)
         plan_mod.prepare_state_dir(self.config)
-        write_nginx_conf(self.config, self.plan.nginx_conf)
+        write_nginx_conf(self.config, self.plan.nginx_conf, self._backed_up)
         validate_nginx(self.nginx, self.config)
+
+    def _backed_up(self, backup: Path) -> None:
+        message = (f"nginx.conf was edited by hand: your copy is kept as {backup}; devstack writes "
+                   f"nginx.conf from {self.config.path.name} (change that instead)")
+        self.notices.append(message)
+        self.sink.note("devstack", message)
+
+    def reconfigure(self) -> None:
+        """devstack.toml changed while running: apply it live, or keep everything as it is.
+
+        Runs on the supervisor thread. Nothing is touched unless the whole new config loads, its
+        ports are free and nginx accepts the new nginx.conf (tested as a separate file first).
+        """
+        name = self.config.path.name
+        keep = "the stack keeps running with the previous settings"
+        try:
+            new_config = config_mod.load(self.config.path)
+            new_plan = plan_mod.build(new_config, colors=self.plan.colors)
+        except DevstackError as exc:
+            self.sink.note("devstack", f"{name} changed but cannot be used: {exc} — {keep}")
+            return
+        for warning in new_plan.warnings:
+            self.sink.note("devstack", f"warning: {warning}")
+        new_specs = {s.name: plan_mod.nginx_spec(new_config, self.nginx) if s.name == "nginx"
+                     else s for s in new_plan.processes}
+        old_server, new_server = self.config.server, new_config.server
+        wanted = []
+        if (new_server.listen_host, new_server.listen_port) != (old_server.listen_host,
+                                                                old_server.listen_port):
+            wanted.append(("server.listen", new_server.listen_host, new_server.listen_port))
+        if new_server.app_port != old_server.app_port:
+            wanted.append(("server.app_port", "127.0.0.1", new_server.app_port))
+        ours = (old_server.listen_port, old_server.app_port)  # held by us: nginx rebinds on HUP
+        for key, host, port in wanted:
+            if port not in ours and not probes.can_bind(host, port):
+                owner = probes.port_owner(port)
+                who = owner.describe() if owner else "another process"
+                self.sink.note("devstack", f"{name} changed but port {port} ({key}) is taken by "
+                                           f"{who} — {keep}")
+                return
+        nginx_changed = new_plan.nginx_conf != self.plan.nginx_conf
+        if nginx_changed:
+            candidate = new_config.state_dir / "nginx.conf.next"
+            candidate.write_text(new_plan.nginx_conf, encoding="utf-8")
+            try:
+                problem = nginx_test(self.nginx, new_config, candidate.name)
+            finally:
+                candidate.unlink(missing_ok=True)
+            if problem:
+                self.sink.note("devstack", f"{name} changed but nginx rejects the new config: "
+                                           f"{problem} — nginx keeps serving the previous config; "
+                                           f"fix {name} and save it again")
+                return
+        applied: list[str] = []
+        why = f"{name} changed"
+        # The app (and other processes) first: nginx then reloads onto a listening gunicorn.
+        for spec_name, spec in new_specs.items():
+            if spec_name == "nginx" or self.specs.get(spec_name) == spec:
+                continue
+            self.supervisor.replace(spec, why)
+            applied.append(f"{spec_name} restarted")
+        for spec_name in [n for n in self.specs if n not in new_specs]:
+            self.supervisor.remove(spec_name, why)
+            applied.append(f"{spec_name} stopped")
+            with self._state_lock:
+                self.state.processes.pop(spec_name, None)
+        if nginx_changed:
+            write_nginx_conf(new_config, new_plan.nginx_conf, self._backed_up)
+            nginx = self.supervisor.children.get("nginx")
+            if nginx is not None and nginx.running():
+                # HUP: the nginx master re-reads nginx.conf and replaces its workers gracefully.
+                nginx.send(signal.SIGHUP)
+            applied.append("nginx reloaded")
+        later = _needs_restart(self.config, new_config, self.plan, new_plan)
+        self.config, self.plan, self.specs = new_config, new_plan, new_specs
+        with self._state_lock:
+            self.state.url = new_config.public_url
+            self.state.ports = {"public": new_server.listen_port, "app": new_server.app_port}
+            state.write(self.config.state_dir, self.state)
+        summary = ", ".join(applied) if applied else "nothing to apply live"
+        self.sink.note("devstack", f"{name} changed: {summary}")
+        if later:
+            self.sink.note("devstack", f"{name}: {', '.join(later)} take effect on the next "
+                                       "`devstack up` (run `devstack down` first)")
 
     def _started(self, name: str, pid: int) -> None:
         with self._state_lock:
@@ -152,6 +279,8 @@ class LocalStack:
     def start(self) -> None:
         self.state.supervisor = state.ProcRecord.of(os.getpid())
         self.state.status = "starting"
+        if self.notices:
+            self.state.extra["notices"] = list(self.notices)
         state.write(self.config.state_dir, self.state)
         self.supervisor.start_all()
 
@@ -230,6 +359,20 @@ class LocalStack:
         with self._state_lock:
             self.state.status = "stopped"
             state.write(self.config.state_dir, self.state)
+
+
+def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> list[str]:
+    """Settings a running stack cannot take over (the watchers and log files are set up once)."""
+    later = []
+    if (old.app_dir, old.app.reload_extra, old_plan.reload_engine) != (
+            new.app_dir, new.app.reload_extra, new_plan.reload_engine):
+        later.append("the app watcher settings (app.dir, app.reload, app.reload_engine, "
+                     "app.reload_extra)")
+    if (old.static_dir, old.static.polling) != (new.static_dir, new.static.polling):
+        later.append("the static watcher settings (static.dir, static.polling)")
+    if old.logs != new.logs:
+        later.append("[logs]")
+    return later
 
 
 def raise_not_ready(report: ReadyReport) -> None:

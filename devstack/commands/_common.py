@@ -8,7 +8,12 @@ from devstack import config as config_mod
 from devstack.config import Config
 
 
-def load_config(path: Path | None) -> Config:
+def config_file(path: Path | None) -> Path:
+    """The config file a command means: --config (a file or a folder) or the nearest one."""
     if path is not None and path.is_dir():
-        path = config_mod.find_config(path)
-    return config_mod.load(path if path is not None else config_mod.find_config(Path.cwd()))
+        return config_mod.find_config(path)
+    return path if path is not None else config_mod.find_config(Path.cwd())
+
+
+def load_config(path: Path | None) -> Config:
+    return config_mod.load(config_file(path))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
+
+from rich.markup import escape
 
 from devstack import console, plan, state
 from devstack.backends.local import LocalStack, ReadyReport, check_not_running, check_ports
@@ -22,6 +27,9 @@ DETACH_TIMEOUT = 60.0
 
 def run(config_path: Path | None, detach: bool = False, color: str = "auto",
         daemon: bool = False, vm: bool = False) -> int:
+    # State, logs, nginx's temp files and gunicorn's control socket are never writable by other
+    # users, whatever the shell's umask (000 would make them all world-writable).
+    os.umask(os.umask(0o022) | 0o022)
     config = load_config(config_path)
     if vm:
         from devstack.commands import up_vm
@@ -42,6 +50,8 @@ def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool) ->
                  width=width_for([*names, "watcher", "devstack"]),
                  max_bytes=config.logs.max_bytes, backups=config.logs.backups)
     stack = LocalStack(config, the_plan, mux)
+    # The daemon of `up --detach` runs under its parent's lock.
+    lock = None if daemon else acquire_start_lock(config.state_dir)
     stack.prepare()
     stack.supervisor.install_signal_handlers()
     started = time.monotonic()
@@ -51,6 +61,8 @@ def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool) ->
     if spinner is not None:
         spinner.start()
     stack.start()
+    if lock is not None:
+        os.close(lock)  # state.json names this supervisor now: the next `up` sees it running
     outcome: dict[str, ReadyReport] = {}
 
     def readiness() -> None:
@@ -63,25 +75,32 @@ def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool) ->
         stack.supervisor.run()
     finally:
         if spinner is not None:
-            spinner.stop()
+            with contextlib.suppress(OSError, ValueError):
+                spinner.stop()
         mux.release()
         stack.set_status("stopped" if "report" in outcome and outcome["report"].ok else "failed",
                          stack.state.error)
         mux.close()
     report = outcome.get("report")
     if report is not None and not report.ok:
-        console.err().print(f"[red]error:[/] the stack did not become ready: {report.error}",
-                            soft_wrap=True)
+        _say(f"[red]error:[/] the stack did not become ready: {report.error}")
         return int(Exit.NOT_READY)
     if not daemon:
-        console.err().print(f"devstack: stopped ({stack.supervisor.stop_reason}); no process left")
+        _say(f"devstack: stopped ({stack.supervisor.stop_reason}); no process left")
     return int(Exit.OK)
+
+
+def _say(message: str) -> None:
+    """Print to the terminal, which may be gone (its window closed: that is why we stopped)."""
+    with contextlib.suppress(OSError, ValueError):
+        console.err().print(message, soft_wrap=True)
 
 
 def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: object,
               daemon: bool) -> None:
     if spinner is not None:
-        spinner.stop()  # type: ignore[attr-defined]
+        with contextlib.suppress(OSError, ValueError):  # the terminal may be gone
+            spinner.stop()  # type: ignore[attr-defined]
     if not report.ok:
         stack.set_status("failed", report.error)
         mux.release()
@@ -89,35 +108,80 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
         return
     stack.set_status("ready", ready_seconds=report.seconds)
     if not daemon:
-        out = console.err()
-        out.print(f"[bold green]ready[/] in {report.seconds:.2f} s — "
-                  f"[bold]{stack.config.public_url}/[/]")
+        _say(f"[bold green]ready[/] in {report.seconds:.2f} s — "
+             f"[bold]{stack.config.public_url}/[/]")
         for step in report.steps:
-            out.print(f"  [green]✓[/] {step}")
-        out.print("  Ctrl-C stops the stack; `devstack logs -f` follows it from another terminal")
+            _say(f"  [green]✓[/] {step}")
+        _say("  Ctrl-C stops the stack; `devstack logs -f` follows it from another terminal")
     mux.note("devstack", f"ready in {report.seconds:.2f} s at {stack.config.public_url}/")
     mux.release()
 
 
+def acquire_start_lock(state_dir: Path) -> int:
+    """Held from the already-running check until the new supervisor is in state.json: two `up`
+    started at once in one project must not both pass the check (the loser then says "already
+    running" instead of reporting the winner's stack as its own). Released when the fd closes."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def log_dir_problem(log_dir: Path) -> str:
+    """Why log files cannot be written to log_dir ("" if they can): missing rights, a full disk."""
+    probe = log_dir / f".write-test-{os.getpid()}"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        # A real block, synced: on a full disk, creating an empty file still succeeds.
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if log_dir.exists() and not log_dir.is_dir():
+            return "it is a file, not a folder"
+        return str(exc.strerror or exc)
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return ""
+
+
 def _detach(config: Config, config_path: Path | None, color: str = "auto") -> int:
     """Start the supervisor in its own session and return once the stack is ready."""
-    check_not_running(config)
+    acquire_start_lock(config.state_dir)  # held until this process exits
+    stale = check_not_running(config)
+    if stale:
+        console.err().print(f"[yellow]warning:[/] {escape(stale)}")
     check_ports(config)
     config.state_dir.mkdir(exist_ok=True)
     state.path(config.state_dir).unlink(missing_ok=True)
-    (config.state_dir / "logs").mkdir(exist_ok=True)
-    log = open(config.state_dir / "logs" / "supervisor.out", "ab")  # noqa: SIM115
+    log_dir = config.state_dir / "logs"
+    problem = log_dir_problem(log_dir)
+    log: IO[bytes] | int = subprocess.DEVNULL
+    if problem:
+        # The detached stack's warnings would land in that same folder: say it here, once.
+        console.err().print(f"[yellow]warning:[/] cannot write logs to {escape(str(log_dir))} "
+                            f"({escape(problem)}): the stack runs, but without log files — "
+                            "free space or fix the folder, then restart it for its logs")
+    else:
+        log = open(log_dir / "supervisor.out", "ab")  # noqa: SIM115
     # --color reaches the daemon: `never` must also keep the children from writing colors.
     argv = [sys.executable, "-m", "devstack", "up", "--config", str(config.path), "--daemon",
             "--color", color]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True, cwd=config.root, env=os.environ.copy())
-    log.close()
+    if not isinstance(log, int):
+        log.close()
     deadline = time.monotonic() + DETACH_TIMEOUT
     with console.err().status(f"starting the stack for {config.public_url}"):
         while time.monotonic() < deadline:
             current = state.read(config.state_dir)
-            if current is not None and current.status == "ready":
+            ours = current is not None and current.supervisor is not None \
+                and current.supervisor.pid == proc.pid
+            if current is not None and ours and current.status == "ready":
+                for notice in current.extra.get("notices", []):
+                    console.err().print(f"[yellow]warning:[/] {escape(str(notice))}")
                 console.err().print(
                     f"[bold green]ready[/] in {current.ready_seconds or 0:.2f} s — "
                     f"[bold]{current.url}/[/] (supervisor pid {proc.pid}; `devstack down` stops it)")
@@ -129,8 +193,12 @@ def _detach(config: Config, config_path: Path | None, color: str = "auto") -> in
     current = state.read(config.state_dir)
     error = current.error if current is not None and current.error else ""
     if not error:
-        tail = (config.state_dir / "logs" / "supervisor.out").read_text(errors="replace")
+        try:
+            tail = (log_dir / "supervisor.out").read_text(errors="replace")
+        except OSError:
+            tail = ""
         error = (tail.strip().splitlines() or ["no output"])[-1]
+        error = error.removeprefix("devstack: error: ")  # said once, by the raise below
     if proc.returncode is None:
         proc.terminate()
         proc.wait(timeout=15)

@@ -97,10 +97,12 @@ class Child:
         proc = self.proc
         assert proc is not None
         code = proc.wait()
+        # A leader that died (kill -9) can leave its workers behind in the group: clear them
+        # first. They hold the pipes open (so the readers would wait for them) and the port (so
+        # an orphaned nginx or gunicorn worker would keep serving and block the restart).
+        kill_group(proc.pid, signal.SIGKILL)
         for reader in self._readers:
             reader.join(timeout=2.0)
-        # A leader that died (kill -9) can leave its workers behind in the group: clear them.
-        kill_group(proc.pid, signal.SIGKILL)
         for pipe in (proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
@@ -113,6 +115,11 @@ class Child:
             head = text.split(":", 1)[0]
             if head.endswith(("Error", "Exception")) and " " not in head:
                 return text[:200]
+        # No exception: gunicorn's own last error ("Connection in use: ('127.0.0.1', 5001)").
+        for line in reversed(self.tail):
+            _, marker, message = line.partition("[ERROR] ")
+            if marker:
+                return message.strip()[:200]
         return ""
 
     def running(self) -> bool:

@@ -7,6 +7,7 @@ Everything that changes a child happens on the supervisor's own thread, fed by o
 from __future__ import annotations
 
 import queue
+import re
 import signal
 import threading
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from devstack import probes
 from devstack.logs.sink import Sink
 from devstack.plan import ProcessSpec
 from devstack.procs.child import Child
@@ -101,16 +103,19 @@ class Supervisor:
 
     def run(self, until: Callable[[], bool] | None = None) -> str:
         """Supervise until a stop is requested; then stop everything. Returns the stop reason."""
-        while not self._stopping:
-            timeout = self._next_timer()
-            try:
-                event = self._events.get(timeout=timeout)
-            except queue.Empty:
-                event = _Event("timer")
-            self._handle(event)
-            if until is not None and until():
-                break
-        self.shutdown()
+        try:
+            while not self._stopping:
+                timeout = self._next_timer()
+                try:
+                    event = self._events.get(timeout=timeout)
+                except queue.Empty:
+                    event = _Event("timer")
+                self._handle(event)
+                if until is not None and until():
+                    break
+        finally:
+            # Whatever went wrong above, the children are stopped: never leave them running.
+            self.shutdown()
         return self.stop_reason
 
     def _next_timer(self) -> float:
@@ -123,19 +128,25 @@ class Supervisor:
             self._stopping = True
             self.stop_reason = str(event.payload or "stop requested")
         elif event.kind == "exited":
-            self._on_exit(self.children[event.name], event.code)
+            exited = self.children.get(event.name)
+            if exited is not None:  # None: removed by a config change
+                self._on_exit(exited, event.code)
         elif event.kind == "changed":
             self._on_change(str(event.payload or ""))
         elif event.kind == "call":
             fn = event.payload
             assert callable(fn)
-            fn()
+            try:
+                fn()
+            except Exception as exc:  # a failing callback must not take the supervisor down
+                self.sink.note("devstack", f"internal error in {getattr(fn, '__name__', fn)}: "
+                                           f"{type(exc).__name__}: {exc}")
         now = time.monotonic()
         for name, when in list(self._retry_at.items()):
             if when <= now and not self._stopping:
                 del self._retry_at[name]
-                child = self.children[name]
-                if not child.running():
+                child = self.children.get(name)
+                if child is not None and not child.running():
                     self.restarts[name] += 1
                     self.sink.note(name, "restarting")
                     self._start(child)
@@ -149,7 +160,7 @@ class Supervisor:
         ran = time.monotonic() - child.started_at
         if ran > STABLE_AFTER:
             self._backoff.pop(name, None)
-        cause = child.cause()
+        cause = _port_owner(child.cause())
         if name == "gunicorn" and code in BOOT_ERRORS:
             reason = BOOT_ERRORS[code]
             self.sink.note(name, f"gunicorn stopped: {reason}{' — ' + cause if cause else ''}. "
@@ -189,6 +200,34 @@ class Supervisor:
         self.sink.note("gunicorn", f"starting again{' (' + why + ')' if why else ''}")
         self._start(child)
 
+    # -- live reconfiguration (call on the supervisor thread, e.g. through call_soon) -----------
+    def replace(self, spec: ProcessSpec, why: str = "") -> None:
+        """Run spec instead of the running process of that name (or start it, if it is new)."""
+        if self._stopping:
+            return
+        child = self.children.get(spec.name)
+        if child is None:
+            child = self.children[spec.name] = Child(spec, self.sink, self._exited)
+            self.restarts[spec.name] = 0
+            self.sink.note(spec.name, f"starting{' (' + why + ')' if why else ''}")
+        else:
+            self.sink.note(spec.name, f"restarting{' (' + why + ')' if why else ''}")
+            child.stop()
+            child.spec = spec
+            self.restarts[spec.name] += 1
+        self._retry_at.pop(spec.name, None)
+        self._backoff.pop(spec.name, None)
+        self._start(child)
+
+    def remove(self, name: str, why: str = "") -> None:
+        child = self.children.pop(name, None)
+        if child is None:
+            return
+        self._retry_at.pop(name, None)
+        self._backoff.pop(name, None)
+        self.sink.note(name, f"stopping{' (' + why + ')' if why else ''}")
+        child.stop()
+
     def shutdown(self) -> None:
         self._stopping = True
         for service in self.services:
@@ -204,3 +243,12 @@ class Supervisor:
         for thread in threads:
             thread.join(timeout=10.0)
 
+
+def _port_owner(cause: str) -> str:
+    """A port someone else took while we restarted (a hostile neighbour): name who holds it."""
+    # gunicorn: "Connection in use: ('127.0.0.1', 5001)", then "Can't connect to (...)".
+    match = re.search(r"(?:in use|connect to).*\('[^']*', (\d+)\)", cause)
+    if match is None:
+        return cause
+    owner = probes.port_owner(int(match.group(1)))
+    return f"{cause} — held by {owner.describe()}" if owner else cause

@@ -7,15 +7,31 @@ works with gevent (gunicorn's inotify engine crashes it), and restarts a gunicor
 from __future__ import annotations
 
 import fnmatch
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers.polling import PollingObserverVFS
 
-from devstack.watch.observers import ignored, make_observer
+from devstack.watch.observers import IGNORED_DIRS, ignored, make_observer
 
+POLL_INTERVAL = 0.25
 DEBOUNCE = 0.03  # editors save in bursts (write, rename, chmod): one reload per burst
+
+
+def _pruned_scandir(skip: tuple[Path, ...]) -> Callable[[str | None], Iterator[os.DirEntry[str]]]:
+    skipped = {str(p) for p in skip}
+
+    def listdir(path: str | None) -> Iterator[os.DirEntry[str]]:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.name in IGNORED_DIRS or entry.path in skipped:
+                    continue
+                yield entry
+
+    return listdir
 
 
 class AppWatcher(FileSystemEventHandler):
@@ -26,6 +42,12 @@ class AppWatcher(FileSystemEventHandler):
         self.skip = tuple(p.resolve() for p in skip)
         self.on_change = on_change
         self.observer, self.kind = make_observer(self.app_dir, polling)
+        if self.kind == "polling":
+            # A polling observer stats the whole tree every interval: leave out what can never
+            # trigger a reload (the static folder, which may hold 100,000 files, .git, venvs),
+            # and do not follow symlinks (a link to ".." would be walked again and again).
+            self.observer = PollingObserverVFS(os.lstat, _pruned_scandir(self.skip),
+                                               polling_interval=POLL_INTERVAL)
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._changed: set[str] = set()

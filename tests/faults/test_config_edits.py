@@ -1,0 +1,104 @@
+"""devstack.toml edited while the stack runs, and generated files edited by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack import probes
+from tests.faults.faultutil import busy_ports, notes, recorded, serving
+from tests.stackutil import Project, free_port, wait_for
+
+pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
+
+
+def said(project: Project, text: str, timeout: float = 20) -> bool:
+    return wait_for(lambda: any(text in line for line in notes(project, "devstack")),
+                    timeout=timeout)
+
+
+def test_edit_that_nginx_rejects_keeps_the_old_nginx_serving(stack: Project) -> None:
+    nginx = recorded(stack, "nginx")
+    conf = (stack.state_dir / "nginx.conf").read_text()
+    # A host name that does not resolve: valid TOML, valid for devstack, refused by `nginx -t`.
+    text = stack.config_path.read_text().replace(
+        f'listen = "127.0.0.1:{stack.public_port}"',
+        f'listen = "no-such-host.invalid:{stack.public_port}"')
+    stack.config_path.write_text(text)
+    assert said(stack, "nginx rejects the new config")
+    line = next(ln for ln in notes(stack, "devstack") if "nginx rejects" in ln)
+    assert "no-such-host.invalid" in line and "keeps serving the previous config" in line, line
+    assert recorded(stack, "nginx") == nginx
+    assert (stack.state_dir / "nginx.conf").read_text() == conf
+    assert not (stack.state_dir / "nginx.conf.next").exists()
+    assert serving(stack)
+    assert stack.state()["status"] == "ready"
+
+
+def test_broken_toml_while_running_keeps_the_stack_and_down_still_works(stack: Project) -> None:
+    stack.config_path.write_text(stack.config_path.read_text() + "\nthis is = = not toml\n")
+    assert said(stack, "cannot be used")
+    assert serving(stack)
+    result = stack.down()
+    assert result.returncode == 0, result.stderr
+    assert "stopped" in result.stderr
+    assert not busy_ports(stack)
+
+
+def test_app_env_change_restarts_gunicorn(stack: Project) -> None:
+    gunicorn, nginx = recorded(stack, "gunicorn"), recorded(stack, "nginx")
+    stack.write_config(extra='[app.env]\nGREETING_SUFFIX = "changed"\n')
+    assert said(stack, "devstack.toml changed: gunicorn restarted")
+    assert wait_for(lambda: serving(stack), timeout=20)
+    assert recorded(stack, "gunicorn") != gunicorn
+    assert recorded(stack, "nginx") == nginx
+
+
+def test_listen_port_change_reloads_nginx_in_place(stack: Project) -> None:
+    nginx = recorded(stack, "nginx")
+    old_port, new_port = stack.public_port, free_port()
+    stack.public_port = new_port
+    stack.write_config()
+    assert said(stack, "nginx reloaded")
+    assert wait_for(lambda: serving(stack), timeout=20)
+    assert recorded(stack, "nginx") == nginx  # HUP, not a restart
+    assert wait_for(lambda: probes.can_bind("127.0.0.1", old_port), timeout=20)
+    assert stack.state()["ports"]["public"] == new_port
+
+
+def test_autoindex_switched_on_live(stack: Project) -> None:
+    gunicorn, nginx = recorded(stack, "gunicorn"), recorded(stack, "nginx")
+    assert probes.http_get(stack.url + "/static/").status in (403, 404)
+    stack.write_config(server="autoindex = true")
+    assert said(stack, "devstack.toml changed: nginx reloaded")
+    assert wait_for(lambda: probes.http_get(stack.url + "/static/").status == 200, timeout=20)
+    # An nginx-only change touches nginx only, and in place.
+    assert (recorded(stack, "gunicorn"), recorded(stack, "nginx")) == (gunicorn, nginx)
+
+
+def test_hand_edited_nginx_conf_is_backed_up_and_reported(project: Project) -> None:
+    project.up_detached()
+    project.down()
+    conf = project.state_dir / "nginx.conf"
+    edited = conf.read_text() + "\n# my hand edit\n"
+    conf.write_text(edited)
+    result = project.up_detached()
+    backups = list(project.state_dir.glob("nginx.conf.bak-*"))
+    assert len(backups) == 1, backups
+    assert backups[0].read_text() == edited
+    assert "edited by hand" in result.stderr and backups[0].name in result.stderr, result.stderr
+    assert "# my hand edit" not in conf.read_text()
+    # Unedited: no backup, no noise.
+    project.down()
+    result = project.up_detached()
+    assert len(list(project.state_dir.glob("nginx.conf.bak-*"))) == 1
+    assert "edited by hand" not in result.stderr
+
+
+def test_hand_edit_while_running_survives_a_config_change(stack: Project) -> None:
+    conf = stack.state_dir / "nginx.conf"
+    edited = conf.read_text() + "\n# edited while running\n"
+    conf.write_text(edited)
+    stack.write_config(server="autoindex = true")
+    assert said(stack, "edited by hand")
+    backups = list(stack.state_dir.glob("nginx.conf.bak-*"))
+    assert [b.read_text() for b in backups] == [edited]
