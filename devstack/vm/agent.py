@@ -33,7 +33,7 @@ def _run(config_file: Path, guest_state_dir: Path) -> int:
     from devstack import plan
     from devstack.commands import up
 
-    base = config_mod.load(config_file)
+    plain_load = config_mod.load
 
     @dataclasses.dataclass(frozen=True)
     class GuestConfig(config_mod.Config):
@@ -43,13 +43,20 @@ def _run(config_file: Path, guest_state_dir: Path) -> int:
         def state_dir(self) -> Path:
             return self.guest_state
 
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-    # The forward connects to the guest's own address, so nginx listens on every interface
-    # (still reachable only through the VM's isolated network and the host's 127.0.0.1 forward).
-    fields["server"] = dataclasses.replace(base.server, listen_host="0.0.0.0")
-    config = GuestConfig(**fields)
+    def guest_load(path: Path) -> config_mod.Config:
+        base = plain_load(path)
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        # The forward connects to the guest's own address, so nginx listens on every interface
+        # (reachable only through the VM's isolated network and the host's 127.0.0.1 forward).
+        fields["server"] = dataclasses.replace(base.server, listen_host="0.0.0.0")
+        return GuestConfig(**fields)
+
+    # This process only runs the guest stack: every load of devstack.toml in it, including the
+    # live re-plan when the synced devstack.toml changes, must derive the guest config again.
+    config_mod.load = guest_load
+    config = guest_load(config_file)
     guest_state_dir.mkdir(parents=True, exist_ok=True)
-    the_plan = plan.build(config)
+    the_plan = plan.build(config, colors=False)
     return up._supervise(config, the_plan, "never", daemon=True)
 
 

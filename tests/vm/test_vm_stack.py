@@ -97,6 +97,23 @@ def test_host_python_edit_served_as_new_code(vm_project: VMProject) -> None:
     print(f"python edit served as new code after {seconds:.1f} s")
 
 
+def test_devstack_toml_edit_keeps_the_guest_config(vm_project: VMProject) -> None:
+    """A synced devstack.toml edit is applied live in the guest, and the guest's derived
+    settings (nginx on 0.0.0.0 for the forward, state outside the share) survive it."""
+    toml = vm_project.config_path
+    toml.write_text(toml.read_text().replace("threads = 16", "threads = 12"), encoding="utf-8")
+    config = load(toml)
+
+    def applied() -> bool:
+        code, out, _ = guest.run_in_guest(config, "ps -eo args | grep -c '[-]-threads 12'")
+        return code == 0 and out.strip() not in ("", "0")
+
+    _poll(applied, 60)
+    _poll(lambda: probes.http_get(_url(vm_project) + "/", timeout=5).status == 200, 60)
+    _, out, _ = guest.run_in_guest(config, "ls /vagrant/.devstack 2>&1; ss -ltn | grep :5000")
+    assert "0.0.0.0:5000" in out and "No such file" in out, out
+
+
 def test_logs_on_the_host_show_guest_nginx_and_gunicorn(vm_project: VMProject) -> None:
     result = vm_project.cli("logs")
     assert result.returncode == 0
