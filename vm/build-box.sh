@@ -4,13 +4,21 @@
 # has no network, so nothing can be installed at `vagrant up`). No bootloader: the box boots its
 # kernel directly. No loop devices: the ext4 image is filled straight from the rootfs folder.
 #
-# Cached: the box is named by the hash of this script, so a rebuild happens only when it changes.
-# Prints the path of the box on its last line.
+# The guest's Python packages are devstack's own dependencies plus its [app] extra, read from
+# pyproject.toml, so a new dependency reaches the box without editing this script.
+# Cached: the box is named by the hash of this script and that package list, so a rebuild
+# happens only when either changes. Prints the path of the box on its last line.
 set -euo pipefail
 CACHE=${DEVSTACK_VM_CACHE:-/var/cache/devstack-vm}
 PYTHON=${PYTHON:-python3}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 SIZE_G=4
-HASH=$(sha256sum "$0" | cut -c1-12)
+PYPKGS=$("$PYTHON" -c '
+import sys, tomllib
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+print(" ".join(project["dependencies"] + project["optional-dependencies"]["app"]))
+' "$REPO/pyproject.toml")
+HASH=$( { cat "$0"; echo "$PYPKGS"; } | sha256sum | cut -c1-12)
 BOX="$CACHE/devstack-test-$HASH.box"
 if [ -s "$BOX" ]; then echo "$BOX"; exit 0; fi
 
@@ -22,7 +30,6 @@ KEY=$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub 2>/
 [ -n "$KEY" ] || { echo "vagrant's insecure public key not found: apt-get install vagrant" >&2; exit 1; }
 
 # Guest Python is bookworm's 3.11: fetch manylinux wheels for cp311 from the package index.
-PYPKGS="typer>=0.12 rich>=13 psutil>=5.9 watchdog>=4 jinja2>=3.1 gunicorn>=23 flask>=3 flask-socketio>=5.3 simple-websocket>=1.0"
 PLAT="--only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64"
 # shellcheck disable=SC2086
 "$PYTHON" -m pip download -q $PLAT -d "$WORK/wheels" $PYPKGS
