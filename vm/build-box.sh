@@ -60,7 +60,7 @@ mmdebstrap --variant=minbase --include="$DEBS" \
 
 # devstack's dependencies, installed from the wheels fetched above, for the guest's interpreter.
 # shellcheck disable=SC2086
-"$PYTHON" -m pip install -q --no-index --find-links "$WORK/wheels" $PLAT --target "$ROOT/opt/devstack/site" $PYPKGS
+"$PYTHON" -m pip install -q --no-warn-conflicts --no-index --find-links "$WORK/wheels" $PLAT --target "$ROOT/opt/devstack/site" $PYPKGS
 echo "/opt/devstack/site" > "$ROOT/usr/lib/python3/dist-packages/devstack-site.pth"
 
 OUT="$WORK/box"; mkdir -p "$OUT"
@@ -84,4 +84,6 @@ end
 VF
 ( cd "$OUT" && tar -czf "$BOX.tmp" metadata.json Vagrantfile box.img vmlinuz initrd.img )
 mv "$BOX.tmp" "$BOX"
+# Older builds of the box are dead weight (~270 MB each).
+find "$CACHE" -maxdepth 1 -name 'devstack-test-*.box' ! -name "$(basename "$BOX")" -delete
 echo "$BOX"
