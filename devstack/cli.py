@@ -117,11 +117,46 @@ def logs(
 
 
 @app.command()
-def doctor() -> None:
-    """Diagnose stale static files and the other classic faults of this stack."""
+def doctor(
+    checks: Annotated[list[str] | None, typer.Argument(
+        help="Check IDs, areas or globs to run (default: all); see --list-checks.")] = None,
+    config: ConfigOpt = None,
+    url: Annotated[str | None, typer.Option(
+        "--url",
+        help="A stack devstack did not start: its public URL, e.g. http://localhost:8001.")] = None,
+    nginx_conf: Annotated[Path | None, typer.Option(
+        "--nginx-conf",
+        help="With --url: its nginx.conf (read via `nginx -T` where possible).")] = None,
+    static_dir: Annotated[Path | None, typer.Option(
+        "--static-dir", help="With --url: the folder nginx serves static files from.")] = None,
+    static_url: Annotated[str, typer.Option(
+        "--static-url", help="With --url: the URL prefix of static files.")] = "/static/",
+    app_url: Annotated[str | None, typer.Option(
+        "--app-url", help="With --url: gunicorn's own address (default: from proxy_pass).")] = None,
+    gunicorn_log: Annotated[Path | None, typer.Option(
+        "--gunicorn-log", help="With --url: gunicorn's error log, to find failed boots.")] = None,
+    file: Annotated[Path | None, typer.Option(
+        "--file", help="The static file to prove freshness with (default: the first one).")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json",
+        help="Machine-readable report (schema: devstack/doctor/report.schema.json).")] = False,
+    list_checks: Annotated[bool, typer.Option(
+        "--list-checks", help="List the checks and exit.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Evidence for passing checks too.")] = False,
+    color: ColorOpt = ColorMode.auto,
+) -> None:
+    """Diagnose stale static files and the other classic faults of this stack.
+
+    Exit 0 when no check finds an error, 1 otherwise.
+    """
     from devstack.commands import doctor as cmd
 
-    raise typer.Exit(cmd.run())
+    console.configure(color)
+    raise typer.Exit(cmd.run(checks or [], config, url=url, nginx_conf=nginx_conf,
+                             static_dir=static_dir, static_url=static_url, app_url=app_url,
+                             gunicorn_log=gunicorn_log, file=file, as_json=as_json,
+                             list_checks=list_checks, verbose=verbose))
 
 
 @app.command()

@@ -14,6 +14,7 @@ import socket
 import struct
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def split_url(url: str) -> tuple[str, int, str]:
     return host, port, path
 
 
+USER_AGENT = "devstack-probe"
+
+
 def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None,
              method: str = "GET") -> Response:
     """One request, no redirects followed, no caching. Raises OSError on connection failure."""
@@ -48,7 +52,8 @@ def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
     started = time.perf_counter()
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request(method, path, headers=headers or {})
+        # Named, so the probes are told apart from the browser in nginx's access log.
+        conn.request(method, path, headers={"User-Agent": USER_AGENT, **(headers or {})})
         resp = conn.getresponse()
         body = resp.read()
         merged: dict[str, str] = {}
@@ -308,3 +313,64 @@ def wait_port(host: str, port: int, timeout: float) -> bool:
         except OSError:
             time.sleep(0.02)
     return False
+
+
+# -- the hash ladder: which layer serves something other than the disk ------------------------
+
+@dataclass
+class Rung:
+    name: str  # disk | guest | nginx | app | public
+    where: str  # a path or a URL
+    sha: str  # "" when the layer answered without the file
+    status: int | None = None  # HTTP status (None for disk and guest)
+    detail: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    skipped: bool = False  # the layer does not exist here (no VM, app URL unknown)
+
+
+@dataclass
+class Ladder:
+    relpath: str
+    rungs: list[Rung]
+
+    @property
+    def disk(self) -> Rung:
+        return self.rungs[0]
+
+    @property
+    def first_bad(self) -> Rung | None:
+        """The first layer, walking from the disk outwards, whose bytes differ from the disk."""
+        for rung in self.rungs[1:]:
+            if rung.skipped or (rung.status is None and rung.name != "guest"):
+                continue  # not there, or not reachable from here (a guest-only port)
+            if rung.sha != self.disk.sha:
+                return rung
+        return None
+
+
+def hash_ladder(static_dir: Path, static_prefix: str, file: Path,
+                urls: list[tuple[str, str | None]],
+                guest_sha: Callable[[Path], str | None] | None = None,
+                timeout: float = 5.0) -> Ladder:
+    """disk -> guest (VM mode: guest_sha hashes the guest's copy) -> each (name, base URL) in order.
+
+    A base URL of None marks a layer that does not exist for this stack (shown as skipped).
+    """
+    relpath = file.relative_to(static_dir).as_posix()
+    rungs = [Rung("disk", str(file), sha256_file(file))]
+    if guest_sha is not None:
+        sha = guest_sha(file)
+        rungs.append(Rung("guest", "guest copy", sha or "", detail="" if sha else "missing"))
+    for name, base in urls:
+        if base is None:
+            rungs.append(Rung(name, "", "", skipped=True))
+            continue
+        url = static_url_for(base, static_prefix, relpath)
+        try:
+            resp = http_get(url, timeout=timeout)
+        except OSError as exc:
+            rungs.append(Rung(name, url, "", None, f"no answer: {exc}"))
+            continue
+        sha = sha256_bytes(resp.body) if resp.status == 200 else ""
+        rungs.append(Rung(name, url, sha, resp.status, f"HTTP {resp.status}", resp.headers))
+    return Ladder(relpath, rungs)

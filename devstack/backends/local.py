@@ -25,6 +25,7 @@ from devstack.logs.sink import Sink
 from devstack.plan import Plan
 from devstack.procs.supervisor import BOOT_ERRORS, Supervisor
 from devstack.watch.configfile import ConfigWatcher
+from devstack.watch.fresh import StaticWatcher
 from devstack.watch.reload import AppWatcher
 
 READY_TIMEOUT = 30.0
@@ -168,6 +169,10 @@ class LocalStack:
             self.supervisor.services.append(AppWatcher(
                 config.app_dir, config.app.reload_extra, self.supervisor.app_changed,
                 skip=(config.static_dir, config.state_dir), polling=config.static.polling))
+        # Every static edit is fetched through the public URL and compared with the disk.
+        self.supervisor.services.append(StaticWatcher(
+            config.static_dir, config.public_url, config.static.url, sink,
+            polling=config.static.polling, app_url=f"http://127.0.0.1:{config.server.app_port}"))
 
     def prepare(self) -> None:
         stale = check_not_running(self.config)

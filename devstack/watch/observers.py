@@ -7,9 +7,9 @@ from pathlib import Path
 
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
 
 from devstack import fsinfo
+from devstack.watch.poller import CheapPollingObserver
 
 # Editors write these around a save; none of them is the file the user meant.
 IGNORED_NAMES = ("*.swp", "*.swo", "*.swx", "*~", ".#*", "#*#", "4913", "*.tmp", ".DS_Store",
@@ -25,9 +25,11 @@ def ignored(path: str) -> bool:
     return any(fnmatch.fnmatch(p.name, pattern) for pattern in IGNORED_NAMES)
 
 
-def make_observer(folder: Path, mode: str = "auto", interval: float = 0.25) -> tuple[BaseObserver, str]:
+def make_observer(folder: Path, mode: str = "auto",
+                  interval: float = 0.25) -> tuple[BaseObserver, str]:
     """mode: auto | always | never (polling). Returns the observer and a word for the logs."""
     polling = mode == "always" or (mode == "auto" and fsinfo.is_shared(fsinfo.fstype(folder)))
     if polling:
-        return PollingObserver(timeout=interval), "polling"
+        # Not watchdog's PollingObserver: its full snapshot diff costs ~7 % of a core on 10k files.
+        return CheapPollingObserver(timeout=interval), "polling"
     return Observer(), "inotify"

@@ -1,0 +1,191 @@
+"""Gunicorn: is it running, and are its settings ones Flask-SocketIO survives in development?"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from devstack import fsinfo
+from devstack.doctor.context import Context
+from devstack.doctor.model import Evidence, Outcome, na, ok
+from devstack.doctor.registry import check
+
+BOOT_FAILURES = re.compile(r"Worker failed to boot|App failed to load|class uri '[^']+' invalid")
+EXCEPTION = re.compile(r"\b([A-Za-z_][\w.]*(Error|Exception)): .*")
+
+
+DEVSTACK_LOG_LINE = re.compile(r"^\S+Z ([oed]) (.*)$")  # devstack's own log files
+
+
+def _log_tail(path: Path | None, lines: int = 400) -> list[str]:
+    """gunicorn's own lines (devstack's timestamps and notes stripped), the last `lines`."""
+    if path is None:
+        return []
+    try:
+        raw = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+    out = []
+    for line in raw:
+        match = DEVSTACK_LOG_LINE.match(line)
+        if match is None:
+            out.append(line)
+        elif match.group(1) != "d":
+            out.append(match.group(2))
+    return out
+
+
+def _log_path(ctx: Context) -> Path | None:
+    if ctx.t.gunicorn_log is not None:
+        return ctx.t.gunicorn_log
+    g = ctx.gunicorn
+    if g is not None and g.get("errorlog") not in ("", "-"):
+        return Path(g.cwd or ".") / g.get("errorlog")
+    return None
+
+
+def _setting(ctx: Context, name: str) -> Evidence:
+    g = ctx.gunicorn
+    assert g is not None
+    return Evidence("output", f"{name} = {g.get(name) or '(default)'}",
+                    g.sources.get(name, f"pid {g.pid}"))
+
+
+@check("gunicorn.running", "gunicorn runs and its last boot did not fail", "error",
+       "read the traceback above the failure in gunicorn's log, fix the import error, and "
+       "start it again (`devstack up` restarts it on the next save)",
+       refs=("doctor-catalog R4",))
+def running(ctx: Context) -> Outcome:
+    log = _log_path(ctx)
+    tail = _log_tail(log)
+    last_boot = max((i for i, ln in enumerate(tail) if "Starting gunicorn" in ln), default=0)
+    since = tail[last_boot:]
+    failures = [ln for ln in since if BOOT_FAILURES.search(ln)]
+    ev = [Evidence("output", ln.strip()[-200:], str(log)) for ln in failures[-2:]]
+    # The exception behind "Worker failed to boot" is the last one logged before it.
+    cause = ""
+    for ln in since:
+        match = EXCEPTION.search(ln)
+        if match:
+            cause = match.group(0).strip()[:160]
+    if cause:
+        ev.insert(0, Evidence("output", cause, str(log)))
+    failed = BOOT_FAILURES.search(failures[-1]) if failures else None
+    what = failed.group(0) if failed else ""
+    why = f"{cause} ({what})" if cause and what else (cause or what)
+    if ctx.t.managed and not ctx.t.running:
+        if failures:
+            return Outcome("error", f"the last start failed: {why}", ev)
+        return na("the stack is not running (`devstack up`)")
+    if ctx.app_url is None and ctx.gunicorn is None:
+        if failures:
+            return Outcome("error", f"gunicorn failed: {why}", ev)
+        return na("the app server's address is unknown (no proxy_pass; pass --app-url)")
+    g = ctx.gunicorn
+    if g is None:
+        port = ctx.app_port
+        return Outcome("error", f"no gunicorn on the app port {port}: "
+                       f"{why or 'nothing listens there'}",
+                       ev or [Evidence("probe", f"no listener on 127.0.0.1:{port}")])
+    if failures:
+        return Outcome("error", f"gunicorn (pid {g.pid}) logged a failed boot: {why}", ev)
+    return ok(f"gunicorn master pid {g.pid}, {g.live_workers} worker(s), "
+              f"{g.worker_class} worker class", Evidence("output", g.command[:300], f"pid {g.pid}"))
+
+
+@check("gunicorn.eventlet", "No eventlet worker on gunicorn 26+ (removed)", "error",
+       "use the gthread worker (+ simple-websocket) or gevent; or pin gunicorn<26",
+       refs=("gunicorn 26.0.0 news: eventlet worker removed", "benoitc/gunicorn#3623"))
+def eventlet(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is not None:
+        worker, where = g.worker_class, g.sources.get("worker_class", f"pid {g.pid}")
+        version = g.version()
+    elif ctx.t.app_worker is not None:
+        from devstack.plan import gunicorn_version
+
+        worker, where = ctx.t.app_worker, f"app.worker in {ctx.t.config_path}"
+        version = gunicorn_version()
+    else:
+        return na("no gunicorn found and no devstack.toml to read the worker from")
+    shown = ".".join(map(str, version)) if version else "unknown"
+    ev = [Evidence("config", f"worker class {worker}", where),
+          Evidence("output", f"gunicorn {shown}")]
+    if worker != "eventlet":
+        return ok(f"{worker} worker on gunicorn {shown}", *ev)
+    if version is not None and version >= (26,):
+        return Outcome("error", f"the eventlet worker is gone in gunicorn {shown}: it fails with "
+                       "\"class uri 'eventlet' invalid or not found\"", ev)
+    return Outcome("warning", f"eventlet worker on gunicorn {shown}: deprecated, removed in 26, "
+                   "and eventlet itself is bug-fix-only", ev)
+
+
+@check("gunicorn.workers", "One gunicorn worker with Socket.IO", "error",
+       "`-w 1` (scale with --threads or gevent; several workers need sticky sessions and a "
+       "message queue)", refs=("Flask-SocketIO docs: using multiple workers",))
+def workers(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is None:
+        return na("no running gunicorn found")
+    count = max(g.workers, g.live_workers)
+    ev = [_setting(ctx, "workers"), Evidence("probe", f"{g.live_workers} live worker processes",
+                                             f"pid {g.pid}")]
+    if count > 1:
+        return Outcome("error", f"{count} workers: Socket.IO sessions live in one process, so "
+                       "clients are randomly disconnected (400 'Invalid session')", ev)
+    return ok("one worker", *ev)
+
+
+@check("gunicorn.reload-preload", "--reload is not combined with --preload", "warning",
+       "drop --preload in development (or let `devstack up` reload the app)")
+def reload_preload(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is None:
+        return na("no running gunicorn found")
+    if g.get("reload") == "true" and g.get("preload_app") == "true":
+        return Outcome("warning", "--reload with --preload: the app is imported once in the "
+                       "master, so code edits are never reloaded",
+                       [_setting(ctx, "reload"), _setting(ctx, "preload_app")])
+    return ok("no --reload/--preload clash")
+
+
+@check("gunicorn.reload-shared-fs", "gunicorn's reloader can see edits on this filesystem",
+       "error", "`--reload-engine poll` (or let `devstack up` reload: it polls shared folders)",
+       refs=("doctor-catalog R1",))
+def reload_shared(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is None:
+        return na("no running gunicorn found")
+    if g.get("reload") != "true":
+        return na("gunicorn's own --reload is not used")
+    engine = g.get("reload_engine", "auto")
+    fs = fsinfo.fstype(g.app_dir)
+    ev = [_setting(ctx, "reload_engine"),
+          Evidence("file", f"{g.app_dir} is on {fs}", str(g.app_dir))]
+    # "auto" means inotify whenever the inotify package is importable, polling otherwise.
+    uses_inotify = engine == "inotify" or (engine == "auto" and g.can_import("inotify"))
+    if fsinfo.is_shared(fs) and uses_inotify:
+        return Outcome("error", f"--reload with the {engine} engine (inotify) on {fs}: inotify "
+                       "events do not cross shared folders, so edits from the host never "
+                       "reload", ev)
+    return ok(f"reload engine {engine} on {fs}", *ev)
+
+
+@check("gunicorn.threads", "The gthread worker has threads to spare for websockets", "error",
+       "`--threads 16` (devstack's default): each open websocket holds one thread for its life")
+def threads(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is None:
+        return na("no running gunicorn found")
+    if g.worker_class != "gthread":
+        return na(f"the {g.worker_class} worker does not use a thread pool")
+    try:
+        count = int(g.get("threads", "1"))
+    except ValueError:
+        return na(f"threads = {g.get('threads')!r} is not a number")
+    ev = [_setting(ctx, "threads")]
+    if count <= 1:
+        return Outcome("error", f"gthread with {count} thread: one open Socket.IO websocket holds "
+                       "it, and every other request (the page, its CSS) waits until it closes",
+                       ev)
+    return ok(f"{count} threads", *ev)

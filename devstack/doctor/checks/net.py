@@ -1,0 +1,108 @@
+"""Ports: who holds the stack's ports, and are they open to the LAN?"""
+
+from __future__ import annotations
+
+import psutil
+
+from devstack import probes
+from devstack.doctor.context import Context, port_of
+from devstack.doctor.model import Evidence, Outcome, na, ok
+from devstack.doctor.registry import check
+
+EXPECTED = {"public": ("nginx",), "nginx": ("nginx",), "app": ("gunicorn", "python")}
+ANY_ADDRESS = ("0.0.0.0", "::", "*")
+
+
+def _ports(ctx: Context) -> dict[str, int]:
+    ports: dict[str, int] = {}
+    if ctx.t.managed:
+        for key, (_, port) in ctx.t.wanted_ports.items():
+            ports[key] = port
+        return ports
+    if ctx.nginx_port is not None:
+        ports["nginx"] = ctx.nginx_port
+    elif ctx.t.public_url:
+        ports["public"] = port_of(ctx.t.public_url)
+    if ctx.app_port is not None:
+        ports["app"] = ctx.app_port
+    return ports
+
+
+def _listeners(port: int) -> list[tuple[str, int | None]]:
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return []
+    return [(c.laddr.ip, c.pid) for c in conns
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port]
+
+
+@check("net.public-url", "The public URL answers", "error",
+       "start the stack (`devstack up`), or check the URL and the port forward "
+       "(Vagrant: `vagrant port`)")
+def public_url(ctx: Context) -> Outcome:
+    if ctx.t.managed and not ctx.t.running:
+        return na("the stack is not running (`devstack up`)")
+    url = ctx.t.public_url.rstrip("/") + "/"
+    resp = ctx.get(url)
+    if resp is None:
+        owner = probes.port_owner(port_of(ctx.t.public_url))
+        ev = [Evidence("probe", f"GET / -> {ctx.error_for(url) or 'no answer'}", url)]
+        if owner is not None:
+            ev.append(Evidence("probe", f"port held by {owner.describe()}", owner.address))
+        return Outcome("error", f"nothing answers HTTP at {ctx.t.public_url}: every other probe "
+                       "is skipped", ev)
+    return ok(f"GET / -> HTTP {resp.status} in {resp.elapsed * 1000:.0f} ms")
+
+
+@check("net.ports-taken", "The stack's ports are held by the stack, not another process", "error",
+       "stop the other process, or move the stack to free ports (server.listen / server.app_port)")
+def ports_taken(ctx: Context) -> Outcome:
+    ports = _ports(ctx)
+    if not ports:
+        return na("no ports known")
+    problems: list[Evidence] = []
+    fine: list[str] = []
+    for key, port in ports.items():
+        owner = probes.port_owner(port)
+        if owner is None:
+            fine.append(f"{port} free")
+            continue
+        if ctx.t.managed:
+            # devstack knows its own processes: anything else holding the port is in the way.
+            ours = owner.pid in ctx.t.own_pids
+        else:
+            ours = owner.pid is not None and any(
+                e in owner.name or e in owner.cmdline for e in EXPECTED.get(key, ()))
+        if ours:
+            fine.append(f"{port} held by {owner.name}")
+        else:
+            problems.append(Evidence("probe", f"{key} port {port}: {owner.describe()}",
+                                     owner.address))
+    if problems:
+        return Outcome("error", "taken by another process: " + "; ".join(e.text for e in problems),
+                       problems)
+    return ok(", ".join(fine))
+
+
+@check("net.lan-exposure", "The stack listens on loopback only", "warning",
+       "bind to 127.0.0.1 (server.listen = \"127.0.0.1:5000\", gunicorn -b 127.0.0.1:PORT; "
+       "Vagrant: host_ip: \"127.0.0.1\" on forwarded ports)", refs=("doctor-catalog V1, R6",))
+def lan_exposure(ctx: Context) -> Outcome:
+    ports = _ports(ctx)
+    if not ports or (ctx.t.managed and not ctx.t.running):
+        return na("nothing of the stack is listening")
+    exposed = []
+    seen = []
+    for key, port in ports.items():
+        for address, pid in _listeners(port):
+            seen.append(f"{address}:{port}")
+            if address in ANY_ADDRESS:
+                exposed.append(Evidence("probe", f"{key} port {port} listens on {address} "
+                                        f"(pid {pid})", f"{address}:{port}"))
+    if exposed:
+        return Outcome("warning", "listening on all interfaces: anyone on the LAN reaches the dev "
+                       "server (and its debugger tracebacks)", exposed)
+    if not seen:
+        return na("nothing listens on the stack's ports")
+    return ok("loopback only: " + ", ".join(seen))

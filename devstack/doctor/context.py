@@ -1,0 +1,274 @@
+"""What doctor looks at: the target stack and lazily fetched, cached facts about it.
+
+A target is either the stack devstack runs (from devstack.toml) or one it did not start
+(--url, --nginx-conf, --static-dir). Every probe runs at most once per doctor run; checks share
+them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from devstack import fsinfo, probes
+from devstack.doctor import nginxconf, procinfo
+from devstack.doctor.nginxconf import Directive, NginxConf
+
+ASSET = re.compile(r"""<(?:link|script)\b[^>]*?(?:href|src)\s*=\s*["']([^"']+)["']""", re.I)
+WS_TIMEOUT = 3.0  # a websocket handshake that works takes milliseconds on loopback
+
+
+@dataclass
+class Target:
+    public_url: str  # what the browser uses
+    static_dir: Path | None
+    static_prefix: str = "/static/"
+    nginx_conf: Path | None = None
+    nginx_prefix: Path | None = None  # nginx -p (devstack runs nginx with its state dir)
+    nginx_bin: str | None = None
+    app_url: str | None = None  # gunicorn, straight (None: learn it from nginx's proxy_pass)
+    gunicorn_log: Path | None = None
+    managed: bool = False  # started by devstack (devstack.toml)
+    running: bool = True  # the stack is supposed to be up (managed: state says so)
+    config_path: Path | None = None
+    app_worker: str | None = None  # from devstack.toml when gunicorn is not running
+    app_module_file: Path | None = None
+    wanted_ports: dict[str, tuple[str, int]] = field(default_factory=dict)  # key -> (host, port)
+    # VM mode: hash the guest's copy of a file (sha256 hex), or None when it is missing.
+    guest_sha: Callable[[Path], str | None] | None = None
+    sample: Path | None = None  # the static file to prove freshness with
+    own_pids: frozenset[int] = frozenset()  # devstack's processes and their children (managed)
+
+
+def port_of(url: str) -> int:
+    return probes.split_url(url)[1]
+
+
+class Context:
+    def __init__(self, target: Target) -> None:
+        self.t = target
+
+    # -- nginx config ---------------------------------------------------------------------------
+    @cached_property
+    def nginx(self) -> NginxConf | None:
+        if self.t.nginx_conf is None:
+            return None
+        return nginxconf.load(self.t.nginx_conf, self.t.nginx_bin, self.t.nginx_prefix)
+
+    @cached_property
+    def nginx_error(self) -> str:
+        try:
+            _ = self.nginx
+        except (OSError, nginxconf.ParseError) as exc:
+            return str(exc)
+        return ""
+
+    def conf(self) -> NginxConf | None:
+        """The parsed config, or None when there is none or it cannot be read (nginx_error says)."""
+        return None if self.nginx_error else self.nginx
+
+    @cached_property
+    def server(self) -> Directive | None:
+        conf = self.conf()
+        if conf is None:
+            return None
+        return conf.server_for(self.nginx_port)
+
+    @cached_property
+    def nginx_port(self) -> int | None:
+        """nginx's port for this site (the public one, unless a port forward sits between)."""
+        conf = self.conf()
+        if conf is None:
+            return None
+        public = port_of(self.t.public_url)
+        ports = [nginxconf.listen_port(s) for s in conf.servers()]
+        if public in ports:
+            return public
+        return next((p for p in ports if p is not None), None)
+
+    @property
+    def nginx_url(self) -> str | None:
+        if self.nginx_port is None:
+            return None
+        return f"http://127.0.0.1:{self.nginx_port}"
+
+    def location(self, uri: str) -> Directive | None:
+        return nginxconf.location_for(self.server, uri) if self.server is not None else None
+
+    @property
+    def static_uri(self) -> str:
+        return self.t.static_prefix + (self.sample_rel or "")
+
+    @cached_property
+    def static_location(self) -> Directive | None:
+        return self.location(self.static_uri)
+
+    @cached_property
+    def sio_location(self) -> Directive | None:
+        return self.location("/socket.io/")
+
+    # -- the app server -------------------------------------------------------------------------
+    @cached_property
+    def app_url(self) -> str | None:
+        if self.t.app_url:
+            return self.t.app_url
+        loc = self.location("/")
+        target = loc.effective("proxy_pass") if loc is not None else None
+        if target is None or not target.args:
+            return None
+        host = urllib.parse.urlsplit(target.args[0]).netloc
+        conf = self.conf()
+        http = conf.http() if conf is not None else None
+        for upstream in (http.children("upstream") if http is not None else []):
+            if upstream.args and upstream.args[0] == host:
+                server = upstream.child("server")
+                host = server.args[0] if server is not None and server.args else host
+        if ":" not in host:
+            host += ":80"
+        return f"http://{host.replace('localhost', '127.0.0.1')}"
+
+    @cached_property
+    def app_port(self) -> int | None:
+        return port_of(self.app_url) if self.app_url else None
+
+    @cached_property
+    def gunicorn(self) -> procinfo.Gunicorn | None:
+        return procinfo.find(self.app_port)
+
+    # -- static files ---------------------------------------------------------------------------
+    @cached_property
+    def sample(self) -> Path | None:
+        if self.t.sample is not None:
+            return self.t.sample
+        if self.t.static_dir is None or not self.t.static_dir.is_dir():
+            return None
+        return probes.sample_static_file(self.t.static_dir)
+
+    @cached_property
+    def sample_rel(self) -> str | None:
+        """The sample's path under the static prefix; without a static folder (--url alone),
+        the first static asset the index page links: its headers can still be judged."""
+        if self.sample is not None and self.t.static_dir is not None:
+            return self.sample.relative_to(self.t.static_dir).as_posix()
+        if self.t.static_dir is not None:
+            return None
+        for url in self.page_assets():
+            path = urllib.parse.urlsplit(url).path
+            if path.startswith(self.t.static_prefix) and len(path) > len(self.t.static_prefix):
+                return urllib.parse.unquote(path[len(self.t.static_prefix):])
+        return None
+
+    def page_assets(self) -> list[str]:
+        """<link href> and <script src> URLs of the index page."""
+        page = self.get(self.t.public_url.rstrip("/") + "/")
+        if page is None or page.status != 200:
+            return []
+        return ASSET.findall(page.body.decode("utf-8", "replace"))
+
+    @cached_property
+    def static_fstype(self) -> str:
+        return fsinfo.fstype(self.t.static_dir) if self.t.static_dir is not None else "unknown"
+
+    def get(self, url: str, headers: dict[str, str] | None = None) -> probes.Response | None:
+        key = (url, json.dumps(headers or {}, sort_keys=True))
+        if key not in self._responses:
+            try:
+                self._responses[key] = probes.http_get(url, timeout=5.0, headers=headers)
+            except OSError as exc:
+                self._responses[key] = None
+                self._errors[url] = str(exc)
+        return self._responses[key]
+
+    @cached_property
+    def _responses(self) -> dict[tuple[str, str], probes.Response | None]:
+        return {}
+
+    @cached_property
+    def _errors(self) -> dict[str, str]:
+        return {}
+
+    def error_for(self, url: str) -> str:
+        return self._errors.get(url, "")
+
+    @property
+    def public_static_url(self) -> str | None:
+        if self.sample_rel is None:
+            return None
+        return probes.static_url_for(self.t.public_url, self.t.static_prefix, self.sample_rel)
+
+    def public_static(self) -> probes.Response | None:
+        url = self.public_static_url
+        return self.get(url) if url else None
+
+    def app_static(self) -> probes.Response | None:
+        if self.app_url is None or self.sample_rel is None:
+            return None
+        return self.get(probes.static_url_for(self.app_url, self.t.static_prefix, self.sample_rel))
+
+    @cached_property
+    def ladder(self) -> probes.Ladder | None:
+        if self.sample is None or self.t.static_dir is None:
+            return None
+        nginx = self.nginx_url if self.nginx_url != self.t.public_url.rstrip("/") else None
+        if nginx is not None and self.nginx_port is not None:
+            # Behind a port forward nginx's own port may live in a VM: use it only if this
+            # machine's listener there is an nginx.
+            owner = probes.port_owner(self.nginx_port)
+            if owner is None or "nginx" not in owner.name:
+                nginx = None
+        rungs: list[tuple[str, str | None]] = [("nginx", nginx), ("app server", self.app_url),
+                                               ("public URL", self.t.public_url)]
+        return probes.hash_ladder(self.t.static_dir, self.t.static_prefix, self.sample, rungs,
+                                  guest_sha=self.t.guest_sha)
+
+    def public_reachable(self) -> bool:
+        return self.get(self.t.public_url.rstrip("/") + "/") is not None
+
+    # -- Socket.IO ------------------------------------------------------------------------------
+    @cached_property
+    def _ws_pair(self) -> tuple[probes.SocketIOResult, probes.SocketIOResult | None]:
+        # Both at once: a broken upgrade often hangs until the timeout, and doctor waits once.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            public = pool.submit(probes.socketio_websocket, self.t.public_url, timeout=WS_TIMEOUT,
+                                 origin=self.t.public_url.rstrip("/"))
+            app = pool.submit(probes.socketio_websocket, self.app_url, timeout=WS_TIMEOUT) \
+                if self.app_url else None
+            return public.result(), app.result() if app is not None else None
+
+    @property
+    def ws_public(self) -> probes.SocketIOResult:
+        return self._ws_pair[0]
+
+    @property
+    def ws_app(self) -> probes.SocketIOResult | None:
+        return self._ws_pair[1]
+
+    def polling_open(self, base: str, origin: str | None) -> probes.Response | None:
+        """An Engine.IO long-polling handshake, as a browser's first Socket.IO request."""
+        headers = {"Origin": origin} if origin else None
+        return self.get(base.rstrip("/") + "/socket.io/?EIO=4&transport=polling&t=doctor", headers)
+
+    @cached_property
+    def handshake(self) -> dict[str, object] | None:
+        """The Engine.IO open packet (pingInterval, upgrades): from the app server, else public."""
+        for base in (self.app_url, self.t.public_url):
+            if base is None:
+                continue
+            resp = self.polling_open(base, None)
+            if resp is not None and resp.status == 200 and resp.body[:1] == b"0":
+                try:
+                    data = json.loads(resp.body[1:].split(b"\x1e", 1)[0])
+                except ValueError:
+                    continue
+                return data if isinstance(data, dict) else None
+        return None
+
+    def now(self) -> float:
+        return time.time()

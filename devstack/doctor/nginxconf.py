@@ -1,0 +1,338 @@
+"""The effective nginx config as a tree of directives, each with its file:line.
+
+Source of truth is `nginx -T` (nginx itself resolves every include and dumps the files it read);
+when nginx cannot be run on that config, the files are read from disk with includes resolved here.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DUMP_MARK = re.compile(r"^# configuration file (.+):$")
+# Directives whose values are inherited by inner blocks only when the inner block has none.
+ARRAY_DIRECTIVES = ("add_header", "proxy_set_header", "proxy_redirect")
+
+
+@dataclass
+class Directive:
+    name: str
+    args: list[str]
+    file: str
+    line: int
+    block: list[Directive] | None = None
+    parent: Directive | None = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def text(self) -> str:
+        joined = " ".join([self.name, *self.args])
+        return joined + (" { … }" if self.block is not None else ";")
+
+    def children(self, name: str) -> list[Directive]:
+        return [d for d in (self.block or []) if d.name == name]
+
+    def child(self, name: str) -> Directive | None:
+        found = self.children(name)
+        return found[-1] if found else None
+
+    def chain(self) -> list[Directive]:
+        """This block and its enclosing ones, innermost first."""
+        out: list[Directive] = []
+        node: Directive | None = self
+        while node is not None:
+            out.append(node)
+            node = node.parent
+        return out
+
+    def effective(self, name: str) -> Directive | None:
+        """The directive as it applies here: the innermost level that sets it."""
+        for level in self.chain():
+            found = level.child(name)
+            if found is not None:
+                return found
+        return None
+
+    def effective_all(self, name: str) -> list[Directive]:
+        """add_header / proxy_set_header: only the innermost level that has any counts."""
+        for level in self.chain():
+            found = level.children(name)
+            if found:
+                return found
+        return []
+
+    def walk(self) -> list[Directive]:
+        out: list[Directive] = []
+        for d in self.block or []:
+            out.append(d)
+            out.extend(d.walk())
+        return out
+
+
+@dataclass
+class NginxConf:
+    root: Directive  # a pseudo-block holding the main file's top level
+    source: str  # "nginx -T" | "files"
+    main_file: str
+    note: str = ""  # why nginx -T could not be used
+
+    def http(self) -> Directive | None:
+        return self.root.child("http")
+
+    def servers(self) -> list[Directive]:
+        http = self.http()
+        return http.children("server") if http is not None else []
+
+    def server_for(self, port: int | None) -> Directive | None:
+        servers = self.servers()
+        if port is not None:
+            for server in servers:
+                for listen in server.children("listen"):
+                    if listen.args and _listen_port(listen.args[0]) == port:
+                        return server
+        return servers[0] if servers else None
+
+    def all(self, name: str) -> list[Directive]:
+        return [d for d in self.root.walk() if d.name == name]
+
+
+def _listen_port(value: str) -> int | None:
+    match = re.search(r"(\d+)$", value.rsplit("]", 1)[-1])
+    return int(match.group(1)) if match else None
+
+
+def listen_port(server: Directive) -> int | None:
+    for listen in server.children("listen"):
+        if listen.args:
+            return _listen_port(listen.args[0])
+    return 80
+
+
+def listen_hosts(server: Directive) -> list[str]:
+    hosts = []
+    for listen in server.children("listen"):
+        if listen.args:
+            value = listen.args[0]
+            if value.isdigit() or value.startswith("*:"):
+                hosts.append("0.0.0.0")
+            elif value.startswith("["):
+                hosts.append(value[1:value.index("]")])
+            else:
+                hosts.append(value.rsplit(":", 1)[0] if ":" in value else value)
+    return hosts
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+class ParseError(ValueError):
+    pass
+
+
+def tokenize(text: str) -> list[tuple[str, int, bool]]:
+    """(token, line, quoted) for words, quoted strings and the ; { } punctuation."""
+    tokens: list[tuple[str, int, bool]] = []
+    i, line, n = 0, 1, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+            i += 1
+        elif ch.isspace():
+            i += 1
+        elif ch == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif ch in ";{}":
+            tokens.append((ch, line, False))
+            i += 1
+        elif ch in "\"'":
+            start_line, quote, i = line, ch, i + 1
+            buf = []
+            while i < n and text[i] != quote:
+                if text[i] == "\\" and i + 1 < n:
+                    buf.append(text[i + 1])
+                    i += 2
+                    continue
+                if text[i] == "\n":
+                    line += 1
+                buf.append(text[i])
+                i += 1
+            i += 1
+            tokens.append(("".join(buf), start_line, True))
+        else:
+            start = i
+            while i < n and not text[i].isspace() and text[i] not in ";{}\"'":
+                if text[i] == "$" and i + 1 < n and text[i + 1] == "{":
+                    i = text.find("}", i) + 1 or n
+                    continue
+                i += 1
+            tokens.append((text[start:i], line, False))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, files: dict[str, str], conf_dir: str, read_disk: bool) -> None:
+        self.files = files
+        self.conf_dir = conf_dir
+        self.read_disk = read_disk
+        self.depth = 0
+
+    def parse_file(self, name: str, parent: Directive) -> list[Directive]:
+        text = self.files.get(name)
+        if text is None and self.read_disk:
+            text = Path(name).read_text(encoding="utf-8", errors="replace")
+            self.files[name] = text
+        if text is None:
+            return []
+        tokens = tokenize(text)
+        _, items = self._block(tokens, 0, name, parent, top=True)
+        return items
+
+    def _block(self, tokens: list[tuple[str, int, bool]], pos: int, file: str,
+               parent: Directive, top: bool) -> tuple[int, list[Directive]]:
+        items: list[Directive] = []
+        while pos < len(tokens):
+            word, line, quoted = tokens[pos]
+            if word == "}" and not quoted:
+                if top:
+                    raise ParseError(f"{file}:{line}: unexpected }}")
+                return pos + 1, items
+            args: list[str] = []
+            pos += 1
+            while pos < len(tokens) and (tokens[pos][2] or tokens[pos][0] not in ";{}"):
+                args.append(tokens[pos][0])
+                pos += 1
+            if pos >= len(tokens):
+                raise ParseError(f"{file}:{line}: {word} is not terminated by ; or {{")
+            end = tokens[pos][0]
+            directive = Directive(word, args, file, line, parent=parent)
+            if end == "{":
+                directive.block = []
+                pos, directive.block = self._block(tokens, pos + 1, file, directive, top=False)
+                items.append(directive)
+            elif word == "include" and args:
+                pos += 1
+                for included in self._resolve(args[0]):
+                    self.depth += 1
+                    if self.depth > 20:
+                        raise ParseError(f"{file}:{line}: include nesting too deep")
+                    items.extend(self.parse_file(included, parent))
+                    self.depth -= 1
+            else:
+                pos += 1
+                items.append(directive)
+        if not top:
+            raise ParseError(f"{file}: missing }}")
+        return pos, items
+
+    def _resolve(self, pattern: str) -> list[str]:
+        full = pattern if os.path.isabs(pattern) else os.path.join(self.conf_dir, pattern)
+        if self.read_disk:
+            return sorted(glob.glob(full)) if glob.has_magic(full) else [full]
+        import fnmatch
+
+        return sorted(f for f in self.files if fnmatch.fnmatch(f, full))
+
+
+def parse_text(files: dict[str, str], main: str, read_disk: bool = False) -> Directive:
+    root = Directive("main", [], main, 0, block=[])
+    parser = _Parser(dict(files), os.path.dirname(main), read_disk)
+    root.block = parser.parse_file(main, root)
+    return root
+
+
+def split_dump(stdout: str) -> dict[str, str]:
+    """nginx -T output -> {file name: contents}."""
+    files: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in stdout.splitlines():
+        match = DUMP_MARK.match(line)
+        if match:
+            current = files.setdefault(match.group(1), [])
+            continue
+        if current is not None:
+            current.append(line)
+    return {name: "\n".join(lines) + "\n" for name, lines in files.items()}
+
+
+def load(conf: Path, nginx: str | None, prefix: Path | None = None) -> NginxConf:
+    """The effective config: `nginx -T` when it runs, else the files on disk."""
+    conf = conf.resolve()
+    note = ""
+    if nginx is not None:
+        argv = [nginx, "-T", "-c", str(conf), "-e", "stderr"]
+        if prefix is not None:
+            argv[1:1] = ["-p", str(prefix)]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+            files = split_dump(result.stdout)
+            if result.returncode == 0 and str(conf) in files:
+                return NginxConf(parse_text(files, str(conf)), "nginx -T", str(conf))
+            errors = [ln for ln in result.stderr.splitlines() if "emerg" in ln or "crit" in ln]
+            note = (errors or result.stderr.strip().splitlines() or ["no output"])[0]
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            note = str(exc)
+    else:
+        note = "nginx is not installed here"
+    return NginxConf(parse_text({}, str(conf), read_disk=True), "files", str(conf), note)
+
+
+# -- location matching (nginx's rules, top-level locations of one server) ------------------------
+
+def location_for(server: Directive, uri: str) -> Directive | None:
+    exact: Directive | None = None
+    best: Directive | None = None
+    best_len = -1
+    regexes: list[Directive] = []
+    for loc in server.children("location"):
+        if not loc.args:
+            continue
+        if len(loc.args) >= 2 and loc.args[0] == "=":
+            if loc.args[1] == uri:
+                exact = loc
+            continue
+        if len(loc.args) >= 2 and loc.args[0] in ("~", "~*"):
+            regexes.append(loc)
+            continue
+        prefix = loc.args[1] if loc.args[0] == "^~" and len(loc.args) >= 2 else loc.args[0]
+        if uri.startswith(prefix) and len(prefix) > best_len:
+            best, best_len = loc, len(prefix)
+    if exact is not None:
+        return exact
+    if best is not None and best.args[0] == "^~":
+        return best
+    for loc in regexes:
+        flags = re.IGNORECASE if loc.args[0] == "~*" else 0
+        try:
+            if re.search(loc.args[1], uri, flags):
+                return loc
+        except re.error:
+            continue
+    return best
+
+
+def location_prefix(loc: Directive) -> str:
+    if len(loc.args) >= 2 and loc.args[0] in ("=", "^~", "~", "~*"):
+        return loc.args[1]
+    return loc.args[0] if loc.args else ""
+
+
+def is_regex(loc: Directive) -> bool:
+    return bool(loc.args) and loc.args[0] in ("~", "~*")
+
+
+def mapped_path(loc: Directive, uri: str) -> tuple[str, Directive] | None:
+    """The file nginx opens for uri in this location (alias or root), and the directive used."""
+    alias = loc.child("alias")
+    if alias is not None and alias.args and not is_regex(loc):
+        return alias.args[0] + uri[len(location_prefix(loc)):], alias
+    root = loc.effective("root")
+    if root is not None and root.args:
+        return root.args[0].rstrip("/") + uri, root
+    return None

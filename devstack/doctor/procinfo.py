@@ -1,0 +1,228 @@
+"""Gunicorn's effective settings, read from the running master's command line and environment.
+
+Precedence as gunicorn applies it: config file < GUNICORN_CMD_ARGS < command line.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+# option -> (setting name, takes a value)
+OPTIONS: dict[str, tuple[str, bool]] = {
+    "-w": ("workers", True), "--workers": ("workers", True),
+    "-k": ("worker_class", True), "--worker-class": ("worker_class", True),
+    "--threads": ("threads", True), "-b": ("bind", True), "--bind": ("bind", True),
+    "--reload": ("reload", False), "--reload-engine": ("reload_engine", True),
+    "--preload": ("preload_app", False), "--chdir": ("chdir", True),
+    "-c": ("config", True), "--config": ("config", True),
+    "--error-logfile": ("errorlog", True), "--log-file": ("errorlog", True),
+    "-t": ("timeout", True), "--timeout": ("timeout", True),
+}
+
+
+@dataclass
+class Gunicorn:
+    pid: int
+    cmdline: list[str]
+    settings: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # setting -> where it was set
+    app: str = ""  # the WSGI app argument, module:attr
+    cwd: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    exe: str = ""
+    live_workers: int = 0
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.cmdline)
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.settings.get(name, default)
+
+    @property
+    def worker_class(self) -> str:
+        raw = self.get("worker_class", "sync")
+        short = {"geventwebsocket.gunicorn.workers.GeventWebSocketWorker": "gevent",
+                 "gevent_websocket": "gevent"}
+        return short.get(raw, raw.rsplit(".", 1)[-1].lower().replace("worker", "") or raw)
+
+    @property
+    def workers(self) -> int:
+        try:
+            return int(self.get("workers", "1"))
+        except ValueError:
+            return 1
+
+    @property
+    def app_dir(self) -> Path:
+        base = Path(self.cwd or ".")
+        chdir = self.get("chdir")
+        return (base / chdir) if chdir else base
+
+    def can_import(self, module: str) -> bool:
+        """Whether the interpreter running this process can import module."""
+        if not self.exe:
+            return False
+        try:
+            return subprocess.run([self.exe, "-c", f"import {module}"], capture_output=True,
+                                  timeout=20, check=False).returncode == 0
+        except OSError:
+            return False
+
+    def version(self) -> tuple[int, ...] | None:
+        """The gunicorn version of the interpreter that runs this process."""
+        if not self.exe:
+            return None
+        try:
+            out = subprocess.run([self.exe, "-c", "import gunicorn; print(gunicorn.__version__)"],
+                                 capture_output=True, text=True, timeout=20, check=False).stdout
+        except OSError:
+            return None
+        return parse_version(out.strip())
+
+
+def parse_version(raw: str) -> tuple[int, ...] | None:
+    parts = []
+    for piece in raw.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None
+
+
+def parse_args(argv: list[str], settings: dict[str, str], sources: dict[str, str],
+               origin: str) -> str:
+    """Apply gunicorn options from argv; returns the positional WSGI app if any."""
+    app = ""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, _, inline = arg.partition("=")
+        if name in OPTIONS:
+            setting, takes = OPTIONS[name]
+            if takes:
+                value = inline or (argv[i + 1] if i + 1 < len(argv) else "")
+                i += 0 if inline else 1
+            else:
+                value = "true"
+            settings[setting] = value
+            sources[setting] = f"{origin}: {arg if inline or not takes else arg + ' ' + value}"
+        elif arg.startswith("-k") and len(arg) > 2:
+            settings["worker_class"], sources["worker_class"] = arg[2:], f"{origin}: {arg}"
+        elif arg.startswith("-w") and len(arg) > 2:
+            settings["workers"], sources["workers"] = arg[2:], f"{origin}: {arg}"
+        elif not arg.startswith("-") and (":" in arg or i == len(argv) - 1):
+            app = arg
+        i += 1
+    return app
+
+
+def read_config_file(path: Path, settings: dict[str, str], sources: dict[str, str]) -> None:
+    """Literal top-level assignments of a gunicorn.conf.py (never executed)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Name):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            key = node.targets[0].id
+            settings[key] = "true" if value is True else str(value)
+            sources[key] = f"{path}:{node.lineno}"
+
+
+def gunicorn_args(cmdline: list[str]) -> list[str]:
+    """The part of argv after the gunicorn entry point (python -m gunicorn / gunicorn)."""
+    for i, arg in enumerate(cmdline):
+        if arg == "-m" and i + 1 < len(cmdline) and cmdline[i + 1] == "gunicorn":
+            return cmdline[i + 2:]
+        if Path(arg).name == "gunicorn":
+            return cmdline[i + 1:]
+    return cmdline[1:]
+
+
+def is_gunicorn(proc: psutil.Process) -> bool:
+    try:
+        cmd = proc.cmdline()
+    except psutil.Error:
+        return False
+    return any(Path(a).name == "gunicorn" or a == "gunicorn" for a in cmd[:4]) \
+        or proc.name().startswith("gunicorn")
+
+
+def master_of(pid: int) -> psutil.Process | None:
+    """The gunicorn master for a pid (a worker's parent is the master)."""
+    try:
+        proc = psutil.Process(pid)
+    except psutil.Error:
+        return None
+    if not is_gunicorn(proc):
+        return None
+    parent = proc.parent()
+    while parent is not None and is_gunicorn(parent):
+        proc, parent = parent, parent.parent()
+    return proc
+
+
+def describe(proc: psutil.Process) -> Gunicorn:
+    cmdline = proc.cmdline()
+    info = Gunicorn(pid=proc.pid, cmdline=cmdline)
+    try:
+        info.cwd = proc.cwd()
+        info.env = proc.environ()
+        info.exe = proc.exe()
+        info.live_workers = len([c for c in proc.children() if is_gunicorn(c)])
+    except psutil.Error:
+        pass
+    args = gunicorn_args(cmdline)
+    # Config file first (lowest precedence), then GUNICORN_CMD_ARGS, then the command line.
+    probe: dict[str, str] = {}
+    parse_args(args, probe, {}, "command line")
+    conf = probe.get("config") or "gunicorn.conf.py"
+    conf_path = Path(info.cwd or ".") / conf
+    if conf_path.is_file():
+        read_config_file(conf_path, info.settings, info.sources)
+    env_args = info.env.get("GUNICORN_CMD_ARGS", "")
+    if env_args.strip():
+        parse_args(shlex.split(env_args), info.settings, info.sources, "GUNICORN_CMD_ARGS")
+    if "WEB_CONCURRENCY" in info.env and "workers" not in info.settings:
+        info.settings["workers"] = info.env["WEB_CONCURRENCY"]
+        info.sources["workers"] = f"WEB_CONCURRENCY={info.env['WEB_CONCURRENCY']}"
+    info.app = parse_args(args, info.settings, info.sources, "command line")
+    return info
+
+
+def find(app_port: int | None) -> Gunicorn | None:
+    """The gunicorn master listening on app_port, else the only gunicorn master running."""
+    if app_port is not None:
+        try:
+            conns = psutil.net_connections(kind="tcp")
+        except (psutil.AccessDenied, OSError):
+            conns = []
+        for conn in conns:
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == app_port \
+                    and conn.pid is not None:
+                master = master_of(conn.pid)
+                if master is not None:
+                    return describe(master)
+        return None
+    masters = []
+    for proc in psutil.process_iter():
+        try:
+            parent = proc.parent()
+            if is_gunicorn(proc) and not (parent is not None and is_gunicorn(parent)):
+                masters.append(proc)
+        except psutil.Error:
+            continue
+    return describe(masters[0]) if len(masters) == 1 else None

@@ -1,0 +1,168 @@
+"""The freshness watcher: after every edit in the static folder, prove the public URL serves it.
+
+Each create/modify (debounced per file; editor temp and swap files ignored) is fetched through
+the PUBLIC URL and its sha256 compared with the disk:
+    fresh  css/app.css  4 ms
+    STALE css/app.css: served 1a2b3c4d5e6f != disk 9f8e7d6c5b4a — <the layer at fault>
+and, once per distinct header, when the headers would let a browser keep the old copy.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+
+from devstack import httpcache, probes
+from devstack.logs.sink import Sink
+from devstack.watch.observers import ignored, make_observer
+
+DEBOUNCE = 0.008  # a save is write(s) then close: wait this long after the last write
+CLOSED_GRACE = 0.0  # close-after-write (inotify) means the file is complete: check at once
+RETRIES = (0.02, 0.05, 0.15)  # a stale answer is re-checked before shouting: races are not faults
+BURST = 3  # more files than this in one go (a build step): one summary line, not one each
+
+
+class StaticWatcher(FileSystemEventHandler):
+    def __init__(self, static_dir: Path, public_url: str, static_prefix: str, sink: Sink,
+                 polling: str = "auto", app_url: str | None = None,
+                 on_result: Callable[[probes.Freshness, float], None] | None = None) -> None:
+        self.static_dir = static_dir.resolve()
+        self.public_url = public_url
+        self.app_url = app_url
+        self.prefix = static_prefix
+        self.sink = sink
+        self.on_result = on_result
+        self.observer, self.kind = make_observer(self.static_dir, polling)
+        self._pending: dict[str, tuple[float, float]] = {}  # path -> (due, first seen)
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._worker = threading.Thread(target=self._run, daemon=True, name="static-watcher")
+        self._warned: set[str] = set()
+
+    # -- events (observer thread) -----------------------------------------------------------------
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory or event.event_type in ("opened", "closed_no_write", "deleted"):
+            return
+        path = str(getattr(event, "dest_path", "") or event.src_path) \
+            if event.event_type == "moved" else str(event.src_path)
+        try:  # judge the path inside the static folder: the folder itself may sit anywhere
+            inside = Path(path).relative_to(self.static_dir).as_posix()
+        except ValueError:
+            return
+        if ignored(inside):
+            return
+        delay = CLOSED_GRACE if event.event_type == "closed" else DEBOUNCE
+        now = time.monotonic()
+        with self._cond:
+            first = self._pending.get(path, (0.0, now))[1]
+            self._pending[path] = (now + delay, first)
+            self._cond.notify()
+
+    # -- checks (worker thread) -------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    now = time.monotonic()
+                    ready = [(p, seen) for p, (due, seen) in self._pending.items() if due <= now]
+                    if ready:
+                        for path, _ in ready:
+                            del self._pending[path]
+                        break
+                    if self._pending:
+                        self._cond.wait(min(d for d, _ in self._pending.values()) - now)
+                    else:
+                        self._cond.wait()
+                if self._stopping:
+                    return
+            self.verify_batch([(Path(p), seen) for p, seen in sorted(ready)])
+
+    def verify_batch(self, batch: list[tuple[Path, float]]) -> None:
+        """Verify every file of one burst; a build writing many files gets one summary line."""
+        fresh: list[tuple[str, float]] = []
+        for file, seen in batch:
+            result = self.verify(file, seen, quiet=len(batch) > BURST)
+            if result is not None and result.fresh:
+                fresh.append((result.relpath, time.monotonic() - seen))
+        if len(batch) > BURST and fresh:
+            names = ", ".join(rel for rel, _ in fresh[:3]) + (" …" if len(fresh) > 3 else "")
+            slowest = max(elapsed for _, elapsed in fresh)
+            self.sink.note("watcher", f"fresh  {len(fresh)} files ({names})  "
+                                      f"{slowest * 1000:.0f} ms")
+
+    def verify(self, file: Path, seen: float, quiet: bool = False) -> probes.Freshness | None:
+        """Fetch file through the public URL; log fresh (unless quiet) or STALE (always)."""
+        if not file.is_file():
+            return None  # deleted again, or a folder
+        try:
+            rel = file.relative_to(self.static_dir).as_posix()
+        except ValueError:
+            return None
+        result: probes.Freshness | None = None
+        for pause in (*RETRIES, None):
+            try:
+                result = probes.check_static(self.public_url, self.prefix, self.static_dir, file,
+                                             timeout=5.0)
+            except OSError as exc:
+                self.sink.note("watcher", f"cannot verify {rel}: {exc}")
+                return None
+            if result.fresh or pause is None:
+                break
+            time.sleep(pause)  # the editor may still be writing, or wrote again
+        assert result is not None
+        elapsed = time.monotonic() - seen
+        if self.on_result is not None:
+            self.on_result(result, elapsed)
+        if result.fresh:
+            if not quiet:
+                self.sink.note("watcher", f"fresh  {rel}  {elapsed * 1000:.0f} ms")
+            self._browser_note(result.headers)
+        else:
+            self.sink.note("watcher", self.stale_line(file, result))
+        return result
+
+    def stale_line(self, file: Path, result: probes.Freshness) -> str:
+        """STALE ... naming the first layer, from the disk outwards, that serves other bytes."""
+        served = result.served_sha[:12] if result.served_sha else f"HTTP {result.status}"
+        line = f"STALE {result.relpath}: served {served} != disk {result.disk_sha[:12]}"
+        ladder = probes.hash_ladder(self.static_dir, self.prefix, file,
+                                    [("public URL", self.public_url), ("app server", self.app_url)])
+        public = ladder.rungs[1]
+        if httpcache.etag_kind(result.headers.get("etag")) == "werkzeug":
+            return (line + " — the app server (gunicorn/Flask) answers for static, not nginx's "
+                    "static location; run `devstack doctor`")
+        if result.status == 404:
+            return (line + f" — nginx maps {self.prefix}{result.relpath} to a path that does not "
+                    "exist (alias/location mismatch?); run `devstack doctor`")
+        if public.sha and public.sha != ladder.disk.sha:
+            return (line + " — nginx serves an old copy of the file (sendfile on a shared folder, "
+                    "open_file_cache, or a proxy cache); run `devstack doctor`")
+        return line + f" — {public.detail or 'unknown layer'}; run `devstack doctor`"
+
+    def _browser_note(self, headers: dict[str, str]) -> None:
+        warning = httpcache.browser_warning(headers)
+        if warning and warning not in self._warned:
+            self._warned.add(warning)
+            self.sink.note("watcher", f"warning: served fresh, but {warning} — "
+                                      "`devstack doctor` says where it comes from")
+
+    # -- service protocol -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.observer.schedule(self, str(self.static_dir), recursive=True)
+        self.observer.start()
+        self._worker.start()
+        self.sink.note("watcher", f"watching {self.static_dir} ({self.kind}): every edit is "
+                                  f"fetched from {self.public_url}{self.prefix} and compared")
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=5.0)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._worker.is_alive():
+            self._worker.join(timeout=5.0)
