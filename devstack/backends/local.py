@@ -170,9 +170,10 @@ class LocalStack:
                 config.app_dir, config.app.reload_extra, self.supervisor.app_changed,
                 skip=(config.static_dir, config.state_dir), polling=config.static.polling))
         # Every static edit is fetched through the public URL and compared with the disk.
-        self.supervisor.services.append(StaticWatcher(
+        self.static_watcher = StaticWatcher(
             config.static_dir, config.public_url, config.static.url, sink,
-            polling=config.static.polling, app_url=f"http://127.0.0.1:{config.server.app_port}"))
+            polling=config.static.polling, app_url=f"http://127.0.0.1:{config.server.app_port}")
+        self.supervisor.services.append(self.static_watcher)
 
     def prepare(self) -> None:
         stale = check_not_running(self.config)
@@ -258,6 +259,10 @@ class LocalStack:
             applied.append("nginx reloaded")
         later = _needs_restart(self.config, new_config, self.plan, new_plan)
         self.config, self.plan, self.specs = new_config, new_plan, new_specs
+        # The freshness watcher checks through the new public address and prefix from now on.
+        self.static_watcher.public_url = new_config.public_url
+        self.static_watcher.prefix = new_config.static.url
+        self.static_watcher.app_url = f"http://127.0.0.1:{new_server.app_port}"
         with self._state_lock:
             self.state.url = new_config.public_url
             self.state.ports = {"public": new_server.listen_port, "app": new_server.app_port}

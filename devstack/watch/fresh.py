@@ -23,7 +23,6 @@ from devstack.watch.observers import ignored, make_observer
 DEBOUNCE = 0.008  # a save is write(s) then close: wait this long after the last write
 CLOSED_GRACE = 0.0  # close-after-write (inotify) means the file is complete: check at once
 RETRIES = (0.02, 0.05, 0.15)  # a stale answer is re-checked before shouting: races are not faults
-BURST = 3  # more files than this in one go (a build step): one summary line, not one each
 
 
 class StaticWatcher(FileSystemEventHandler):
@@ -82,20 +81,12 @@ class StaticWatcher(FileSystemEventHandler):
             self.verify_batch([(Path(p), seen) for p, seen in sorted(ready)])
 
     def verify_batch(self, batch: list[tuple[Path, float]]) -> None:
-        """Verify every file of one burst; a build writing many files gets one summary line."""
-        fresh: list[tuple[str, float]] = []
+        """Verify every file of one burst, one line each: the log proves each file's last edit."""
         for file, seen in batch:
-            result = self.verify(file, seen, quiet=len(batch) > BURST)
-            if result is not None and result.fresh:
-                fresh.append((result.relpath, time.monotonic() - seen))
-        if len(batch) > BURST and fresh:
-            names = ", ".join(rel for rel, _ in fresh[:3]) + (" …" if len(fresh) > 3 else "")
-            slowest = max(elapsed for _, elapsed in fresh)
-            self.sink.note("watcher", f"fresh  {len(fresh)} files ({names})  "
-                                      f"{slowest * 1000:.0f} ms")
+            self.verify(file, seen)
 
-    def verify(self, file: Path, seen: float, quiet: bool = False) -> probes.Freshness | None:
-        """Fetch file through the public URL; log fresh (unless quiet) or STALE (always)."""
+    def verify(self, file: Path, seen: float) -> probes.Freshness | None:
+        """Fetch file through the public URL; log fresh or STALE."""
         if not file.is_file():
             return None  # deleted again, or a folder
         try:
@@ -118,8 +109,7 @@ class StaticWatcher(FileSystemEventHandler):
         if self.on_result is not None:
             self.on_result(result, elapsed)
         if result.fresh:
-            if not quiet:
-                self.sink.note("watcher", f"fresh  {rel}  {elapsed * 1000:.0f} ms")
+            self.sink.note("watcher", f"fresh  {rel}  {elapsed * 1000:.0f} ms")
             self._browser_note(result.headers)
         else:
             self.sink.note("watcher", self.stale_line(file, result))

@@ -53,14 +53,16 @@ class AppWatcher(FileSystemEventHandler):
         self._changed: set[str] = set()
 
     def matches(self, path: str) -> bool:
-        if ignored(path):
-            return False
         p = Path(path)
         if any(p == s or s in p.parents for s in self.skip):
             return False
         try:
             rel = p.resolve().relative_to(self.app_dir).as_posix()
         except ValueError:
+            return False
+        # Only the part inside the app counts: a project that itself lives under a folder
+        # named venv or node_modules must still reload.
+        if ignored(rel):
             return False
         return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(p.name, pat) for pat in self.patterns)
 

@@ -63,6 +63,17 @@ def test_listen_port_change_reloads_nginx_in_place(stack: Project) -> None:
     assert recorded(stack, "nginx") == nginx  # HUP, not a restart
     assert wait_for(lambda: probes.can_bind("127.0.0.1", old_port), timeout=20)
     assert stack.state()["ports"]["public"] == new_port
+    # The freshness watcher now checks through the new port.
+    css = stack.root / "static/css/app.css"
+    css.write_text(css.read_text() + "/* after the port change */\n")
+    log = stack.state_dir / "logs" / "watcher.log"
+
+    def checked() -> list[str]:
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [ln for ln in lines if "css/app.css" in ln and ("fresh" in ln or "verify" in ln)]
+
+    assert wait_for(lambda: checked(), timeout=20)
+    assert all("fresh" in ln for ln in checked()), checked()
 
 
 def test_autoindex_switched_on_live(stack: Project) -> None:

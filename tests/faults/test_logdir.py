@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -73,9 +72,6 @@ def test_detached_warns_and_runs(project: Project, bad_logs: str) -> None:
     assert project.cli("status").returncode == 0
 
 
-@pytest.mark.xfail(importlib.util.find_spec("devstack.logs.store") is None, strict=False,
-                   reason="the supervisor's LogMux survives a log folder it cannot create only "
-                          "with the log store of the logs work (devstack/logs/store.py)")
 def test_log_folder_is_a_file(project: Project) -> None:
     # Not even a folder: the same warning, not a crash.
     project.state_dir.mkdir(parents=True, exist_ok=True)
