@@ -145,8 +145,11 @@ def validate_nginx(nginx: str, config: Config) -> None:
 class LocalStack:
     """Prepare, start, prove ready, supervise, stop."""
 
-    def __init__(self, config: Config, plan: Plan, sink: Sink) -> None:
+    def __init__(self, config: Config, plan: Plan, sink: Sink,
+                 load: Callable[[Path], Config] = config_mod.load) -> None:
         self.config = config
+        # How a changed devstack.toml is read again; a VM guest derives its own config from it.
+        self.load = load
         self.plan = plan
         self.sink = sink
         self.nginx = find_nginx()
@@ -200,7 +203,7 @@ class LocalStack:
         name = self.config.path.name
         keep = "the stack keeps running with the previous settings"
         try:
-            new_config = config_mod.load(self.config.path)
+            new_config = self.load(self.config.path)
             new_plan = plan_mod.build(new_config, colors=self.plan.colors)
         except DevstackError as exc:
             self.sink.note("devstack", f"{name} changed but cannot be used: {exc} — {keep}")

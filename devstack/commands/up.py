@@ -9,11 +9,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from rich.markup import escape
 
+from devstack import config as config_mod
 from devstack import console, plan, state
 from devstack.backends.local import LocalStack, ReadyReport, check_not_running, check_ports
 from devstack.commands._common import load_config
@@ -43,13 +45,14 @@ def run(config_path: Path | None, detach: bool = False, color: str = "auto",
     return _supervise(config, the_plan, color, daemon)
 
 
-def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool) -> int:
+def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool,
+               load: Callable[[Path], Config] = config_mod.load) -> int:
     terminal = None if daemon else sys.stdout.buffer
     names = [s.source(stream) for s in the_plan.processes for stream in ("stdout", "stderr")]
     mux = LogMux(config.state_dir / "logs", terminal, color=console.use_color(color),
                  width=width_for([*names, "watcher", "devstack"]),
                  max_bytes=config.logs.max_bytes, backups=config.logs.backups)
-    stack = LocalStack(config, the_plan, mux)
+    stack = LocalStack(config, the_plan, mux, load=load)
     # The daemon of `up --detach` runs under its parent's lock.
     lock = None if daemon else acquire_start_lock(config.state_dir)
     stack.prepare()

@@ -51,13 +51,11 @@ def _run(config_file: Path, guest_state_dir: Path) -> int:
         fields["server"] = dataclasses.replace(base.server, listen_host="0.0.0.0")
         return GuestConfig(**fields)
 
-    # This process only runs the guest stack: every load of devstack.toml in it, including the
-    # live re-plan when the synced devstack.toml changes, must derive the guest config again.
-    config_mod.load = guest_load
     config = guest_load(config_file)
     guest_state_dir.mkdir(parents=True, exist_ok=True)
     the_plan = plan.build(config, colors=False)
-    return up._supervise(config, the_plan, "never", daemon=True)
+    # The live re-plan after an edit of the synced devstack.toml derives the guest config again.
+    return up._supervise(config, the_plan, "never", daemon=True, load=guest_load)
 
 
 def _safe(root: Path, rel: str) -> Path:
