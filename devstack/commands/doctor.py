@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from rich.text import Text
 
 from devstack import config as config_mod
 from devstack import console
 from devstack.commands._common import load_config
+from devstack.doctor import guest as doctor_guest
 from devstack.doctor import registry, render, runner, targets
 from devstack.doctor.context import Context
+from devstack.doctor.model import Result
 from devstack.errors import ConfigError, DevstackError, Exit
 
 
@@ -43,11 +48,38 @@ def run(checks: list[str], config_path: Path | None = None, url: str | None = No
         target.sample = _sample(file, target.static_dir)
     ctx = Context(target)
     results = runner.run(chosen, ctx)
+    vm_config = load_config(config_path) if url is None and config_path is not None else None
+    if vm_config is not None and doctor_guest.in_vm_mode(vm_config):
+        return _with_guest(results, ctx, vm_config, checks, as_json, verbose)
     if as_json:
         render.print_json(results, ctx)
     else:
         render.print_rich(results, ctx, console.out(), verbose)
     return runner.exit_code(results)
+
+
+def _with_guest(results: list[Result], ctx: Context, config: config_mod.Config,
+                checks: list[str], as_json: bool, verbose: bool) -> int:
+    """VM mode: the host's view through the forward, then the same doctor inside the guest."""
+    host_code = runner.exit_code(results)
+    guest = doctor_guest.run(config, as_json, [c for c in checks if not c.startswith("net")])
+    worst = max(host_code, 1 if guest.exit_code != 0 else 0)
+    if as_json:
+        report = render.to_json(results, ctx)
+        # One document per line of sight: the schema describes each; "guest" holds the second.
+        print(json.dumps({"host": report, "guest": guest.report,
+                          "guest_clock_skew_s": guest.clock_skew, "exit_code": worst}, indent=2))
+        return worst
+    out = console.out()
+    render.print_rich(results, ctx, out, verbose)
+    out.print()
+    out.print("[bold]inside the VM[/] (the same checks, run by the guest on its own stack)")
+    if guest.clock_skew is not None:
+        mark = "[green]✓[/]" if abs(guest.clock_skew) < 2 else "[yellow]![/]"
+        out.print(f"{mark} clock: the guest is {guest.clock_skew:+.2f} s from the host "
+                  "(Last-Modified and watchers need them within a second or two)")
+    out.print(Text.from_ansi(guest.text.rstrip()) if guest.text else "")
+    return worst
 
 
 def _sample(file: Path, static_dir: Path | None) -> Path:

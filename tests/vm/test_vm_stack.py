@@ -5,6 +5,7 @@ Everything is checked from the host through the forwarded port 127.0.0.1:<host_p
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -135,6 +136,24 @@ def test_run_in_guest_for_doctor(vm_project: VMProject) -> None:
     assert code == 0 and out.strip() in ("ext2/ext3", "ext4")
     code, out, _ = guest.run_in_guest(config, "date +%s")
     assert code == 0 and abs(int(out) - time.time()) < 30
+
+
+def test_doctor_runs_the_guest_side_checks(vm_project: VMProject) -> None:
+    result = vm_project.cli("doctor", "--json")
+    report = json.loads(result.stdout)
+    assert report["host"]["target"]["public_url"].endswith(":8001"), report["host"]["target"]
+    guest_checks = {c["id"]: c for c in report["guest"]["checks"]}
+    # What only the guest can see: the share's filesystem under sendfile, the reload engine on
+    # that share, the clock as nginx dates files, and nginx + gunicorn as the guest runs them.
+    for check_id in ("nginx.sendfile-shared-fs", "gunicorn.reload-shared-fs",
+                     "static.clock-skew", "static.ladder", "socketio.upgrade", "gunicorn.running"):
+        assert check_id in guest_checks, sorted(guest_checks)
+        assert guest_checks[check_id]["status"] in ("ok", "na"), guest_checks[check_id]
+    assert not any(c.startswith("net.") for c in guest_checks)
+    assert abs(report["guest_clock_skew_s"]) < 30
+    assert result.returncode == report["exit_code"] == 0, result.stdout[-2000:]
+    text = vm_project.cli("doctor")
+    assert "inside the VM" in text.stdout and "clock: the guest is" in text.stdout
 
 
 def test_changed_public_port_moves_the_forward(vm_project: VMProject) -> None:

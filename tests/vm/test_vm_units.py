@@ -173,3 +173,21 @@ def test_provisioning_failure_names_the_cause(tmp_path: Path) -> None:
     error = Backend(config)._failure("up", lines, 300)
     assert str(error).startswith("guest provisioning failed: ")
     assert "nginx is missing" in str(error) and "vm/build-box.sh" in str(error)
+
+
+def test_guest_doctor_command_checks_the_guests_own_stack(tmp_path: Path) -> None:
+    import shlex
+
+    from devstack.doctor import guest as doctor_guest
+
+    config = _project(tmp_path)
+    env_and_argv = shlex.split(doctor_guest.guest_command(config, as_json=True).split(" && ", 1)[1])
+    assert env_and_argv[0].startswith("PYTHONPATH=")
+    argv = env_and_argv[1:]
+    assert argv[1:4] == ["-m", "devstack", "doctor"]
+    # Not the net area: the guest's nginx listens on 0.0.0.0 on purpose, behind the forward.
+    assert argv[4:8] == list(doctor_guest.GUEST_AREAS)
+    assert argv[argv.index("--url") + 1] == f"http://127.0.0.1:{config.server.listen_port}"
+    assert argv[argv.index("--nginx-conf") + 1] == f"{agent.GUEST_STATE}/nginx.conf"
+    assert argv[argv.index("--static-dir") + 1] == f"{config.vm.guest_path}/static"
+    assert "--json" in argv
