@@ -67,9 +67,10 @@ class StaticWatcher(FileSystemEventHandler):
             with self._cond:
                 while not self._stopping:
                     now = time.monotonic()
-                    ready = [(p, seen) for p, (due, seen) in self._pending.items() if due <= now]
+                    ready = [(due, p, seen) for p, (due, seen) in self._pending.items()
+                             if due <= now]
                     if ready:
-                        for path, _ in ready:
+                        for _, path, _ in ready:
                             del self._pending[path]
                         break
                     if self._pending:
@@ -78,7 +79,9 @@ class StaticWatcher(FileSystemEventHandler):
                         self._cond.wait()
                 if self._stopping:
                     return
-            self.verify_batch([(Path(p), seen) for p, seen in sorted(ready)])
+            # In the order the edits settled: when the last-edited file is reported fresh, every
+            # edit before it has been checked too.
+            self.verify_batch([(Path(p), seen) for _, p, seen in sorted(ready)])
 
     def verify_batch(self, batch: list[tuple[Path, float]]) -> None:
         """Verify every file of one burst, one line each: the log proves each file's last edit."""
