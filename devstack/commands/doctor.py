@@ -47,10 +47,12 @@ def run(checks: list[str], config_path: Path | None = None, url: str | None = No
     if file is not None:
         target.sample = _sample(file, target.static_dir)
     ctx = Context(target)
-    results = runner.run(chosen, ctx)
     vm_config = load_config(config_path) if url is None and config_path is not None else None
     if vm_config is not None and doctor_guest.in_vm_mode(vm_config):
-        return _with_guest(results, ctx, vm_config, checks, as_json, verbose)
+        # nginx and gunicorn run in the guest: their checks run there, the rest through the forward.
+        host_side = [spec for spec in chosen if spec.area not in doctor_guest.GUEST_ONLY_AREAS]
+        return _with_guest(runner.run(host_side, ctx), ctx, vm_config, checks, as_json, verbose)
+    results = runner.run(chosen, ctx)
     if as_json:
         render.print_json(results, ctx)
     else:

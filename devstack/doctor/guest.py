@@ -34,6 +34,8 @@ def in_vm_mode(config: Config) -> bool:
 # The guest's nginx listens on 0.0.0.0 on purpose (the forward reaches it over the VM's isolated
 # network): the net area is judged on the host, through the forward, not in the guest.
 GUEST_AREAS = ("static", "nginx", "socketio", "gunicorn")
+# Judged only in the guest, where the processes and the rendered nginx.conf live.
+GUEST_ONLY_AREAS = ("nginx", "gunicorn")
 
 
 def guest_command(config: Config, as_json: bool, checks: list[str] | None = None) -> str:

@@ -150,8 +150,14 @@ def test_doctor_runs_the_guest_side_checks(vm_project: VMProject) -> None:
         assert check_id in guest_checks, sorted(guest_checks)
         assert guest_checks[check_id]["status"] in ("ok", "na"), guest_checks[check_id]
     assert not any(c.startswith("net.") for c in guest_checks)
+    host_checks = {c["id"] for c in report["host"]["checks"]}
+    assert "net.lan-exposure" in host_checks and "static.ladder" in host_checks
+    assert not any(c.startswith(("nginx.", "gunicorn.")) for c in host_checks)
     assert abs(report["guest_clock_skew_s"]) < 30
-    assert result.returncode == report["exit_code"] == 0, result.stdout[-2000:]
+    bad = [(side, c["id"], c["status"], c["finding"])
+           for side in ("host", "guest") for c in report[side]["checks"]
+           if c["status"] in ("error", "warning")]
+    assert result.returncode == report["exit_code"] == 0, bad
     text = vm_project.cli("doctor")
     assert "inside the VM" in text.stdout and "clock: the guest is" in text.stdout
 
