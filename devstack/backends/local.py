@@ -351,14 +351,10 @@ class LocalStack:
         else:
             steps.append("static folder is empty: nothing to compare")
 
-        sio = probes.socketio_websocket(url, timeout=5.0)
-        if sio.ok:
-            steps.append("Socket.IO connected over websocket through nginx")
-        elif sio.status == 404:
-            steps.append("no Socket.IO endpoint (the app does not use Flask-SocketIO)")
-        else:
-            return ReadyReport(False, time.monotonic() - started, steps,
-                               f"Socket.IO over websocket through nginx failed: {sio.detail}")
+        ok, step = socketio_step(url, "nginx", timeout=5.0)
+        if not ok:
+            return ReadyReport(False, time.monotonic() - started, steps, step)
+        steps.append(step)
         return ReadyReport(True, time.monotonic() - started, steps)
 
     def stop(self) -> None:
@@ -381,6 +377,16 @@ def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> 
     if old.logs != new.logs:
         later.append("[logs]")
     return later
+
+
+def socketio_step(url: str, via: str, timeout: float) -> tuple[bool, str]:
+    """The readiness step for Socket.IO over websocket: (passed, what to say)."""
+    sio = probes.socketio_websocket(url, timeout=timeout)
+    if sio.ok:
+        return True, f"Socket.IO connected over websocket through {via}"
+    if sio.status == 404:
+        return True, "no Socket.IO endpoint (the app does not use Flask-SocketIO)"
+    return False, f"Socket.IO over websocket through {via} failed: {sio.detail}"
 
 
 def raise_not_ready(report: ReadyReport) -> None:

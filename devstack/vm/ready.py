@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from devstack import probes
-from devstack.backends.local import ReadyReport
+from devstack.backends.local import ReadyReport, socketio_step
 from devstack.config import Config
 
 
@@ -55,12 +55,8 @@ def wait_ready(config: Config, timeout: float = 90.0,
             return ReadyReport(False, time.monotonic() - started, steps,
                                f"static {sample.name} through the forward: {detail}")
         steps.append(f"static {fresh.relpath} byte-identical to the host's file")
-    sio = probes.socketio_websocket(url, timeout=10.0)
-    if sio.ok:
-        steps.append("Socket.IO connected over websocket through the forward")
-    elif sio.status == 404:
-        steps.append("no Socket.IO endpoint (the app does not use Flask-SocketIO)")
-    else:
-        return ReadyReport(False, time.monotonic() - started, steps,
-                           f"Socket.IO over websocket through the forward failed: {sio.detail}")
+    ok, step = socketio_step(url, "the forward", timeout=10.0)
+    if not ok:
+        return ReadyReport(False, time.monotonic() - started, steps, step)
+    steps.append(step)
     return ReadyReport(True, time.monotonic() - started, steps)
