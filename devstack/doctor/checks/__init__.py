@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from devstack import probes
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na
 from devstack.doctor.nginxconf import Directive
@@ -30,6 +31,17 @@ def needs_static(ctx: Context) -> Outcome | None:
             f"page links nothing under {ctx.t.static_prefix}"
         return na(f"no static file to probe ({where})")
     return None
+
+
+def public_static_200(ctx: Context) -> probes.Response | Outcome:
+    """The sample static file through the public URL when it answers 200; else why the check is moot."""
+    skip = needs_static(ctx)
+    if skip is not None:
+        return skip
+    resp = ctx.public_static()
+    if resp is None or resp.status != 200:
+        return na(f"{ctx.public_static_url} did not answer 200")
+    return resp
 
 
 def needs_nginx(ctx: Context) -> Outcome | None:

@@ -7,7 +7,7 @@ import time
 import urllib.parse
 
 from devstack import httpcache
-from devstack.doctor.checks import config, needs_public, needs_static
+from devstack.doctor.checks import config, needs_public, needs_static, public_static_200
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, header, na, ok
 from devstack.doctor.registry import check
@@ -75,12 +75,9 @@ def ladder(ctx: Context) -> Outcome:
        "error", "development: " + DEV_HEADERS + " in the static location",
        refs=("RFC 9111 4.2.1", "Flask-SocketIO deployment docs copy `expires 30d`"))
 def explicit_cache(ctx: Context) -> Outcome:
-    skip = needs_static(ctx)
-    if skip is not None:
-        return skip
-    resp = ctx.public_static()
-    if resp is None or resp.status != 200:
-        return na(f"{ctx.public_static_url} did not answer 200")
+    resp = public_static_200(ctx)
+    if isinstance(resp, Outcome):
+        return resp
     fresh = httpcache.freshness(resp.headers)
     if fresh.kind != "explicit":
         said = fresh.header or "no Cache-Control or Expires"
@@ -97,12 +94,9 @@ def explicit_cache(ctx: Context) -> Outcome:
        "warning", "send `Cache-Control: no-cache` (or no-store) for static in development",
        refs=("RFC 9111 4.2.2",))
 def heuristic_cache(ctx: Context) -> Outcome:
-    skip = needs_static(ctx)
-    if skip is not None:
-        return skip
-    resp = ctx.public_static()
-    if resp is None or resp.status != 200:
-        return na(f"{ctx.public_static_url} did not answer 200")
+    resp = public_static_200(ctx)
+    if isinstance(resp, Outcome):
+        return resp
     fresh = httpcache.freshness(resp.headers)
     if fresh.kind != "heuristic":
         return ok("the response says how long it may be cached",
@@ -118,12 +112,9 @@ def heuristic_cache(ctx: Context) -> Outcome:
        "development: `etag off; if_modified_since off;` plus Cache-Control no-store in the static "
        "location (devstack's template does this)")
 def weak_validator(ctx: Context) -> Outcome:
-    skip = needs_static(ctx)
-    if skip is not None:
-        return skip
-    resp = ctx.public_static()
-    if resp is None or resp.status != 200:
-        return na(f"{ctx.public_static_url} did not answer 200")
+    resp = public_static_200(ctx)
+    if isinstance(resp, Outcome):
+        return resp
     etag = resp.header("etag")
     kind = httpcache.etag_kind(etag)
     if not httpcache.freshness(resp.headers).stored:
