@@ -170,6 +170,18 @@ class Child:
         psutil.wait_procs([m for m in members if _alive(m)], timeout=2.0)
 
 
+def end_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """TERM one process we started (not a group), wait, then KILL: for helpers such as ssh."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=grace)
+
+
 def _alive(proc: psutil.Process) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE

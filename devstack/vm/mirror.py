@@ -11,6 +11,7 @@ from pathlib import Path
 
 from devstack.config import Config
 from devstack.logs.sink import LogMux
+from devstack.procs.child import end_process
 from devstack.vm import ssh
 from devstack.vm.agent import GUEST_SRC, GUEST_STATE
 
@@ -68,13 +69,8 @@ class LogMirror:
         return self.ready.wait(timeout)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        if self.proc is not None:
+            end_process(self.proc)
         if self._thread is not None:
             self._thread.join(timeout=5)
 

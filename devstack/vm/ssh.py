@@ -13,6 +13,7 @@ from pathlib import Path
 
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
+from devstack.procs.child import end_process
 from devstack.vm import vagrantfile
 
 HOST = "default"  # the Host name in `vagrant ssh-config` output
@@ -74,13 +75,7 @@ class Master:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        end_process(self.proc)
         socket_path(self.config).unlink(missing_ok=True)
 
 
