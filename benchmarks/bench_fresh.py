@@ -37,6 +37,7 @@ CSS = "static/css/app.css"
 
 # -- 1. latency ---------------------------------------------------------------------------------
 
+
 def _fresh_stamps(log: Path) -> list[float]:
     stamps = []
     try:
@@ -56,8 +57,9 @@ def latency(edits: int, polling: str) -> tuple[list[float], list[float]]:
         project.write_config(static=f'polling = "{polling}"')
         env = cli_env()
         run = [sys.executable, "-m", "devstack"]
-        up = subprocess.run([*run, "up", "--detach"], cwd=project.root, env=env,
-                            capture_output=True, text=True, timeout=120)
+        up = subprocess.run(
+            [*run, "up", "--detach"], cwd=project.root, env=env, capture_output=True, text=True, timeout=120
+        )
         if up.returncode != 0:
             raise SystemExit(f"devstack up failed: {up.stderr}")
         try:
@@ -92,8 +94,7 @@ def latency(edits: int, polling: str) -> tuple[list[float], list[float]]:
                 time.sleep(0.05 + jitter.uniform(0, 0.25))
             return got, floor
         finally:
-            subprocess.run([*run, "down"], cwd=project.root, env=env, capture_output=True,
-                           timeout=60)
+            subprocess.run([*run, "down"], cwd=project.root, env=env, capture_output=True, timeout=60)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -149,15 +150,20 @@ def make_tree(root: Path, files: int) -> None:
 
 
 def idle(tree: Path, mode: str, seconds: float) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", IDLE_CHILD, str(REPO), str(tree), mode,
-                          str(seconds)], capture_output=True, text=True, timeout=seconds + 120,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", IDLE_CHILD, str(REPO), str(tree), mode, str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     if out.returncode != 0:
         raise SystemExit(f"idle {mode} failed: {out.stderr}")
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 # -- report -------------------------------------------------------------------------------------
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -168,16 +174,25 @@ def main() -> None:
     args = parser.parse_args()
 
     ms = 1000.0
-    print(f"edit -> verified-fresh latency ({args.edits} edits, inotify; "
-          f"{args.polling_edits} edits, polling)")
+    print(
+        f"edit -> verified-fresh latency ({args.edits} edits, inotify; {args.polling_edits} edits, polling)"
+    )
     ino, floor = latency(args.edits, "never")
     pol, _ = latency(args.polling_edits, "always") if args.polling_edits else ([], [])
     f50 = statistics.median(floor)
-    rows = [("baseline: GET + sha256 alone", statistics.median(floor), pct(floor, 99), ""),
-            ("watcher, inotify", statistics.median(ino), pct(ino, 99), "p50 <= 20, p99 <= 100")]
+    rows = [
+        ("baseline: GET + sha256 alone", statistics.median(floor), pct(floor, 99), ""),
+        ("watcher, inotify", statistics.median(ino), pct(ino, 99), "p50 <= 20, p99 <= 100"),
+    ]
     if pol:
-        rows.append(("watcher, polling (shared folders)", statistics.median(pol), pct(pol, 99),
-                     "(no goal; tick 250 ms)"))
+        rows.append(
+            (
+                "watcher, polling (shared folders)",
+                statistics.median(pol),
+                pct(pol, 99),
+                "(no goal; tick 250 ms)",
+            )
+        )
     print(f"  {'':36} {'p50 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15}  goal")
     for name, p50, p99, goal in rows:
         print(f"  {name:36} {p50 * ms:8.1f} {p99 * ms:8.1f} {p50 / f50:14.1f}x  {goal}")
@@ -186,17 +201,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-tree-") as tmp:
         tree = Path(tmp) / "static"
         make_tree(tree, args.files)
-        results = {mode: idle(tree, mode, args.idle_seconds)
-                   for mode in ("watchdog-polling", "polling", "inotify")}
+        results = {
+            mode: idle(tree, mode, args.idle_seconds) for mode in ("watchdog-polling", "polling", "inotify")
+        }
     base = results["watchdog-polling"]["cpu"]
     goals = {"watchdog-polling": "", "polling": "<= 2 %", "inotify": "<= 0.5 %"}
-    names = {"watchdog-polling": "baseline: watchdog PollingObserver",
-             "polling": "devstack poller", "inotify": "devstack inotify"}
+    names = {
+        "watchdog-polling": "baseline: watchdog PollingObserver",
+        "polling": "devstack poller",
+        "inotify": "devstack inotify",
+    }
     print(f"  {'':36} {'CPU %':>8} {'RSS MB':>8} {'CPU / baseline':>15}  goal")
     for mode, r in results.items():
         ratio = r["cpu"] / base if base > 0 else float("nan")
-        print(f"  {names[mode]:36} {r['cpu']:8.2f} {r['rss_mb']:8.1f} {ratio:14.2f}x  "
-              f"{goals[mode]}")
+        print(f"  {names[mode]:36} {r['cpu']:8.2f} {r['rss_mb']:8.1f} {ratio:14.2f}x  {goals[mode]}")
 
 
 if __name__ == "__main__":

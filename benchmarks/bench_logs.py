@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Writes N short lines in 64-line blocks, then waits for its siblings before exiting: honcho
 # stops every process as soon as one exits, which would cut the slower ones short.
-PRODUCER = r'''
+PRODUCER = r"""
 import os, sys, time
 name, count, barrier, procs = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 line = name + " %07d short log line\n"
@@ -44,19 +44,19 @@ for start in range(0, count, 64):
 open(os.path.join(barrier, name), "w").close()
 while len(os.listdir(barrier)) < procs:
     time.sleep(0.001)
-'''
+"""
 
-TICKER = r'''
+TICKER = r"""
 import os, sys, time
 count = int(sys.argv[1])
 time.sleep(0.3)
 for i in range(count):
     os.write(1, b"tick %d %d\n" % (i, time.time_ns()))
     time.sleep(0.01)
-'''
+"""
 
 # The devstack side: the same Child and LogMux `devstack up` uses, without nginx and gunicorn.
-RUNNER = r'''
+RUNNER = r"""
 import sys, threading
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
@@ -81,7 +81,7 @@ for child in children:
     for reader in child._readers:
         reader.join()
 mux.close()
-'''
+"""
 
 
 def write_procfile(work: Path, procs: int, lines: int) -> tuple[Path, Path]:
@@ -90,9 +90,12 @@ def write_procfile(work: Path, procs: int, lines: int) -> tuple[Path, Path]:
     shutil.rmtree(barrier, ignore_errors=True)
     barrier.mkdir()
     procfile = work / "Procfile"
-    procfile.write_text("".join(
-        f"p{i}: {sys.executable} {work / 'producer.py'} p{i} {lines} {barrier} {procs}\n"
-        for i in range(1, procs + 1)))
+    procfile.write_text(
+        "".join(
+            f"p{i}: {sys.executable} {work / 'producer.py'} p{i} {lines} {barrier} {procs}\n"
+            for i in range(1, procs + 1)
+        )
+    )
     return procfile, barrier
 
 
@@ -102,16 +105,23 @@ def mux_argv(tool: str, work: Path, procfile: Path) -> list[str]:
     return [shutil.which("honcho") or "honcho", "-f", str(procfile), "-d", str(work), "start"]
 
 
-def run_once(tool: str, work: Path, procs: int, lines: int,
-             target: str) -> tuple[float, dict[str, int]]:
+def run_once(tool: str, work: Path, procs: int, lines: int, target: str) -> tuple[float, dict[str, int]]:
     procfile, _ = write_procfile(work, procs, lines)
     shutil.rmtree(work / "logs", ignore_errors=True)
     out_path = work / "out.txt" if target == "file" else Path(os.devnull)
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR",)}
     with open(out_path, "wb") as out:
         started = time.perf_counter()
-        subprocess.run(mux_argv(tool, work, procfile), stdout=out, stderr=subprocess.DEVNULL,
-                       stdin=subprocess.DEVNULL, cwd=work, env=env, check=False, timeout=600)
+        subprocess.run(
+            mux_argv(tool, work, procfile),
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            cwd=work,
+            env=env,
+            check=False,
+            timeout=600,
+        )
         elapsed = time.perf_counter() - started
     counts: dict[str, int] = {}
     if target == "file":
@@ -133,8 +143,14 @@ def latency(tool: str, work: Path, ticks: int) -> list[float]:
     procfile.write_text(f"ticker: {sys.executable} {work / 'ticker.py'} {ticks}\n")
     master, slave = pty.openpty()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(mux_argv(tool, work, procfile), stdout=slave, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, cwd=work, env=env)
+    proc = subprocess.Popen(
+        mux_argv(tool, work, procfile),
+        stdout=slave,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        cwd=work,
+        env=env,
+    )
     os.close(slave)
     found: list[float] = []
     pending = b""
@@ -176,9 +192,8 @@ def mux_only(procs: int, lines: int) -> float:
     from devstack.logs.sink import LogMux
 
     data = b"".join(b"p1 %07d short log line\n" % i for i in range(lines))
-    chunks = [data[i:i + 65536] for i in range(0, len(data), 65536)]
-    with tempfile.TemporaryDirectory(prefix="bench-mux-") as tmp, \
-            open(Path(tmp) / "screen", "wb") as screen:
+    chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    with tempfile.TemporaryDirectory(prefix="bench-mux-") as tmp, open(Path(tmp) / "screen", "wb") as screen:
         mux = LogMux(Path(tmp) / "logs", screen, width=12)
         started = time.perf_counter()
         for proc in range(procs):
@@ -207,17 +222,24 @@ def main() -> int:
                 runs = [run_once(tool, work, args.procs, args.lines, target) for _ in range(repeat)]
                 results[(tool, target)] = min(runs, key=lambda r: r[0])
                 # The same run with one line per process: interpreter start, children, exit.
-                startup[(tool, target)] = min(run_once(tool, work, args.procs, 1, target)[0]
-                                              for _ in range(repeat))
+                startup[(tool, target)] = min(
+                    run_once(tool, work, args.procs, 1, target)[0] for _ in range(repeat)
+                )
         lat = {tool: latency(tool, work, args.ticks) for tool in tools}
     mux_seconds = min(mux_only(args.procs, args.lines) for _ in range(args.repeat))
-    print(f"\n{args.procs} processes x {args.lines:,} lines = {total:,} lines; "
-          f"devstack best of {args.repeat}, honcho 1 run (it is slow)")
-    print("wall = the multiplexer's whole run; net = wall minus the same run with 1 line per "
-          "process (startup and exit)\n")
-    print(f"{'target':<8} {'tool':<9} {'wall s':>7} {'lines/s':>10} {'x honcho':>8} "
-          f"{'net s':>6} {'net lines/s':>12} {'x honcho':>8} {'out lines':>9} {'log files':>9} "
-          f"{'lost':>4}")
+    print(
+        f"\n{args.procs} processes x {args.lines:,} lines = {total:,} lines; "
+        f"devstack best of {args.repeat}, honcho 1 run (it is slow)"
+    )
+    print(
+        "wall = the multiplexer's whole run; net = wall minus the same run with 1 line per "
+        "process (startup and exit)\n"
+    )
+    print(
+        f"{'target':<8} {'tool':<9} {'wall s':>7} {'lines/s':>10} {'x honcho':>8} "
+        f"{'net s':>6} {'net lines/s':>12} {'x honcho':>8} {'out lines':>9} {'log files':>9} "
+        f"{'lost':>4}"
+    )
     for target in ("file", "devnull"):
         base = results.get(("honcho", target))
         base_net = base[0] - startup[("honcho", target)] if base else None
@@ -228,16 +250,22 @@ def main() -> int:
             net_ratio = f"{base_net / net:7.1f}x" if base_net and tool != "honcho" else "-"
             seen = counts.get("out", counts.get("files"))
             lost = "-" if seen is None else str(total - seen)
-            print(f"{target:<8} {tool:<9} {seconds:7.3f} {total / seconds:10,.0f} {ratio:>8} "
-                  f"{net:6.3f} {total / net:12,.0f} {net_ratio:>8} "
-                  f"{counts.get('out', '-')!s:>9} {counts.get('files', '-')!s:>9} {lost:>4}")
-    print(f"\nLogMux alone (in-process, 64 KiB chunks, log files + screen file): "
-          f"{total / mux_seconds:,.0f} lines/s")
+            print(
+                f"{target:<8} {tool:<9} {seconds:7.3f} {total / seconds:10,.0f} {ratio:>8} "
+                f"{net:6.3f} {total / net:12,.0f} {net_ratio:>8} "
+                f"{counts.get('out', '-')!s:>9} {counts.get('files', '-')!s:>9} {lost:>4}"
+            )
+    print(
+        f"\nLogMux alone (in-process, 64 KiB chunks, log files + screen file): "
+        f"{total / mux_seconds:,.0f} lines/s"
+    )
     print(f"\nlatency, child write -> line on a pty, {args.ticks} lines at 100/s:")
     for tool in tools:
         values = lat[tool]
-        print(f"  {tool:<9} p50 {pct(values, 0.5):7.2f} ms   p99 {pct(values, 0.99):7.2f} ms   "
-              f"({len(values)}/{args.ticks} lines)")
+        print(
+            f"  {tool:<9} p50 {pct(values, 0.5):7.2f} ms   p99 {pct(values, 0.99):7.2f} ms   "
+            f"({len(values)}/{args.ticks} lines)"
+        )
     return 0
 
 

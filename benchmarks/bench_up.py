@@ -60,7 +60,8 @@ def make_copy(base: Path, worker: str) -> tuple[Path, int, int]:
     public, app = free_port(), free_port()
     (root / "devstack.toml").write_text(
         f'[app]\nwsgi = "app:app"\nworker = "{worker}"\n[static]\ndir = "static"\n'
-        f'[server]\nlisten = "127.0.0.1:{public}"\napp_port = {app}\n')
+        f'[server]\nlisten = "127.0.0.1:{public}"\napp_port = {app}\n'
+    )
     return root, public, app
 
 
@@ -90,8 +91,14 @@ def bench_devstack(base: Path, worker: str, edits: int, starts: int) -> tuple[li
     for attempt in range(starts):
         root, public, _ = make_copy(base, worker)
         t0 = time.perf_counter()
-        up = subprocess.run([sys.executable, "-m", "devstack", "up", "--detach"], cwd=root,
-                            env=env(), capture_output=True, text=True, timeout=120)
+        up = subprocess.run(
+            [sys.executable, "-m", "devstack", "up", "--detach"],
+            cwd=root,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if up.returncode != 0:
             raise RuntimeError(up.stderr)
         readies.append(time.perf_counter() - t0)
@@ -99,27 +106,53 @@ def bench_devstack(base: Path, worker: str, edits: int, starts: int) -> tuple[li
             if attempt == 0:
                 latencies = edit_latencies(root, public, edits)
         finally:
-            subprocess.run([sys.executable, "-m", "devstack", "down"], cwd=root, env=env(),
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [sys.executable, "-m", "devstack", "down"],
+                cwd=root,
+                env=env(),
+                capture_output=True,
+                timeout=60,
+            )
     return readies, latencies
 
 
-def bench_gunicorn(base: Path, worker: str, engine: str, edits: int,
-                   starts: int) -> tuple[list[float], list[float]]:
+def bench_gunicorn(
+    base: Path, worker: str, engine: str, edits: int, starts: int
+) -> tuple[list[float], list[float]]:
     """gunicorn --reload started by hand, as the blog setups do (no nginx in front)."""
     readies: list[float] = []
     latencies: list[float] = []
     for attempt in range(starts):
         root, _, app = make_copy(base, worker)
-        argv = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", worker, "-b", f"127.0.0.1:{app}",
-                "--reload", "--reload-engine", engine, "--no-control-socket", "app:app"]
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            "1",
+            "-k",
+            worker,
+            "-b",
+            f"127.0.0.1:{app}",
+            "--reload",
+            "--reload-engine",
+            engine,
+            "--no-control-socket",
+            "app:app",
+        ]
         if worker == "gthread":
             argv[5:5] = ["--threads", "16"]
         e = env()
         e["DEVSTACK_ASYNC_MODE"] = "gevent" if worker == "gevent" else "threading"
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=root, env=e, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=root,
+            env=e,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             wait_for(app, "/", b"devstack")
             readies.append(time.perf_counter() - t0)
@@ -154,17 +187,44 @@ def main() -> None:
             base_ready, base_lat = bench_gunicorn(base, worker, engines[-1], args.edits, args.starts)
             baseline = f"gunicorn --reload-engine {engines[-1]} ({worker})"
             ready, lat = bench_devstack(base, worker, args.edits, args.starts)
-            rows.append((f"devstack up -> ready ({worker}, nginx+gunicorn+3 probes)", "median s",
-                         statistics.median(ready), statistics.median(base_ready),
-                         f"gunicorn alone -> first 200 ({worker})"))
-            rows.append((f"devstack: edit -> new response ({worker})", "p50 s",
-                         statistics.median(lat), statistics.median(base_lat), baseline))
-            rows.append((f"devstack: edit -> new response ({worker})", "p90 s",
-                         pct(lat, 0.9), pct(base_lat, 0.9), baseline))
+            rows.append(
+                (
+                    f"devstack up -> ready ({worker}, nginx+gunicorn+3 probes)",
+                    "median s",
+                    statistics.median(ready),
+                    statistics.median(base_ready),
+                    f"gunicorn alone -> first 200 ({worker})",
+                )
+            )
+            rows.append(
+                (
+                    f"devstack: edit -> new response ({worker})",
+                    "p50 s",
+                    statistics.median(lat),
+                    statistics.median(base_lat),
+                    baseline,
+                )
+            )
+            rows.append(
+                (
+                    f"devstack: edit -> new response ({worker})",
+                    "p90 s",
+                    pct(lat, 0.9),
+                    pct(base_lat, 0.9),
+                    baseline,
+                )
+            )
             for engine in engines[:-1]:
                 _, other = bench_gunicorn(base, worker, engine, args.edits, 1)
-                rows.append((f"gunicorn --reload-engine {engine} ({worker})", "p50 s",
-                             statistics.median(other), statistics.median(base_lat), baseline))
+                rows.append(
+                    (
+                        f"gunicorn --reload-engine {engine} ({worker})",
+                        "p50 s",
+                        statistics.median(other),
+                        statistics.median(base_lat),
+                        baseline,
+                    )
+                )
     width = max(len(r[0]) for r in rows)
     print(f"{'measurement':<{width}}  {'stat':<8} {'value':>8} {'baseline':>9} {'ratio':>6}  baseline is")
     for name, stat, value, base_value, base_name in rows:

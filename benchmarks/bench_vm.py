@@ -43,11 +43,19 @@ def outside() -> int:
         for line in Path(env["DEVSTACK_VM_RUN"], "env").read_text().splitlines():
             key, _, value = line.removeprefix("export ").partition("=")
             env[key] = value
-        box = subprocess.run(["bash", str(REPO / "vm/build-box.sh")], env=env, check=True,
-                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        box = (
+            subprocess.run(
+                ["bash", str(REPO / "vm/build-box.sh")], env=env, check=True, capture_output=True, text=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         subprocess.run(["bash", str(REPO / "vm/add-box.sh"), box], env=env, check=True)
-        return subprocess.run(["ip", "netns", "exec", env["DEVSTACK_VM_NS"], sys.executable,
-                               __file__, "--inside"], env=env, check=False).returncode
+        return subprocess.run(
+            ["ip", "netns", "exec", env["DEVSTACK_VM_NS"], sys.executable, __file__, "--inside"],
+            env=env,
+            check=False,
+        ).returncode
     finally:
         subprocess.run(["bash", str(REPO / "vm/host-down.sh")], env=env, check=False)
         shutil.rmtree(env["DEVSTACK_VM_RUN"], ignore_errors=True)
@@ -60,8 +68,7 @@ def inside() -> int:
 
     base = Path(tempfile.mkdtemp(prefix="devstack-bench-"))
     root = base / "chat"
-    shutil.copytree(REPO / "examples/chat", root,
-                    ignore=shutil.ignore_patterns(".devstack", "__pycache__"))
+    shutil.copytree(REPO / "examples/chat", root, ignore=shutil.ignore_patterns(".devstack", "__pycache__"))
     env = os.environ.copy()
     env["PYTHONPATH"] = str(REPO)
     env["NO_COLOR"] = "1"
@@ -71,13 +78,26 @@ def inside() -> int:
 
     def vagrant(*args: str) -> float:
         started = time.monotonic()
-        subprocess.run(["vagrant", *args], cwd=vm_dir, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["vagrant", *args],
+            cwd=vm_dir,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return time.monotonic() - started
 
     def devstack(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "devstack", *args], cwd=root, env=env,
-                              capture_output=True, text=True, timeout=900, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "devstack", *args],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
 
     url = "http://127.0.0.1:8001"
     results: list[tuple[str, str, float, str, float]] = []
@@ -88,8 +108,14 @@ def inside() -> int:
     print("devstack up --vm on a fresh VM ...", flush=True)
     started = time.monotonic()
     log = open(base / "up.out", "wb")  # noqa: SIM115
-    up = subprocess.Popen([sys.executable, "-m", "devstack", "up", "--vm"], cwd=root, env=env,
-                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    up = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "up", "--vm"],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     state = root / ".devstack" / "state.json"
     while '"status": "ready"' not in (state.read_text() if state.exists() else ""):
         if up.poll() is not None or time.monotonic() - started > 600:
@@ -118,10 +144,11 @@ def inside() -> int:
     print(f"{EDITS} edits synced by devstack, {EDITS} by `vagrant rsync` ...", flush=True)
     # Two files in the same static folder, served by the same nginx. devstack's watcher skips
     # *.tmp names, so the baseline file travels only by `vagrant rsync`.
-    ours = [fresh_after(root / "static/bench.css", "/static/bench.css", None)
-            for _ in range(EDITS)]
-    theirs = [fresh_after(root / "static/bench-baseline.tmp", "/static/bench-baseline.tmp",
-                          ["rsync"]) for _ in range(EDITS)]
+    ours = [fresh_after(root / "static/bench.css", "/static/bench.css", None) for _ in range(EDITS)]
+    theirs = [
+        fresh_after(root / "static/bench-baseline.tmp", "/static/bench-baseline.tmp", ["rsync"])
+        for _ in range(EDITS)
+    ]
     devstack("down")
     up.wait(timeout=60)
     log.close()
@@ -132,20 +159,40 @@ def inside() -> int:
     vagrant("destroy", "-f")
 
     ours_ms, theirs_ms = statistics.median(ours) * 1000, statistics.median(theirs) * 1000
-    results.append(("host edit -> fresh through :8001 (median of 5)", "devstack sync",
-                    ours_ms, "vagrant rsync", theirs_ms))
-    results.append(("fresh VM -> ready", "devstack up --vm", devstack_up * 1000,
-                    "bare vagrant up (no stack)", bare_up * 1000))
+    results.append(
+        (
+            "host edit -> fresh through :8001 (median of 5)",
+            "devstack sync",
+            ours_ms,
+            "vagrant rsync",
+            theirs_ms,
+        )
+    )
+    results.append(
+        (
+            "fresh VM -> ready",
+            "devstack up --vm",
+            devstack_up * 1000,
+            "bare vagrant up (no stack)",
+            bare_up * 1000,
+        )
+    )
     print()
     print(f"{'measure':<48} {'devstack':>22} {'baseline':>34} {'baseline/devstack':>18}")
     for name, ours_name, ours_v, theirs_name, theirs_v in results:
-        print(f"{name:<48} {ours_name + ' ' + _fmt(ours_v):>22} "
-              f"{theirs_name + ' ' + _fmt(theirs_v):>34} {theirs_v / ours_v:>17.2f}x")
-    print(f"\ndevstack up --vm = {phases['boot_seconds']} s vagrant (VM booted) + "
-          f"{phases['stack_seconds']} s stack (ssh-config, source push, sync, guest stack start, "
-          "readiness through the forward)")
-    print(f"edits, devstack ms: {[round(x * 1000) for x in ours]}; "
-          f"vagrant rsync ms: {[round(x * 1000) for x in theirs]}")
+        print(
+            f"{name:<48} {ours_name + ' ' + _fmt(ours_v):>22} "
+            f"{theirs_name + ' ' + _fmt(theirs_v):>34} {theirs_v / ours_v:>17.2f}x"
+        )
+    print(
+        f"\ndevstack up --vm = {phases['boot_seconds']} s vagrant (VM booted) + "
+        f"{phases['stack_seconds']} s stack (ssh-config, source push, sync, guest stack start, "
+        "readiness through the forward)"
+    )
+    print(
+        f"edits, devstack ms: {[round(x * 1000) for x in ours]}; "
+        f"vagrant rsync ms: {[round(x * 1000) for x in theirs]}"
+    )
     shutil.rmtree(base, ignore_errors=True)
     return 0
 

@@ -48,8 +48,7 @@ def spread(values: list[float]) -> str:
         return "-"
     values = sorted(values)
     p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-    return (f"median {ms(statistics.median(values))}, p95 {ms(p95)}, max {ms(values[-1])} "
-            f"(n={len(values)})")
+    return f"median {ms(statistics.median(values))}, p95 {ms(p95)}, max {ms(values[-1])} (n={len(values)})"
 
 
 class Lab:
@@ -104,8 +103,11 @@ def recoveries(lab: Lab, kills: int) -> None:
     # A second kill soon after the first is a crash loop in the making: it waits longer.
     proj.up_detached()
     repeat = [fu.kill_and_recover(proj, "gunicorn master").first_retry for _ in range(3)]
-    row("kill -9 gunicorn, 3 in a row", "replacement running after",
-        ", ".join(ms(t) for t in repeat) + " (backoff)")
+    row(
+        "kill -9 gunicorn, 3 in a row",
+        "replacement running after",
+        ", ".join(ms(t) for t in repeat) + " (backoff)",
+    )
     proj.down()
 
 
@@ -115,8 +117,7 @@ def crash_loop(lab: Lab, seconds: float) -> None:
     proj.write_config(extra=f"[processes]\ncrasher = '{sys.executable} crash.py'\n")
     proj.up_detached()
     loop = fu.watch_crash_loop(proj, "crasher", seconds)
-    row("crash loop", f"delays announced in {seconds:.0f} s",
-        ", ".join(f"{d:g}" for d in loop.delays) + " s")
+    row("crash loop", f"delays announced in {seconds:.0f} s", ", ".join(f"{d:g}" for d in loop.delays) + " s")
     row("", "supervisor CPU while looping", f"{100 * loop.supervisor_cpu / loop.wall:.1f} %")
     proj.down()
 
@@ -135,20 +136,19 @@ def signals(lab: Lab) -> None:
         code = fg.wait()
         took = time.perf_counter() - started
         left = len(fu.alive(procs))
-        row(f"{how} to devstack", "stopped in / exit code / orphans",
-            f"{ms(took)} / {code} / {left}")
+        row(f"{how} to devstack", "stopped in / exit code / orphans", f"{ms(took)} / {code} / {left}")
 
 
 def devstack_killed(lab: Lab) -> None:
     proj = lab.project()
     (proj.root / "stubborn.py").write_text(
-        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)\n")
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(600)\n"
+    )
     proj.write_config(extra=f"[processes]\nstubborn = '{sys.executable} stubborn.py'\n")
     proj.up_detached()
     os.kill(proj.state()["supervisor"]["pid"], signal.SIGKILL)
     time.sleep(0.5)
-    survivors = len([p for p in processes_under(proj.root)
-                     if p.status() != psutil.STATUS_ZOMBIE])
+    survivors = len([p for p in processes_under(proj.root) if p.status() != psutil.STATUS_ZOMBIE])
     started = time.perf_counter()
     result = proj.up_detached()
     took = time.perf_counter() - started
@@ -175,13 +175,20 @@ def fuzz(examples: int) -> None:
         except AssertionError as exc:
             failures.append(str(exc)[:200])
 
-    options = settings(max_examples=examples, deadline=None, derandomize=True,
-                       suppress_health_check=list(HealthCheck), database=None)
+    options = settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     options(given(tf.documents())(lambda doc: safe(tf.to_toml(doc))))()
     options(given(tf.mutations())(safe))()
-    row("config fuzzing (hypothesis)", "cases run",
-        f"{tf.Tally.cases} ({tf.Tally.accepted} valid, {tf.Tally.cases - tf.Tally.accepted} "
-        "rejected)")
+    row(
+        "config fuzzing (hypothesis)",
+        "cases run",
+        f"{tf.Tally.cases} ({tf.Tally.accepted} valid, {tf.Tally.cases - tf.Tally.accepted} rejected)",
+    )
     row("", "tracebacks / multi-line errors", str(len(failures)))
 
 
@@ -192,10 +199,16 @@ def traversal(lab: Lab) -> None:
     attempts = fu.try_traversals(proj)
     refused = [a for a in attempts if a.status != 200]
     statuses = Counter(a.status for a in attempts)
-    row("static traversal", "attempts / refused",
-        f"{len(attempts)} / {len(refused)} ({', '.join(f'{s}: {n}' for s, n in sorted(statuses.items()))})")
-    row("", "files leaked / listings", f"{sum(a.leaked for a in attempts)} / "
-                                        f"{sum(a.listing for a in attempts)}")
+    row(
+        "static traversal",
+        "attempts / refused",
+        f"{len(attempts)} / {len(refused)} ({', '.join(f'{s}: {n}' for s, n in sorted(statuses.items()))})",
+    )
+    row(
+        "",
+        "files leaked / listings",
+        f"{sum(a.leaked for a in attempts)} / {sum(a.listing for a in attempts)}",
+    )
     proj.down()
 
 
@@ -220,10 +233,16 @@ def watcher(lab: Lab, files: int, events: int) -> None:
         served = time.perf_counter() - started
         after = sup.memory_info().rss
         mode = "inotify" if polling == "never" else "polling"
-        row(f"{files:,} static files ({mode})", "supervisor idle CPU / RSS",
-            f"{100 * idle:.1f} % / {before / 2**20:.0f} MB")
-        row("", f"burst of {events:,} events: wrote in",
-            f"{ms(burst_s)}; last app edit served {ms(served - burst_s)} after it")
+        row(
+            f"{files:,} static files ({mode})",
+            "supervisor idle CPU / RSS",
+            f"{100 * idle:.1f} % / {before / 2**20:.0f} MB",
+        )
+        row(
+            "",
+            f"burst of {events:,} events: wrote in",
+            f"{ms(burst_s)}; last app edit served {ms(served - burst_s)} after it",
+        )
         row("", "RSS growth over the burst", f"{(after - before) / 2**20:.1f} MB")
         proj.down()
 
@@ -248,11 +267,17 @@ def freshness(lab: Lab, events: int) -> None:
         time.sleep(0.01)
     caught_up = time.perf_counter() - ended
     lines = [ln.partition(" d ")[2] for ln in log.read_text(errors="replace").splitlines()]
-    checked = sum(int(ln.split()[1]) if ln.split()[2:3] == ["files"] else 1
-                  for ln in lines if ln.startswith("fresh") and "burst/" in ln)
+    checked = sum(
+        int(ln.split()[1]) if ln.split()[2:3] == ["files"] else 1
+        for ln in lines
+        if ln.startswith("fresh") and "burst/" in ln
+    )
     stale = sum(ln.startswith(("STALE", "cannot verify")) for ln in lines)
-    row(f"freshness watcher, {events:,} events", "caught up after the burst",
-        f"{ms(caught_up)}; {checked} checks fresh, {stale} STALE/unverified")
+    row(
+        f"freshness watcher, {events:,} events",
+        "caught up after the burst",
+        f"{ms(caught_up)}; {checked} checks fresh, {stale} STALE/unverified",
+    )
     row("", "RSS growth over the burst", f"{(sup.memory_info().rss - before) / 2**20:.1f} MB")
     proj.down()
 

@@ -32,8 +32,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="devstack.toml (or a folder holding one); default: search upwards.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="devstack.toml (or a folder holding one); default: search upwards."),
+]
 ColorOpt = Annotated[ColorMode, typer.Option("--color", help="Color output: auto, always, never.")]
 
 
@@ -45,8 +47,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """devstack: Nginx in front of Gunicorn in front of your Flask-SocketIO app."""
 
@@ -54,8 +57,9 @@ def _root(
 @app.command()
 def up(
     config: ConfigOpt = None,
-    detach: Annotated[bool, typer.Option(
-        "--detach", "-d", help="Return once ready; keep the stack running.")] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Return once ready; keep the stack running.")
+    ] = False,
     vm: Annotated[bool, typer.Option("--vm", help="Run the stack inside a Vagrant VM.")] = False,
     color: ColorOpt = ColorMode.auto,
     daemon: Annotated[bool, typer.Option("--daemon", hidden=True)] = False,
@@ -92,19 +96,30 @@ def status(
 
 @app.command()
 def logs(
-    names: Annotated[list[str] | None, typer.Argument(
-        help="Process names (default: all); nginx means nginx.access and nginx.error.")] = None,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Process names (default: all); nginx means nginx.access and nginx.error."),
+    ] = None,
     config: ConfigOpt = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines "
-                                         "(across restarts and rotation) until Ctrl-C.")] = False,
-    lines: Annotated[int | None, typer.Option("--lines", "-n", min=0, help="Only the last N "
-                                              "lines (with -f: default 10).")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Only lines since a duration "
-                                              "ago (10m, 2h) or a time (ISO, or 12:30).")] = None,
-    grep: Annotated[str | None, typer.Option("--grep", help="Only lines matching this regular "
-                                             "expression.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line: time, "
-                                          "process, stream, line.")] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep printing new lines (across restarts and rotation) until Ctrl-C."
+        ),
+    ] = False,
+    lines: Annotated[
+        int | None, typer.Option("--lines", "-n", min=0, help="Only the last N lines (with -f: default 10).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only lines since a duration ago (10m, 2h) or a time (ISO, or 12:30)."),
+    ] = None,
+    grep: Annotated[
+        str | None, typer.Option("--grep", help="Only lines matching this regular expression.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line: time, process, stream, line.")
+    ] = False,
     no_prefix: Annotated[bool, typer.Option("--no-prefix", help="Print the bare lines.")] = False,
     color: ColorOpt = ColorMode.auto,
 ) -> None:
@@ -112,38 +127,65 @@ def logs(
     from devstack.commands import logs as cmd
 
     console.configure(color)
-    raise typer.Exit(cmd.run(config, names or [], lines=lines, follow=follow, since=since,
-                             grep=grep, as_json=as_json, prefix=not no_prefix, color=color.value))
+    raise typer.Exit(
+        cmd.run(
+            config,
+            names or [],
+            lines=lines,
+            follow=follow,
+            since=since,
+            grep=grep,
+            as_json=as_json,
+            prefix=not no_prefix,
+            color=color.value,
+        )
+    )
 
 
 @app.command()
 def doctor(
-    checks: Annotated[list[str] | None, typer.Argument(
-        help="Check IDs, areas or globs to run (default: all); see --list-checks.")] = None,
+    checks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Check IDs, areas or globs to run (default: all); see --list-checks."),
+    ] = None,
     config: ConfigOpt = None,
-    url: Annotated[str | None, typer.Option(
-        "--url",
-        help="A stack devstack did not start: its public URL, e.g. http://localhost:8001.")] = None,
-    nginx_conf: Annotated[Path | None, typer.Option(
-        "--nginx-conf",
-        help="With --url: its nginx.conf (read via `nginx -T` where possible).")] = None,
-    static_dir: Annotated[Path | None, typer.Option(
-        "--static-dir", help="With --url: the folder nginx serves static files from.")] = None,
-    static_url: Annotated[str, typer.Option(
-        "--static-url", help="With --url: the URL prefix of static files.")] = "/static/",
-    app_url: Annotated[str | None, typer.Option(
-        "--app-url", help="With --url: gunicorn's own address (default: from proxy_pass).")] = None,
-    gunicorn_log: Annotated[Path | None, typer.Option(
-        "--gunicorn-log", help="With --url: gunicorn's error log, to find failed boots.")] = None,
-    file: Annotated[Path | None, typer.Option(
-        "--file", help="The static file to prove freshness with (default: the first one).")] = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json",
-        help="Machine-readable report (schema: devstack/doctor/report.schema.json).")] = False,
-    list_checks: Annotated[bool, typer.Option(
-        "--list-checks", help="List the checks and exit.")] = False,
-    verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Evidence for passing checks too.")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url", help="A stack devstack did not start: its public URL, e.g. http://localhost:8001."
+        ),
+    ] = None,
+    nginx_conf: Annotated[
+        Path | None,
+        typer.Option("--nginx-conf", help="With --url: its nginx.conf (read via `nginx -T` where possible)."),
+    ] = None,
+    static_dir: Annotated[
+        Path | None,
+        typer.Option("--static-dir", help="With --url: the folder nginx serves static files from."),
+    ] = None,
+    static_url: Annotated[
+        str, typer.Option("--static-url", help="With --url: the URL prefix of static files.")
+    ] = "/static/",
+    app_url: Annotated[
+        str | None,
+        typer.Option("--app-url", help="With --url: gunicorn's own address (default: from proxy_pass)."),
+    ] = None,
+    gunicorn_log: Annotated[
+        Path | None,
+        typer.Option("--gunicorn-log", help="With --url: gunicorn's error log, to find failed boots."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="The static file to prove freshness with (default: the first one)."),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Machine-readable report (schema: devstack/doctor/report.schema.json)."),
+    ] = False,
+    list_checks: Annotated[bool, typer.Option("--list-checks", help="List the checks and exit.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Evidence for passing checks too.")
+    ] = False,
     color: ColorOpt = ColorMode.auto,
 ) -> None:
     """Diagnose stale static files and the other classic faults of this stack.
@@ -153,10 +195,22 @@ def doctor(
     from devstack.commands import doctor as cmd
 
     console.configure(color)
-    raise typer.Exit(cmd.run(checks or [], config, url=url, nginx_conf=nginx_conf,
-                             static_dir=static_dir, static_url=static_url, app_url=app_url,
-                             gunicorn_log=gunicorn_log, file=file, as_json=as_json,
-                             list_checks=list_checks, verbose=verbose))
+    raise typer.Exit(
+        cmd.run(
+            checks or [],
+            config,
+            url=url,
+            nginx_conf=nginx_conf,
+            static_dir=static_dir,
+            static_url=static_url,
+            app_url=app_url,
+            gunicorn_log=gunicorn_log,
+            file=file,
+            as_json=as_json,
+            list_checks=list_checks,
+            verbose=verbose,
+        )
+    )
 
 
 @app.command()
@@ -197,6 +251,8 @@ def run_cli(argv: list[str] | None = None) -> int:
         with os.fdopen(fd, "w") as handle:
             handle.write(f"devstack {__version__}, Python {sys.version}\n")
             traceback.print_exc(file=handle)
-        console.err().print(f"devstack: internal error: {type(exc).__name__}: {exc} "
-                            f"(details in {crash}; please report it)", markup=False)
+        console.err().print(
+            f"devstack: internal error: {type(exc).__name__}: {exc} (details in {crash}; please report it)",
+            markup=False,
+        )
         return int(Exit.ERROR)

@@ -128,7 +128,9 @@ def find_config(start: Path) -> Path:
         if pyproject.is_file() and _has_tool_section(pyproject):
             return pyproject
     raise ConfigError(
-        str(start / CONFIG_NAME), "", "no devstack.toml here or in any parent folder",
+        str(start / CONFIG_NAME),
+        "",
+        "no devstack.toml here or in any parent folder",
         "run `devstack init` in your project, or pass --config PATH",
     )
 
@@ -198,7 +200,8 @@ class _Reader:
         ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
         if not ok:
             raise self.fail(
-                name, f"expected {_kind_name(kind)}, got {_kind_name(type(value))} {_short(value)}",
+                name,
+                f"expected {_kind_name(kind)}, got {_kind_name(type(value))} {_short(value)}",
                 f"write a {_kind_name(kind)}, e.g. {self.key(name)} = {_example(kind, default)}",
             )
         return value
@@ -206,8 +209,11 @@ class _Reader:
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         value: str = self.get(name, str, default)
         if value not in choices:
-            raise self.fail(name, f"{_short(value)} is not one of {', '.join(choices)}",
-                            f"use one of: {', '.join(choices)}")
+            raise self.fail(
+                name,
+                f"{_short(value)} is not one of {', '.join(choices)}",
+                f"use one of: {', '.join(choices)}",
+            )
         return value
 
     def int_range(self, name: str, default: int, low: int, high: int) -> int:
@@ -232,12 +238,18 @@ class _Reader:
 def _short(value: Any, limit: int = 60) -> str:
     """A value as the user wrote it, cut short: a 10 kB string does not belong in one error line."""
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 5] + " …" + text[-3:]
+    return text if len(text) <= limit else text[: limit - 5] + " …" + text[-3:]
 
 
 def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false", list: "a list",
-            dict: "a table", float: "a number"}.get(kind, kind.__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+        float: "a number",
+    }.get(kind, kind.__name__)
 
 
 def _example(kind: type, default: Any) -> str:
@@ -293,8 +305,11 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     host, port = _parse_listen(listen, v)
     app_port = v.int_range("app_port", 5001, 1, 65535)
     if app_port == port:
-        raise v.fail("app_port", f"{app_port} is also the port in server.listen",
-                     "give gunicorn and nginx different ports")
+        raise v.fail(
+            "app_port",
+            f"{app_port} is also the port in server.listen",
+            "give gunicorn and nginx different ports",
+        )
     autoindex = v.get("autoindex", bool, False)
     sendfile = v.choice("sendfile", ("auto", "on", "off"), "auto")
     read_timeout = v.int_range("proxy_read_timeout", 300, 1, 86400)
@@ -326,8 +341,11 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     for name in list(p.data):
         command = p.get(name, str, "")
         if not _PROC_NAME_RE.match(name) or name in RESERVED_NAMES:
-            raise p.fail(name, "not a usable process name",
-                         "use letters, digits, - and _ (not gunicorn, nginx, watcher)")
+            raise p.fail(
+                name,
+                "not a usable process name",
+                "use letters, digits, - and _ (not gunicorn, nginx, watcher)",
+            )
         if not command.strip():
             raise p.fail(name, "empty command", 'write e.g. css = "npm run watch:css"')
         processes[name] = command
@@ -336,12 +354,25 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     config = Config(
         path=path,
         root=root,
-        app=AppConfig(wsgi=wsgi if attr else f"{module}:app", dir=app_dir, worker=worker,
-                      threads=threads, reload=reload, reload_engine=engine, reload_extra=extra,
-                      env=dict(env_table)),
+        app=AppConfig(
+            wsgi=wsgi if attr else f"{module}:app",
+            dir=app_dir,
+            worker=worker,
+            threads=threads,
+            reload=reload,
+            reload_engine=engine,
+            reload_extra=extra,
+            env=dict(env_table),
+        ),
         static=StaticConfig(dir=static_dir, url=url, polling=polling),
-        server=ServerConfig(listen_host=host, listen_port=port, app_port=app_port,
-                            autoindex=autoindex, sendfile=sendfile, proxy_read_timeout=read_timeout),
+        server=ServerConfig(
+            listen_host=host,
+            listen_port=port,
+            app_port=app_port,
+            autoindex=autoindex,
+            sendfile=sendfile,
+            proxy_read_timeout=read_timeout,
+        ),
         logs=LogsConfig(max_bytes=max_bytes, backups=backups),
         vm=vm,
         processes=processes,
@@ -363,16 +394,24 @@ def _parse_listen(listen: str, reader: _Reader) -> tuple[str, int]:
 
 def _check_paths(config: Config, shown: str, prefix: str) -> None:
     if not config.app_dir.is_dir():
-        raise ConfigError(shown, prefix + "app.dir", f"folder {config.app_dir} does not exist",
-                          "point app.dir at the folder holding your app")
+        raise ConfigError(
+            shown,
+            prefix + "app.dir",
+            f"folder {config.app_dir} does not exist",
+            "point app.dir at the folder holding your app",
+        )
     if not config.static_dir.is_dir():
-        raise ConfigError(shown, prefix + "static.dir",
-                          f"folder {config.static_dir} does not exist",
-                          "create it, or point static.dir at your static folder (relative to app.dir)")
+        raise ConfigError(
+            shown,
+            prefix + "static.dir",
+            f"folder {config.static_dir} does not exist",
+            "create it, or point static.dir at your static folder (relative to app.dir)",
+        )
     module_path = config.app_dir.joinpath(*config.app.module.split("."))
     if not (module_path.with_suffix(".py").is_file() or (module_path / "__init__.py").is_file()):
         raise ConfigError(
-            shown, prefix + "app.wsgi",
+            shown,
+            prefix + "app.wsgi",
             f"module {config.app.module!r} not found in {config.app_dir} (no "
             f"{module_path.name}.py or {module_path.name}/__init__.py)",
             "set app.wsgi to module:attr of your Flask app, relative to app.dir",

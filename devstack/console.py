@@ -37,9 +37,7 @@ _state: dict[str, Console] = {}
 
 def configure(mode: ColorMode | str = ColorMode.auto) -> None:
     color = use_color(mode)
-    _state["out"] = Console(
-        force_terminal=color, no_color=not color, highlight=False, soft_wrap=True
-    )
+    _state["out"] = Console(force_terminal=color, no_color=not color, highlight=False, soft_wrap=True)
     _state["err"] = Console(
         stderr=True,
         force_terminal=use_color(mode, sys.stderr.isatty()),

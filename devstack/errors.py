@@ -49,5 +49,4 @@ def one_line(text: str) -> str:
     """Control characters (a newline in a TOML key, a folder name) escaped: errors are one line."""
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                   for ch in text)
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)

@@ -7,8 +7,22 @@ from pathlib import Path
 import psutil
 
 # Filesystems whose change events do not reach inotify and whose pages sendfile may serve stale.
-SHARED_FSTYPES = ("vboxsf", "nfs", "nfs4", "9p", "virtiofs", "cifs", "smbfs", "smb3",
-                  "fuse", "fuseblk", "fuse.sshfs", "fuse.vmhgfs-fuse", "prl_fs", "vmhgfs")
+SHARED_FSTYPES = (
+    "vboxsf",
+    "nfs",
+    "nfs4",
+    "9p",
+    "virtiofs",
+    "cifs",
+    "smbfs",
+    "smb3",
+    "fuse",
+    "fuseblk",
+    "fuse.sshfs",
+    "fuse.vmhgfs-fuse",
+    "prl_fs",
+    "vmhgfs",
+)
 
 
 def fstype(path: Path) -> str:

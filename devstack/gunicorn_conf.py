@@ -18,8 +18,7 @@ if os.environ.get("DEVSTACK_WORKER") == "gevent":
     monkey.patch_all()
 
 # Libraries only: the user's code is never imported in the master.
-PREIMPORT = ("flask", "werkzeug", "jinja2", "flask_socketio", "socketio", "engineio",
-             "simple_websocket")
+PREIMPORT = ("flask", "werkzeug", "jinja2", "flask_socketio", "socketio", "engineio", "simple_websocket")
 
 
 def on_starting(server: object) -> None:

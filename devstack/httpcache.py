@@ -75,8 +75,9 @@ def freshness(headers: dict[str, str]) -> Freshness:
     if "expires" in headers:
         expires = http_date(headers.get("expires"))
         ahead = (expires - date) if (expires is not None and date is not None) else 0.0
-        return Freshness("explicit" if ahead > 0 else "none", max(ahead, 0.0),
-                         f"Expires: {headers['expires']}", True)
+        return Freshness(
+            "explicit" if ahead > 0 else "none", max(ahead, 0.0), f"Expires: {headers['expires']}", True
+        )
     modified = http_date(headers.get("last-modified"))
     if modified is not None and date is not None and "cache-control" not in headers:
         # RFC 9111 4.2.2: caches may use 10 % of the time since Last-Modified.
@@ -99,9 +100,13 @@ def browser_warning(headers: dict[str, str]) -> str:
     """One sentence when these headers let a browser keep an old copy; '' when they do not."""
     fresh = freshness(headers)
     if fresh.kind == "explicit":
-        return (f"{fresh.header} lets a browser keep the old copy for "
-                f"{human_seconds(fresh.seconds)} without asking")
+        return (
+            f"{fresh.header} lets a browser keep the old copy for "
+            f"{human_seconds(fresh.seconds)} without asking"
+        )
     if fresh.kind == "heuristic" and fresh.seconds >= 1:
-        return (f"{fresh.header} with no Cache-Control lets a browser guess a freshness of about "
-                f"{human_seconds(fresh.seconds)} (10 % of the file's age) and keep the old copy")
+        return (
+            f"{fresh.header} with no Cache-Control lets a browser guess a freshness of about "
+            f"{human_seconds(fresh.seconds)} (10 % of the file's age) and keep the old copy"
+        )
     return ""

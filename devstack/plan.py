@@ -63,8 +63,12 @@ def gunicorn_version() -> tuple[int, ...] | None:
 
 
 def nginx_mime_types() -> str | None:
-    for candidate in ("/etc/nginx/mime.types", "/usr/local/nginx/conf/mime.types",
-                      "/opt/homebrew/etc/nginx/mime.types", "/usr/local/etc/nginx/mime.types"):
+    for candidate in (
+        "/etc/nginx/mime.types",
+        "/usr/local/nginx/conf/mime.types",
+        "/opt/homebrew/etc/nginx/mime.types",
+        "/usr/local/etc/nginx/mime.types",
+    ):
         if Path(candidate).is_file():
             return candidate
     return None
@@ -120,8 +124,10 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
     else:
         sendfile = config.server.sendfile == "on"
         if sendfile and shared:
-            warnings.append(f"sendfile is on but {config.static_dir} is on {fstype}: nginx may serve "
-                            "stale or truncated files — set server.sendfile = \"auto\"")
+            warnings.append(
+                f"sendfile is on but {config.static_dir} is on {fstype}: nginx may serve "
+                'stale or truncated files — set server.sendfile = "auto"'
+            )
 
     engine = config.app.reload_engine if config.app.reload else "off"
     worker = config.app.worker
@@ -130,18 +136,27 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
     if version is None:
         raise DevstackError(
             f"gunicorn is not installed for {python} — pip install 'gunicorn>=23' "
-            "(or devstack[app]) into the environment that runs your app")
+            "(or devstack[app]) into the environment that runs your app"
+        )
     if worker == "eventlet":
         if version >= (26,):
-            raise ConfigError(shown, "app.worker",
-                              f"gunicorn {'.'.join(map(str, version))} has no eventlet worker "
-                              "(removed in 26.0)",
-                              'use worker = "gthread" (or "gevent"), or pin gunicorn<26')
-        warnings.append("the eventlet worker is deprecated and gone in gunicorn 26+; "
-                        'eventlet itself is bug-fix-only — prefer worker = "gthread"')
+            raise ConfigError(
+                shown,
+                "app.worker",
+                f"gunicorn {'.'.join(map(str, version))} has no eventlet worker (removed in 26.0)",
+                'use worker = "gthread" (or "gevent"), or pin gunicorn<26',
+            )
+        warnings.append(
+            "the eventlet worker is deprecated and gone in gunicorn 26+; "
+            'eventlet itself is bug-fix-only — prefer worker = "gthread"'
+        )
     if worker == "gevent" and importlib.util.find_spec("gevent") is None:
-        raise ConfigError(shown, "app.worker", "gevent is not installed",
-                          "pip install 'gunicorn[gevent]', or use worker = \"gthread\"")
+        raise ConfigError(
+            shown,
+            "app.worker",
+            "gevent is not installed",
+            "pip install 'gunicorn[gevent]', or use worker = \"gthread\"",
+        )
     if engine == "inotify" and (worker == "gevent" or shared):
         why = "it crashes gevent workers at boot" if worker == "gevent" else f"inotify misses {fstype} edits"
         warnings.append(f"reload_engine inotify replaced by poll: {why}")
@@ -151,13 +166,22 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
         warnings.append(
             f"eventlet is importable and {config.app.module} does not set async_mode: "
             "Flask-SocketIO will pick eventlet and hang under the "
-            f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()")
+            f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()"
+        )
 
     nginx_conf = render_nginx(config, sendfile, fstype)
     processes = [gunicorn_spec(config, python, engine, version, colors), nginx_spec(config)]
     processes += extra_specs(config, warnings, colors)
-    return Plan(config=config, nginx_conf=nginx_conf, processes=processes, warnings=warnings,
-                reload_engine=engine, sendfile=sendfile, static_fstype=fstype, colors=colors)
+    return Plan(
+        config=config,
+        nginx_conf=nginx_conf,
+        processes=processes,
+        warnings=warnings,
+        reload_engine=engine,
+        sendfile=sendfile,
+        static_fstype=fstype,
+        colors=colors,
+    )
 
 
 def _sets_async_mode(config: Config) -> bool:
@@ -176,19 +200,24 @@ def extra_specs(config: Config, warnings: list[str], colors: bool = True) -> lis
     commands = {}
     for name, command in procfile.read_procfile(config.root).items():
         if name in procfile.SKIPPED or name in RESERVED_NAMES:
-            warnings.append(f"Procfile process {name!r} skipped: devstack runs the app and nginx "
-                            "itself")
+            warnings.append(f"Procfile process {name!r} skipped: devstack runs the app and nginx itself")
         elif name in config.processes:
-            warnings.append(f"process {name!r} is in the Procfile and in {config.path.name}: "
-                            f"the {config.path.name} command runs")
+            warnings.append(
+                f"process {name!r} is in the Procfile and in {config.path.name}: "
+                f"the {config.path.name} command runs"
+            )
         else:
             commands[name] = command
     commands.update(config.processes)
     if not commands:
         return []
     env = {**procfile.read_dotenv(config.root), **child_env(config, colors)}
-    return [ProcessSpec(name=name, argv=["/bin/sh", "-c", f"exec {command}"], cwd=config.root,
-                        env=env, restart="always") for name, command in commands.items()]
+    return [
+        ProcessSpec(
+            name=name, argv=["/bin/sh", "-c", f"exec {command}"], cwd=config.root, env=env, restart="always"
+        )
+        for name, command in commands.items()
+    ]
 
 
 def child_env(config: Config, colors: bool = True) -> dict[str, str]:
@@ -211,20 +240,33 @@ def color_env(colors: bool) -> dict[str, str]:
     return {"FORCE_COLOR": "1", "CLICOLOR_FORCE": "1", "PY_COLORS": "1"}
 
 
-def gunicorn_spec(config: Config, python: str, engine: str,
-                  version: tuple[int, ...] | None, colors: bool = True) -> ProcessSpec:
+def gunicorn_spec(
+    config: Config, python: str, engine: str, version: tuple[int, ...] | None, colors: bool = True
+) -> ProcessSpec:
     argv = [
-        python, "-m", "gunicorn",
-        "--config", str(Path(__file__).with_name("gunicorn_conf.py")),
-        "--chdir", str(config.app_dir),
-        "--bind", f"127.0.0.1:{config.server.app_port}",
-        "--workers", "1",  # Socket.IO keeps session state in the one process
-        "--worker-class", config.app.worker,
-        "--graceful-timeout", "3",  # dev: open websockets must not hold a restart for 30 s
-        "--timeout", "120",
-        "--access-logfile", "-",
-        "--error-logfile", "-",
-        "--log-level", "info",
+        python,
+        "-m",
+        "gunicorn",
+        "--config",
+        str(Path(__file__).with_name("gunicorn_conf.py")),
+        "--chdir",
+        str(config.app_dir),
+        "--bind",
+        f"127.0.0.1:{config.server.app_port}",
+        "--workers",
+        "1",  # Socket.IO keeps session state in the one process
+        "--worker-class",
+        config.app.worker,
+        "--graceful-timeout",
+        "3",  # dev: open websockets must not hold a restart for 30 s
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        "--log-level",
+        "info",
     ]
     if config.app.worker == "gthread":
         argv += ["--threads", str(config.app.threads)]
@@ -247,7 +289,10 @@ def nginx_spec(config: Config, nginx: str = "nginx") -> ProcessSpec:
     return ProcessSpec(
         name="nginx",
         argv=[nginx, "-p", str(state), "-c", "nginx.conf", "-e", "stderr", "-g", "daemon off;"],
-        cwd=state, env={}, stdout_source="nginx.access", stderr_source="nginx.error",
+        cwd=state,
+        env={},
+        stdout_source="nginx.access",
+        stderr_source="nginx.error",
         restart="always",
     )
 

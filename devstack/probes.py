@@ -45,8 +45,9 @@ def split_url(url: str) -> tuple[str, int, str]:
 USER_AGENT = "devstack-probe"
 
 
-def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None,
-             method: str = "GET") -> Response:
+def http_get(
+    url: str, timeout: float = 5.0, headers: dict[str, str] | None = None, method: str = "GET"
+) -> Response:
     """One request, no redirects followed, no caching. Raises OSError on connection failure."""
     host, port, path = split_url(url)
     started = time.perf_counter()
@@ -106,17 +107,20 @@ class Freshness:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def check_static(base_url: str, static_prefix: str, static_dir: Path, file: Path,
-                 timeout: float = 5.0) -> Freshness:
+def check_static(
+    base_url: str, static_prefix: str, static_dir: Path, file: Path, timeout: float = 5.0
+) -> Freshness:
     relpath = file.relative_to(static_dir).as_posix()
     disk = sha256_file(file)
     resp = http_get(static_url_for(base_url, static_prefix, relpath), timeout=timeout)
     served = sha256_bytes(resp.body) if resp.status == 200 else ""
-    return Freshness(relpath, resp.status == 200 and served == disk, disk, served, resp.status,
-                     resp.elapsed, resp.headers)
+    return Freshness(
+        relpath, resp.status == 200 and served == disk, disk, served, resp.status, resp.elapsed, resp.headers
+    )
 
 
 # -- WebSocket / Socket.IO --------------------------------------------------------------------
+
 
 class WebSocketError(OSError):
     pass
@@ -130,13 +134,20 @@ class WebSocket:
         self.buffer = leftover
 
     @classmethod
-    def connect(cls, host: str, port: int, path: str, timeout: float = 5.0,
-                headers: dict[str, str] | None = None) -> tuple[WebSocket | None, int, bytes]:
+    def connect(
+        cls, host: str, port: int, path: str, timeout: float = 5.0, headers: dict[str, str] | None = None
+    ) -> tuple[WebSocket | None, int, bytes]:
         """Open the handshake. Returns (socket or None, HTTP status, raw response head)."""
         sock = socket.create_connection((host, port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket",
-                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+        lines = [
+            f"GET {path} HTTP/1.1",
+            f"Host: {host}:{port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+        ]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         data = b""
@@ -157,7 +168,8 @@ class WebSocket:
             sock.close()
             return None, status, head
         expected = base64.b64encode(
-            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        )
         if expected not in head:
             sock.close()
             return None, status, head
@@ -224,15 +236,17 @@ class SocketIOResult:
     elapsed: float = 0.0
 
 
-def socketio_websocket(base_url: str, path: str = "/socket.io/", timeout: float = 5.0,
-                       origin: str | None = None) -> SocketIOResult:
+def socketio_websocket(
+    base_url: str, path: str = "/socket.io/", timeout: float = 5.0, origin: str | None = None
+) -> SocketIOResult:
     """A Socket.IO client connect restricted to the websocket transport (as transports=['websocket'])."""
     host, port, _ = split_url(base_url)
     started = time.perf_counter()
     headers = {"Origin": origin} if origin else {}
     try:
-        ws, status, head = WebSocket.connect(host, port, f"{path}?EIO=4&transport=websocket",
-                                             timeout, headers)
+        ws, status, head = WebSocket.connect(
+            host, port, f"{path}?EIO=4&transport=websocket", timeout, headers
+        )
     except OSError as exc:
         return SocketIOResult(False, 0, f"cannot connect: {exc}")
     if ws is None:
@@ -247,8 +261,9 @@ def socketio_websocket(base_url: str, path: str = "/socket.io/", timeout: float 
             packet = ws.recv_text()
             if packet.startswith("40"):
                 sid = json.loads(packet[2:] or "{}").get("sid", "")
-                return SocketIOResult(True, status, "connected over websocket", sid,
-                                      time.perf_counter() - started)
+                return SocketIOResult(
+                    True, status, "connected over websocket", sid, time.perf_counter() - started
+                )
             if packet.startswith("44"):
                 return SocketIOResult(False, status, f"connect refused: {packet[2:120]}")
             if packet == "2":
@@ -260,6 +275,7 @@ def socketio_websocket(base_url: str, path: str = "/socket.io/", timeout: float 
 
 
 # -- ports ------------------------------------------------------------------------------------
+
 
 @dataclass
 class PortOwner:
@@ -317,6 +333,7 @@ def wait_port(host: str, port: int, timeout: float) -> bool:
 
 # -- the hash ladder: which layer serves something other than the disk ------------------------
 
+
 @dataclass
 class Rung:
     name: str  # disk | guest | nginx | app | public
@@ -348,10 +365,14 @@ class Ladder:
         return None
 
 
-def hash_ladder(static_dir: Path, static_prefix: str, file: Path,
-                urls: list[tuple[str, str | None]],
-                guest_sha: Callable[[Path], str | None] | None = None,
-                timeout: float = 5.0) -> Ladder:
+def hash_ladder(
+    static_dir: Path,
+    static_prefix: str,
+    file: Path,
+    urls: list[tuple[str, str | None]],
+    guest_sha: Callable[[Path], str | None] | None = None,
+    timeout: float = 5.0,
+) -> Ladder:
     """disk -> guest (VM mode: guest_sha hashes the guest's copy) -> each (name, base URL) in order.
 
     A base URL of None marks a layer that does not exist for this stack (shown as skipped).

@@ -28,8 +28,9 @@ def parse_procfile(text: str, shown: str = PROCFILE) -> dict[str, str]:
             continue
         match = _LINE.match(line)
         if not match:
-            raise ConfigError(shown, f"line {number}", "not `name: command`",
-                              "write e.g. `css: npm run watch:css`")
+            raise ConfigError(
+                shown, f"line {number}", "not `name: command`", "write e.g. `css: npm run watch:css`"
+            )
         name, command = match.groups()
         if name in processes:
             raise ConfigError(shown, name, f"defined twice (line {number})", "keep one of them")
@@ -74,8 +75,7 @@ def read_procfile(root: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(PROCFILE, "", f"cannot read: {exc}",
-                          "fix or remove the Procfile") from None
+        raise ConfigError(PROCFILE, "", f"cannot read: {exc}", "fix or remove the Procfile") from None
     return parse_procfile(text)
 
 
@@ -85,8 +85,7 @@ def read_dotenv(root: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(DOTENV, "", f"cannot read: {exc.strerror}",
-                          "fix its permissions") from None
+        raise ConfigError(DOTENV, "", f"cannot read: {exc.strerror}", "fix its permissions") from None
 
 
 def process_names(root: Path) -> list[str]:

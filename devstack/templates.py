@@ -35,4 +35,3 @@ def nginx_quote(value: str) -> str:
     if value and not any(ch.isspace() or ch in ";{}#\"'\\" for ch in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-

@@ -10,8 +10,9 @@ from tests.stackutil import Project, kill_leftovers, make_project, processes_und
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if shutil.which("nginx") is None and not any(p.is_file() for p in (
-            Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx"))):
+    if shutil.which("nginx") is None and not any(
+        p.is_file() for p in (Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx"))
+    ):
         skip = pytest.mark.skip(reason="nginx is not installed (apt-get install nginx-light)")
         for item in items:
             if "needs_nginx" in item.keywords:

@@ -59,9 +59,16 @@ GOOD_PROXY = """
         }"""
 
 
-def render(prefix: Path, listen: int, app_port: int, static_dir: Path, static: str = GOOD_STATIC,
-           proxy: str = GOOD_PROXY, http_extra: str = "absolute_redirect off;\n    sendfile off;",
-           listen_host: str = "127.0.0.1") -> str:
+def render(
+    prefix: Path,
+    listen: int,
+    app_port: int,
+    static_dir: Path,
+    static: str = GOOD_STATIC,
+    proxy: str = GOOD_PROXY,
+    http_extra: str = "absolute_redirect off;\n    sendfile off;",
+    listen_host: str = "127.0.0.1",
+) -> str:
     body = f"""worker_processes 1;
 {worker_user(static_dir)}
 pid {prefix}/nginx.pid;
@@ -96,12 +103,14 @@ http {{
 
 
 class Proc:
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None,
-                 log: Path | None = None) -> None:
+    def __init__(
+        self, argv: list[str], cwd: Path, env: dict[str, str] | None = None, log: Path | None = None
+    ) -> None:
         self.log = log
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-        self.popen = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=out,
-                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         if log:
             out.close()  # type: ignore[union-attr]
 
@@ -122,8 +131,11 @@ def nginx(conf_text: str, base: Path, port: int) -> Iterator[Path]:
     (base / "tmp").mkdir(exist_ok=True)
     conf = base / "nginx.conf"
     conf.write_text(conf_text, encoding="utf-8")
-    proc = Proc([nginx_bin(), "-p", str(base), "-c", str(conf), "-e", "stderr",
-                 "-g", "daemon off;"], base, log=base / "nginx.log")
+    proc = Proc(
+        [nginx_bin(), "-p", str(base), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],
+        base,
+        log=base / "nginx.log",
+    )
     try:
         assert probes.wait_port("127.0.0.1", port, 10), (base / "nginx.log").read_text()
         yield conf
@@ -132,18 +144,40 @@ def nginx(conf_text: str, base: Path, port: int) -> Iterator[Path]:
 
 
 @contextmanager
-def gunicorn(app_dir: Path, port: int, *args: str, wsgi: str = "app:app",
-             env: dict[str, str] | None = None, bind_host: str = "127.0.0.1",
-             log: Path | None = None, wait: bool = True) -> Iterator[Proc]:
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "GUNICORN_CMD_ARGS": "",
-                "DEVSTACK_ASYNC_MODE": "threading", **(env or {})}
-    argv = [sys.executable, "-m", "gunicorn", "--chdir", str(app_dir), "-b",
-            f"{bind_host}:{port}", *args, wsgi]
+def gunicorn(
+    app_dir: Path,
+    port: int,
+    *args: str,
+    wsgi: str = "app:app",
+    env: dict[str, str] | None = None,
+    bind_host: str = "127.0.0.1",
+    log: Path | None = None,
+    wait: bool = True,
+) -> Iterator[Proc]:
+    full_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "GUNICORN_CMD_ARGS": "",
+        "DEVSTACK_ASYNC_MODE": "threading",
+        **(env or {}),
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--chdir",
+        str(app_dir),
+        "-b",
+        f"{bind_host}:{port}",
+        *args,
+        wsgi,
+    ]
     proc = Proc(argv, app_dir, full_env, log=log)
     try:
         if wait:
-            assert probes.wait_port("127.0.0.1", port, 30), \
+            assert probes.wait_port("127.0.0.1", port, 30), (
                 log.read_text() if log else "gunicorn did not listen"
+            )
         yield proc
     finally:
         proc.stop()
@@ -189,9 +223,15 @@ class Forward:
 
 def doctor(*args: str, cwd: Path | None = None, timeout: float = 120) -> tuple[int, dict[str, Any]]:
     """Run `devstack doctor --json ARGS`; the report is validated against the schema."""
-    result = subprocess.run([sys.executable, "-m", "devstack", "doctor", "--json", *args],
-                            cwd=cwd or REPO, env=cli_env(), capture_output=True, text=True,
-                            timeout=timeout, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack", "doctor", "--json", *args],
+        cwd=cwd or REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.stdout.strip(), result.stderr
     report = json.loads(result.stdout)
     jsonschema.validate(report, SCHEMA, cls=jsonschema.Draft202012Validator)

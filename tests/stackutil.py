@@ -69,11 +69,19 @@ class Project:
             encoding="utf-8",
         )
 
-    def cli(self, *args: str, timeout: float = 60, check: bool = False,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "devstack", *args], cwd=self.root,
-                              env=env or cli_env(), capture_output=True, text=True,
-                              timeout=timeout, check=check, stdin=subprocess.DEVNULL)
+    def cli(
+        self, *args: str, timeout: float = 60, check: bool = False, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "devstack", *args],
+            cwd=self.root,
+            env=env or cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+            stdin=subprocess.DEVNULL,
+        )
 
     def state(self) -> dict[str, Any]:
         try:

@@ -15,14 +15,24 @@ from tests.doctorutil import doctor, finding, gunicorn, nginx, render
 from tests.stackutil import EXAMPLE, Project, free_ports, wait_for
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = [
-    pytest.mark.browser, pytest.mark.needs_nginx,
+    pytest.mark.browser,
+    pytest.mark.needs_nginx,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium chromium-driver"),
-    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
-                       reason="pip install playwright (never `playwright install`)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None,
+        reason="pip install playwright (never `playwright install`)",
+    ),
 ]
 
 H1_COLOR = "getComputedStyle(document.querySelector('h1')).color"
@@ -68,18 +78,17 @@ def test_expires_30d_keeps_old_css_and_doctor_says_why(tmp_path: Path, page: Any
     app_port, port = free_ports(2)
     # Flask-SocketIO's documented nginx example, static part.
     docs_static = "location /static/ {\n alias STATIC/;\n expires 30d;\n }"
-    with gunicorn(app_dir, app_port, "-k", "gthread", "--threads", "8",
-                  log=tmp_path / "gunicorn.log"), \
-            nginx(render(tmp_path, port, app_port, static, static=docs_static), tmp_path / "ngx",
-                  port) as conf:
+    with (
+        gunicorn(app_dir, app_port, "-k", "gthread", "--threads", "8", log=tmp_path / "gunicorn.log"),
+        nginx(render(tmp_path, port, app_port, static, static=docs_static), tmp_path / "ngx", port) as conf,
+    ):
         url = f"http://127.0.0.1:{port}"
         page.goto(url + "/")
         assert page.evaluate(H1_COLOR) == OLD
         _edit_css(static)
         page.reload()
         assert page.evaluate(H1_COLOR) == OLD  # the browser kept its copy
-        code, report = doctor("static", "--url", url, "--nginx-conf", str(conf),
-                              "--static-dir", str(static))
+        code, report = doctor("static", "--url", url, "--nginx-conf", str(conf), "--static-dir", str(static))
     check = finding(report, "static.explicit-cache")
     assert check["status"] == "error" and "30 days" in check["finding"], check
     assert any(e["text"] == "expires 30d;" for e in check["evidence"])

@@ -39,24 +39,27 @@ def test_static_url_always_gets_its_trailing_slash(root: Path) -> None:
     assert load(root, '[static]\nurl = "/assets"\n').static.url == "/assets/"
 
 
-@pytest.mark.parametrize("text, key", [
-    ('[app]\nworker = "sync"\n', "app.worker"),
-    ('[app]\nthreads = 0\n', "app.threads"),
-    ('[app]\nreload = "yes"\n', "app.reload"),
-    ('[app]\nwsgi = "not a module"\n', "app.wsgi"),
-    ('[static]\nurl = "static"\n', "static.url"),
-    ('[static]\nurl = "/"\n', "static.url"),
-    ('[static]\nurl = "/a/../b/"\n', "static.url"),
-    ('[server]\nlisten = "5000"\n', "server.listen"),
-    ('[server]\nlisten = "127.0.0.1:70000"\n', "server.listen"),
-    ('[server]\napp_port = 5000\n', "server.app_port"),
-    ('[server]\nthreads = 4\n', "server.threads"),
-    ('[vm]\nprovider = "docker"\n', "vm.provider"),
-    ('[processes]\nnginx = "x"\n', "processes.nginx"),
-    ('[processes]\ncss = ""\n', "processes.css"),
-    ('[nope]\n', "nope"),
-    ('app = 3\n', "[app]"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ('[app]\nworker = "sync"\n', "app.worker"),
+        ("[app]\nthreads = 0\n", "app.threads"),
+        ('[app]\nreload = "yes"\n', "app.reload"),
+        ('[app]\nwsgi = "not a module"\n', "app.wsgi"),
+        ('[static]\nurl = "static"\n', "static.url"),
+        ('[static]\nurl = "/"\n', "static.url"),
+        ('[static]\nurl = "/a/../b/"\n', "static.url"),
+        ('[server]\nlisten = "5000"\n', "server.listen"),
+        ('[server]\nlisten = "127.0.0.1:70000"\n', "server.listen"),
+        ("[server]\napp_port = 5000\n", "server.app_port"),
+        ("[server]\nthreads = 4\n", "server.threads"),
+        ('[vm]\nprovider = "docker"\n', "vm.provider"),
+        ('[processes]\nnginx = "x"\n', "processes.nginx"),
+        ('[processes]\ncss = ""\n', "processes.css"),
+        ("[nope]\n", "nope"),
+        ("app = 3\n", "[app]"),
+    ],
+)
 def test_invalid_values_name_the_key(root: Path, text: str, key: str) -> None:
     with pytest.raises(ConfigError) as info:
         load(root, text)
@@ -72,7 +75,7 @@ def test_pyproject_tool_section(root: Path) -> None:
     cfg = config.load(found)
     assert cfg.server.app_port == 6001
     with pytest.raises(ConfigError) as info:
-        (root / "pyproject.toml").write_text('[tool.devstack.server]\nport = 1\n')
+        (root / "pyproject.toml").write_text("[tool.devstack.server]\nport = 1\n")
         config.load(found)
     assert info.value.key == "tool.devstack.server.port"
 

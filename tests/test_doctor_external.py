@@ -44,8 +44,9 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def good_app(app_dir: Path) -> Iterator[int]:
     """The example app under a correct gunicorn: gthread, one worker, loopback."""
     port = free_ports(1)[0]
-    with gunicorn(app_dir, port, "-k", "gthread", "-w", "1", "--threads", "8",
-                  log=app_dir.parent / "good-gunicorn.log"):
+    with gunicorn(
+        app_dir, port, "-k", "gthread", "-w", "1", "--threads", "8", log=app_dir.parent / "good-gunicorn.log"
+    ):
         yield port
 
 
@@ -65,7 +66,10 @@ def test_correct_setup_passes_every_check(app_dir: Path, good_app: int, tmp_path
     assert report["target"]["nginx_config_source"] == "nginx -T"
     # The checks that cannot apply to this setup, and only those, are n/a.
     assert {k for k, v in states.items() if v == "na"} <= {
-        "gunicorn.reload-shared-fs", "static.cache-busting", "nginx.redirect-port"}
+        "gunicorn.reload-shared-fs",
+        "static.cache-busting",
+        "nginx.redirect-port",
+    }
 
 
 def test_config_copied_from_the_docs(app_dir: Path, good_app: int, tmp_path: Path) -> None:
@@ -109,17 +113,25 @@ def test_config_copied_from_the_docs(app_dir: Path, good_app: int, tmp_path: Pat
             assert code == 1
             # Evidence: the header and the config line with file:line.
             explicit = finding(report, "static.explicit-cache")
-            assert any(e["kind"] == "header" and "max-age=2592000" in e["text"]
-                       for e in explicit["evidence"])
-            assert any(e["kind"] == "config" and e["text"] == "expires 30d;"
-                       and e["where"].startswith(str(conf) + ":") for e in explicit["evidence"])
+            assert any(e["kind"] == "header" and "max-age=2592000" in e["text"] for e in explicit["evidence"])
+            assert any(
+                e["kind"] == "config"
+                and e["text"] == "expires 30d;"
+                and e["where"].startswith(str(conf) + ":")
+                for e in explicit["evidence"]
+            )
             traversal = finding(report, "nginx.alias-traversal")
             assert "downloads" in traversal["finding"]  # the active probe got app.py's bytes
             assert "Location" in finding(report, "nginx.redirect-port")["evidence"][0]["text"]
             assert "400" in str(finding(report, "socketio.host-port")["evidence"])
             # These faults are independent of the others: the rest still pass.
-            for ok_id in ("static.ladder", "gunicorn.running", "gunicorn.workers",
-                          "socketio.async-mode", "net.lan-exposure"):
+            for ok_id in (
+                "static.ladder",
+                "gunicorn.running",
+                "gunicorn.workers",
+                "socketio.async-mode",
+                "net.lan-exposure",
+            ):
                 assert states[ok_id] == "ok", finding(report, ok_id)
 
             # With nothing but the URL (how most people meet doctor first), the page's assets
@@ -157,8 +169,7 @@ def test_plain_nginx_without_dev_headers(app_dir: Path, good_app: int, tmp_path:
     day = time.time() - 86400
     os.utime(css, (day, day))
     plain = "\n        location /static/ {\n            alias STATIC/;\n        }"
-    with nginx(render(tmp_path, port, good_app, static, static=plain), tmp_path / "ngx",
-               port) as conf:
+    with nginx(render(tmp_path, port, good_app, static, static=plain), tmp_path / "ngx", port) as conf:
         url = f"http://127.0.0.1:{port}"
         _, report = doctor(*ext_args(url, conf, static, "--file", "css/app.css"))
         states = statuses(report)
@@ -171,8 +182,7 @@ def test_plain_nginx_without_dev_headers(app_dir: Path, good_app: int, tmp_path:
         future = time.time() + 3600
         os.utime(js, (future, future))
         try:
-            code, report = doctor("static.clock-skew",
-                                  *ext_args(url, conf, static, "--file", "js/app.js"))
+            code, report = doctor("static.clock-skew", *ext_args(url, conf, static, "--file", "js/app.js"))
             assert statuses(report) == {"static.clock-skew": "warning"}
             assert code == 0  # warnings do not fail
         finally:
@@ -184,22 +194,24 @@ def test_last_modified_only_validator(app_dir: Path, good_app: int, tmp_path: Pa
     """etag off but If-Modified-Since honoured and no no-store: whole-second validators."""
     port = free_ports(1)[0]
     static = app_dir / "static"
-    block = ("location /static/ {\n alias STATIC/;\n etag off;\n"
-             ' add_header Cache-Control "no-cache";\n }')
-    with nginx(render(tmp_path, port, good_app, static, static=block), tmp_path / "ngx",
-               port) as conf:
+    block = 'location /static/ {\n alias STATIC/;\n etag off;\n add_header Cache-Control "no-cache";\n }'
+    with nginx(render(tmp_path, port, good_app, static, static=block), tmp_path / "ngx", port) as conf:
         _, report = doctor("static", *ext_args(f"http://127.0.0.1:{port}", conf, static))
     check = finding(report, "static.weak-validator")
     assert check["status"] == "warning" and "1-second" in check["finding"], check
     assert statuses(report)["static.explicit-cache"] == "ok"
 
 
-@pytest.mark.parametrize("static_block,check_id", [
-    ("location /static/ {\n alias STATIC;\n }", "nginx.alias-slash"),
-    ("location /static/ {\n root STATIC;\n }", "nginx.root-for-alias"),
-])
-def test_static_mapping_mistakes(app_dir: Path, good_app: int, tmp_path: Path,
-                                 static_block: str, check_id: str) -> None:
+@pytest.mark.parametrize(
+    "static_block,check_id",
+    [
+        ("location /static/ {\n alias STATIC;\n }", "nginx.alias-slash"),
+        ("location /static/ {\n root STATIC;\n }", "nginx.root-for-alias"),
+    ],
+)
+def test_static_mapping_mistakes(
+    app_dir: Path, good_app: int, tmp_path: Path, static_block: str, check_id: str
+) -> None:
     port = free_ports(1)[0]
     static = app_dir / "static"
     text = render(tmp_path, port, good_app, static, static=static_block)
@@ -218,15 +230,30 @@ def test_static_through_gunicorn_and_bad_gunicorn_flags(app_dir: Path, tmp_path:
     Connection: upgrade."""
     (app_dir / "broken_app.py").write_text(
         "from app import app, socketio  # noqa: F401\n"
-        "app.config['SEND_FILE_MAX_AGE_DEFAULT'] = 43200  # Flask < 2.0's default\n")
+        "app.config['SEND_FILE_MAX_AGE_DEFAULT'] = 43200  # Flask < 2.0's default\n"
+    )
     app_port, port = free_ports(2)
     static = app_dir / "static"
     hard_coded = GOOD_PROXY.replace("$connection_upgrade", '"upgrade"')
-    with gunicorn(app_dir, app_port, "-k", "gthread", "-w", "2", "--preload", "--reload",
-                  wsgi="broken_app:app", env={"DEVSTACK_ASYNC_MODE": "gevent"},
-                  bind_host="0.0.0.0", log=tmp_path / "gunicorn.log"), \
-            nginx(render(tmp_path, port, app_port, static, static="", proxy=hard_coded),
-                  tmp_path / "ngx", port) as conf:
+    with (
+        gunicorn(
+            app_dir,
+            app_port,
+            "-k",
+            "gthread",
+            "-w",
+            "2",
+            "--preload",
+            "--reload",
+            wsgi="broken_app:app",
+            env={"DEVSTACK_ASYNC_MODE": "gevent"},
+            bind_host="0.0.0.0",
+            log=tmp_path / "gunicorn.log",
+        ),
+        nginx(
+            render(tmp_path, port, app_port, static, static="", proxy=hard_coded), tmp_path / "ngx", port
+        ) as conf,
+    ):
         code, report = doctor(*ext_args(f"http://127.0.0.1:{port}", conf, static))
     states = statuses(report)
     expected = {
@@ -248,8 +275,13 @@ def test_gthread_with_one_thread(app_dir: Path, tmp_path: Path) -> None:
     """gthread's default is one thread: one websocket starves every other request."""
     app_port = free_ports(1)[0]
     with gunicorn(app_dir, app_port, "-k", "gthread", log=tmp_path / "gunicorn.log"):
-        code, report = doctor("gunicorn.threads", "--url", f"http://127.0.0.1:{app_port}",
-                              "--app-url", f"http://127.0.0.1:{app_port}")
+        code, report = doctor(
+            "gunicorn.threads",
+            "--url",
+            f"http://127.0.0.1:{app_port}",
+            "--app-url",
+            f"http://127.0.0.1:{app_port}",
+        )
     assert statuses(report) == {"gunicorn.threads": "error"}, report
     assert code == 1
 
@@ -262,8 +294,9 @@ def test_gunicorn_that_failed_to_boot(app_dir: Path, good_app: int, tmp_path: Pa
     with gunicorn(app_dir, app_port, "-k", "eventlet", log=log, wait=False) as proc:
         proc.popen.wait(timeout=30)
     with nginx(render(tmp_path, port, app_port, static), tmp_path / "ngx", port) as conf:
-        code, report = doctor("gunicorn", *ext_args(f"http://127.0.0.1:{port}", conf, static,
-                                                   "--gunicorn-log", str(log)))
+        code, report = doctor(
+            "gunicorn", *ext_args(f"http://127.0.0.1:{port}", conf, static, "--gunicorn-log", str(log))
+        )
     running = finding(report, "gunicorn.running")
     assert running["status"] == "error", running
     assert "eventlet" in running["finding"] or "boot" in running["finding"], running
@@ -278,17 +311,26 @@ def test_nothing_answers_at_the_url() -> None:
 
 
 def test_list_and_choose_checks() -> None:
-    listed = subprocess.run([sys.executable, "-m", "devstack", "doctor", "--list-checks"],
-                            env=cli_env(), capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [sys.executable, "-m", "devstack", "doctor", "--list-checks"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     ids = [line.split()[0] for line in listed.stdout.splitlines()]
     assert len(ids) == len(set(ids)) >= 28 and "static.ladder" in ids
-    unknown = subprocess.run([sys.executable, "-m", "devstack", "doctor", "no.such-check"],
-                             env=cli_env(), capture_output=True, text=True, timeout=60)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "devstack", "doctor", "no.such-check"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert unknown.returncode == 2 and "unknown check" in unknown.stderr
 
 
-def test_ladder_names_app_server_when_only_it_differs(app_dir: Path, good_app: int,
-                                                      tmp_path: Path) -> None:
+def test_ladder_names_app_server_when_only_it_differs(app_dir: Path, good_app: int, tmp_path: Path) -> None:
     """nginx serves a different folder than Flask: public is right, the app rung differs."""
     port = free_ports(1)[0]
     other = tmp_path / "other-static"
@@ -299,5 +341,5 @@ def test_ladder_names_app_server_when_only_it_differs(app_dir: Path, good_app: i
     ladder = finding(report, "static.ladder")
     assert ladder["status"] == "warning" and "app server" in ladder["finding"], ladder
     assert probes.sha256_file(other / "css" / "app.css") != probes.sha256_file(
-        app_dir / "static" / "css" / "app.css")
-
+        app_dir / "static" / "css" / "app.css"
+    )

@@ -70,7 +70,13 @@ def test_no_config_points_at_url_mode(tmp_path: object) -> None:
 
     from tests.stackutil import cli_env
 
-    result = subprocess.run([sys.executable, "-m", "devstack", "doctor"], cwd=str(tmp_path),
-                            env=cli_env(), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack", "doctor"],
+        cwd=str(tmp_path),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "devstack doctor --url URL" in result.stderr and "Traceback" not in result.stderr

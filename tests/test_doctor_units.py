@@ -21,7 +21,8 @@ def test_freshness_from_headers() -> None:
     heur = httpcache.freshness({"date": DATE, "last-modified": "Wed, 16 Nov 2026 12:00:00 GMT"})
     assert heur.kind == "heuristic" and heur.seconds == 86400  # 10 % of ten days
     assert "about 24 h" in httpcache.browser_warning(
-        {"date": DATE, "last-modified": "Wed, 16 Nov 2026 12:00:00 GMT"})
+        {"date": DATE, "last-modified": "Wed, 16 Nov 2026 12:00:00 GMT"}
+    )
     assert httpcache.browser_warning({"cache-control": "no-store"}) == ""
 
 
@@ -35,11 +36,14 @@ def test_etag_kinds() -> None:
 def test_parser_resolves_includes_with_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "conf.d" / "static.conf").write_text(
-        "# static\nlocation /static/ {\n    alias /srv/app/static/;\n    expires 30d;\n}\n")
+        "# static\nlocation /static/ {\n    alias /srv/app/static/;\n    expires 30d;\n}\n"
+    )
     main = tmp_path / "nginx.conf"
-    main.write_text('events {}\nhttp {\n  sendfile on;\n  server {\n    listen 8080;\n'
-                    '    include conf.d/*.conf;\n    location / { proxy_pass http://x; '
-                    'add_header X-A "a b;c"; }\n    location ~* \\.php$ { deny all; }\n  }\n}\n')
+    main.write_text(
+        "events {}\nhttp {\n  sendfile on;\n  server {\n    listen 8080;\n"
+        "    include conf.d/*.conf;\n    location / { proxy_pass http://x; "
+        'add_header X-A "a b;c"; }\n    location ~* \\.php$ { deny all; }\n  }\n}\n'
+    )
     conf = nginxconf.load(main, nginx=None)
     assert conf.source == "files"
     server = conf.server_for(8080)
@@ -58,8 +62,9 @@ def test_parser_resolves_includes_with_file_and_line(tmp_path: Path) -> None:
 
 
 def test_split_nginx_dump() -> None:
-    dump = ("# configuration file /a/nginx.conf:\nhttp {\n}\n\n"
-            "# configuration file /a/mime.types:\ntypes { }\n")
+    dump = (
+        "# configuration file /a/nginx.conf:\nhttp {\n}\n\n# configuration file /a/mime.types:\ntypes { }\n"
+    )
     files = nginxconf.split_dump(dump)
     assert set(files) == {"/a/nginx.conf", "/a/mime.types"}
 
@@ -68,11 +73,11 @@ def test_gunicorn_argv_precedence() -> None:
     settings: dict[str, str] = {}
     sources: dict[str, str] = {}
     procinfo.parse_args(["-w", "4"], settings, sources, "GUNICORN_CMD_ARGS")
-    app = procinfo.parse_args(["--workers=1", "-kgevent", "--preload", "--reload", "app:app"],
-                              settings, sources, "command line")
+    app = procinfo.parse_args(
+        ["--workers=1", "-kgevent", "--preload", "--reload", "app:app"], settings, sources, "command line"
+    )
     assert app == "app:app"
-    assert settings == {"workers": "1", "worker_class": "gevent", "preload_app": "true",
-                        "reload": "true"}
+    assert settings == {"workers": "1", "worker_class": "gevent", "preload_app": "true", "reload": "true"}
     assert sources["workers"] == "command line: --workers=1"
     assert procinfo.gunicorn_args(["/usr/bin/python3", "-m", "gunicorn", "-w", "2"]) == ["-w", "2"]
 
@@ -83,8 +88,9 @@ def test_ladder_names_the_guest_when_the_sync_lags(tmp_path: Path) -> None:
     file = static / "app.css"
     file.write_text("new")
     # Pure logic: the guest hook is the VM helper's job; here it reports an old copy.
-    ladder = probes.hash_ladder(static, "/static/", file, [("nginx", None)],
-                                guest_sha=lambda _path: probes.sha256_bytes(b"old"))
+    ladder = probes.hash_ladder(
+        static, "/static/", file, [("nginx", None)], guest_sha=lambda _path: probes.sha256_bytes(b"old")
+    )
     bad = ladder.first_bad
     assert bad is not None and bad.name == "guest"
     assert [r.name for r in ladder.rungs] == ["disk", "guest", "nginx"]
@@ -117,8 +123,9 @@ def test_ladder_skips_layers_not_reachable_from_here(tmp_path: Path) -> None:
     try:
         public = f"http://127.0.0.1:{server.server_address[1]}"
         closed = f"http://127.0.0.1:{free_ports(1)[0]}"
-        ladder = probes.hash_ladder(static, "/static/", static / "app.css",
-                                    [("app server", closed), ("public URL", public)])
+        ladder = probes.hash_ladder(
+            static, "/static/", static / "app.css", [("app server", closed), ("public URL", public)]
+        )
         assert ladder.rungs[1].status is None and ladder.first_bad is None
     finally:
         server.shutdown()

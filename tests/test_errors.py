@@ -31,12 +31,13 @@ def test_malformed_toml(project: Project) -> None:
 
 def test_unknown_key(project: Project) -> None:
     project.write_config(app='wokrer = "gevent"')
-    assert_one_line_error(project.cli("up", "--detach"), "devstack.toml", "app.wokrer",
-                          "unknown key", "worker")
+    assert_one_line_error(
+        project.cli("up", "--detach"), "devstack.toml", "app.wokrer", "unknown key", "worker"
+    )
 
 
 def test_wrong_type(project: Project) -> None:
-    project.write_config(app="threads = \"many\"")
+    project.write_config(app='threads = "many"')
     assert_one_line_error(project.cli("up", "--detach"), "app.threads", "expected an integer")
 
 
@@ -83,6 +84,12 @@ def test_no_config_anywhere(tmp_path: object) -> None:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "devstack", "status"], cwd=str(tmp_path),
-                            env=cli_env(), capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack", "status"],
+        cwd=str(tmp_path),
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert_one_line_error(result, "devstack.toml", "devstack init")

@@ -73,14 +73,14 @@ def test_fresh_but_cacheable_says_so_once(static: Path, tmp_path: Path) -> None:
     port = free_ports(1)[0]
     long_cache = "location /static/ {\n alias STATIC/;\n expires 30d;\n }"
     notes = Notes()
-    with nginx(render(tmp_path, port, free_ports(1)[0], static, static=long_cache),
-               tmp_path / "ngx", port):
+    with nginx(render(tmp_path, port, free_ports(1)[0], static, static=long_cache), tmp_path / "ngx", port):
         watcher = _watch(static, port, notes)
         try:
             for n in range(2):
                 (static / "css" / "app.css").write_text(f"p {{ margin: {n}px; }}\n")
-                assert wait_for(lambda n=n: sum("fresh  css/app.css" in x for x in notes.lines)
-                                > n, 10), notes.lines
+                assert wait_for(lambda n=n: sum("fresh  css/app.css" in x for x in notes.lines) > n, 10), (
+                    notes.lines
+                )
             warnings = [x for x in notes.lines if x.startswith("warning:")]
             assert len(warnings) == 1 and "30 days" in warnings[0], notes.lines
         finally:

@@ -21,8 +21,7 @@ def test_every_static_edit_is_verified_fresh(stack: Project) -> None:
     pids = stack.recorded_pids()
     for n in range(3):
         css.write_text(f"h1 {{ color: rgb({n}, 0, 0); }}\n", encoding="utf-8")
-        assert wait_for(lambda n=n: watcher_log(stack).count("fresh  css/app.css") > n), \
-            watcher_log(stack)
+        assert wait_for(lambda n=n: watcher_log(stack).count("fresh  css/app.css") > n), watcher_log(stack)
     # A new file (created, not modified) and an editor's swap file (ignored).
     (stack.root / "static/css/new.css").write_text("p { margin: 0 }\n", encoding="utf-8")
     (stack.root / "static/css/.app.css.swp").write_bytes(b"\0" * 16)

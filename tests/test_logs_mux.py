@@ -20,7 +20,7 @@ RECORD = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z [oed] ")
 
 
 def texts(path: Path) -> list[bytes]:
-    return [line[fmt.STAMP_LEN + 3:] for line in path.read_bytes().split(b"\n")[:-1]]
+    return [line[fmt.STAMP_LEN + 3 :] for line in path.read_bytes().split(b"\n")[:-1]]
 
 
 def test_partial_lines_are_joined_and_a_missing_last_newline_still_counts(tmp_path: Path) -> None:
@@ -40,12 +40,13 @@ def test_streams_and_notes_are_marked(tmp_path: Path) -> None:
     mux.feed("app", "stderr", b"err\n")
     mux.note("app", "restarting")
     mux.close()
-    codes = [line[fmt.STAMP_LEN + 1:fmt.STAMP_LEN + 2]
-             for line in (tmp_path / "app.log").read_bytes().splitlines()]
+    codes = [
+        line[fmt.STAMP_LEN + 1 : fmt.STAMP_LEN + 2]
+        for line in (tmp_path / "app.log").read_bytes().splitlines()
+    ]
     assert codes == [b"o", b"e", b"d"]
     shown = screen.getvalue().decode().splitlines()
-    assert [line[9:] for line in shown] == [
-        "app      | out", "app      ! err", "app      * restarting"]
+    assert [line[9:] for line in shown] == ["app      | out", "app      ! err", "app      * restarting"]
 
 
 def test_invalid_utf8_and_long_lines_pass_through(tmp_path: Path) -> None:
@@ -54,7 +55,7 @@ def test_invalid_utf8_and_long_lines_pass_through(tmp_path: Path) -> None:
     long_line = b"x" * (MAX_LINE * 3)
     mux.feed("app", "stdout", junk)
     for start in range(0, len(long_line), 65536):  # as os.read would hand it over
-        mux.feed("app", "stdout", long_line[start:start + 65536])
+        mux.feed("app", "stdout", long_line[start : start + 65536])
     mux.feed("app", "stdout", b"\nafter\n")
     mux.close()
     lines = texts(tmp_path / "app.log")
@@ -83,8 +84,7 @@ def test_rotation_keeps_n_generations_and_every_line(tmp_path: Path) -> None:
     mux.close()
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["app.log", "app.log.1", "app.log.2"]
-    kept = [*texts(tmp_path / "app.log.2"), *texts(tmp_path / "app.log.1"),
-            *texts(tmp_path / "app.log")]
+    kept = [*texts(tmp_path / "app.log.2"), *texts(tmp_path / "app.log.1"), *texts(tmp_path / "app.log")]
     numbers = [int(line.split()[1]) for line in kept]
     assert numbers == list(range(numbers[0], 300))  # newest kept, in order, no gap
     assert all(p.stat().st_size < 4096 + 64 for p in tmp_path.iterdir())
@@ -134,7 +134,7 @@ def test_concurrent_feeders_keep_lines_whole_and_in_order(tmp_path: Path) -> Non
     def produce(name: str) -> None:
         data = b"".join(b"%s %06d\n" % (name.encode(), i) for i in range(count))
         for start in range(0, len(data), 4093):  # odd chunking: lines cut anywhere
-            mux.feed(name, "stdout", data[start:start + 4093])
+            mux.feed(name, "stdout", data[start : start + 4093])
         mux.end(name, "stdout")
 
     threads = [threading.Thread(target=produce, args=(f"p{i}",)) for i in range(3)]
@@ -151,8 +151,9 @@ def test_concurrent_feeders_keep_lines_whole_and_in_order(tmp_path: Path) -> Non
 @given(data=st.binary(max_size=3000), cuts=st.lists(st.integers(0, 3000), max_size=12))
 @settings(max_examples=200, deadline=None)
 @example(data=b"\x1b]unterminated title\nnext line\n\x1b[31", cuts=[5])
-def test_any_bytes_cut_anywhere_come_out_whole(tmp_path_factory: pytest.TempPathFactory,
-                                               data: bytes, cuts: list[int]) -> None:
+def test_any_bytes_cut_anywhere_come_out_whole(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, cuts: list[int]
+) -> None:
     log_dir = tmp_path_factory.mktemp("logs")
     screen = io.BytesIO()
     mux = LogMux(log_dir, screen, prefix=False, max_bytes=1 << 30)
@@ -181,9 +182,12 @@ def test_a_terminal_that_stops_reading_never_stalls_the_logs(tmp_path: Path) -> 
     assert mux.screen is not None
     mux.screen.limit = 256 * 1024
     lines = 50_000
-    feeder = threading.Thread(target=lambda: [
-        mux.feed("app", "stdout", b"".join(b"line %06d\n" % i for i in range(s, s + 1000)))
-        for s in range(0, lines, 1000)])
+    feeder = threading.Thread(
+        target=lambda: [
+            mux.feed("app", "stdout", b"".join(b"line %06d\n" % i for i in range(s, s + 1000)))
+            for s in range(0, lines, 1000)
+        ]
+    )
     feeder.start()
     feeder.join(timeout=60)
     assert not feeder.is_alive(), "feed() blocked on the terminal"

@@ -25,13 +25,18 @@ def write(path: Path, rows: list[tuple[float, str, str]]) -> None:
             handle.write(clock.utc(when) + f" {code} {text}\n".encode())
 
 
-def run(log_dir: Path, names: list[str], lines: int | None = None, since: str | None = None,
-        grep: str | None = None, **printer: bool) -> list[str]:
+def run(
+    log_dir: Path,
+    names: list[str],
+    lines: int | None = None,
+    since: str | None = None,
+    grep: str | None = None,
+    **printer: bool,
+) -> list[str]:
     out = io.BytesIO()
     chosen = [s for s in reader.sources(log_dir) if not names or reader.matches(s, names)]
     keep = record_filter(since, grep, now=T0 + 100)
-    Printer(out, width=8, **printer).write(
-        reader.history(log_dir, chosen, lines, keep, reader.Snapshot()))
+    Printer(out, width=8, **printer).write(reader.history(log_dir, chosen, lines, keep, reader.Snapshot()))
     return out.getvalue().decode().splitlines()
 
 
@@ -83,8 +88,14 @@ def test_since_formats() -> None:
 
 def test_json_and_no_prefix(logs: Path) -> None:
     rows = [json.loads(line) for line in run(logs, ["nginx.error"], as_json=True)]
-    assert rows == [{"time": fmt.Clock().utc(T0 + 7.5).decode(), "process": "nginx.error",
-                     "stream": "stderr", "line": "oops red"}]
+    assert rows == [
+        {
+            "time": fmt.Clock().utc(T0 + 7.5).decode(),
+            "process": "nginx.error",
+            "stream": "stderr",
+            "line": "oops red",
+        }
+    ]
     assert run(logs, ["gunicorn"], lines=2, prefix=False) == ["g16", "g18"]
     prefixed = run(logs, ["nginx.error"])
     assert prefixed[0].endswith(" nginx.error ! oops red")

@@ -52,12 +52,18 @@ def foreground(project: Project, *args: str) -> Iterator[tuple[subprocess.Popen[
     """`devstack up` in the foreground, its live view going to a file; stopped like Ctrl-C."""
     screen = project.root / "screen.out"
     with open(screen, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "devstack", "up", *args], cwd=project.root,
-                                env=cli_env(), stdout=out, stderr=subprocess.PIPE,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "up", *args],
+            cwd=project.root,
+            env=cli_env(),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
     try:
-        ready = wait_for(lambda: project.state().get("status") == "ready" or
-                         proc.poll() is not None, timeout=60)
+        ready = wait_for(
+            lambda: project.state().get("status") == "ready" or proc.poll() is not None, timeout=60
+        )
         assert ready and proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         yield proc, screen
     finally:
@@ -77,21 +83,26 @@ def test_live_view_procfile_dotenv_and_logs_after_stop(project: Project) -> None
     (project.root / "ticker.py").write_text(TICKER)
     (project.root / "Procfile").write_text(f"ticker: {sys.executable} ticker.py\n")
     (project.root / ".env").write_text(f"SECRET={SECRET}\n")
-    project.write_config(extra=f'[processes]\nother = "{sys.executable} -u -c \\"print(42)'
-                               f'; import time; time.sleep(3600)\\""\n')
+    project.write_config(
+        extra=f'[processes]\nother = "{sys.executable} -u -c \\"print(42)'
+        f'; import time; time.sleep(3600)\\""\n'
+    )
     with foreground(project) as (_, screen):
         assert probes.http_get(project.url + "/live-marker").status == 404
-        assert wait_for(lambda: "live-marker" in screen.read_text()
-                        and "tick 4" in screen.read_text(), timeout=30)
-        pids = [rec["pid"] for name, rec in project.state()["processes"].items()
-                if name in ("ticker", "other")]
+        assert wait_for(
+            lambda: "live-marker" in screen.read_text() and "tick 4" in screen.read_text(), timeout=30
+        )
+        pids = [
+            rec["pid"] for name, rec in project.state()["processes"].items() if name in ("ticker", "other")
+        ]
         assert len(pids) == 2
     live = screen.read_text()
     assert "\x1b" not in live  # NO_COLOR (set by cli_env): not even the child's own colors
     for source in ("gunicorn", "nginx.access", "ticker", "other", "devstack"):
         assert lines_of(live, source), f"no {source} lines in the live view:\n{live}"
-    assert [PREFIX.sub("", ln) for ln in lines_of(live, "ticker") if "| tick" in ln] == \
-        [f"tick {i}" for i in range(5)]  # order within a process is kept
+    assert [PREFIX.sub("", ln) for ln in lines_of(live, "ticker") if "| tick" in ln] == [
+        f"tick {i}" for i in range(5)
+    ]  # order within a process is kept
     assert any(re.search(r"ticker +! colored on stderr$", ln) for ln in live.splitlines())
     assert "secret length 14" in live  # .env reached the process ...
     for path in [screen, *project.state_dir.rglob("*")]:  # ... and its value is printed nowhere
@@ -113,8 +124,9 @@ def test_live_view_procfile_dotenv_and_logs_after_stop(project: Project) -> None
 def test_600000_lines_in_600000_out(project: Project) -> None:
     count = 200_000
     (project.root / "producer.py").write_text(PRODUCER)
-    (project.root / "Procfile").write_text("".join(
-        f"p{i}: {sys.executable} producer.py p{i} {count}\n" for i in (1, 2, 3)))
+    (project.root / "Procfile").write_text(
+        "".join(f"p{i}: {sys.executable} producer.py p{i} {count}\n" for i in (1, 2, 3))
+    )
     logs = project.state_dir / "logs"
 
     def stored(name: str) -> int:
@@ -124,11 +136,18 @@ def test_600000_lines_in_600000_out(project: Project) -> None:
         assert wait_for(lambda: all(stored(f"p{i}") == count for i in (1, 2, 3)), timeout=120)
     live = screen.read_bytes()
     for i in (1, 2, 3):
-        numbers = [int(n) for n in re.findall(rb"^\d\d:\d\d:\d\d p%d +\| p%d (\d{7}) short line$"
-                                              % (i, i), live, re.M)]
+        numbers = [
+            int(n)
+            for n in re.findall(rb"^\d\d:\d\d:\d\d p%d +\| p%d (\d{7}) short line$" % (i, i), live, re.M)
+        ]
         assert numbers == list(range(count)), f"p{i}: {len(numbers)} lines on screen"
-        result = subprocess.run([sys.executable, "-m", "devstack", "logs", f"p{i}", "--no-prefix"],
-                                cwd=project.root, env=cli_env(), capture_output=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack", "logs", f"p{i}", "--no-prefix"],
+            cwd=project.root,
+            env=cli_env(),
+            capture_output=True,
+            check=True,
+        )
         assert result.stdout == b"".join(b"p%d %07d short line\n" % (i, n) for n in range(count))
 
 
@@ -136,9 +155,15 @@ class Follow:
     """`devstack logs -f` in the background, its lines collected."""
 
     def __init__(self, project: Project, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "devstack", "logs", "-f", *args],
-                                     cwd=project.root, env=cli_env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "logs", "-f", *args],
+            cwd=project.root,
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         self.lines: list[str] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -170,8 +195,7 @@ def test_follow_across_gunicorn_restart_and_rotation(project: Project) -> None:
         old = project.state()["processes"]["gunicorn"]["pid"]
         os.kill(old, signal.SIGKILL)
         assert wait_for(lambda: project.state()["processes"]["gunicorn"]["pid"] != old, timeout=30)
-        assert wait_for(lambda: probes.http_get(project.url + "/after-restart").status == 404,
-                        timeout=30)
+        assert wait_for(lambda: probes.http_get(project.url + "/after-restart").status == 404, timeout=30)
         assert follow.saw("gunicorn killed by SIGKILL")
         assert follow.saw("/after-restart")
 
@@ -196,8 +220,12 @@ def test_since_grep_json_and_color_policy(stack: Project) -> None:
     wait_for(lambda: datetime.now(UTC).isoformat() > before, timeout=1)  # a later microsecond
     assert probes.http_get(stack.url + "/grep-me-7").status == 404
     logs = stack.state_dir / "logs"
-    assert wait_for(lambda: b"grep-me-7" in (logs / "gunicorn.log").read_bytes()
-                    and b"grep-me-7" in (logs / "nginx.access.log").read_bytes())
+    assert wait_for(
+        lambda: (
+            b"grep-me-7" in (logs / "gunicorn.log").read_bytes()
+            and b"grep-me-7" in (logs / "nginx.access.log").read_bytes()
+        )
+    )
 
     grep = stack.cli("logs", "--grep", "grep-me-[0-9]")
     assert grep.returncode == 0, grep.stderr
@@ -247,7 +275,8 @@ def test_children_keep_their_colors_unless_color_is_off(project: Project) -> Non
     (project.root / "painter.py").write_text(
         "import os, sys, time\n"
         "print('\\x1b[32mgreen\\x1b[0m' if os.environ.get('FORCE_COLOR') or sys.stdout.isatty()"
-        " else 'plain', flush=True)\ntime.sleep(3600)\n")
+        " else 'plain', flush=True)\ntime.sleep(3600)\n"
+    )
     (project.root / "Procfile").write_text(f"painter: {sys.executable} painter.py\n")
     env = {k: v for k, v in cli_env().items() if k != "NO_COLOR"}
     log = project.state_dir / "logs" / "painter.log"
@@ -256,7 +285,9 @@ def test_children_keep_their_colors_unless_color_is_off(project: Project) -> Non
         assert wait_for(lambda: log.exists() and log.read_bytes().count(b"\n") > 0)
         shown = project.cli("logs", "painter", "--no-prefix", "--color", "always", env=env)
         assert shown.stdout.splitlines()[-1].startswith(expected)  # (+ devstack's line-end reset)
-        assert project.cli("logs", "painter", "--no-prefix", env=env).stdout.splitlines()[-1] \
-            in ("green", "plain")  # auto on a pipe: the codes are stripped
+        assert project.cli("logs", "painter", "--no-prefix", env=env).stdout.splitlines()[-1] in (
+            "green",
+            "plain",
+        )  # auto on a pipe: the codes are stripped
         project.down()
         log.unlink()

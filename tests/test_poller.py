@@ -45,8 +45,12 @@ def test_poller_reports_changes(tmp_path: Path) -> None:
         tmp = tmp_path / "sub" / "a.css.new"
         tmp.write_text("renamed over")
         os.replace(tmp, old)  # how many editors save
-        assert wait_for(lambda: (rec.saw("modified", "a.css") and rec.events.count(
-            ("modified", "a.css")) >= 2) or rec.saw("created", "a.css"))
+        assert wait_for(
+            lambda: (
+                (rec.saw("modified", "a.css") and rec.events.count(("modified", "a.css")) >= 2)
+                or rec.saw("created", "a.css")
+            )
+        )
         (tmp_path / "sub" / "b.css").unlink()
         assert wait_for(lambda: rec.saw("deleted", "b.css"))
     finally:

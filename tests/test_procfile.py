@@ -14,8 +14,10 @@ from tests.stackutil import make_project
 
 def test_procfile_lines() -> None:
     text = "# tools\ncss: npm run watch:css\n\nworker:python -m worker --queue a:b  \n"
-    assert procfile.parse_procfile(text) == {"css": "npm run watch:css",
-                                             "worker": "python -m worker --queue a:b"}
+    assert procfile.parse_procfile(text) == {
+        "css": "npm run watch:css",
+        "worker": "python -m worker --queue a:b",
+    }
     with pytest.raises(ConfigError, match="defined twice"):
         procfile.parse_procfile("a: x\na: y\n")
     with pytest.raises(ConfigError, match="line 1"):
@@ -23,21 +25,36 @@ def test_procfile_lines() -> None:
 
 
 def test_dotenv_values() -> None:
-    text = "\n".join([
-        "# comment", "PLAIN=value", "export EXPORTED=yes", "SPACED = two words # note",
-        "SINGLE='lit $HOME \\n'", 'DOUBLE="a\\nb \\"q\\""', "EMPTY=", "URL=http://x/#frag",
-        "not an assignment",
-    ])
+    text = "\n".join(
+        [
+            "# comment",
+            "PLAIN=value",
+            "export EXPORTED=yes",
+            "SPACED = two words # note",
+            "SINGLE='lit $HOME \\n'",
+            'DOUBLE="a\\nb \\"q\\""',
+            "EMPTY=",
+            "URL=http://x/#frag",
+            "not an assignment",
+        ]
+    )
     assert procfile.parse_dotenv(text) == {
-        "PLAIN": "value", "EXPORTED": "yes", "SPACED": "two words", "SINGLE": "lit $HOME \\n",
-        "DOUBLE": 'a\nb "q"', "EMPTY": "", "URL": "http://x/#frag"}
+        "PLAIN": "value",
+        "EXPORTED": "yes",
+        "SPACED": "two words",
+        "SINGLE": "lit $HOME \\n",
+        "DOUBLE": 'a\nb "q"',
+        "EMPTY": "",
+        "URL": "http://x/#frag",
+    }
 
 
 def test_plan_adds_procfile_and_toml_processes_with_dotenv(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     project.write_config(extra='[processes]\ncss = "echo toml"\n')
-    (project.root / "Procfile").write_text("web: gunicorn app:app\ncss: echo procfile\n"
-                                           "jobs: python jobs.py\n")
+    (project.root / "Procfile").write_text(
+        "web: gunicorn app:app\ncss: echo procfile\njobs: python jobs.py\n"
+    )
     (project.root / ".env").write_text("SECRET=s3cret\nDEVSTACK=overridden?\n")
     warnings: list[str] = []
     specs = plan.extra_specs(config_mod.load(project.config_path), warnings)
@@ -51,8 +68,9 @@ def test_plan_adds_procfile_and_toml_processes_with_dotenv(tmp_path: Path) -> No
     assert not any("s3cret" in w for w in warnings)
 
 
-def test_children_are_asked_for_color_unless_told_not_to(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_children_are_asked_for_color_unless_told_not_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     assert plan.color_env(True)["FORCE_COLOR"] == "1"
     assert plan.color_env(False) == {"NO_COLOR": "1"}

@@ -79,8 +79,16 @@ def test_redirect_location_points_at_the_public_host_and_port(stack: Project) ->
     assert forwarded.header("location") == "http://localhost:8001/"
 
 
-@pytest.mark.parametrize("path", ["/static../app.py", "/static/../app.py", "/static/..%2fapp.py",
-                                  "/static/%2e%2e/app.py", "/static/%2e%2e%2fapp.py"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static../app.py",
+        "/static/../app.py",
+        "/static/..%2fapp.py",
+        "/static/%2e%2e/app.py",
+        "/static/%2e%2e%2fapp.py",
+    ],
+)
 def test_alias_traversal_to_a_file_beside_the_static_dir_is_refused(stack: Project, path: str) -> None:
     resp = probes.http_get(stack.url + path)
     assert resp.status in (400, 403, 404)
@@ -96,8 +104,7 @@ def test_no_directory_listing(stack: Project) -> None:
 def test_code_edit_is_served_without_a_manual_step(stack: Project) -> None:
     app_py = stack.root / "app.py"
     app_py.write_text(app_py.read_text().replace("Hello from devstack", "Edited greeting"))
-    assert wait_for(lambda: b"Edited greeting" in probes.http_get(stack.url + "/health").body,
-                    timeout=20)
+    assert wait_for(lambda: b"Edited greeting" in probes.http_get(stack.url + "/health").body, timeout=20)
 
 
 def test_import_error_then_fix_recovers_without_a_manual_step(stack: Project) -> None:
@@ -126,12 +133,18 @@ def test_import_error_then_fix_recovers_without_a_manual_step(stack: Project) ->
 
 def test_ctrl_c_leaves_no_child_process(project: Project, tmp_path: object) -> None:
     out = open(project.root / "up.out", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "devstack", "up"], cwd=project.root,
-                            env=cli_env(), stdout=out, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "up"],
+        cwd=project.root,
+        env=cli_env(),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
-        assert wait_for(lambda: project.state().get("status") == "ready", timeout=30), \
-            (project.root / "up.out").read_text()
+        assert wait_for(lambda: project.state().get("status") == "ready", timeout=30), (
+            project.root / "up.out"
+        ).read_text()
         children = psutil.Process(proc.pid).children(recursive=True)
         names = {c.name() for c in children}
         assert any("nginx" in n for n in names) and len(children) >= 4  # masters and workers
@@ -157,7 +170,8 @@ def test_second_up_says_already_running(stack: Project) -> None:
 def test_down_stops_everything_and_frees_the_ports(stack: Project) -> None:
     pids = stack.recorded_pids()
     assert stack.down().returncode == 0
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-                   for pid in pids)
+    assert not any(
+        psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids
+    )
     assert probes.can_bind("127.0.0.1", stack.public_port)
     assert probes.can_bind("127.0.0.1", stack.app_port)

@@ -40,8 +40,12 @@ class ReadyReport:
     error: str = ""
 
 
-NGINX_FALLBACKS = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/bin/nginx",
-                   "/opt/homebrew/bin/nginx")
+NGINX_FALLBACKS = (
+    "/usr/sbin/nginx",
+    "/usr/local/sbin/nginx",
+    "/usr/local/bin/nginx",
+    "/opt/homebrew/bin/nginx",
+)
 
 
 def find_nginx() -> str:
@@ -51,9 +55,11 @@ def find_nginx() -> str:
     found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
     if found is None:
         where = f"DEVSTACK_NGINX={chosen}" if chosen else "PATH, /usr/sbin, /usr/local/sbin"
-        raise DevstackError(f"nginx is not installed (looked in {where}) — install it from your OS "
-                            "packages (Debian/Ubuntu: sudo apt-get install nginx-light; "
-                            "macOS: brew install nginx)")
+        raise DevstackError(
+            f"nginx is not installed (looked in {where}) — install it from your OS "
+            "packages (Debian/Ubuntu: sudo apt-get install nginx-light; "
+            "macOS: brew install nginx)"
+        )
     return found
 
 
@@ -69,13 +75,16 @@ def check_not_running(config: Config) -> str:
     if previous.supervisor is not None and previous.supervisor.alive():
         raise DevstackError(
             f"the stack is already running (pid {previous.supervisor.pid}, {previous.url}) — "
-            "`devstack down` stops it, `devstack logs -f` follows it", Exit.ALREADY_RUNNING)
+            "`devstack down` stops it, `devstack logs -f` follows it",
+            Exit.ALREADY_RUNNING,
+        )
     stopped = cleanup_leftovers(previous)
     if previous.status in ("stopped", "failed") and not stopped:
         return ""
     who = f" (supervisor pid {previous.supervisor.pid})" if previous.supervisor else ""
-    left = f"stopped what it left running: {', '.join(stopped)}" if stopped else \
-        "nothing of it was left running"
+    left = (
+        f"stopped what it left running: {', '.join(stopped)}" if stopped else "nothing of it was left running"
+    )
     return f"the previous stack{who} ended without stopping (killed?); {left}"
 
 
@@ -89,19 +98,22 @@ def cleanup_leftovers(previous: state.StackState) -> list[str]:
 
 
 def check_ports(config: Config) -> None:
-    wanted = [("server.listen", config.server.listen_host, config.server.listen_port),
-              ("server.app_port", "127.0.0.1", config.server.app_port)]
+    wanted = [
+        ("server.listen", config.server.listen_host, config.server.listen_port),
+        ("server.app_port", "127.0.0.1", config.server.app_port),
+    ]
     for key, host, port in wanted:
         if probes.can_bind(host, port):
             continue
         owner = probes.port_owner(port)
         who = owner.describe() if owner else "another process"
-        raise PortTaken(f"port {port} ({key} in {config.path.name}) is taken by {who} — stop it, "
-                        f"or set {key} to a free port")
+        raise PortTaken(
+            f"port {port} ({key} in {config.path.name}) is taken by {who} — stop it, "
+            f"or set {key} to a free port"
+        )
 
 
-def write_nginx_conf(config: Config, text: str,
-                     on_backup: Callable[[Path], None] | None = None) -> Path:
+def write_nginx_conf(config: Config, text: str, on_backup: Callable[[Path], None] | None = None) -> Path:
     """Write nginx.conf; a copy the user edited by hand is kept as a backup, never lost.
 
     on_backup is told where the hand-edited copy went, so the user hears about it.
@@ -128,7 +140,11 @@ def nginx_test(nginx: str, config: Config, conf_name: str = "nginx.conf") -> str
     state_dir = str(config.state_dir.resolve())
     result = subprocess.run(
         [nginx, "-p", state_dir, "-c", conf_name, "-e", "stderr", "-t", "-q"],
-        capture_output=True, text=True, timeout=30, check=False)
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     if result.returncode == 0:
         return ""
     lines = [ln for ln in result.stderr.splitlines() if "[emerg]" in ln or "[crit]" in ln]
@@ -138,44 +154,65 @@ def nginx_test(nginx: str, config: Config, conf_name: str = "nginx.conf") -> str
 def validate_nginx(nginx: str, config: Config) -> None:
     detail = nginx_test(nginx, config)
     if detail:
-        raise DevstackError(f"nginx rejected the rendered config "
-                            f"({config.state_dir / 'nginx.conf'}): {detail}")
+        raise DevstackError(
+            f"nginx rejected the rendered config ({config.state_dir / 'nginx.conf'}): {detail}"
+        )
 
 
 class LocalStack:
     """Prepare, start, prove ready, supervise, stop."""
 
-    def __init__(self, config: Config, plan: Plan, sink: Sink,
-                 load: Callable[[Path], Config] = config_mod.load) -> None:
+    def __init__(
+        self, config: Config, plan: Plan, sink: Sink, load: Callable[[Path], Config] = config_mod.load
+    ) -> None:
         self.config = config
         # How a changed devstack.toml is read again; a VM guest derives its own config from it.
         self.load = load
         self.plan = plan
         self.sink = sink
         self.nginx = find_nginx()
-        specs = [plan_mod.nginx_spec(config, self.nginx) if s.name == "nginx" else s
-                 for s in plan.processes]
-        self.state = state.StackState(url=config.public_url, ports={
-            "public": config.server.listen_port, "app": config.server.app_port})
-        self.supervisor = Supervisor(specs, sink, on_started=self._started,
-                                     reload_by_signal=plan.reload_engine == "devstack",
-                                     reload_kills_workers=config.app.worker == "gevent")
+        specs = [plan_mod.nginx_spec(config, self.nginx) if s.name == "nginx" else s for s in plan.processes]
+        self.state = state.StackState(
+            url=config.public_url, ports={"public": config.server.listen_port, "app": config.server.app_port}
+        )
+        self.supervisor = Supervisor(
+            specs,
+            sink,
+            on_started=self._started,
+            reload_by_signal=plan.reload_engine == "devstack",
+            reload_kills_workers=config.app.worker == "gevent",
+        )
         self._state_lock = threading.Lock()
         self.specs = {spec.name: spec for spec in specs}
         self.notices: list[str] = []  # said once at start (also to `up --detach` via state.json)
         # An edit of devstack.toml while the stack runs is applied live (reconfigure).
-        self.supervisor.services.append(ConfigWatcher(
-            config.path, lambda: self.supervisor.call_soon(self.reconfigure),
-            polling=config.static.polling))
+        self.supervisor.services.append(
+            ConfigWatcher(
+                config.path,
+                lambda: self.supervisor.call_soon(self.reconfigure),
+                polling=config.static.polling,
+            )
+        )
         if plan.reload_engine != "off":
             # Restarting a dead gunicorn on a change applies to every engine; HUP only to ours.
-            self.supervisor.services.append(AppWatcher(
-                config.app_dir, config.app.reload_extra, self.supervisor.app_changed,
-                skip=(config.static_dir, config.state_dir), polling=config.static.polling))
+            self.supervisor.services.append(
+                AppWatcher(
+                    config.app_dir,
+                    config.app.reload_extra,
+                    self.supervisor.app_changed,
+                    skip=(config.static_dir, config.state_dir),
+                    polling=config.static.polling,
+                )
+            )
         # Every static edit is fetched through the public URL and compared with the disk.
         self.static_watcher = StaticWatcher(
-            config.static_dir, config.public_url, config.static.url, sink,
-            polling=config.static.polling, app_url=f"http://127.0.0.1:{config.server.app_port}")
+            config.static_dir,
+            config.public_url,
+            config.static.url,
+            sink,
+            polling=config.static.polling,
+            app_url=f"http://127.0.0.1:{config.server.app_port}",
+        )
         self.supervisor.services.append(self.static_watcher)
 
     def prepare(self) -> None:
@@ -189,8 +226,10 @@ class LocalStack:
         validate_nginx(self.nginx, self.config)
 
     def _backed_up(self, backup: Path) -> None:
-        message = (f"nginx.conf was edited by hand: your copy is kept as {backup}; devstack writes "
-                   f"nginx.conf from {self.config.path.name} (change that instead)")
+        message = (
+            f"nginx.conf was edited by hand: your copy is kept as {backup}; devstack writes "
+            f"nginx.conf from {self.config.path.name} (change that instead)"
+        )
         self.notices.append(message)
         self.sink.note("devstack", message)
 
@@ -210,12 +249,16 @@ class LocalStack:
             return
         for warning in new_plan.warnings:
             self.sink.note("devstack", f"warning: {warning}")
-        new_specs = {s.name: plan_mod.nginx_spec(new_config, self.nginx) if s.name == "nginx"
-                     else s for s in new_plan.processes}
+        new_specs = {
+            s.name: plan_mod.nginx_spec(new_config, self.nginx) if s.name == "nginx" else s
+            for s in new_plan.processes
+        }
         old_server, new_server = self.config.server, new_config.server
         wanted = []
-        if (new_server.listen_host, new_server.listen_port) != (old_server.listen_host,
-                                                                old_server.listen_port):
+        if (new_server.listen_host, new_server.listen_port) != (
+            old_server.listen_host,
+            old_server.listen_port,
+        ):
             wanted.append(("server.listen", new_server.listen_host, new_server.listen_port))
         if new_server.app_port != old_server.app_port:
             wanted.append(("server.app_port", "127.0.0.1", new_server.app_port))
@@ -224,8 +267,9 @@ class LocalStack:
             if port not in ours and not probes.can_bind(host, port):
                 owner = probes.port_owner(port)
                 who = owner.describe() if owner else "another process"
-                self.sink.note("devstack", f"{name} changed but port {port} ({key}) is taken by "
-                                           f"{who} — {keep}")
+                self.sink.note(
+                    "devstack", f"{name} changed but port {port} ({key}) is taken by {who} — {keep}"
+                )
                 return
         nginx_changed = new_plan.nginx_conf != self.plan.nginx_conf
         if nginx_changed:
@@ -236,9 +280,12 @@ class LocalStack:
             finally:
                 candidate.unlink(missing_ok=True)
             if problem:
-                self.sink.note("devstack", f"{name} changed but nginx rejects the new config: "
-                                           f"{problem} — nginx keeps serving the previous config; "
-                                           f"fix {name} and save it again")
+                self.sink.note(
+                    "devstack",
+                    f"{name} changed but nginx rejects the new config: "
+                    f"{problem} — nginx keeps serving the previous config; "
+                    f"fix {name} and save it again",
+                )
                 return
         applied: list[str] = []
         why = f"{name} changed"
@@ -273,8 +320,11 @@ class LocalStack:
         summary = ", ".join(applied) if applied else "nothing to apply live"
         self.sink.note("devstack", f"{name} changed: {summary}")
         if later:
-            self.sink.note("devstack", f"{name}: {', '.join(later)} take effect on the next "
-                                       "`devstack up` (run `devstack down` first)")
+            self.sink.note(
+                "devstack",
+                f"{name}: {', '.join(later)} take effect on the next "
+                "`devstack up` (run `devstack down` first)",
+            )
 
     def _started(self, name: str, pid: int) -> None:
         with self._state_lock:
@@ -337,16 +387,21 @@ class LocalStack:
             last = f"GET {url}/ -> {resp.status}"
             time.sleep(0.05)
         else:
-            return ReadyReport(False, time.monotonic() - started, steps,
-                               f"not ready after {timeout:.0f} s: {last}")
+            return ReadyReport(
+                False, time.monotonic() - started, steps, f"not ready after {timeout:.0f} s: {last}"
+            )
 
         sample = probes.sample_static_file(config.static_dir)
         if sample is not None:
             fresh = probes.check_static(url, config.static.url, config.static_dir, sample)
             if not fresh.fresh:
-                return ReadyReport(False, time.monotonic() - started, steps,
-                                   f"static {fresh.relpath} through nginx: HTTP {fresh.status}, "
-                                   f"sha256 {fresh.served_sha[:12] or '-'} != disk {fresh.disk_sha[:12]}")
+                return ReadyReport(
+                    False,
+                    time.monotonic() - started,
+                    steps,
+                    f"static {fresh.relpath} through nginx: HTTP {fresh.status}, "
+                    f"sha256 {fresh.served_sha[:12] or '-'} != disk {fresh.disk_sha[:12]}",
+                )
             steps.append(f"static {fresh.relpath} byte-identical to disk")
         else:
             steps.append("static folder is empty: nothing to compare")
@@ -369,9 +424,11 @@ def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> 
     """Settings a running stack cannot take over (the watchers and log files are set up once)."""
     later = []
     if (old.app_dir, old.app.reload_extra, old_plan.reload_engine) != (
-            new.app_dir, new.app.reload_extra, new_plan.reload_engine):
-        later.append("the app watcher settings (app.dir, app.reload, app.reload_engine, "
-                     "app.reload_extra)")
+        new.app_dir,
+        new.app.reload_extra,
+        new_plan.reload_engine,
+    ):
+        later.append("the app watcher settings (app.dir, app.reload, app.reload_engine, app.reload_extra)")
     if (old.static_dir, old.static.polling) != (new.static_dir, new.static.polling):
         later.append("the static watcher settings (static.dir, static.polling)")
     if old.logs != new.logs:

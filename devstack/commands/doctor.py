@@ -17,11 +17,20 @@ from devstack.doctor.model import Result
 from devstack.errors import ConfigError, DevstackError, Exit
 
 
-def run(checks: list[str], config_path: Path | None = None, url: str | None = None,
-        nginx_conf: Path | None = None, static_dir: Path | None = None,
-        static_url: str = "/static/", app_url: str | None = None,
-        gunicorn_log: Path | None = None, file: Path | None = None, as_json: bool = False,
-        list_checks: bool = False, verbose: bool = False) -> int:
+def run(
+    checks: list[str],
+    config_path: Path | None = None,
+    url: str | None = None,
+    nginx_conf: Path | None = None,
+    static_dir: Path | None = None,
+    static_url: str = "/static/",
+    app_url: str | None = None,
+    gunicorn_log: Path | None = None,
+    file: Path | None = None,
+    as_json: bool = False,
+    list_checks: bool = False,
+    verbose: bool = False,
+) -> int:
     chosen, unknown = registry.select(checks)
     if unknown:
         known = ", ".join(sorted(registry.REGISTRY))
@@ -30,19 +39,22 @@ def run(checks: list[str], config_path: Path | None = None, url: str | None = No
         render.print_list(chosen, console.out())
         return int(Exit.OK)
     if url is not None:
-        target = targets.from_options(url, nginx_conf, static_dir, static_url, app_url,
-                                      gunicorn_log)
+        target = targets.from_options(url, nginx_conf, static_dir, static_url, app_url, gunicorn_log)
     else:
         if nginx_conf is not None or static_dir is not None:
-            raise DevstackError("--nginx-conf and --static-dir describe a stack devstack did not "
-                                "start: pass --url too", Exit.USAGE)
+            raise DevstackError(
+                "--nginx-conf and --static-dir describe a stack devstack did not start: pass --url too",
+                Exit.USAGE,
+            )
         if config_path is None:
             try:
                 config_path = config_mod.find_config(Path.cwd())
             except ConfigError as exc:
-                raise DevstackError(f"{exc}; or diagnose a stack devstack did not start: "
-                                    "devstack doctor --url URL [--nginx-conf PATH] "
-                                    "[--static-dir DIR]") from None
+                raise DevstackError(
+                    f"{exc}; or diagnose a stack devstack did not start: "
+                    "devstack doctor --url URL [--nginx-conf PATH] "
+                    "[--static-dir DIR]"
+                ) from None
         target = targets.from_config(load_config(config_path))
     if file is not None:
         target.sample = _sample(file, target.static_dir)
@@ -60,8 +72,14 @@ def run(checks: list[str], config_path: Path | None = None, url: str | None = No
     return runner.exit_code(results)
 
 
-def _with_guest(results: list[Result], ctx: Context, config: config_mod.Config,
-                checks: list[str], as_json: bool, verbose: bool) -> int:
+def _with_guest(
+    results: list[Result],
+    ctx: Context,
+    config: config_mod.Config,
+    checks: list[str],
+    as_json: bool,
+    verbose: bool,
+) -> int:
     """VM mode: the host's view through the forward, then the same doctor inside the guest."""
     host_code = runner.exit_code(results)
     guest = doctor_guest.run(config, as_json, [c for c in checks if not c.startswith("net")])
@@ -69,8 +87,17 @@ def _with_guest(results: list[Result], ctx: Context, config: config_mod.Config,
     if as_json:
         report = render.to_json(results, ctx)
         # One document per line of sight: the schema describes each; "guest" holds the second.
-        print(json.dumps({"host": report, "guest": guest.report,
-                          "guest_clock_skew_s": guest.clock_skew, "exit_code": worst}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "host": report,
+                    "guest": guest.report,
+                    "guest_clock_skew_s": guest.clock_skew,
+                    "exit_code": worst,
+                },
+                indent=2,
+            )
+        )
         return worst
     out = console.out()
     render.print_rich(results, ctx, out, verbose)
@@ -78,16 +105,17 @@ def _with_guest(results: list[Result], ctx: Context, config: config_mod.Config,
     out.print("[bold]inside the VM[/] (the same checks, run by the guest on its own stack)")
     if guest.clock_skew is not None:
         mark = "[green]✓[/]" if abs(guest.clock_skew) < 2 else "[yellow]![/]"
-        out.print(f"{mark} clock: the guest is {guest.clock_skew:+.2f} s from the host "
-                  "(Last-Modified and watchers need them within a second or two)")
+        out.print(
+            f"{mark} clock: the guest is {guest.clock_skew:+.2f} s from the host "
+            "(Last-Modified and watchers need them within a second or two)"
+        )
     out.print(Text.from_ansi(guest.text.rstrip()) if guest.text else "")
     return worst
 
 
 def _sample(file: Path, static_dir: Path | None) -> Path:
     if static_dir is None:
-        raise DevstackError("--file needs a static folder (--static-dir or devstack.toml)",
-                            Exit.USAGE)
+        raise DevstackError("--file needs a static folder (--static-dir or devstack.toml)", Exit.USAGE)
     path = file if file.is_absolute() else static_dir / file
     path = path.resolve()
     if not path.is_file() or static_dir not in path.parents:

@@ -16,8 +16,7 @@ from devstack.commands._common import config_file, load_config
 from devstack.errors import ConfigError
 
 
-def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False,
-        destroy: bool = False) -> int:
+def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, destroy: bool = False) -> int:
     if halt or destroy:
         from devstack.commands import up_vm
 

@@ -35,15 +35,18 @@ def find_app(root: Path) -> tuple[str, Path] | None:
 def run(root: Path) -> int:
     target = root / CONFIG_NAME
     if target.exists():
-        raise DevstackError(f"{target} already exists — devstack init never overwrites; "
-                            "edit it, or remove it first")
+        raise DevstackError(
+            f"{target} already exists — devstack init never overwrites; edit it, or remove it first"
+        )
     found = find_app(root)
     wsgi, app_dir = found if found else ("app:app", root)
     static = next((d for d in ("static", "assets", "public") if (app_dir / d).is_dir()), "static")
-    text = templates.render("devstack.toml.j2", wsgi=wsgi,
-                            app_dir=app_dir.relative_to(root).as_posix() or ".", static_dir=static)
+    text = templates.render(
+        "devstack.toml.j2", wsgi=wsgi, app_dir=app_dir.relative_to(root).as_posix() or ".", static_dir=static
+    )
     target.write_text(text, encoding="utf-8")
     what = f"found {wsgi}" if found else "no Flask app found: set app.wsgi"
-    console.err().print(f"wrote {target.name} ({what}, static dir {static!r}); "
-                        "run `devstack up` to start the stack")
+    console.err().print(
+        f"wrote {target.name} ({what}, static dir {static!r}); run `devstack up` to start the stack"
+    )
     return 0

@@ -21,9 +21,17 @@ FOLLOW_DEFAULT_LINES = 10  # like tail -f: some context, then what comes
 POLL_SECONDS = 0.1
 
 
-def run(config_path: Path | None, names: list[str], lines: int | None = None,
-        follow: bool = False, since: str | None = None, grep: str | None = None,
-        as_json: bool = False, prefix: bool = True, color: str = "auto") -> int:
+def run(
+    config_path: Path | None,
+    names: list[str],
+    lines: int | None = None,
+    follow: bool = False,
+    since: str | None = None,
+    grep: str | None = None,
+    as_json: bool = False,
+    prefix: bool = True,
+    color: str = "auto",
+) -> int:
     config = load_config(config_path)
     log_dir = config.state_dir / "logs"
     try:
@@ -39,8 +47,9 @@ def run(config_path: Path | None, names: list[str], lines: int | None = None,
     if lines is None and follow:
         lines = FOLLOW_DEFAULT_LINES
     width = fmt.width_for([*chosen, *names])
-    printer = Printer(sys.stdout.buffer, color=console.use_color(color), prefix=prefix,
-                      as_json=as_json, width=width)
+    printer = Printer(
+        sys.stdout.buffer, color=console.use_color(color), prefix=prefix, as_json=as_json, width=width
+    )
     snapshot = reader.Snapshot()
     try:
         printer.write(reader.history(log_dir, chosen, lines, keep, snapshot))
@@ -54,8 +63,13 @@ def run(config_path: Path | None, names: list[str], lines: int | None = None,
     return 0
 
 
-def _follow(log_dir: Path, names: list[str], snapshot: reader.Snapshot, printer: Printer,
-            keep: Callable[[reader.Record], bool] | None) -> None:
+def _follow(
+    log_dir: Path,
+    names: list[str],
+    snapshot: reader.Snapshot,
+    printer: Printer,
+    keep: Callable[[reader.Record], bool] | None,
+) -> None:
     follower = reader.Follower(log_dir, names, snapshot)
     try:
         while True:
@@ -72,9 +86,9 @@ def _follow(log_dir: Path, names: list[str], snapshot: reader.Snapshot, printer:
 
 def _check_names(config: Config, names: list[str], on_disk: list[str]) -> None:
     """A typo is an error; a real process that has not written yet is not."""
-    known = {*on_disk, *RESERVED_NAMES, *config.processes,
-             *procfile.process_names(config.root)}
+    known = {*on_disk, *RESERVED_NAMES, *config.processes, *procfile.process_names(config.root)}
     unknown = [n for n in names if not any(reader.matches(k, [n]) for k in known)]
     if unknown:
-        raise DevstackError(f"no process named {', '.join(unknown)} — known: "
-                            f"{', '.join(sorted(known))}", Exit.USAGE)
+        raise DevstackError(
+            f"no process named {', '.join(unknown)} — known: {', '.join(sorted(known))}", Exit.USAGE
+        )

@@ -20,16 +20,26 @@ def collect(config_path: Path | None) -> dict[str, Any]:
         return {"running": False, "status": "stopped", "url": config.public_url, "processes": {}}
     alive = current.supervisor is not None and current.supervisor.alive()
     procs = {
-        name: {"pid": rec.pid, "alive": rec.alive(),
-               "uptime_s": round(time.time() - rec.create_time, 1) if rec.alive() else None}
+        name: {
+            "pid": rec.pid,
+            "alive": rec.alive(),
+            "uptime_s": round(time.time() - rec.create_time, 1) if rec.alive() else None,
+        }
         for name, rec in current.processes.items()
     }
     died = current.status in ("ready", "starting")  # the supervisor vanished without a stop
     status = current.status if alive else ("crashed" if died else "stopped")
-    return {"running": alive, "status": status, "url": current.url, "mode": current.mode,
-            "supervisor_pid": current.supervisor.pid if current.supervisor else None,
-            "ports": current.ports, "ready_seconds": current.ready_seconds,
-            "error": current.error, "processes": procs}
+    return {
+        "running": alive,
+        "status": status,
+        "url": current.url,
+        "mode": current.mode,
+        "supervisor_pid": current.supervisor.pid if current.supervisor else None,
+        "ports": current.ports,
+        "ready_seconds": current.ready_seconds,
+        "error": current.error,
+        "processes": procs,
+    }
 
 
 def run(config_path: Path | None, as_json: bool = False) -> int:

@@ -27,8 +27,13 @@ from devstack.logs.sink import LogMux
 DETACH_TIMEOUT = 60.0
 
 
-def run(config_path: Path | None, detach: bool = False, color: str = "auto",
-        daemon: bool = False, vm: bool = False) -> int:
+def run(
+    config_path: Path | None,
+    detach: bool = False,
+    color: str = "auto",
+    daemon: bool = False,
+    vm: bool = False,
+) -> int:
     # State, logs, nginx's temp files and gunicorn's control socket are never writable by other
     # users, whatever the shell's umask (000 would make them all world-writable).
     os.umask(os.umask(0o022) | 0o022)
@@ -45,13 +50,23 @@ def run(config_path: Path | None, detach: bool = False, color: str = "auto",
     return _supervise(config, the_plan, color, daemon)
 
 
-def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool,
-               load: Callable[[Path], Config] = config_mod.load) -> int:
+def _supervise(
+    config: Config,
+    the_plan: plan.Plan,
+    color: str,
+    daemon: bool,
+    load: Callable[[Path], Config] = config_mod.load,
+) -> int:
     terminal = None if daemon else sys.stdout.buffer
     names = [s.source(stream) for s in the_plan.processes for stream in ("stdout", "stderr")]
-    mux = LogMux(config.state_dir / "logs", terminal, color=console.use_color(color),
-                 width=width_for([*names, "watcher", "devstack"]),
-                 max_bytes=config.logs.max_bytes, backups=config.logs.backups)
+    mux = LogMux(
+        config.state_dir / "logs",
+        terminal,
+        color=console.use_color(color),
+        width=width_for([*names, "watcher", "devstack"]),
+        max_bytes=config.logs.max_bytes,
+        backups=config.logs.backups,
+    )
     stack = LocalStack(config, the_plan, mux, load=load)
     # The daemon of `up --detach` runs under its parent's lock.
     lock = None if daemon else acquire_start_lock(config.state_dir)
@@ -81,8 +96,9 @@ def _supervise(config: Config, the_plan: plan.Plan, color: str, daemon: bool,
             with contextlib.suppress(OSError, ValueError):
                 spinner.stop()
         mux.release()
-        stack.set_status("stopped" if "report" in outcome and outcome["report"].ok else "failed",
-                         stack.state.error)
+        stack.set_status(
+            "stopped" if "report" in outcome and outcome["report"].ok else "failed", stack.state.error
+        )
         mux.close()
     report = outcome.get("report")
     if report is not None and not report.ok:
@@ -99,8 +115,7 @@ def _say(message: str) -> None:
         console.err().print(message, soft_wrap=True)
 
 
-def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: object,
-              daemon: bool) -> None:
+def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: object, daemon: bool) -> None:
     if spinner is not None:
         with contextlib.suppress(OSError, ValueError):  # the terminal may be gone
             spinner.stop()  # type: ignore[attr-defined]
@@ -111,8 +126,7 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
         return
     stack.set_status("ready", ready_seconds=report.seconds)
     if not daemon:
-        _say(f"[bold green]ready[/] in {report.seconds:.2f} s — "
-             f"[bold]{stack.config.public_url}/[/]")
+        _say(f"[bold green]ready[/] in {report.seconds:.2f} s — [bold]{stack.config.public_url}/[/]")
         for step in report.steps:
             _say(f"  [green]✓[/] {step}")
         _say("  Ctrl-C stops the stack; `devstack logs -f` follows it from another terminal")
@@ -164,30 +178,50 @@ def _detach(config: Config, config_path: Path | None, color: str = "auto") -> in
     log: IO[bytes] | int = subprocess.DEVNULL
     if problem:
         # The detached stack's warnings would land in that same folder: say it here, once.
-        console.err().print(f"[yellow]warning:[/] cannot write logs to {escape(str(log_dir))} "
-                            f"({escape(problem)}): the stack runs, but without log files — "
-                            "free space or fix the folder, then restart it for its logs")
+        console.err().print(
+            f"[yellow]warning:[/] cannot write logs to {escape(str(log_dir))} "
+            f"({escape(problem)}): the stack runs, but without log files — "
+            "free space or fix the folder, then restart it for its logs"
+        )
     else:
         log = open(log_dir / "supervisor.out", "ab")  # noqa: SIM115
     # --color reaches the daemon: `never` must also keep the children from writing colors.
-    argv = [sys.executable, "-m", "devstack", "up", "--config", str(config.path), "--daemon",
-            "--color", color]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True, cwd=config.root, env=os.environ.copy())
+    argv = [
+        sys.executable,
+        "-m",
+        "devstack",
+        "up",
+        "--config",
+        str(config.path),
+        "--daemon",
+        "--color",
+        color,
+    ]
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        cwd=config.root,
+        env=os.environ.copy(),
+    )
     if not isinstance(log, int):
         log.close()
     deadline = time.monotonic() + DETACH_TIMEOUT
     with console.err().status(f"starting the stack for {config.public_url}"):
         while time.monotonic() < deadline:
             current = state.read(config.state_dir)
-            ours = current is not None and current.supervisor is not None \
-                and current.supervisor.pid == proc.pid
+            ours = (
+                current is not None and current.supervisor is not None and current.supervisor.pid == proc.pid
+            )
             if current is not None and ours and current.status == "ready":
                 for notice in current.extra.get("notices", []):
                     console.err().print(f"[yellow]warning:[/] {escape(str(notice))}")
                 console.err().print(
                     f"[bold green]ready[/] in {current.ready_seconds or 0:.2f} s — "
-                    f"[bold]{current.url}/[/] (supervisor pid {proc.pid}; `devstack down` stops it)")
+                    f"[bold]{current.url}/[/] (supervisor pid {proc.pid}; `devstack down` stops it)"
+                )
                 return int(Exit.OK)
             if proc.poll() is not None:
                 break

@@ -31,8 +31,10 @@ def check_host_port(config: Config) -> None:
         return
     owner = probes.port_owner(port)
     who = owner.describe() if owner else "another process"
-    raise PortTaken(f"host port {port} (vm.host_port in {config.path.name}) is taken by {who} — "
-                    "stop it, or set vm.host_port to a free port")
+    raise PortTaken(
+        f"host port {port} (vm.host_port in {config.path.name}) is taken by {who} — "
+        "stop it, or set vm.host_port to a free port"
+    )
 
 
 def ensure_vm(config: Config, backend: Backend) -> str:
@@ -81,16 +83,28 @@ def run(config: Config, color: str = "auto") -> int:
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    record = state.StackState(url=ready.base_url(config), mode="vm", ports={
-        "public": config.vm.host_port, "guest": config.server.listen_port},
+    record = state.StackState(
+        url=ready.base_url(config),
+        mode="vm",
+        ports={"public": config.vm.host_port, "guest": config.server.listen_port},
         supervisor=state.ProcRecord.of(os.getpid()),
-        extra={"vm": {"domain": vagrantfile.machine_prefix(config) + "default",
-                      "vagrantfile": str(vagrantfile.vagrantfile_path(config)),
-                      "guest_path": config.vm.guest_path}})
+        extra={
+            "vm": {
+                "domain": vagrantfile.machine_prefix(config) + "default",
+                "vagrantfile": str(vagrantfile.vagrantfile_path(config)),
+                "guest_path": config.vm.guest_path,
+            }
+        },
+    )
     state.write(config.state_dir, record)
 
-    mux = LogMux(config.state_dir / "logs", sys.stdout.buffer, color=console.use_color(color),
-                 max_bytes=config.logs.max_bytes, backups=config.logs.backups)
+    mux = LogMux(
+        config.state_dir / "logs",
+        sys.stdout.buffer,
+        color=console.use_color(color),
+        max_bytes=config.logs.max_bytes,
+        backups=config.logs.backups,
+    )
     terminal = LogMux(None, sys.stdout.buffer, color=console.use_color(color))
     master = ssh.Master(config)
     mirror = LogMirror(config, terminal)
@@ -114,32 +128,40 @@ def run(config: Config, color: str = "auto") -> int:
             report = ready.wait_ready(config, failed=lambda: guest.stack_failed(config))
         if not report.ok:
             detail = guest.stack_state(config).get("error") or guest.unit_status(config)
-            raise NotReady(f"the stack in the VM did not become ready: {report.error}"
-                           + (f" (guest: {detail})" if detail else "") +
-                           " — see `devstack logs`")
+            raise NotReady(
+                f"the stack in the VM did not become ready: {report.error}"
+                + (f" (guest: {detail})" if detail else "")
+                + " — see `devstack logs`"
+            )
         if config.vm.sync == "rsync":
-            watcher = sync.FreshnessWatcher(config, ready.base_url(config),
-                                            lambda line: mux.note("watcher", line))
+            watcher = sync.FreshnessWatcher(
+                config, ready.base_url(config), lambda line: mux.note("watcher", line)
+            )
             watcher.start()
             fresh = watcher
-            syncer = sync.Syncer(config, lambda rel, s: _synced(mux, watcher, rel, s),
-                                 lambda msg: mux.note("watcher", msg))
+            syncer = sync.Syncer(
+                config, lambda rel, s: _synced(mux, watcher, rel, s), lambda msg: mux.note("watcher", msg)
+            )
             syncer.start()
             _record(config, record, "sync", syncer.proc)
         total = time.monotonic() - started
         record.status, record.ready_seconds = "ready", total
-        record.extra["vm"].update(boot_seconds=round(boot_seconds, 1),
-                                  stack_seconds=round(total - boot_seconds, 1))
+        record.extra["vm"].update(
+            boot_seconds=round(boot_seconds, 1), stack_seconds=round(total - boot_seconds, 1)
+        )
         state.write(config.state_dir, record)
-        out.print(f"[bold green]ready[/] in {total:.1f} s — [bold]{ready.base_url(config)}/[/] "
-                  f"({what}; stack ready {total - boot_seconds:.1f} s later)")
+        out.print(
+            f"[bold green]ready[/] in {total:.1f} s — [bold]{ready.base_url(config)}/[/] "
+            f"({what}; stack ready {total - boot_seconds:.1f} s later)"
+        )
         for step in report.steps:
             out.print(f"  [green]✓[/] {step}")
         if config.vm.sync == "rsync":
-            out.print(f"  [green]✓[/] files synced into the VM ({sync_seconds:.1f} s); "
-                      "host edits are synced as you save")
-        out.print("  Ctrl-C stops the stack (the VM keeps running: `devstack down --halt` "
-                  "or `--destroy`)")
+            out.print(
+                f"  [green]✓[/] files synced into the VM ({sync_seconds:.1f} s); "
+                "host edits are synced as you save"
+            )
+        out.print("  Ctrl-C stops the stack (the VM keeps running: `devstack down --halt` or `--destroy`)")
         mux.note("devstack", f"ready in {total:.1f} s at {ready.base_url(config)}/ (VM)")
         mux.release()
         terminal.release()

@@ -126,7 +126,7 @@ class Context:
         host = urllib.parse.urlsplit(target.args[0]).netloc
         conf = self.conf()
         http = conf.http() if conf is not None else None
-        for upstream in (http.children("upstream") if http is not None else []):
+        for upstream in http.children("upstream") if http is not None else []:
             if upstream.args and upstream.args[0] == host:
                 server = upstream.child("server")
                 host = server.args[0] if server is not None and server.args else host
@@ -162,7 +162,7 @@ class Context:
         for url in self.page_assets():
             path = urllib.parse.urlsplit(url).path
             if path.startswith(self.t.static_prefix) and len(path) > len(self.t.static_prefix):
-                return urllib.parse.unquote(path[len(self.t.static_prefix):])
+                return urllib.parse.unquote(path[len(self.t.static_prefix) :])
         return None
 
     def page_assets(self) -> list[str]:
@@ -223,10 +223,14 @@ class Context:
             owner = probes.port_owner(self.nginx_port)
             if owner is None or "nginx" not in owner.name:
                 nginx = None
-        rungs: list[tuple[str, str | None]] = [("nginx", nginx), ("app server", self.app_url),
-                                               ("public URL", self.t.public_url)]
-        return probes.hash_ladder(self.t.static_dir, self.t.static_prefix, self.sample, rungs,
-                                  guest_sha=self.t.guest_sha)
+        rungs: list[tuple[str, str | None]] = [
+            ("nginx", nginx),
+            ("app server", self.app_url),
+            ("public URL", self.t.public_url),
+        ]
+        return probes.hash_ladder(
+            self.t.static_dir, self.t.static_prefix, self.sample, rungs, guest_sha=self.t.guest_sha
+        )
 
     def public_reachable(self) -> bool:
         return self.get(self.t.public_url.rstrip("/") + "/") is not None
@@ -236,10 +240,17 @@ class Context:
     def _ws_pair(self) -> tuple[probes.SocketIOResult, probes.SocketIOResult | None]:
         # Both at once: a broken upgrade often hangs until the timeout, and doctor waits once.
         with ThreadPoolExecutor(max_workers=2) as pool:
-            public = pool.submit(probes.socketio_websocket, self.t.public_url, timeout=WS_TIMEOUT,
-                                 origin=self.t.public_url.rstrip("/"))
-            app = pool.submit(probes.socketio_websocket, self.app_url, timeout=WS_TIMEOUT) \
-                if self.app_url else None
+            public = pool.submit(
+                probes.socketio_websocket,
+                self.t.public_url,
+                timeout=WS_TIMEOUT,
+                origin=self.t.public_url.rstrip("/"),
+            )
+            app = (
+                pool.submit(probes.socketio_websocket, self.app_url, timeout=WS_TIMEOUT)
+                if self.app_url
+                else None
+            )
             return public.result(), app.result() if app is not None else None
 
     @property

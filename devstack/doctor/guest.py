@@ -27,8 +27,12 @@ class GuestReport:
 
 def in_vm_mode(config: Config) -> bool:
     current = state.read(config.state_dir)
-    return bool(current is not None and current.mode == "vm" and current.supervisor is not None
-                and current.supervisor.alive())
+    return bool(
+        current is not None
+        and current.mode == "vm"
+        and current.supervisor is not None
+        and current.supervisor.alive()
+    )
 
 
 # The guest's nginx listens on 0.0.0.0 on purpose (the forward reaches it over the VM's isolated
@@ -43,18 +47,32 @@ def guest_command(config: Config, as_json: bool, checks: list[str] | None = None
 
     rel_static = config.static_dir.relative_to(config.root.resolve()).as_posix()
     guest_static = f"{config.vm.guest_path.rstrip('/')}/{rel_static}"
-    args = ["python3", "-m", "devstack", "doctor", *(checks or GUEST_AREAS),
-            "--url", f"http://127.0.0.1:{config.server.listen_port}",
-            "--nginx-conf", f"{GUEST_STATE}/nginx.conf",
-            "--static-dir", guest_static, "--static-url", config.static.url,
-            "--app-url", f"http://127.0.0.1:{config.server.app_port}",
-            "--gunicorn-log", f"{GUEST_STATE}/logs/gunicorn.log"]
+    args = [
+        "python3",
+        "-m",
+        "devstack",
+        "doctor",
+        *(checks or GUEST_AREAS),
+        "--url",
+        f"http://127.0.0.1:{config.server.listen_port}",
+        "--nginx-conf",
+        f"{GUEST_STATE}/nginx.conf",
+        "--static-dir",
+        guest_static,
+        "--static-url",
+        config.static.url,
+        "--app-url",
+        f"http://127.0.0.1:{config.server.app_port}",
+        "--gunicorn-log",
+        f"{GUEST_STATE}/logs/gunicorn.log",
+    ]
     args += ["--json"] if as_json else ["--color", "always"]
     return f"cd /tmp && PYTHONPATH={GUEST_SRC} " + " ".join(shlex.quote(a) for a in args)
 
 
-def run(config: Config, as_json: bool, checks: list[str] | None = None,
-        timeout: float = 120.0) -> GuestReport:
+def run(
+    config: Config, as_json: bool, checks: list[str] | None = None, timeout: float = 120.0
+) -> GuestReport:
     from devstack.vm import guest
 
     before = time.time()
@@ -66,8 +84,7 @@ def run(config: Config, as_json: bool, checks: list[str] | None = None,
             skew = float(out.strip()) - (before + after) / 2
         except ValueError:
             skew = None
-    code, out, err = guest.run_in_guest(config, guest_command(config, as_json, checks),
-                                          timeout=timeout)
+    code, out, err = guest.run_in_guest(config, guest_command(config, as_json, checks), timeout=timeout)
     if code == 255:
         return GuestReport(code, None, f"cannot reach the VM: {err.strip()[:200]}", skew)
     report = None

@@ -122,13 +122,14 @@ def listen_hosts(server: Directive) -> list[str]:
             if value.isdigit() or value.startswith("*:"):
                 hosts.append("0.0.0.0")
             elif value.startswith("["):
-                hosts.append(value[1:value.index("]")])
+                hosts.append(value[1 : value.index("]")])
             else:
                 hosts.append(value.rsplit(":", 1)[0] if ":" in value else value)
     return hosts
 
 
 # -- parsing ------------------------------------------------------------------------------------
+
 
 class ParseError(ValueError):
     pass
@@ -194,8 +195,9 @@ class _Parser:
         _, items = self._block(tokens, 0, name, parent, top=True)
         return items
 
-    def _block(self, tokens: list[tuple[str, int, bool]], pos: int, file: str,
-               parent: Directive, top: bool) -> tuple[int, list[Directive]]:
+    def _block(
+        self, tokens: list[tuple[str, int, bool]], pos: int, file: str, parent: Directive, top: bool
+    ) -> tuple[int, list[Directive]]:
         items: list[Directive] = []
         while pos < len(tokens):
             word, line, quoted = tokens[pos]
@@ -285,6 +287,7 @@ def load(conf: Path, nginx: str | None, prefix: Path | None = None) -> NginxConf
 
 # -- location matching (nginx's rules, top-level locations of one server) ------------------------
 
+
 def location_for(server: Directive, uri: str) -> Directive | None:
     exact: Directive | None = None
     best: Directive | None = None
@@ -331,7 +334,7 @@ def mapped_path(loc: Directive, uri: str) -> tuple[str, Directive] | None:
     """The file nginx opens for uri in this location (alias or root), and the directive used."""
     alias = loc.child("alias")
     if alias is not None and alias.args and not is_regex(loc):
-        return alias.args[0] + uri[len(location_prefix(loc)):], alias
+        return alias.args[0] + uri[len(location_prefix(loc)) :], alias
     root = loc.effective("root")
     if root is not None and root.args:
         return root.args[0].rstrip("/") + uri, root

@@ -15,14 +15,23 @@ import psutil
 
 # option -> (setting name, takes a value)
 OPTIONS: dict[str, tuple[str, bool]] = {
-    "-w": ("workers", True), "--workers": ("workers", True),
-    "-k": ("worker_class", True), "--worker-class": ("worker_class", True),
-    "--threads": ("threads", True), "-b": ("bind", True), "--bind": ("bind", True),
-    "--reload": ("reload", False), "--reload-engine": ("reload_engine", True),
-    "--preload": ("preload_app", False), "--chdir": ("chdir", True),
-    "-c": ("config", True), "--config": ("config", True),
-    "--error-logfile": ("errorlog", True), "--log-file": ("errorlog", True),
-    "-t": ("timeout", True), "--timeout": ("timeout", True),
+    "-w": ("workers", True),
+    "--workers": ("workers", True),
+    "-k": ("worker_class", True),
+    "--worker-class": ("worker_class", True),
+    "--threads": ("threads", True),
+    "-b": ("bind", True),
+    "--bind": ("bind", True),
+    "--reload": ("reload", False),
+    "--reload-engine": ("reload_engine", True),
+    "--preload": ("preload_app", False),
+    "--chdir": ("chdir", True),
+    "-c": ("config", True),
+    "--config": ("config", True),
+    "--error-logfile": ("errorlog", True),
+    "--log-file": ("errorlog", True),
+    "-t": ("timeout", True),
+    "--timeout": ("timeout", True),
 }
 
 
@@ -48,8 +57,10 @@ class Gunicorn:
     @property
     def worker_class(self) -> str:
         raw = self.get("worker_class", "sync")
-        short = {"geventwebsocket.gunicorn.workers.GeventWebSocketWorker": "gevent",
-                 "gevent_websocket": "gevent"}
+        short = {
+            "geventwebsocket.gunicorn.workers.GeventWebSocketWorker": "gevent",
+            "gevent_websocket": "gevent",
+        }
         return short.get(raw, raw.rsplit(".", 1)[-1].lower().replace("worker", "") or raw)
 
     @property
@@ -70,8 +81,12 @@ class Gunicorn:
         if not self.exe:
             return False
         try:
-            return subprocess.run([self.exe, "-c", f"import {module}"], capture_output=True,
-                                  timeout=20, check=False).returncode == 0
+            return (
+                subprocess.run(
+                    [self.exe, "-c", f"import {module}"], capture_output=True, timeout=20, check=False
+                ).returncode
+                == 0
+            )
         except OSError:
             return False
 
@@ -80,8 +95,13 @@ class Gunicorn:
         if not self.exe:
             return None
         try:
-            out = subprocess.run([self.exe, "-c", "import gunicorn; print(gunicorn.__version__)"],
-                                 capture_output=True, text=True, timeout=20, check=False).stdout
+            out = subprocess.run(
+                [self.exe, "-c", "import gunicorn; print(gunicorn.__version__)"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+            ).stdout
         except OSError:
             return None
         return parse_version(out.strip())
@@ -97,8 +117,7 @@ def parse_version(raw: str) -> tuple[int, ...] | None:
     return tuple(parts) or None
 
 
-def parse_args(argv: list[str], settings: dict[str, str], sources: dict[str, str],
-               origin: str) -> str:
+def parse_args(argv: list[str], settings: dict[str, str], sources: dict[str, str], origin: str) -> str:
     """Apply gunicorn options from argv; returns the positional WSGI app if any."""
     app = ""
     i = 0
@@ -131,8 +150,7 @@ def read_config_file(path: Path, settings: dict[str, str], sources: dict[str, st
     except (OSError, SyntaxError, ValueError):
         return
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Name):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             try:
                 value = ast.literal_eval(node.value)
             except ValueError:
@@ -146,9 +164,9 @@ def gunicorn_args(cmdline: list[str]) -> list[str]:
     """The part of argv after the gunicorn entry point (python -m gunicorn / gunicorn)."""
     for i, arg in enumerate(cmdline):
         if arg == "-m" and i + 1 < len(cmdline) and cmdline[i + 1] == "gunicorn":
-            return cmdline[i + 2:]
+            return cmdline[i + 2 :]
         if Path(arg).name == "gunicorn":
-            return cmdline[i + 1:]
+            return cmdline[i + 1 :]
     return cmdline[1:]
 
 
@@ -157,8 +175,9 @@ def is_gunicorn(proc: psutil.Process) -> bool:
         cmd = proc.cmdline()
     except psutil.Error:
         return False
-    return any(Path(a).name == "gunicorn" or a == "gunicorn" for a in cmd[:4]) \
-        or proc.name().startswith("gunicorn")
+    return any(Path(a).name == "gunicorn" or a == "gunicorn" for a in cmd[:4]) or proc.name().startswith(
+        "gunicorn"
+    )
 
 
 def master_of(pid: int) -> psutil.Process | None:
@@ -211,8 +230,12 @@ def find(app_port: int | None) -> Gunicorn | None:
         except (psutil.AccessDenied, OSError):
             conns = []
         for conn in conns:
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == app_port \
-                    and conn.pid is not None:
+            if (
+                conn.status == psutil.CONN_LISTEN
+                and conn.laddr
+                and conn.laddr.port == app_port
+                and conn.pid is not None
+            ):
                 master = master_of(conn.pid)
                 if master is not None:
                     return describe(master)

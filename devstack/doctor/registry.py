@@ -12,8 +12,9 @@ REGISTRY: dict[str, CheckSpec] = {}
 AREAS = ("static", "nginx", "socketio", "gunicorn", "net")
 
 
-def check(id: str, title: str, severity: str, fix: str, refs: tuple[str, ...] = ()
-          ) -> Callable[[Callable[[Context], Outcome]], Callable[[Context], Outcome]]:
+def check(
+    id: str, title: str, severity: str, fix: str, refs: tuple[str, ...] = ()
+) -> Callable[[Callable[[Context], Outcome]], Callable[[Context], Outcome]]:
     area = id.split(".", 1)[0]
     assert area in AREAS and severity in SEVERITIES and id not in REGISTRY, id
 
@@ -39,8 +40,11 @@ def select(patterns: list[str]) -> tuple[list[CheckSpec], list[str]]:
     chosen: list[CheckSpec] = []
     unknown = []
     for pattern in patterns:
-        hits = [c for c in checks.values()
-                if c.id == pattern or c.area == pattern or fnmatch.fnmatch(c.id, pattern)]
+        hits = [
+            c
+            for c in checks.values()
+            if c.id == pattern or c.area == pattern or fnmatch.fnmatch(c.id, pattern)
+        ]
         if not hits:
             unknown.append(pattern)
         chosen.extend(h for h in hits if h not in chosen)

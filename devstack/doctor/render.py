@@ -17,10 +17,20 @@ from devstack.doctor.runner import exit_code, summary
 
 SCHEMA_ID = "https://devstack.invalid/schemas/doctor-report-1.json"
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
-MARKS = {"ok": "[green]✓[/]", "na": "[dim]-[/]", "info": "[blue]i[/]",
-         "warning": "[yellow]![/]", "error": "[red]✗[/]"}
-AREA_TITLES = {"static": "Static files", "nginx": "nginx config", "socketio": "Socket.IO proxying",
-               "gunicorn": "Gunicorn", "net": "Ports and exposure"}
+MARKS = {
+    "ok": "[green]✓[/]",
+    "na": "[dim]-[/]",
+    "info": "[blue]i[/]",
+    "warning": "[yellow]![/]",
+    "error": "[red]✗[/]",
+}
+AREA_TITLES = {
+    "static": "Static files",
+    "nginx": "nginx config",
+    "socketio": "Socket.IO proxying",
+    "gunicorn": "Gunicorn",
+    "net": "Ports and exposure",
+}
 RANK = {"ok": 0, "na": 0, "info": 1, "warning": 2, "error": 3}
 
 
@@ -68,8 +78,7 @@ def print_rich(results: list[Result], ctx: Context, out: Console, verbose: bool 
     conf = ctx.conf()
     if conf is not None:
         how = conf.source + (f" (nginx -T failed: {conf.note})" if conf.note else "")
-        out.print(f"[dim]nginx config: {escape(conf.main_file)} via {escape(how)}[/]",
-                  soft_wrap=True)
+        out.print(f"[dim]nginx config: {escape(conf.main_file)} via {escape(how)}[/]", soft_wrap=True)
     if t.managed and not t.running:
         out.print("[dim]the stack is not running: probes are skipped (`devstack up`)[/]")
     out.print()
@@ -87,20 +96,29 @@ def print_rich(results: list[Result], ctx: Context, out: Console, verbose: bool 
         out.print(f"[{mark}] [bold]{AREA_TITLES[area]}[/] ({', '.join(parts)})")
         for r in group:
             o = r.outcome
-            out.print(f"    {MARKS[o.status]} [bold]{r.spec.id}[/] {escape(o.finding)}",
-                      soft_wrap=True, highlight=False)
+            out.print(
+                f"    {MARKS[o.status]} [bold]{r.spec.id}[/] {escape(o.finding)}",
+                soft_wrap=True,
+                highlight=False,
+            )
             if o.status in ("error", "warning", "info") or verbose:
                 for e in o.evidence:
                     where = f"  [dim]({escape(e.where)})[/]" if e.where else ""
-                    out.print(f"        [dim]{e.kind:<7}[/] {escape(e.text)}{where}",
-                              soft_wrap=True, highlight=False)
+                    out.print(
+                        f"        [dim]{e.kind:<7}[/] {escape(e.text)}{where}",
+                        soft_wrap=True,
+                        highlight=False,
+                    )
             if o.status in ("error", "warning", "info"):
-                out.print(f"        [cyan]fix[/]     {escape(o.fix or r.spec.fix)}",
-                          soft_wrap=True, highlight=False)
+                out.print(
+                    f"        [cyan]fix[/]     {escape(o.fix or r.spec.fix)}", soft_wrap=True, highlight=False
+                )
     counts = summary(results)
     out.print()
-    line = (f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info · "
-            f"{counts['ok']} passed · {counts['na']} n/a")
+    line = (
+        f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info · "
+        f"{counts['ok']} passed · {counts['na']} n/a"
+    )
     if counts["error"]:
         out.print(f"[red]✗[/] {line}")
     elif counts["warning"] or counts["info"]:

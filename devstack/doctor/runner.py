@@ -15,8 +15,10 @@ def run(checks: list[CheckSpec], ctx: Context) -> list[Result]:
         try:
             outcome = spec.run(ctx)
         except Exception as exc:  # a bug in one check must not hide the others' findings
-            outcome = Outcome("warning", f"the check itself failed: {type(exc).__name__}: {exc} "
-                              "(a devstack bug — please report it)")
+            outcome = Outcome(
+                "warning",
+                f"the check itself failed: {type(exc).__name__}: {exc} (a devstack bug — please report it)",
+            )
         results.append(Result(spec, outcome, time.perf_counter() - started))
     return results
 

@@ -26,12 +26,15 @@ def nginx_binary() -> str | None:
 
 def from_config(config: Config) -> Target:
     current = state.read(config.state_dir)
-    running = bool(current is not None and current.supervisor is not None
-                   and current.supervisor.alive() and current.status in ("ready", "starting"))
+    running = bool(
+        current is not None
+        and current.supervisor is not None
+        and current.supervisor.alive()
+        and current.status in ("ready", "starting")
+    )
     conf = config.state_dir / "nginx.conf"
     module = config.app_dir.joinpath(*config.app.module.split("."))
-    module_file = module.with_suffix(".py") if module.with_suffix(".py").is_file() \
-        else module / "__init__.py"
+    module_file = module.with_suffix(".py") if module.with_suffix(".py").is_file() else module / "__init__.py"
     public = config.public_url
     if current is not None and current.mode == "vm" and current.url:
         public = current.url  # the host side of the port forward
@@ -49,8 +52,10 @@ def from_config(config: Config) -> Target:
         config_path=config.path,
         app_worker=config.app.worker,
         app_module_file=module_file,
-        wanted_ports={"public": (config.server.listen_host, config.server.listen_port),
-                      "app": ("127.0.0.1", config.server.app_port)},
+        wanted_ports={
+            "public": (config.server.listen_host, config.server.listen_port),
+            "app": ("127.0.0.1", config.server.app_port),
+        },
         guest_sha=guest_hasher(config) if current is not None and current.mode == "vm" else None,
         own_pids=_own_pids(current) if running and current is not None else frozenset(),
     )
@@ -93,14 +98,25 @@ def guest_hasher(config: Config) -> Callable[[Path], str | None] | None:
     return sha
 
 
-def from_options(url: str, nginx_conf: Path | None, static_dir: Path | None, static_url: str,
-                 app_url: str | None, gunicorn_log: Path | None) -> Target:
+def from_options(
+    url: str,
+    nginx_conf: Path | None,
+    static_dir: Path | None,
+    static_url: str,
+    app_url: str | None,
+    gunicorn_log: Path | None,
+) -> Target:
     if nginx_conf is not None and not nginx_conf.is_file():
         raise DevstackError(f"--nginx-conf {nginx_conf}: no such file")
     if static_dir is not None and not static_dir.is_dir():
         raise DevstackError(f"--static-dir {static_dir}: no such folder")
     prefix = "/" + static_url.strip("/") + "/"
-    return Target(public_url=url.rstrip("/"),
-                  static_dir=static_dir.resolve() if static_dir else None,
-                  static_prefix=prefix, nginx_conf=nginx_conf, nginx_bin=nginx_binary(),
-                  app_url=app_url.rstrip("/") if app_url else None, gunicorn_log=gunicorn_log)
+    return Target(
+        public_url=url.rstrip("/"),
+        static_dir=static_dir.resolve() if static_dir else None,
+        static_prefix=prefix,
+        nginx_conf=nginx_conf,
+        nginx_bin=nginx_binary(),
+        app_url=app_url.rstrip("/") if app_url else None,
+        gunicorn_log=gunicorn_log,
+    )

@@ -19,15 +19,22 @@ STAMP_LEN = 27  # 2026-01-02T03:04:05.123456Z
 # Stable colors: a source keeps its color across runs (chosen by name, not by start order).
 # Extra processes draw from colors the named sources do not use.
 PALETTE = (b"34", b"91", b"96", b"93", b"92", b"95", b"94", b"31")
-NAMED_COLORS = {"gunicorn": b"36", "nginx.access": b"32", "nginx.error": b"33",
-                "watcher": b"35", "devstack": b"1"}
+NAMED_COLORS = {
+    "gunicorn": b"36",
+    "nginx.access": b"32",
+    "nginx.error": b"33",
+    "watcher": b"35",
+    "devstack": b"1",
+}
 MARKERS = {"stdout": b"|", "stderr": b"!", "devstack": b"*"}
 RESET = b"\x1b[0m"
 # CSI sequences (colors, cursor moves), OSC (titles, links) and two-byte escapes.
 # Never across a newline (stripping must not swallow lines); a cut-off sequence and a lone ESC
 # go too, so "no escape codes" holds for any bytes a child writes.
-_ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
-                   rb"|\x1b[@-Z\\-_]|\x1b")
+_ANSI = re.compile(
+    rb"\x1b\[[0-?]*[ -/]*[@-~]?|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
+    rb"|\x1b[@-Z\\-_]|\x1b"
+)
 
 
 def color_for(source: str) -> bytes:
@@ -64,8 +71,7 @@ class Clock:
         second = int(now)
         if second != self._utc_second:
             self._utc_second = second
-            self._utc_head = datetime.fromtimestamp(second, UTC).strftime(
-                "%Y-%m-%dT%H:%M:%S").encode()
+            self._utc_head = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S").encode()
         micros = int((now - second) * 1_000_000)
         return self._utc_head + b".%06dZ" % min(micros, 999_999)
 

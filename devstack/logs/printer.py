@@ -12,8 +12,9 @@ from devstack.logs.reader import Record
 
 
 class Printer:
-    def __init__(self, out: BinaryIO, color: bool = False, prefix: bool = True,
-                 as_json: bool = False, width: int = 12) -> None:
+    def __init__(
+        self, out: BinaryIO, color: bool = False, prefix: bool = True, as_json: bool = False, width: int = 12
+    ) -> None:
         self.out = out
         self.color = color
         self.prefix = prefix
@@ -43,12 +44,18 @@ class Printer:
     def render(self, record: Record) -> bytes:
         stamp, source, code, text = record
         if self.as_json:
-            return json.dumps({
-                "time": stamp.decode("ascii", "replace"),
-                "process": source,
-                "stream": fmt.CODE_STREAMS.get(code, "stdout"),
-                "line": fmt.strip_ansi(text).decode("utf-8", "replace"),
-            }, ensure_ascii=False).encode("utf-8") + b"\n"
+            return (
+                json.dumps(
+                    {
+                        "time": stamp.decode("ascii", "replace"),
+                        "process": source,
+                        "stream": fmt.CODE_STREAMS.get(code, "stdout"),
+                        "line": fmt.strip_ansi(text).decode("utf-8", "replace"),
+                    },
+                    ensure_ascii=False,
+                ).encode("utf-8")
+                + b"\n"
+            )
         body = fmt.for_screen(text + b"\n", self.color)
         if not self.prefix:
             return body

@@ -25,8 +25,7 @@ def since_stamp(text: str, now: float | None = None) -> bytes:
     match = _DURATION.match(text)
     if text and match and any(match.groups()):
         days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-        moment = now - timedelta(days=days, hours=hours, minutes=minutes,
-                                 seconds=seconds).total_seconds()
+        moment = now - timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds).total_seconds()
         return fmt.Clock().utc(moment)
     try:
         parsed = datetime.fromisoformat(text)
@@ -34,18 +33,20 @@ def since_stamp(text: str, now: float | None = None) -> bytes:
         try:
             clock = datetime.strptime(text, "%H:%M:%S" if text.count(":") == 2 else "%H:%M")
         except ValueError:
-            raise QueryError(f"--since {text!r}: use a duration (10m, 2h, 1d, 1h30m), an ISO "
-                             "time (2026-01-02T12:00:00Z) or a clock time (12:30)") from None
+            raise QueryError(
+                f"--since {text!r}: use a duration (10m, 2h, 1d, 1h30m), an ISO "
+                "time (2026-01-02T12:00:00Z) or a clock time (12:30)"
+            ) from None
         today = datetime.fromtimestamp(now)
-        parsed = today.replace(hour=clock.hour, minute=clock.minute, second=clock.second,
-                               microsecond=0)
+        parsed = today.replace(hour=clock.hour, minute=clock.minute, second=clock.second, microsecond=0)
     if parsed.tzinfo is None:
         parsed = parsed.astimezone()  # a naive time is the user's local time
     return fmt.Clock().utc(parsed.astimezone(UTC).timestamp())
 
 
-def record_filter(since: str | None, grep: str | None,
-                  now: float | None = None) -> Callable[[Record], bool] | None:
+def record_filter(
+    since: str | None, grep: str | None, now: float | None = None
+) -> Callable[[Record], bool] | None:
     """None when nothing filters (the reader then takes its fast path)."""
     stamp = since_stamp(since, now) if since else None
     pattern = None

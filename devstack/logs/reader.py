@@ -43,8 +43,12 @@ def matches(source: str, names: Iterable[str]) -> bool:
 
 def parse(raw: bytes, source: str, last_stamp: bytes) -> Record:
     if len(raw) >= fmt.STAMP_LEN + 2 and raw[fmt.STAMP_LEN] == 0x20:
-        return raw[:fmt.STAMP_LEN], source, raw[fmt.STAMP_LEN + 1:fmt.STAMP_LEN + 2], \
-            raw[fmt.STAMP_LEN + 3:]
+        return (
+            raw[: fmt.STAMP_LEN],
+            source,
+            raw[fmt.STAMP_LEN + 1 : fmt.STAMP_LEN + 2],
+            raw[fmt.STAMP_LEN + 3 :],
+        )
     # Not ours (a file edited by hand, a torn write): keep the text, date it like its neighbour.
     return last_stamp, source, b"o", raw
 
@@ -123,8 +127,13 @@ class Snapshot:
         return info.st_size
 
 
-def history(log_dir: Path, chosen: list[str], lines: int | None,
-            keep: Callable[[Record], bool] | None, snapshot: Snapshot) -> Iterator[Record]:
+def history(
+    log_dir: Path,
+    chosen: list[str],
+    lines: int | None,
+    keep: Callable[[Record], bool] | None,
+    snapshot: Snapshot,
+) -> Iterator[Record]:
     """Stored records of the chosen sources, merged in time order; the last `lines` if given."""
     streams: list[Iterable[Record]] = []
     for source in chosen:
@@ -227,7 +236,7 @@ class _Tail:
             except OSError:
                 inodes.append(-1)
         # Not found: the old file fell off the end, so every generation left is newer.
-        newer = rotated[inodes.index(inode) + 1:] if inode in inodes else rotated
+        newer = rotated[inodes.index(inode) + 1 :] if inode in inodes else rotated
         chunks = []
         for path in newer:
             try:

@@ -54,8 +54,10 @@ class Screen:
                 terminal = self.terminal
                 self._busy = True
             if skipped:
-                body += (f"devstack: {skipped} lines not shown (the terminal was not reading); "
-                         "`devstack logs` has them all\n").encode()
+                body += (
+                    f"devstack: {skipped} lines not shown (the terminal was not reading); "
+                    "`devstack logs` has them all\n"
+                ).encode()
             try:
                 if terminal is not None:
                     terminal.write(body)
@@ -70,8 +72,9 @@ class Screen:
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until everything queued so far is on the terminal."""
         with self._cond:
-            self._cond.wait_for(lambda: not (self._queue or self._skipped or self._busy)
-                                or self.terminal is None, timeout)
+            self._cond.wait_for(
+                lambda: not (self._queue or self._skipped or self._busy) or self.terminal is None, timeout
+            )
 
     def close(self, timeout: float = 5.0) -> None:
         """Write out what is queued (a terminal that never reads again gets `timeout`)."""

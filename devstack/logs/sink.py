@@ -35,9 +35,16 @@ class Sink(Protocol):
 class LogMux:
     """Thread-safe: every reader thread calls feed(); one lock keeps lines whole and in order."""
 
-    def __init__(self, log_dir: Path | None, terminal: BinaryIO | None = None,
-                 color: bool = False, width: int = 12, prefix: bool = True,
-                 max_bytes: int = 10 * 1024 * 1024, backups: int = 3) -> None:
+    def __init__(
+        self,
+        log_dir: Path | None,
+        terminal: BinaryIO | None = None,
+        color: bool = False,
+        width: int = 12,
+        prefix: bool = True,
+        max_bytes: int = 10 * 1024 * 1024,
+        backups: int = 3,
+    ) -> None:
         self.log_dir = log_dir
         self.terminal = terminal  # None: no live view (detached)
         self.screen = Screen(terminal) if terminal is not None else None
@@ -49,8 +56,7 @@ class LogMux:
         self._held: list[bytes] | None = None
         self._clock = fmt.Clock()
         self._heads: dict[tuple[str, str], tuple[bytes, bytes]] = {}
-        self.store = (LogStore(log_dir, max_bytes, backups, self._warn)
-                      if log_dir is not None else None)
+        self.store = LogStore(log_dir, max_bytes, backups, self._warn) if log_dir is not None else None
 
     # -- input (any thread) --------------------------------------------------------------------
     def feed(self, source: str, stream: str, data: bytes) -> None:
@@ -93,9 +99,11 @@ class LogMux:
             head = self._clock.utc(now) + b" " + fmt.STREAM_CODES[stream] + b" "
             self.store.write(source, fmt.prefix_lines(block, head))
         if self.screen is not None:
-            self._show(fmt.prefix_lines(fmt.for_screen(block, self.color),
-                                        self._screen_head(source, stream, now))
-                       if self.prefix else fmt.for_screen(block, self.color))
+            self._show(
+                fmt.prefix_lines(fmt.for_screen(block, self.color), self._screen_head(source, stream, now))
+                if self.prefix
+                else fmt.for_screen(block, self.color)
+            )
 
     def _screen_head(self, source: str, stream: str, now: float) -> bytes:
         clock = self._clock.local(now)

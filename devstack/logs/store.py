@@ -22,8 +22,7 @@ def generations(log_dir: Path, source: str, backups: int = 100) -> list[Path]:
 
 
 class LogStore:
-    def __init__(self, log_dir: Path, max_bytes: int, backups: int,
-                 warn: Callable[[str], None]) -> None:
+    def __init__(self, log_dir: Path, max_bytes: int, backups: int, warn: Callable[[str], None]) -> None:
         self.log_dir = log_dir
         self.max_bytes = max_bytes
         self.backups = backups
@@ -43,7 +42,7 @@ class LogStore:
                 fd = self._open(source)
             view = memoryview(data)
             while view:  # a regular file takes it all at once unless the disk is full
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             self._sizes[source] += len(data)
             if self._sizes[source] >= self.max_bytes:
                 self._rotate(source)
@@ -67,8 +66,10 @@ class LogStore:
     def _failed(self, source: str, exc: OSError) -> None:
         """One warning while anything fails (not one per line, not one per file)."""
         if not self.failing:
-            self._warn(f"cannot write logs to {self.log_dir} ({exc.strerror or exc}); "
-                       "the stack and the live view go on")
+            self._warn(
+                f"cannot write logs to {self.log_dir} ({exc.strerror or exc}); "
+                "the stack and the live view go on"
+            )
         self.failing.add(source)
 
     def _rotate(self, source: str) -> None:

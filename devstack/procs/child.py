@@ -34,8 +34,7 @@ def wrapped_argv(argv: list[str]) -> list[str]:
 
 
 class Child:
-    def __init__(self, spec: ProcessSpec, sink: Sink,
-                 on_exit: Callable[[Child, int], None]) -> None:
+    def __init__(self, spec: ProcessSpec, sink: Sink, on_exit: Callable[[Child, int], None]) -> None:
         self.spec = spec
         self.sink = sink
         self.on_exit = on_exit
@@ -66,10 +65,18 @@ class Child:
         self.started_at = time.monotonic()
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout.fileno(), "stdout"),
-                             daemon=True, name=f"{self.spec.name}-out"),
-            threading.Thread(target=self._pump, args=(self.proc.stderr.fileno(), "stderr"),
-                             daemon=True, name=f"{self.spec.name}-err"),
+            threading.Thread(
+                target=self._pump,
+                args=(self.proc.stdout.fileno(), "stdout"),
+                daemon=True,
+                name=f"{self.spec.name}-out",
+            ),
+            threading.Thread(
+                target=self._pump,
+                args=(self.proc.stderr.fileno(), "stderr"),
+                daemon=True,
+                name=f"{self.spec.name}-err",
+            ),
         ]
         for reader in self._readers:
             reader.start()

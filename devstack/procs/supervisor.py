@@ -43,9 +43,14 @@ class _Event:
 
 
 class Supervisor:
-    def __init__(self, specs: list[ProcessSpec], sink: Sink,
-                 on_started: Callable[[str, int], None] | None = None,
-                 reload_by_signal: bool = True, reload_kills_workers: bool = False) -> None:
+    def __init__(
+        self,
+        specs: list[ProcessSpec],
+        sink: Sink,
+        on_started: Callable[[str, int], None] | None = None,
+        reload_by_signal: bool = True,
+        reload_kills_workers: bool = False,
+    ) -> None:
         self.sink = sink
         self.on_started = on_started or (lambda name, pid: None)
         self.reload_by_signal = reload_by_signal
@@ -139,8 +144,10 @@ class Supervisor:
             try:
                 fn()
             except Exception as exc:  # a failing callback must not take the supervisor down
-                self.sink.note("devstack", f"internal error in {getattr(fn, '__name__', fn)}: "
-                                           f"{type(exc).__name__}: {exc}")
+                self.sink.note(
+                    "devstack",
+                    f"internal error in {getattr(fn, '__name__', fn)}: {type(exc).__name__}: {exc}",
+                )
         now = time.monotonic()
         for name, when in list(self._retry_at.items()):
             if when <= now and not self._stopping:
@@ -163,9 +170,12 @@ class Supervisor:
         cause = _port_owner(child.cause())
         if name == "gunicorn" and code in BOOT_ERRORS:
             reason = BOOT_ERRORS[code]
-            self.sink.note(name, f"gunicorn stopped: {reason}{' — ' + cause if cause else ''}. "
-                                 "nginx stays up; devstack starts gunicorn again as soon as an app "
-                                 "file changes (and retries with backoff).")
+            self.sink.note(
+                name,
+                f"gunicorn stopped: {reason}{' — ' + cause if cause else ''}. "
+                "nginx stays up; devstack starts gunicorn again as soon as an app "
+                "file changes (and retries with backoff).",
+            )
         else:
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
             self.sink.note(name, f"{name} {how}{' — ' + cause if cause and code > 0 else ''}")

@@ -55,21 +55,34 @@ class Backend:
     # -- preflight: cheap checks, each naming the fix ------------------------------------------
     def preflight(self) -> None:
         if self._vagrant_bin is None:
-            raise VMError("vagrant is not installed — install it (Debian/Ubuntu: apt-get install "
-                          "vagrant; elsewhere: the installer from the Vagrant site)")
+            raise VMError(
+                "vagrant is not installed — install it (Debian/Ubuntu: apt-get install "
+                "vagrant; elsewhere: the installer from the Vagrant site)"
+            )
         plugin = PLUGINS.get(self.provider, "")
         if plugin and not self._has_plugin(plugin):
-            raise VMError(f"the vagrant provider plugin {plugin} is missing — install it "
-                          f"(apt-get install {plugin}, or `vagrant plugin install {plugin}`)")
+            raise VMError(
+                f"the vagrant provider plugin {plugin} is missing — install it "
+                f"(apt-get install {plugin}, or `vagrant plugin install {plugin}`)"
+            )
         if not self._has_box(self.config.vm.box):
-            raise VMError(f"the vagrant box {self.config.vm.box!r} is not installed for provider "
-                          f"{self.provider} — add it with `vagrant box add --name "
-                          f"{self.config.vm.box} BOX_FILE_OR_URL` (the test box: vm/build-box.sh)")
+            raise VMError(
+                f"the vagrant box {self.config.vm.box!r} is not installed for provider "
+                f"{self.provider} — add it with `vagrant box add --name "
+                f"{self.config.vm.box} BOX_FILE_OR_URL` (the test box: vm/build-box.sh)"
+            )
 
     def _plain(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         assert self._vagrant_bin is not None
-        return subprocess.run([self._vagrant_bin, *args], capture_output=True, text=True,
-                              timeout=timeout, env=vagrant_env(), cwd=self.root, check=False)
+        return subprocess.run(
+            [self._vagrant_bin, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=vagrant_env(),
+            cwd=self.root,
+            check=False,
+        )
 
     def _has_plugin(self, plugin: str) -> bool:
         gems = Path("/usr/share/rubygems-integration/all/gems")
@@ -120,8 +133,7 @@ class Backend:
             try:
                 statuses = v.status()  # type: ignore[attr-defined]
             except subprocess.CalledProcessError as exc:
-                raise VMError(f"`vagrant status` failed ({self._tail()}) — "
-                              f"see {self.log_path}") from exc
+                raise VMError(f"`vagrant status` failed ({self._tail()}) — see {self.log_path}") from exc
         return str(statuses[0].state) if statuses else "not_created"
 
     def up(self) -> float:
@@ -135,8 +147,10 @@ class Backend:
         started = time.monotonic()
         timeout = self.config.vm.boot_timeout
         lines: deque[str] = deque(maxlen=30)
-        with open(self.log_path, "a", encoding="utf-8") as log, \
-                self.out.status(f"vagrant {what}: starting") as spinner:
+        with (
+            open(self.log_path, "a", encoding="utf-8") as log,
+            self.out.status(f"vagrant {what}: starting") as spinner,
+        ):
             log.write(f"\n--- vagrant {what} {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
             log.flush()
             v = self._vagrant(log)
@@ -156,8 +170,7 @@ class Backend:
                     step = _STEP.match(line)
                     if step:
                         current = step.group(1)[:90]
-                    spinner.update(f"vagrant {what} [{time.monotonic() - started:.0f} s]: "
-                                   f"{current}{suffix}")
+                    spinner.update(f"vagrant {what} [{time.monotonic() - started:.0f} s]: {current}{suffix}")
             except subprocess.CalledProcessError:
                 log.flush()
                 raise self._failure(what, list(lines), timeout) from None
@@ -167,14 +180,17 @@ class Backend:
         text = "\n".join(lines) + "\n" + self._tail(40)
         if "Timed out while waiting for the machine to boot" in text or "boot_timeout" in text:
             tail = self._console_tail()
-            return VMError(f"the VM did not boot within {timeout} s (console: {tail}) — raise "
-                           "vm.boot_timeout, or check the box (full console: "
-                           f"{vagrantfile.console_log(self.config)})")
+            return VMError(
+                f"the VM did not boot within {timeout} s (console: {tail}) — raise "
+                "vm.boot_timeout, or check the box (full console: "
+                f"{vagrantfile.console_log(self.config)})"
+            )
         if "provision" in text.lower() and ("non-zero exit status" in text or "devstack:" in text):
-            why = next((ln.strip() for ln in reversed(text.splitlines()) if "devstack:" in ln),
-                       self._tail())
-            return VMError(f"guest provisioning failed: {why} — use a box with nginx and the "
-                           "stack's Python packages (vm/build-box.sh), then `devstack up --vm`")
+            why = next((ln.strip() for ln in reversed(text.splitlines()) if "devstack:" in ln), self._tail())
+            return VMError(
+                f"guest provisioning failed: {why} — use a box with nginx and the "
+                "stack's Python packages (vm/build-box.sh), then `devstack up --vm`"
+            )
         return VMError(f"`vagrant {what}` failed: {self._tail()} — full output in {self.log_path}")
 
     def _tail(self, count: int = 1) -> str:
@@ -182,8 +198,11 @@ class Backend:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return "no output"
-        wanted = [ln.strip() for ln in text.splitlines()
-                  if ln.strip() and not ln.startswith("---") and not ln.startswith("==>")]
+        wanted = [
+            ln.strip()
+            for ln in text.splitlines()
+            if ln.strip() and not ln.startswith("---") and not ln.startswith("==>")
+        ]
         if count == 1:
             errors = [ln for ln in wanted if "rror" in ln or "failed" in ln.lower()]
             return (errors or wanted or ["no output"])[-1][:300]
@@ -211,5 +230,6 @@ class Backend:
             try:
                 return str(self._vagrant(log).ssh_config())  # type: ignore[attr-defined]
             except subprocess.CalledProcessError as exc:
-                raise VMError(f"`vagrant ssh-config` failed: {self._tail()} — is the VM running? "
-                              "(`devstack up --vm`)") from exc
+                raise VMError(
+                    f"`vagrant ssh-config` failed: {self._tail()} — is the VM running? (`devstack up --vm`)"
+                ) from exc

@@ -55,8 +55,11 @@ def prepare(config: Config) -> None:
     )
     code, _, err = ssh.run(config, script, timeout=120, stdin=source_tarball())
     if code != 0:
-        raise DevstackError(f"cannot copy devstack into the VM: {err.strip()[-200:]} — "
-                            "`devstack down --destroy` and `devstack up --vm` start clean", Exit.VM)
+        raise DevstackError(
+            f"cannot copy devstack into the VM: {err.strip()[-200:]} — "
+            "`devstack down --destroy` and `devstack up --vm` start clean",
+            Exit.VM,
+        )
 
 
 def start_stack(config: Config) -> None:
@@ -72,13 +75,17 @@ def start_stack(config: Config) -> None:
     )
     code, _, err = ssh.run(config, script, timeout=60)
     if code != 0:
-        raise DevstackError(f"cannot start the stack in the VM: {err.strip()[-200:]} — "
-                            "see `devstack logs`", Exit.VM)
+        raise DevstackError(
+            f"cannot start the stack in the VM: {err.strip()[-200:]} — see `devstack logs`", Exit.VM
+        )
 
 
 def stop_stack(config: Config) -> None:
-    ssh.run(config, f"sudo systemctl stop {UNIT} 2>/dev/null; "
-                    f"sudo systemctl reset-failed {UNIT} 2>/dev/null; true", timeout=40)
+    ssh.run(
+        config,
+        f"sudo systemctl stop {UNIT} 2>/dev/null; sudo systemctl reset-failed {UNIT} 2>/dev/null; true",
+        timeout=40,
+    )
 
 
 def stack_state(config: Config) -> dict[str, object]:
@@ -95,9 +102,11 @@ def stack_state(config: Config) -> dict[str, object]:
 
 def unit_status(config: Config) -> str:
     # This run's journal lines only (the unit name is reused across runs).
-    script = (f"sudo systemctl is-active {UNIT}; id=$(sudo systemctl show -p InvocationID "
-              f"--value {UNIT}); sudo journalctl _SYSTEMD_INVOCATION_ID=$id -n 5 --no-pager "
-              "-o cat 2>/dev/null")
+    script = (
+        f"sudo systemctl is-active {UNIT}; id=$(sudo systemctl show -p InvocationID "
+        f"--value {UNIT}); sudo journalctl _SYSTEMD_INVOCATION_ID=$id -n 5 --no-pager "
+        "-o cat 2>/dev/null"
+    )
     _, out, _ = ssh.run(config, script, timeout=20)
     return " | ".join(ln.strip() for ln in out.splitlines() if ln.strip())[:300]
 

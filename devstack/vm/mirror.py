@@ -30,8 +30,7 @@ class LogMirror:
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        command = (f"PYTHONPATH={GUEST_SRC} exec python3 -m devstack.vm.agent follow "
-                   f"{GUEST_STATE}/logs")
+        command = f"PYTHONPATH={GUEST_SRC} exec python3 -m devstack.vm.agent follow {GUEST_STATE}/logs"
         self.proc = ssh.popen(self.config, command)
         self._thread = threading.Thread(target=self._pump, daemon=True, name="vm-logs")
         self._thread.start()

@@ -14,8 +14,7 @@ def base_url(config: Config) -> str:
     return f"http://127.0.0.1:{config.vm.host_port}"
 
 
-def wait_ready(config: Config, timeout: float = 90.0,
-               failed: Callable[[], str] | None = None) -> ReadyReport:
+def wait_ready(config: Config, timeout: float = 90.0, failed: Callable[[], str] | None = None) -> ReadyReport:
     """GET / is 200, a static file's bytes equal the HOST file, Socket.IO over websocket."""
     started = time.monotonic()
     url = base_url(config)
@@ -31,15 +30,15 @@ def wait_ready(config: Config, timeout: float = 90.0,
         try:
             resp = probes.http_get(url + "/", timeout=5.0)
             if resp.status == 200:
-                steps.append(f"GET {url}/ -> 200 through the forward "
-                             f"({resp.elapsed * 1000:.0f} ms)")
+                steps.append(f"GET {url}/ -> 200 through the forward ({resp.elapsed * 1000:.0f} ms)")
                 break
             last = f"GET {url}/ -> {resp.status}"
         except OSError as exc:
             last = f"GET {url}/: {exc}"
         if time.monotonic() - started > timeout:
-            return ReadyReport(False, time.monotonic() - started, steps,
-                               f"not ready after {timeout:.0f} s: {last}")
+            return ReadyReport(
+                False, time.monotonic() - started, steps, f"not ready after {timeout:.0f} s: {last}"
+            )
         time.sleep(0.2)
     sample = probes.sample_static_file(config.static_dir)
     if sample is not None:
@@ -50,10 +49,17 @@ def wait_ready(config: Config, timeout: float = 90.0,
                 break
             time.sleep(0.2)
         if fresh is None or not fresh.fresh:
-            detail = (f"HTTP {fresh.status}, sha256 {fresh.served_sha[:12] or '-'} != host "
-                      f"{fresh.disk_sha[:12]}") if fresh else "no answer"
-            return ReadyReport(False, time.monotonic() - started, steps,
-                               f"static {sample.name} through the forward: {detail}")
+            detail = (
+                (f"HTTP {fresh.status}, sha256 {fresh.served_sha[:12] or '-'} != host {fresh.disk_sha[:12]}")
+                if fresh
+                else "no answer"
+            )
+            return ReadyReport(
+                False,
+                time.monotonic() - started,
+                steps,
+                f"static {sample.name} through the forward: {detail}",
+            )
         steps.append(f"static {fresh.relpath} byte-identical to the host's file")
     ok, step = socketio_step(url, "the forward", timeout=10.0)
     if not ok:

@@ -17,8 +17,16 @@ from devstack.procs.child import end_process
 from devstack.vm import vagrantfile
 
 HOST = "default"  # the Host name in `vagrant ssh-config` output
-_OPTIONS = ("-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ServerAliveInterval=10",
-            "-o", "ServerAliveCountMax=6")
+_OPTIONS = (
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ServerAliveInterval=10",
+    "-o",
+    "ServerAliveCountMax=6",
+)
 
 
 def config_path(config: Config) -> Path:
@@ -34,8 +42,7 @@ def socket_path(config: Config) -> Path:
 
 
 def base_argv(config: Config) -> list[str]:
-    return ["ssh", "-F", str(config_path(config)), "-o", f"ControlPath={socket_path(config)}",
-            *_OPTIONS]
+    return ["ssh", "-F", str(config_path(config)), "-o", f"ControlPath={socket_path(config)}", *_OPTIONS]
 
 
 def write_config(config: Config, text: str) -> None:
@@ -57,20 +64,30 @@ class Master:
             return  # a master from a previous `up` still serves: reuse it
         sock.unlink(missing_ok=True)
         argv = [*base_argv(self.config), "-M", "-N", "-o", "ControlPersist=no", HOST]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raw = self.proc.stderr.read() if self.proc.stderr else b""
                 err = raw.decode(errors="replace")
-                raise DevstackError(f"cannot open SSH to the VM: {err.strip() or 'ssh exited'} — "
-                                    "check `vagrant ssh` in .devstack/vm", Exit.VM)
+                raise DevstackError(
+                    f"cannot open SSH to the VM: {err.strip() or 'ssh exited'} — "
+                    "check `vagrant ssh` in .devstack/vm",
+                    Exit.VM,
+                )
             if sock.exists() and alive(self.config):
                 return
             time.sleep(0.1)
-        raise DevstackError("SSH to the VM did not come up within "
-                            f"{timeout:.0f} s — check `vagrant ssh` in .devstack/vm", Exit.VM)
+        raise DevstackError(
+            f"SSH to the VM did not come up within {timeout:.0f} s — check `vagrant ssh` in .devstack/vm",
+            Exit.VM,
+        )
 
     def stop(self) -> None:
         if self.proc is None:
@@ -80,30 +97,40 @@ class Master:
 
 
 def alive(config: Config) -> bool:
-    result = subprocess.run([*base_argv(config), "-O", "check", HOST], capture_output=True,
-                            timeout=10, check=False)
+    result = subprocess.run(
+        [*base_argv(config), "-O", "check", HOST], capture_output=True, timeout=10, check=False
+    )
     return result.returncode == 0
 
 
-def run(config: Config, command: str, timeout: float = 60.0,
-        stdin: bytes | None = None) -> tuple[int, str, str]:
+def run(
+    config: Config, command: str, timeout: float = 60.0, stdin: bytes | None = None
+) -> tuple[int, str, str]:
     """Run a shell command in the guest: (exit code, stdout, stderr). Never raises on failure."""
     if not config_path(config).exists():
         return 255, "", "the VM is not up (no .devstack/vm/ssh_config): run `devstack up --vm`"
     try:
-        result = subprocess.run([*base_argv(config), HOST, command], input=stdin,
-                                capture_output=True, timeout=timeout, check=False)
+        result = subprocess.run(
+            [*base_argv(config), HOST, command],
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return 124, "", f"timed out after {timeout:.0f} s: {command}"
-    return (result.returncode, result.stdout.decode(errors="replace"),
-            result.stderr.decode(errors="replace"))
+    return (result.returncode, result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace"))
 
 
 def popen(config: Config, command: str) -> subprocess.Popen[bytes]:
     """A long-lived guest command with pipes (the sync receiver, the log follower)."""
-    return subprocess.Popen([*base_argv(config), HOST, command], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [*base_argv(config), HOST, command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def rsync_argv(config: Config) -> list[str]:

@@ -40,14 +40,18 @@ def initial_sync(config: Config) -> float:
     argv += [f"{config.root.resolve()}/", f"{ssh.HOST}:{config.vm.guest_path.rstrip('/')}/"]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
     if result.returncode != 0:
-        raise DevstackError(f"initial sync into the VM failed: {result.stderr.strip()[-200:]} — "
-                            "check that rsync is installed on the host and in the box", Exit.VM)
+        raise DevstackError(
+            f"initial sync into the VM failed: {result.stderr.strip()[-200:]} — "
+            "check that rsync is installed on the host and in the box",
+            Exit.VM,
+        )
     return time.monotonic() - started
 
 
 class Syncer(FileSystemEventHandler):
-    def __init__(self, config: Config, on_synced: Callable[[str, float], None],
-                 on_error: Callable[[str], None]) -> None:
+    def __init__(
+        self, config: Config, on_synced: Callable[[str, float], None], on_error: Callable[[str], None]
+    ) -> None:
         self.config = config
         self.root = config.root.resolve()
         self.on_synced = on_synced  # (relative path, seconds from event to guest ack)
@@ -89,8 +93,11 @@ class Syncer(FileSystemEventHandler):
         first = self.proc.stdout.readline()
         if first.strip() != b"ready":
             err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-            raise DevstackError(f"the sync receiver in the VM did not start: {err.strip()[-200:]}"
-                                " — `devstack down --destroy`, then `devstack up --vm`", Exit.VM)
+            raise DevstackError(
+                f"the sync receiver in the VM did not start: {err.strip()[-200:]}"
+                " — `devstack down --destroy`, then `devstack up --vm`",
+                Exit.VM,
+            )
         self.observer.schedule(self, str(self.root), recursive=True)
         self.observer.start()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="vm-sync")
@@ -123,8 +130,14 @@ class Syncer(FileSystemEventHandler):
         if local.is_file():
             data = local.read_bytes()
             st = local.stat()
-            header = {"op": "put", "path": rel, "size": len(data), "mode": st.st_mode & 0o777,
-                      "mtime_ns": st.st_mtime_ns, "seq": self._seq}
+            header = {
+                "op": "put",
+                "path": rel,
+                "size": len(data),
+                "mode": st.st_mode & 0o777,
+                "mtime_ns": st.st_mtime_ns,
+                "seq": self._seq,
+            }
             payload = json.dumps(header).encode() + b"\n" + data
         elif local.is_dir():
             return False  # folders are created with the first file put into them
@@ -195,8 +208,13 @@ class FreshnessWatcher:
         self._thread.join(timeout=FRESH_TIMEOUT + 5)
 
 
-def verify_fresh(config: Config, base_url: str, rel: str, timeout: float = FRESH_TIMEOUT,
-                 superseded: Callable[[], bool] = lambda: False) -> tuple[bool, str]:
+def verify_fresh(
+    config: Config,
+    base_url: str,
+    rel: str,
+    timeout: float = FRESH_TIMEOUT,
+    superseded: Callable[[], bool] = lambda: False,
+) -> tuple[bool, str]:
     """A synced static file, fetched through the forward until its bytes equal the host's.
 
     Returns (fresh, a line for the log). When it stays stale, the hash ladder says which copy
@@ -216,8 +234,10 @@ def verify_fresh(config: Config, base_url: str, rel: str, timeout: float = FRESH
         except OSError:
             last = None
         if last is not None and last.fresh:
-            return True, (f"fresh through :{config.vm.host_port}: {last.relpath} "
-                          f"({(time.monotonic() - started) * 1000:.0f} ms after the sync)")
+            return True, (
+                f"fresh through :{config.vm.host_port}: {last.relpath} "
+                f"({(time.monotonic() - started) * 1000:.0f} ms after the sync)"
+            )
         time.sleep(0.05)
     rel_static = path.relative_to(static_dir).as_posix()
     guest_file = f"{config.vm.guest_path.rstrip('/')}/{rel}"
@@ -225,7 +245,10 @@ def verify_fresh(config: Config, base_url: str, rel: str, timeout: float = FRESH
     guest_sha = out.split()[0] if code == 0 and out.split() else "?"
     disk_sha = probes.sha256_file(path)
     served = last.served_sha if last is not None else "-"
-    rung = ("the guest copy is stale (sync)" if guest_sha != disk_sha
-            else "nginx in the guest serves old bytes")
-    return False, (f"STALE through :{config.vm.host_port}: {rel_static}: host {disk_sha[:12]}, "
-                   f"guest {guest_sha[:12]}, served {served[:12] or '-'} — {rung}")
+    rung = (
+        "the guest copy is stale (sync)" if guest_sha != disk_sha else "nginx in the guest serves old bytes"
+    )
+    return False, (
+        f"STALE through :{config.vm.host_port}: {rel_static}: host {disk_sha[:12]}, "
+        f"guest {guest_sha[:12]}, served {served[:12] or '-'} — {rung}"
+    )

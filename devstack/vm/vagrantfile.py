@@ -96,8 +96,7 @@ def applied_forwards(config: Config) -> list[Forward] | None:
 
 
 def record_applied(config: Config) -> None:
-    _forwards_file(config).write_text(
-        json.dumps([asdict(f) for f in forwards(config)]), encoding="utf-8")
+    _forwards_file(config).write_text(json.dumps([asdict(f) for f in forwards(config)]), encoding="utf-8")
 
 
 def write(config: Config) -> Path:

@@ -26,9 +26,16 @@ RETRIES = (0.02, 0.05, 0.15)  # a stale answer is re-checked before shouting: ra
 
 
 class StaticWatcher(FileSystemEventHandler):
-    def __init__(self, static_dir: Path, public_url: str, static_prefix: str, sink: Sink,
-                 polling: str = "auto", app_url: str | None = None,
-                 on_result: Callable[[probes.Freshness, float], None] | None = None) -> None:
+    def __init__(
+        self,
+        static_dir: Path,
+        public_url: str,
+        static_prefix: str,
+        sink: Sink,
+        polling: str = "auto",
+        app_url: str | None = None,
+        on_result: Callable[[probes.Freshness, float], None] | None = None,
+    ) -> None:
         self.static_dir = static_dir.resolve()
         self.public_url = public_url
         self.app_url = app_url
@@ -46,8 +53,11 @@ class StaticWatcher(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("opened", "closed_no_write", "deleted"):
             return
-        path = str(getattr(event, "dest_path", "") or event.src_path) \
-            if event.event_type == "moved" else str(event.src_path)
+        path = (
+            str(getattr(event, "dest_path", "") or event.src_path)
+            if event.event_type == "moved"
+            else str(event.src_path)
+        )
         try:  # judge the path inside the static folder: the folder itself may sit anywhere
             inside = Path(path).relative_to(self.static_dir).as_posix()
         except ValueError:
@@ -67,8 +77,7 @@ class StaticWatcher(FileSystemEventHandler):
             with self._cond:
                 while not self._stopping:
                     now = time.monotonic()
-                    ready = [(due, p, seen) for p, (due, seen) in self._pending.items()
-                             if due <= now]
+                    ready = [(due, p, seen) for p, (due, seen) in self._pending.items() if due <= now]
                     if ready:
                         for _, path, _ in ready:
                             del self._pending[path]
@@ -99,8 +108,7 @@ class StaticWatcher(FileSystemEventHandler):
         result: probes.Freshness | None = None
         for pause in (*RETRIES, None):
             try:
-                result = probes.check_static(self.public_url, self.prefix, self.static_dir, file,
-                                             timeout=5.0)
+                result = probes.check_static(self.public_url, self.prefix, self.static_dir, file, timeout=5.0)
             except OSError as exc:
                 self.sink.note("watcher", f"cannot verify {rel}: {exc}")
                 return None
@@ -122,34 +130,49 @@ class StaticWatcher(FileSystemEventHandler):
         """STALE ... naming the first layer, from the disk outwards, that serves other bytes."""
         served = result.served_sha[:12] if result.served_sha else f"HTTP {result.status}"
         line = f"STALE {result.relpath}: served {served} != disk {result.disk_sha[:12]}"
-        ladder = probes.hash_ladder(self.static_dir, self.prefix, file,
-                                    [("public URL", self.public_url), ("app server", self.app_url)])
+        ladder = probes.hash_ladder(
+            self.static_dir,
+            self.prefix,
+            file,
+            [("public URL", self.public_url), ("app server", self.app_url)],
+        )
         public = ladder.rungs[1]
         if httpcache.etag_kind(result.headers.get("etag")) == "werkzeug":
-            return (line + " — the app server (gunicorn/Flask) answers for static, not nginx's "
-                    "static location; run `devstack doctor`")
+            return (
+                line + " — the app server (gunicorn/Flask) answers for static, not nginx's "
+                "static location; run `devstack doctor`"
+            )
         if result.status == 404:
-            return (line + f" — nginx maps {self.prefix}{result.relpath} to a path that does not "
-                    "exist (alias/location mismatch?); run `devstack doctor`")
+            return (
+                line + f" — nginx maps {self.prefix}{result.relpath} to a path that does not "
+                "exist (alias/location mismatch?); run `devstack doctor`"
+            )
         if public.sha and public.sha != ladder.disk.sha:
-            return (line + " — nginx serves an old copy of the file (sendfile on a shared folder, "
-                    "open_file_cache, or a proxy cache); run `devstack doctor`")
+            return (
+                line + " — nginx serves an old copy of the file (sendfile on a shared folder, "
+                "open_file_cache, or a proxy cache); run `devstack doctor`"
+            )
         return line + f" — {public.detail or 'unknown layer'}; run `devstack doctor`"
 
     def _browser_note(self, headers: dict[str, str]) -> None:
         warning = httpcache.browser_warning(headers)
         if warning and warning not in self._warned:
             self._warned.add(warning)
-            self.sink.note("watcher", f"warning: served fresh, but {warning} — "
-                                      "`devstack doctor` says where it comes from")
+            self.sink.note(
+                "watcher",
+                f"warning: served fresh, but {warning} — `devstack doctor` says where it comes from",
+            )
 
     # -- service protocol -------------------------------------------------------------------------
     def start(self) -> None:
         self.observer.schedule(self, str(self.static_dir), recursive=True)
         self.observer.start()
         self._worker.start()
-        self.sink.note("watcher", f"watching {self.static_dir} ({self.kind}): every edit is "
-                                  f"fetched from {self.public_url}{self.prefix} and compared")
+        self.sink.note(
+            "watcher",
+            f"watching {self.static_dir} ({self.kind}): every edit is "
+            f"fetched from {self.public_url}{self.prefix} and compared",
+        )
 
     def stop(self) -> None:
         self.observer.stop()

@@ -12,10 +12,37 @@ from devstack import fsinfo
 from devstack.watch.poller import CheapPollingObserver
 
 # Editors write these around a save; none of them is the file the user meant.
-IGNORED_NAMES = ("*.swp", "*.swo", "*.swx", "*~", ".#*", "#*#", "4913", "*.tmp", ".DS_Store",
-                 "*.pyc", "*.pyo", "*___jb_tmp___", "*___jb_old___", ".*.kate-swp", "*.crdownload")
-IGNORED_DIRS = ("__pycache__", ".git", ".devstack", ".hg", ".svn", "node_modules", ".mypy_cache",
-                ".pytest_cache", ".ruff_cache", ".venv", "venv", ".vagrant")
+IGNORED_NAMES = (
+    "*.swp",
+    "*.swo",
+    "*.swx",
+    "*~",
+    ".#*",
+    "#*#",
+    "4913",
+    "*.tmp",
+    ".DS_Store",
+    "*.pyc",
+    "*.pyo",
+    "*___jb_tmp___",
+    "*___jb_old___",
+    ".*.kate-swp",
+    "*.crdownload",
+)
+IGNORED_DIRS = (
+    "__pycache__",
+    ".git",
+    ".devstack",
+    ".hg",
+    ".svn",
+    "node_modules",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".venv",
+    "venv",
+    ".vagrant",
+)
 
 
 def ignored(path: str) -> bool:
@@ -25,8 +52,7 @@ def ignored(path: str) -> bool:
     return any(fnmatch.fnmatch(p.name, pattern) for pattern in IGNORED_NAMES)
 
 
-def make_observer(folder: Path, mode: str = "auto",
-                  interval: float = 0.25) -> tuple[BaseObserver, str]:
+def make_observer(folder: Path, mode: str = "auto", interval: float = 0.25) -> tuple[BaseObserver, str]:
     """mode: auto | always | never (polling). Returns the observer and a word for the logs."""
     polling = mode == "always" or (mode == "auto" and fsinfo.is_shared(fsinfo.fstype(folder)))
     if polling:

@@ -40,8 +40,14 @@ def _sig(st: os.stat_result) -> Sig:
 
 
 class CheapPollingEmitter(EventEmitter):
-    def __init__(self, event_queue: Any, watch: Any, timeout: float = TICK,
-                 event_filter: Any = None, sweep: float = SWEEP) -> None:
+    def __init__(
+        self,
+        event_queue: Any,
+        watch: Any,
+        timeout: float = TICK,
+        event_filter: Any = None,
+        sweep: float = SWEEP,
+    ) -> None:
         super().__init__(event_queue, watch, timeout=timeout, event_filter=event_filter)
         self.tick = float(timeout)
         self.slices = max(1, round(sweep / self.tick))
@@ -81,7 +87,7 @@ class CheapPollingEmitter(EventEmitter):
         prefix = folder.rstrip(os.sep) + os.sep
 
         def child(path: str) -> bool:
-            return path.startswith(prefix) and os.sep not in path[len(prefix):]
+            return path.startswith(prefix) and os.sep not in path[len(prefix) :]
 
         for path in [p for p in self.files if child(p)]:
             if path not in present:
@@ -149,7 +155,7 @@ class CheapPollingEmitter(EventEmitter):
         if self.order:
             size = -(-len(self.order) // self.slices)  # ceil
             end = min(self.cursor + size, len(self.order))
-            for path in self.order[self.cursor:end]:
+            for path in self.order[self.cursor : end]:
                 if path in self.files and path not in self.hot:
                     self._check_file(path)
             self.cursor = 0 if end >= len(self.order) else end

@@ -35,8 +35,14 @@ def _pruned_scandir(skip: tuple[Path, ...]) -> Callable[[str | None], Iterator[o
 
 
 class AppWatcher(FileSystemEventHandler):
-    def __init__(self, app_dir: Path, extra: tuple[str, ...], on_change: Callable[[str], None],
-                 skip: tuple[Path, ...] = (), polling: str = "auto") -> None:
+    def __init__(
+        self,
+        app_dir: Path,
+        extra: tuple[str, ...],
+        on_change: Callable[[str], None],
+        skip: tuple[Path, ...] = (),
+        polling: str = "auto",
+    ) -> None:
         self.app_dir = app_dir.resolve()
         self.patterns = ("*.py", *extra)
         self.skip = tuple(p.resolve() for p in skip)
@@ -46,8 +52,9 @@ class AppWatcher(FileSystemEventHandler):
             # A polling observer stats the whole tree every interval: leave out what can never
             # trigger a reload (the static folder, which may hold 100,000 files, .git, venvs),
             # and do not follow symlinks (a link to ".." would be walked again and again).
-            self.observer = PollingObserverVFS(os.lstat, _pruned_scandir(self.skip),
-                                               polling_interval=POLL_INTERVAL)
+            self.observer = PollingObserverVFS(
+                os.lstat, _pruned_scandir(self.skip), polling_interval=POLL_INTERVAL
+            )
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._changed: set[str] = set()

@@ -50,9 +50,11 @@ def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
 
 
 def busy_ports(project: Project) -> list[int]:
-    return [port for host, port in (("127.0.0.1", project.public_port),
-                                    ("127.0.0.1", project.app_port))
-            if not probes.can_bind(host, port)]
+    return [
+        port
+        for host, port in (("127.0.0.1", project.public_port), ("127.0.0.1", project.app_port))
+        if not probes.can_bind(host, port)
+    ]
 
 
 def serving(project: Project, path: str = "/health") -> bool:
@@ -131,13 +133,18 @@ class Foreground:
         self.master = None
 
 
-def start_foreground(project: Project, on_pty: bool = False,
-                     env: dict[str, str] | None = None) -> Foreground:
+def start_foreground(project: Project, on_pty: bool = False, env: dict[str, str] | None = None) -> Foreground:
     argv = [sys.executable, "-m", "devstack", "up"]
     env = env or cli_env()
     if not on_pty:
-        proc = subprocess.Popen(argv, cwd=project.root, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv,
+            cwd=project.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         fg = Foreground(proc)
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
@@ -149,8 +156,16 @@ def start_foreground(project: Project, on_pty: bool = False,
             os.setsid()
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-        proc = subprocess.Popen(argv, cwd=project.root, env=env, stdin=slave, stdout=slave,
-                                stderr=slave, preexec_fn=controlling_tty, close_fds=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=project.root,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            preexec_fn=controlling_tty,
+            close_fds=True,
+        )
         os.close(slave)
         fg = Foreground(proc, master=master)
         fd = master
@@ -237,8 +252,11 @@ def kill_and_recover(project: Project, target: str, timeout: float = 20) -> Reco
     serving_after = time.time() - killed_at
     told = []
     for src, offset in before.items():
-        told += [ln for ln in log_text(project, src)[offset:].splitlines()
-                 if "SIGKILL" in ln or "restarting" in ln or "next start" in ln]
+        told += [
+            ln
+            for ln in log_text(project, src)[offset:].splitlines()
+            if "SIGKILL" in ln or "restarting" in ln or "next start" in ln
+        ]
     return Recovery(target, max(first_retry, 0.0), serving_after, told)
 
 
@@ -282,10 +300,19 @@ def traversal_paths(prefix: str) -> list[str]:
                 paths.append(f"{bare}/{dot}{sep}{target}")  # /static/../.env
                 paths.append(f"{bare}{dot}{sep}{target}")  # /static../.env (the alias bug)
     for target in targets:
-        paths += [f"{bare}../{target}", f"{bare}/../../{target}", f"{bare}/./../{target}",
-                  f"{bare}//../{target}", f"{bare}/css/../../{target}",
-                  f"{bare}/%2e%2e/%2e%2e/{target}", f"/{target}", f"//{target}",
-                  f"{bare}/link-out", f"{bare}/dir-out/{target}", f"{bare}/link-dir/{target}"]
+        paths += [
+            f"{bare}../{target}",
+            f"{bare}/../../{target}",
+            f"{bare}/./../{target}",
+            f"{bare}//../{target}",
+            f"{bare}/css/../../{target}",
+            f"{bare}/%2e%2e/%2e%2e/{target}",
+            f"/{target}",
+            f"//{target}",
+            f"{bare}/link-out",
+            f"{bare}/dir-out/{target}",
+            f"{bare}/link-dir/{target}",
+        ]
     paths += [f"{bare}/", f"{bare}/css/", f"{bare}/dir-out/", f"{bare}../"]
     return sorted(set(paths))
 
@@ -324,8 +351,9 @@ def try_traversals(project: Project) -> list[Attempt]:
             if status2 == 200:
                 status, body = status2, body2
         text = body.decode("utf-8", "replace")
-        leaked = SECRET in text or "socketio = SocketIO" in text or (
-            status == 200 and app_source[:200] in text)
+        leaked = (
+            SECRET in text or "socketio = SocketIO" in text or (status == 200 and app_source[:200] in text)
+        )
         listing = "Index of" in text or 'href="css/"' in text
         attempts.append(Attempt(path, status, leaked, listing))
     return attempts
@@ -338,8 +366,7 @@ def raw_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes, str
     import socket
 
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-                     .encode("latin-1"))
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode("latin-1"))
         data = b""
         while True:
             chunk = sock.recv(65536)
@@ -354,4 +381,3 @@ def raw_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes, str
         if name.strip().lower() == "location":
             location = value.strip()
     return status, body, location
-

@@ -12,8 +12,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 
 
 def said(project: Project, text: str, timeout: float = 20) -> bool:
-    return wait_for(lambda: any(text in line for line in notes(project, "devstack")),
-                    timeout=timeout)
+    return wait_for(lambda: any(text in line for line in notes(project, "devstack")), timeout=timeout)
 
 
 def test_edit_that_nginx_rejects_keeps_the_old_nginx_serving(stack: Project) -> None:
@@ -21,8 +20,8 @@ def test_edit_that_nginx_rejects_keeps_the_old_nginx_serving(stack: Project) -> 
     conf = (stack.state_dir / "nginx.conf").read_text()
     # A host name that does not resolve: valid TOML, valid for devstack, refused by `nginx -t`.
     text = stack.config_path.read_text().replace(
-        f'listen = "127.0.0.1:{stack.public_port}"',
-        f'listen = "no-such-host.invalid:{stack.public_port}"')
+        f'listen = "127.0.0.1:{stack.public_port}"', f'listen = "no-such-host.invalid:{stack.public_port}"'
+    )
     stack.config_path.write_text(text)
     assert said(stack, "nginx rejects the new config")
     line = next(ln for ln in notes(stack, "devstack") if "nginx rejects" in ln)

@@ -33,26 +33,65 @@ SCHEMA: dict[str, list[str]] = {
     "static": ["dir", "url", "polling"],
     "server": ["listen", "app_port", "autoindex", "sendfile", "proxy_read_timeout"],
     "logs": ["max_bytes", "backups"],
-    "vm": ["box", "provider", "driver", "cpus", "memory", "sync", "host_port", "guest_path",
-           "boot_timeout"],
+    "vm": ["box", "provider", "driver", "cpus", "memory", "sync", "host_port", "guest_path", "boot_timeout"],
     "processes": ["css", "js", "gunicorn", "nginx", "bad name", "x" * 40],
 }
 # Values near the edges of what the loader accepts.
-PLAUSIBLE = ["app:app", "app", "app:create_app()", ".", "static", "/static/", "/", "/st atic/",
-             "/a/../b/", "gthread", "gevent", "eventlet", "auto", "on", "off", "never", "always",
-             "127.0.0.1:5000", "localhost:0", "[::1]:5000", "0.0.0.0:70000", ":5000", "rsync",
-             "libvirt", "qemu", "/vagrant", "vagrant", "", " ", "npm run watch", "../..",
-             "/nonexistent/dir", "static\\x", "\x00", "a\nb", "ä", "🙂" * 3]
+PLAUSIBLE = [
+    "app:app",
+    "app",
+    "app:create_app()",
+    ".",
+    "static",
+    "/static/",
+    "/",
+    "/st atic/",
+    "/a/../b/",
+    "gthread",
+    "gevent",
+    "eventlet",
+    "auto",
+    "on",
+    "off",
+    "never",
+    "always",
+    "127.0.0.1:5000",
+    "localhost:0",
+    "[::1]:5000",
+    "0.0.0.0:70000",
+    ":5000",
+    "rsync",
+    "libvirt",
+    "qemu",
+    "/vagrant",
+    "vagrant",
+    "",
+    " ",
+    "npm run watch",
+    "../..",
+    "/nonexistent/dir",
+    "static\\x",
+    "\x00",
+    "a\nb",
+    "ä",
+    "🙂" * 3,
+]
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 scalars = st.one_of(
-    st.sampled_from(PLAUSIBLE), text, st.booleans(),
+    st.sampled_from(PLAUSIBLE),
+    text,
+    st.booleans(),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.sampled_from([0, 1, -1, 4096, 65535, 65536, 2**40, 2**40 + 1]),
-    st.floats(allow_nan=True, allow_infinity=True), st.dates(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.dates(),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)), max_leaves=8)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -96,8 +135,7 @@ def toml_value(value: Any) -> str:
 
 
 def to_toml(doc: dict[str, Any]) -> str:
-    lines = [f"{toml_string(k)} = {toml_value(v)}" for k, v in doc.items()
-             if not isinstance(v, dict)]
+    lines = [f"{toml_string(k)} = {toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
     for key, body in doc.items():
         if isinstance(body, dict):
             lines.append(f"[{toml_string(key)}]")
@@ -115,9 +153,13 @@ def mutations(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(doc)))
         cut = draw(st.integers(0, 6))
-        insert = draw(st.one_of(text, st.sampled_from(["[", "]", '"', "=", "\n", "[app]", "'''",
-                                                        '"""', "\\", "#", ".", "\x00"])))
-        doc = doc[:at] + insert + doc[at + cut:]
+        insert = draw(
+            st.one_of(
+                text,
+                st.sampled_from(["[", "]", '"', "=", "\n", "[app]", "'''", '"""', "\\", "#", ".", "\x00"]),
+            )
+        )
+        doc = doc[:at] + insert + doc[at + cut :]
     return doc
 
 
@@ -152,8 +194,7 @@ def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_schema_shaped_documents_never_crash(fuzz_dir: Path) -> None:
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(documents())
     def run(doc: dict[str, Any]) -> None:
         check(fuzz_dir / "devstack.toml", to_toml(doc))
@@ -162,8 +203,9 @@ def test_schema_shaped_documents_never_crash(fuzz_dir: Path) -> None:
 
 
 def test_mutated_files_never_crash(fuzz_dir: Path) -> None:
-    @settings(max_examples=EXAMPLES // 2, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES // 2, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
     @given(mutations())
     def run(doc: str) -> None:
         check(fuzz_dir / "devstack.toml", doc)
@@ -180,9 +222,15 @@ def test_rejected_sample_through_the_real_cli(fuzz_dir: Path) -> None:
         pytest.skip("run with the fuzz tests: they collect the rejected documents")
     for doc in sample:
         (fuzz_dir / "devstack.toml").write_text(doc, encoding="utf-8", errors="surrogatepass")
-        result = subprocess.run([sys.executable, "-m", "devstack", "up"], cwd=fuzz_dir,
-                                env=cli_env(), capture_output=True, text=True, timeout=60,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack", "up"],
+            cwd=fuzz_dir,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
         assert result.returncode == 1, (doc, result)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, (doc, result.stderr)

@@ -48,7 +48,8 @@ def test_repeated_kills_keep_recovering(stack: Project) -> None:
 
 def test_crash_loop_backs_off_and_does_not_spin(project: Project) -> None:
     (project.root / "crash.py").write_text(
-        "import sys\nprint('ValueError: boom', file=sys.stderr)\nsys.exit(3)\n")
+        "import sys\nprint('ValueError: boom', file=sys.stderr)\nsys.exit(3)\n"
+    )
     project.write_config(extra=f"[processes]\ncrasher = '{sys.executable} crash.py'\n")
     project.up_detached()
     loop = watch_crash_loop(project, "crasher", seconds=8.0)
@@ -69,8 +70,13 @@ def test_app_that_cannot_boot_is_reported_and_restarted_on_fix(project: Project)
     good = app.read_text()
     project.up_detached()
     app.write_text(good + "\nraise RuntimeError('broken on purpose')\n")
-    assert wait_for(lambda: any("App failed to load" in line or "Worker failed to boot" in line
-                                for line in notes(project, "gunicorn")), timeout=30)
+    assert wait_for(
+        lambda: any(
+            "App failed to load" in line or "Worker failed to boot" in line
+            for line in notes(project, "gunicorn")
+        ),
+        timeout=30,
+    )
     said = " ".join(notes(project, "gunicorn"))
     assert "RuntimeError: broken on purpose" in said, said
     app.write_text(good)
@@ -89,9 +95,12 @@ def test_neighbour_takes_the_app_port_during_a_restart(stack: Project) -> None:
     try:
         assert wait_for(lambda: _try_bind(neighbour, stack.app_port), timeout=10, interval=0.005)
         neighbour.listen()
-        assert wait_for(lambda: any("held by python" in line and f"pid {os.getpid()}" in line
-                                    for line in notes(stack, "gunicorn")), timeout=60), \
-            notes(stack, "gunicorn")[-5:]
+        assert wait_for(
+            lambda: any(
+                "held by python" in line and f"pid {os.getpid()}" in line for line in notes(stack, "gunicorn")
+            ),
+            timeout=60,
+        ), notes(stack, "gunicorn")[-5:]
         assert stack.state()["supervisor"]
     finally:
         neighbour.close()

@@ -68,10 +68,18 @@ def test_second_up_in_same_project_says_already_running(stack: Project) -> None:
 
 
 def test_ups_started_at_once_start_one_stack(project: Project) -> None:
-    procs = [subprocess.Popen([sys.executable, "-m", "devstack", "up", "--detach"],
-                              cwd=project.root, env=cli_env(), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "devstack", "up", "--detach"],
+            cwd=project.root,
+            env=cli_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     results = [(proc.wait(timeout=120), proc.communicate()[1]) for proc in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 6, 6], results

@@ -30,8 +30,7 @@ def bad_logs(request: pytest.FixtureRequest, project: Project) -> Iterator[str]:
     logs = project.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     options = "size=64k" if request.param == "full" else "size=64k,ro"
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "devstack-fault", str(logs)],
-                   check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "devstack-fault", str(logs)], check=True)
     try:
         if request.param == "full":
             fd = os.open(logs / "filler", os.O_WRONLY | os.O_CREAT)
@@ -48,8 +47,7 @@ def bad_logs(request: pytest.FixtureRequest, project: Project) -> Iterator[str]:
         subprocess.run(["umount", "-l", str(logs)], check=False)
 
 
-def test_foreground_warns_and_keeps_serving_and_showing_logs(project: Project,
-                                                             bad_logs: str) -> None:
+def test_foreground_warns_and_keeps_serving_and_showing_logs(project: Project, bad_logs: str) -> None:
     fg = start_foreground(project)
     assert wait_status(project, "ready"), fg.output
     assert "cannot write logs" in fg.output, fg.output

@@ -30,8 +30,9 @@ pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 
 def test_every_listener_is_on_loopback(stack: Project) -> None:
     pids = {p.pid for p in tree(stack)}
-    listeners = [c for c in psutil.net_connections(kind="inet")
-                 if c.status == psutil.CONN_LISTEN and c.pid in pids]
+    listeners = [
+        c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in pids
+    ]
     assert listeners, "no listening socket found for the stack"
     for conn in listeners:
         assert conn.laddr.ip in ("127.0.0.1", "::1"), conn
@@ -68,8 +69,9 @@ def test_env_values_are_never_printed(project: Project) -> None:
     # .env reaches the extra processes; a malformed line must not be echoed either.
     (project.root / ".env").write_text(f"DOTENV_SECRET={SECRET}-dotenv\n{SECRET} broken line\n")
     (project.root / "idle.py").write_text("import time\ntime.sleep(600)\n")
-    project.write_config(extra=f'[app.env]\nAPI_TOKEN = "{SECRET}-toml"\n'
-                               f"[processes]\nidle = '{sys.executable} idle.py'\n")
+    project.write_config(
+        extra=f"[app.env]\nAPI_TOKEN = \"{SECRET}-toml\"\n[processes]\nidle = '{sys.executable} idle.py'\n"
+    )
     outputs = []
     outputs.append(project.up_detached())
     for args in (("status",), ("status", "--json"), ("logs",), ("up", "--detach"), ("down",)):
@@ -104,8 +106,15 @@ def _world_writable(root: Path) -> list[str]:
 def test_state_and_logs_are_not_world_writable(project: Project, umask: int) -> None:
     # Even under a careless umask 000, no other local user may rewrite the state or the logs.
     command = f"umask {umask:03o} && exec {sys.executable} -m devstack up --detach"
-    result = subprocess.run(["/bin/sh", "-c", command], cwd=project.root, env=cli_env(),
-                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=project.root,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr
     probes.http_get(project.url + "/")
     assert not _world_writable(project.state_dir)

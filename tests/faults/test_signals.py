@@ -29,8 +29,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_signal_to_foreground_devstack_stops_cleanly(project: Project,
-                                                     sig: signal.Signals) -> None:
+def test_signal_to_foreground_devstack_stops_cleanly(project: Project, sig: signal.Signals) -> None:
     fg = start_foreground(project)
     assert wait_status(project, "ready"), fg.output
     procs = tree(project)
@@ -69,16 +68,14 @@ def test_tmux_window_closing_stops_cleanly(project: Project) -> None:
     server = f"devstack-fault-{uuid.uuid4().hex[:8]}"  # a private tmux server, not the user's
     env = cli_env()
     command = f"cd {project.root} && exec {sys.executable} -m devstack up"
-    subprocess.run(["tmux", "-L", server, "new-session", "-d", "-s", "stack", command],
-                   env=env, check=True)
+    subprocess.run(["tmux", "-L", server, "new-session", "-d", "-s", "stack", command], env=env, check=True)
     try:
         assert wait_status(project, "ready")
         procs = tree(project)
         subprocess.run(["tmux", "-L", server, "kill-session", "-t", "stack"], check=True)
         assert wait_for(lambda: not alive(procs), timeout=30)
     finally:
-        subprocess.run(["tmux", "-L", server, "kill-server"], check=False,
-                       capture_output=True)
+        subprocess.run(["tmux", "-L", server, "kill-server"], check=False, capture_output=True)
     assert not busy_ports(project)
     assert wait_status(project, "stopped", timeout=10)
 
@@ -100,7 +97,8 @@ def test_kill9_of_devstack_leftovers_are_removed_by_pid_and_start_time(project: 
     # A process that ignores SIGTERM outlives its dead supervisor: the next up must remove it.
     (project.root / "stubborn.py").write_text(
         "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-        "print('stubborn up', flush=True)\ntime.sleep(600)\n")
+        "print('stubborn up', flush=True)\ntime.sleep(600)\n"
+    )
     project.write_config(extra=f"[processes]\nstubborn = '{sys.executable} stubborn.py'\n")
     project.up_detached()
     stubborn = project.state()["processes"]["stubborn"]["pid"]
@@ -109,13 +107,15 @@ def test_kill9_of_devstack_leftovers_are_removed_by_pid_and_start_time(project: 
 
     # Bystanders: one named like ours but never recorded, one whose PID is recorded in the
     # state file with the wrong start time (a recycled PID). Neither may be touched.
-    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "nginx"],
-                                 start_new_session=True)
+    bystander = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)", "nginx"], start_new_session=True
+    )
     try:
         data = project.state()
-        data["processes"]["impostor"] = {"pid": bystander.pid,
-                                         "create_time": psutil.Process(bystander.pid)
-                                         .create_time() - 1000}
+        data["processes"]["impostor"] = {
+            "pid": bystander.pid,
+            "create_time": psutil.Process(bystander.pid).create_time() - 1000,
+        }
         (project.state_dir / "state.json").write_text(json.dumps(data))
         result = project.up_detached()
         assert not psutil.pid_exists(stubborn) or psutil.Process(stubborn).status() == "zombie"

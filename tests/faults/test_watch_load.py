@@ -50,7 +50,7 @@ def greeting(project: Project, text: str) -> None:
     app = project.root / "app.py"
     source = app.read_text()
     start = source.index('GREETING = "') + len('GREETING = "')
-    app.write_text(source[:start] + text + source[source.index('"', start):])
+    app.write_text(source[:start] + text + source[source.index('"', start) :])
 
 
 def burst(project: Project, events: int, app_edits: int = 5) -> str:
@@ -85,9 +85,10 @@ def test_app_watcher_keeps_up_with_a_huge_static_tree(big: Project, polling: str
         big.down()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("devstack.watch.fresh") is None,
-                    reason="the static freshness watcher (devstack/watch/fresh.py, doctor work) "
-                           "is not merged yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("devstack.watch.fresh") is None,
+    reason="the static freshness watcher (devstack/watch/fresh.py, doctor work) is not merged yet",
+)
 def test_freshness_watcher_verifies_the_last_edit_of_every_file(project: Project) -> None:
     """Through the public interface (the `watcher` log source): after a 10,000-event burst over
     1,000 files and one last edit of a sentinel, the sentinel is reported fresh — the watcher
@@ -109,12 +110,18 @@ def test_freshness_watcher_verifies_the_last_edit_of_every_file(project: Project
         text = (project.state_dir / "logs" / "watcher.log").read_text(errors="replace")
         return [line.partition(" d ")[2] for line in text.splitlines()]
 
-    assert wait_for(lambda: any(line.startswith("fresh") and "burst/0-last.txt" in line
-                                for line in said()), timeout=300, interval=0.2), said()[-5:]
+    assert wait_for(
+        lambda: any(line.startswith("fresh") and "burst/0-last.txt" in line for line in said()),
+        timeout=300,
+        interval=0.2,
+    ), said()[-5:]
     lines = said()
     assert not [line for line in lines if line.startswith(("STALE", "cannot verify"))], lines
-    checked = sum(int(line.split()[1]) if line.split()[2:3] == ["files"] else 1
-                  for line in lines if line.startswith("fresh") and "burst/" in line)
+    checked = sum(
+        int(line.split()[1]) if line.split()[2:3] == ["files"] else 1
+        for line in lines
+        if line.startswith("fresh") and "burst/" in line
+    )
     assert checked >= len(files) + 1, checked  # every file checked at least once
     assert rss(project) - before < MEMORY_BOUND
     # And what the watcher vouched for is what nginx serves: the last edit of every file.

@@ -29,8 +29,7 @@ def vm_unavailable() -> str:
         return "vagrant is not installed (vm/host-up.sh installs it)"
     if not list(Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-libvirt-*")):
         return "vagrant-libvirt is not installed (vm/host-up.sh installs it)"
-    probe = subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True,
-                           check=False)
+    probe = subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True, check=False)
     if probe.returncode != 0:
         return "libvirtd is not reachable (vm/host-up.sh starts it in a network namespace)"
     boxes = subprocess.run(["vagrant", "box", "list"], capture_output=True, text=True, check=False)
@@ -56,9 +55,14 @@ class VMProject(Project):
         """`devstack up --vm` in the foreground (as a user runs it), until state says ready."""
         started = time.monotonic()
         out = open(self.root.parent / "up-vm.out", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "devstack", "up", "--vm"],
-                                     cwd=self.root, env=cli_env(), stdin=subprocess.DEVNULL,
-                                     stdout=out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "up", "--vm"],
+            cwd=self.root,
+            env=cli_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         out.close()
         while time.monotonic() - started < timeout:
             if self.state().get("status") == "ready" and self.state().get("mode") == "vm":
@@ -110,11 +114,19 @@ def _sweep(project: VMProject) -> None:
     prefix = os.environ.get("DEVSTACK_LIBVIRT_PREFIX", "")
     if not prefix:
         return
-    names = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
-                           capture_output=True, text=True, check=False).stdout.split()
+    names = subprocess.run(
+        ["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
     for name in names:
         if name.startswith(prefix):
-            subprocess.run(["virsh", "-c", "qemu:///system", "destroy", name],
-                           capture_output=True, check=False)
-            subprocess.run(["virsh", "-c", "qemu:///system", "undefine", name,
-                            "--remove-all-storage"], capture_output=True, check=False)
+            subprocess.run(
+                ["virsh", "-c", "qemu:///system", "destroy", name], capture_output=True, check=False
+            )
+            subprocess.run(
+                ["virsh", "-c", "qemu:///system", "undefine", name, "--remove-all-storage"],
+                capture_output=True,
+                check=False,
+            )

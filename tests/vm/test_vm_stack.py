@@ -145,8 +145,14 @@ def test_doctor_runs_the_guest_side_checks(vm_project: VMProject) -> None:
     guest_checks = {c["id"]: c for c in report["guest"]["checks"]}
     # What only the guest can see: the share's filesystem under sendfile, the reload engine on
     # that share, the clock as nginx dates files, and nginx + gunicorn as the guest runs them.
-    for check_id in ("nginx.sendfile-shared-fs", "gunicorn.reload-shared-fs",
-                     "static.clock-skew", "static.ladder", "socketio.upgrade", "gunicorn.running"):
+    for check_id in (
+        "nginx.sendfile-shared-fs",
+        "gunicorn.reload-shared-fs",
+        "static.clock-skew",
+        "static.ladder",
+        "socketio.upgrade",
+        "gunicorn.running",
+    ):
         assert check_id in guest_checks, sorted(guest_checks)
         assert guest_checks[check_id]["status"] in ("ok", "na"), guest_checks[check_id]
     assert not any(c.startswith("net.") for c in guest_checks)
@@ -154,9 +160,12 @@ def test_doctor_runs_the_guest_side_checks(vm_project: VMProject) -> None:
     assert "net.lan-exposure" in host_checks and "static.ladder" in host_checks
     assert not any(c.startswith(("nginx.", "gunicorn.")) for c in host_checks)
     assert abs(report["guest_clock_skew_s"]) < 30
-    bad = [(side, c["id"], c["status"], c["finding"])
-           for side in ("host", "guest") for c in report[side]["checks"]
-           if c["status"] in ("error", "warning")]
+    bad = [
+        (side, c["id"], c["status"], c["finding"])
+        for side in ("host", "guest")
+        for c in report[side]["checks"]
+        if c["status"] in ("error", "warning")
+    ]
     assert result.returncode == report["exit_code"] == 0, bad
     text = vm_project.cli("doctor")
     assert "inside the VM" in text.stdout and "clock: the guest is" in text.stdout
@@ -176,8 +185,13 @@ def test_changed_public_port_moves_the_forward(vm_project: VMProject) -> None:
 def test_taken_host_port_is_named_before_vagrant_runs(vm_project: VMProject) -> None:
     vm_project.stop_up()
     vm_project.set_host_port(17931)
-    holder = subprocess.Popen(["python3", "-c", "import socket,time; s=socket.socket(); "
-                               "s.bind(('127.0.0.1',17931)); s.listen(); time.sleep(60)"])
+    holder = subprocess.Popen(
+        [
+            "python3",
+            "-c",
+            "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',17931)); s.listen(); time.sleep(60)",
+        ]
+    )
     try:
         _poll(lambda: not probes.can_bind("127.0.0.1", 17931), 10)
         result = vm_project.cli("up", "--vm", timeout=120)
@@ -195,11 +209,17 @@ def test_down_destroy_leaves_nothing(vm_project: VMProject) -> None:
     assert domain
     result = vm_project.cli("down", "--destroy", timeout=180)
     assert result.returncode == 0, result.stderr
-    names = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
-                           capture_output=True, text=True, check=True).stdout.split()
+    names = subprocess.run(
+        ["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert domain not in names
-    left = [p.info for p in psutil.process_iter(["pid", "name", "cmdline"])
-            if any(str(vm_project.root) in part or domain in part
-                   for part in (p.info["cmdline"] or []))]
+    left = [
+        p.info
+        for p in psutil.process_iter(["pid", "name", "cmdline"])
+        if any(str(vm_project.root) in part or domain in part for part in (p.info["cmdline"] or []))
+    ]
     assert not left, f"processes left: {left}"
     assert probes.can_bind("127.0.0.1", 8002)

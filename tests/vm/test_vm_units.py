@@ -35,8 +35,9 @@ def _project(tmp_path: Path, vm: str = "") -> Config:
 def test_vagrantfile_forward_sync_and_provider(tmp_path: Path) -> None:
     config = _project(tmp_path)
     text = vagrantfile.render(config)
-    assert ('config.vm.network "forwarded_port", id: "devstack", guest: 5000, host: 8001, '
-            'host_ip: "127.0.0.1"') in text
+    assert (
+        'config.vm.network "forwarded_port", id: "devstack", guest: 5000, host: 8001, host_ip: "127.0.0.1"'
+    ) in text
     assert f'config.vm.synced_folder "{config.root}", "/vagrant", type: "rsync"' in text
     assert 'ENV.fetch("DEVSTACK_LIBVIRT_DRIVER", "qemu")' in text
     assert 'libvirt.management_network_mode = "none"' in text
@@ -93,7 +94,8 @@ def test_reload_only_when_the_forwards_change(tmp_path: Path) -> None:
     moved = _project(tmp_path / "x", f"host_port = {free_port()}")
     vagrantfile.vm_dir(moved).mkdir(parents=True)
     (vagrantfile.vm_dir(moved) / "forwards.json").write_text(
-        json.dumps([{"id": "devstack", "guest": 5000, "host": 1}]), encoding="utf-8")
+        json.dumps([{"id": "devstack", "guest": 5000, "host": 1}]), encoding="utf-8"
+    )
     again = FakeBackend("running")
     up_vm.ensure_vm(moved, again)  # type: ignore[arg-type]
     assert again.calls == ["preflight", "reload"]
@@ -113,8 +115,7 @@ def test_taken_host_port_names_the_owner_before_vagrant(tmp_path: Path) -> None:
     assert "up" not in fake.calls
 
 
-def test_preflight_errors_are_one_line_with_the_fix(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preflight_errors_are_one_line_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = _project(tmp_path)
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(VMError) as caught:
@@ -144,10 +145,11 @@ def test_receiver_writes_atomically_and_refuses_escapes(tmp_path: Path) -> None:
     root = tmp_path / "guest"
     frames = io.BytesIO()
     for header, data in (
-        ({"op": "put", "path": "static/a.css", "size": 3, "mode": 0o644, "mtime_ns": 10**18,
-          "seq": 1}, b"abc"),
-        ({"op": "put", "path": "../escape", "size": 1, "mode": 0o644, "mtime_ns": 1, "seq": 2},
-         b"x"),
+        (
+            {"op": "put", "path": "static/a.css", "size": 3, "mode": 0o644, "mtime_ns": 10**18, "seq": 1},
+            b"abc",
+        ),
+        ({"op": "put", "path": "../escape", "size": 1, "mode": 0o644, "mtime_ns": 1, "seq": 2}, b"x"),
         ({"op": "del", "path": "static/a.css", "seq": 3}, b""),
     ):
         frames.write(json.dumps(header).encode() + b"\n" + data)
@@ -167,9 +169,11 @@ def test_vm_errors_are_devstack_errors() -> None:
 def test_provisioning_failure_names_the_cause(tmp_path: Path) -> None:
     config = _project(tmp_path)
     vagrantfile.vm_dir(config).mkdir(parents=True)
-    lines = ["==> default: Running provisioner: devstack (shell)...",
-             "    default: devstack: nginx is missing in the box and cannot be installed",
-             "The SSH command responded with a non-zero exit status."]
+    lines = [
+        "==> default: Running provisioner: devstack (shell)...",
+        "    default: devstack: nginx is missing in the box and cannot be installed",
+        "The SSH command responded with a non-zero exit status.",
+    ]
     error = Backend(config)._failure("up", lines, 300)
     assert str(error).startswith("guest provisioning failed: ")
     assert "nginx is missing" in str(error) and "vm/build-box.sh" in str(error)

@@ -18,8 +18,10 @@ def needs_public(ctx: Context) -> Outcome | None:
     if ctx.public_reachable():
         return None
     url = ctx.t.public_url.rstrip("/") + "/"
-    return na(f"{ctx.t.public_url} does not answer, nothing to probe",
-              Evidence("probe", ctx.error_for(url) or "no answer", url))
+    return na(
+        f"{ctx.t.public_url} does not answer, nothing to probe",
+        Evidence("probe", ctx.error_for(url) or "no answer", url),
+    )
 
 
 def needs_static(ctx: Context) -> Outcome | None:
@@ -27,8 +29,11 @@ def needs_static(ctx: Context) -> Outcome | None:
     if unreachable is not None:
         return unreachable
     if ctx.sample_rel is None:
-        where = str(ctx.t.static_dir) if ctx.t.static_dir else "no --static-dir, and the index " \
-            f"page links nothing under {ctx.t.static_prefix}"
+        where = (
+            str(ctx.t.static_dir)
+            if ctx.t.static_dir
+            else f"no --static-dir, and the index page links nothing under {ctx.t.static_prefix}"
+        )
         return na(f"no static file to probe ({where})")
     return None
 
@@ -50,9 +55,12 @@ def needs_nginx(ctx: Context) -> Outcome | None:
             return na("no rendered nginx.conf yet (`devstack up` writes .devstack/nginx.conf)")
         return na("no nginx config (pass --nginx-conf PATH)")
     if ctx.nginx_error:
-        return Outcome("warning", f"cannot read the nginx config: {ctx.nginx_error}",
-                       [Evidence("file", ctx.nginx_error, str(ctx.t.nginx_conf))],
-                       "fix the config so that `nginx -t` passes")
+        return Outcome(
+            "warning",
+            f"cannot read the nginx config: {ctx.nginx_error}",
+            [Evidence("file", ctx.nginx_error, str(ctx.t.nginx_conf))],
+            "fix the config so that `nginx -t` passes",
+        )
     if ctx.server is None:
         return na("the nginx config has no server block")
     return None

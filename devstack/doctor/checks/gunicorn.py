@@ -47,14 +47,17 @@ def _log_path(ctx: Context) -> Path | None:
 def _setting(ctx: Context, name: str) -> Evidence:
     g = ctx.gunicorn
     assert g is not None
-    return Evidence("output", f"{name} = {g.get(name) or '(default)'}",
-                    g.sources.get(name, f"pid {g.pid}"))
+    return Evidence("output", f"{name} = {g.get(name) or '(default)'}", g.sources.get(name, f"pid {g.pid}"))
 
 
-@check("gunicorn.running", "gunicorn runs and its last boot did not fail", "error",
-       "read the traceback above the failure in gunicorn's log, fix the import error, and "
-       "start it again (`devstack up` restarts it on the next save)",
-       refs=("doctor-catalog R4",))
+@check(
+    "gunicorn.running",
+    "gunicorn runs and its last boot did not fail",
+    "error",
+    "read the traceback above the failure in gunicorn's log, fix the import error, and "
+    "start it again (`devstack up` restarts it on the next save)",
+    refs=("doctor-catalog R4",),
+)
 def running(ctx: Context) -> Outcome:
     log = _log_path(ctx)
     tail = _log_tail(log)
@@ -84,18 +87,26 @@ def running(ctx: Context) -> Outcome:
     g = ctx.gunicorn
     if g is None:
         port = ctx.app_port
-        return Outcome("error", f"no gunicorn on the app port {port}: "
-                       f"{why or 'nothing listens there'}",
-                       ev or [Evidence("probe", f"no listener on 127.0.0.1:{port}")])
+        return Outcome(
+            "error",
+            f"no gunicorn on the app port {port}: {why or 'nothing listens there'}",
+            ev or [Evidence("probe", f"no listener on 127.0.0.1:{port}")],
+        )
     if failures:
         return Outcome("error", f"gunicorn (pid {g.pid}) logged a failed boot: {why}", ev)
-    return ok(f"gunicorn master pid {g.pid}, {g.live_workers} worker(s), "
-              f"{g.worker_class} worker class", Evidence("output", g.command[:300], f"pid {g.pid}"))
+    return ok(
+        f"gunicorn master pid {g.pid}, {g.live_workers} worker(s), {g.worker_class} worker class",
+        Evidence("output", g.command[:300], f"pid {g.pid}"),
+    )
 
 
-@check("gunicorn.eventlet", "No eventlet worker on gunicorn 26+ (removed)", "error",
-       "use the gthread worker (+ simple-websocket) or gevent; or pin gunicorn<26",
-       refs=("gunicorn 26.0.0 news: eventlet worker removed", "benoitc/gunicorn#3623"))
+@check(
+    "gunicorn.eventlet",
+    "No eventlet worker on gunicorn 26+ (removed)",
+    "error",
+    "use the gthread worker (+ simple-websocket) or gevent; or pin gunicorn<26",
+    refs=("gunicorn 26.0.0 news: eventlet worker removed", "benoitc/gunicorn#3623"),
+)
 def eventlet(ctx: Context) -> Outcome:
     g = ctx.gunicorn
     if g is not None:
@@ -109,49 +120,77 @@ def eventlet(ctx: Context) -> Outcome:
     else:
         return na("no gunicorn found and no devstack.toml to read the worker from")
     shown = ".".join(map(str, version)) if version else "unknown"
-    ev = [Evidence("config", f"worker class {worker}", where),
-          Evidence("output", f"gunicorn {shown}")]
+    ev = [Evidence("config", f"worker class {worker}", where), Evidence("output", f"gunicorn {shown}")]
     if worker != "eventlet":
         return ok(f"{worker} worker on gunicorn {shown}", *ev)
     if version is not None and version >= (26,):
-        return Outcome("error", f"the eventlet worker is gone in gunicorn {shown}: it fails with "
-                       "\"class uri 'eventlet' invalid or not found\"", ev)
-    return Outcome("warning", f"eventlet worker on gunicorn {shown}: deprecated, removed in 26, "
-                   "and eventlet itself is bug-fix-only", ev)
+        return Outcome(
+            "error",
+            f"the eventlet worker is gone in gunicorn {shown}: it fails with "
+            "\"class uri 'eventlet' invalid or not found\"",
+            ev,
+        )
+    return Outcome(
+        "warning",
+        f"eventlet worker on gunicorn {shown}: deprecated, removed in 26, "
+        "and eventlet itself is bug-fix-only",
+        ev,
+    )
 
 
-@check("gunicorn.workers", "One gunicorn worker with Socket.IO", "error",
-       "`-w 1` (scale with --threads or gevent; several workers need sticky sessions and a "
-       "message queue)", refs=("Flask-SocketIO docs: using multiple workers",))
+@check(
+    "gunicorn.workers",
+    "One gunicorn worker with Socket.IO",
+    "error",
+    "`-w 1` (scale with --threads or gevent; several workers need sticky sessions and a message queue)",
+    refs=("Flask-SocketIO docs: using multiple workers",),
+)
 def workers(ctx: Context) -> Outcome:
     g = ctx.gunicorn
     if g is None:
         return na("no running gunicorn found")
     count = max(g.workers, g.live_workers)
-    ev = [_setting(ctx, "workers"), Evidence("probe", f"{g.live_workers} live worker processes",
-                                             f"pid {g.pid}")]
+    ev = [
+        _setting(ctx, "workers"),
+        Evidence("probe", f"{g.live_workers} live worker processes", f"pid {g.pid}"),
+    ]
     if count > 1:
-        return Outcome("error", f"{count} workers: Socket.IO sessions live in one process, so "
-                       "clients are randomly disconnected (400 'Invalid session')", ev)
+        return Outcome(
+            "error",
+            f"{count} workers: Socket.IO sessions live in one process, so "
+            "clients are randomly disconnected (400 'Invalid session')",
+            ev,
+        )
     return ok("one worker", *ev)
 
 
-@check("gunicorn.reload-preload", "--reload is not combined with --preload", "warning",
-       "drop --preload in development (or let `devstack up` reload the app)")
+@check(
+    "gunicorn.reload-preload",
+    "--reload is not combined with --preload",
+    "warning",
+    "drop --preload in development (or let `devstack up` reload the app)",
+)
 def reload_preload(ctx: Context) -> Outcome:
     g = ctx.gunicorn
     if g is None:
         return na("no running gunicorn found")
     if g.get("reload") == "true" and g.get("preload_app") == "true":
-        return Outcome("warning", "--reload with --preload: the app is imported once in the "
-                       "master, so code edits are never reloaded",
-                       [_setting(ctx, "reload"), _setting(ctx, "preload_app")])
+        return Outcome(
+            "warning",
+            "--reload with --preload: the app is imported once in the "
+            "master, so code edits are never reloaded",
+            [_setting(ctx, "reload"), _setting(ctx, "preload_app")],
+        )
     return ok("no --reload/--preload clash")
 
 
-@check("gunicorn.reload-shared-fs", "gunicorn's reloader can see edits on this filesystem",
-       "error", "`--reload-engine poll` (or let `devstack up` reload: it polls shared folders)",
-       refs=("doctor-catalog R1",))
+@check(
+    "gunicorn.reload-shared-fs",
+    "gunicorn's reloader can see edits on this filesystem",
+    "error",
+    "`--reload-engine poll` (or let `devstack up` reload: it polls shared folders)",
+    refs=("doctor-catalog R1",),
+)
 def reload_shared(ctx: Context) -> Outcome:
     g = ctx.gunicorn
     if g is None:
@@ -160,19 +199,26 @@ def reload_shared(ctx: Context) -> Outcome:
         return na("gunicorn's own --reload is not used")
     engine = g.get("reload_engine", "auto")
     fs = fsinfo.fstype(g.app_dir)
-    ev = [_setting(ctx, "reload_engine"),
-          Evidence("file", f"{g.app_dir} is on {fs}", str(g.app_dir))]
+    ev = [_setting(ctx, "reload_engine"), Evidence("file", f"{g.app_dir} is on {fs}", str(g.app_dir))]
     # "auto" means inotify whenever the inotify package is importable, polling otherwise.
     uses_inotify = engine == "inotify" or (engine == "auto" and g.can_import("inotify"))
     if fsinfo.is_shared(fs) and uses_inotify:
-        return Outcome("error", f"--reload with the {engine} engine (inotify) on {fs}: inotify "
-                       "events do not cross shared folders, so edits from the host never "
-                       "reload", ev)
+        return Outcome(
+            "error",
+            f"--reload with the {engine} engine (inotify) on {fs}: inotify "
+            "events do not cross shared folders, so edits from the host never "
+            "reload",
+            ev,
+        )
     return ok(f"reload engine {engine} on {fs}", *ev)
 
 
-@check("gunicorn.threads", "The gthread worker has threads to spare for websockets", "error",
-       "`--threads 16` (devstack's default): each open websocket holds one thread for its life")
+@check(
+    "gunicorn.threads",
+    "The gthread worker has threads to spare for websockets",
+    "error",
+    "`--threads 16` (devstack's default): each open websocket holds one thread for its life",
+)
 def threads(ctx: Context) -> Outcome:
     g = ctx.gunicorn
     if g is None:
@@ -185,7 +231,10 @@ def threads(ctx: Context) -> Outcome:
         return na(f"threads = {g.get('threads')!r} is not a number")
     ev = [_setting(ctx, "threads")]
     if count <= 1:
-        return Outcome("error", f"gthread with {count} thread: one open Socket.IO websocket holds "
-                       "it, and every other request (the page, its CSS) waits until it closes",
-                       ev)
+        return Outcome(
+            "error",
+            f"gthread with {count} thread: one open Socket.IO websocket holds "
+            "it, and every other request (the page, its CSS) waits until it closes",
+            ev,
+        )
     return ok(f"{count} threads", *ev)

@@ -33,13 +33,19 @@ def _listeners(port: int) -> list[tuple[str, int | None]]:
         conns = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError):
         return []
-    return [(c.laddr.ip, c.pid) for c in conns
-            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port]
+    return [
+        (c.laddr.ip, c.pid)
+        for c in conns
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+    ]
 
 
-@check("net.public-url", "The public URL answers", "error",
-       "start the stack (`devstack up`), or check the URL and the port forward "
-       "(Vagrant: `vagrant port`)")
+@check(
+    "net.public-url",
+    "The public URL answers",
+    "error",
+    "start the stack (`devstack up`), or check the URL and the port forward (Vagrant: `vagrant port`)",
+)
 def public_url(ctx: Context) -> Outcome:
     if ctx.t.managed and not ctx.t.running:
         return na("the stack is not running (`devstack up`)")
@@ -50,13 +56,18 @@ def public_url(ctx: Context) -> Outcome:
         ev = [Evidence("probe", f"GET / -> {ctx.error_for(url) or 'no answer'}", url)]
         if owner is not None:
             ev.append(Evidence("probe", f"port held by {owner.describe()}", owner.address))
-        return Outcome("error", f"nothing answers HTTP at {ctx.t.public_url}: every other probe "
-                       "is skipped", ev)
+        return Outcome(
+            "error", f"nothing answers HTTP at {ctx.t.public_url}: every other probe is skipped", ev
+        )
     return ok(f"GET / -> HTTP {resp.status} in {resp.elapsed * 1000:.0f} ms")
 
 
-@check("net.ports-taken", "The stack's ports are held by the stack, not another process", "error",
-       "stop the other process, or move the stack to free ports (server.listen / server.app_port)")
+@check(
+    "net.ports-taken",
+    "The stack's ports are held by the stack, not another process",
+    "error",
+    "stop the other process, or move the stack to free ports (server.listen / server.app_port)",
+)
 def ports_taken(ctx: Context) -> Outcome:
     ports = _ports(ctx)
     if not ports:
@@ -73,21 +84,25 @@ def ports_taken(ctx: Context) -> Outcome:
             ours = owner.pid in ctx.t.own_pids
         else:
             ours = owner.pid is not None and any(
-                e in owner.name or e in owner.cmdline for e in EXPECTED.get(key, ()))
+                e in owner.name or e in owner.cmdline for e in EXPECTED.get(key, ())
+            )
         if ours:
             fine.append(f"{port} held by {owner.name}")
         else:
-            problems.append(Evidence("probe", f"{key} port {port}: {owner.describe()}",
-                                     owner.address))
+            problems.append(Evidence("probe", f"{key} port {port}: {owner.describe()}", owner.address))
     if problems:
-        return Outcome("error", "taken by another process: " + "; ".join(e.text for e in problems),
-                       problems)
+        return Outcome("error", "taken by another process: " + "; ".join(e.text for e in problems), problems)
     return ok(", ".join(fine))
 
 
-@check("net.lan-exposure", "The stack listens on loopback only", "warning",
-       "bind to 127.0.0.1 (server.listen = \"127.0.0.1:5000\", gunicorn -b 127.0.0.1:PORT; "
-       "Vagrant: host_ip: \"127.0.0.1\" on forwarded ports)", refs=("doctor-catalog V1, R6",))
+@check(
+    "net.lan-exposure",
+    "The stack listens on loopback only",
+    "warning",
+    'bind to 127.0.0.1 (server.listen = "127.0.0.1:5000", gunicorn -b 127.0.0.1:PORT; '
+    'Vagrant: host_ip: "127.0.0.1" on forwarded ports)',
+    refs=("doctor-catalog V1, R6",),
+)
 def lan_exposure(ctx: Context) -> Outcome:
     ports = _ports(ctx)
     if not ports or (ctx.t.managed and not ctx.t.running):
@@ -98,11 +113,18 @@ def lan_exposure(ctx: Context) -> Outcome:
         for address, pid in _listeners(port):
             seen.append(f"{address}:{port}")
             if address in ANY_ADDRESS:
-                exposed.append(Evidence("probe", f"{key} port {port} listens on {address} "
-                                        f"(pid {pid})", f"{address}:{port}"))
+                exposed.append(
+                    Evidence(
+                        "probe", f"{key} port {port} listens on {address} (pid {pid})", f"{address}:{port}"
+                    )
+                )
     if exposed:
-        return Outcome("warning", "listening on all interfaces: anyone on the LAN reaches the dev "
-                       "server (and its debugger tracebacks)", exposed)
+        return Outcome(
+            "warning",
+            "listening on all interfaces: anyone on the LAN reaches the dev "
+            "server (and its debugger tracebacks)",
+            exposed,
+        )
     if not seen:
         return na("nothing listens on the stack's ports")
     return ok("loopback only: " + ", ".join(seen))

@@ -23,9 +23,13 @@ def _static_loc(ctx: Context) -> Outcome | nginxconf.Directive:
     return loc
 
 
-@check("nginx.sendfile-shared-fs", "sendfile is off when static sits on a shared folder", "error",
-       "`sendfile off;` (devstack's server.sendfile = \"auto\" does this on shared folders)",
-       refs=("Vagrant docs: VirtualBox synced folders caveats", "hashicorp/vagrant#351"))
+@check(
+    "nginx.sendfile-shared-fs",
+    "sendfile is off when static sits on a shared folder",
+    "error",
+    '`sendfile off;` (devstack\'s server.sendfile = "auto" does this on shared folders)',
+    refs=("Vagrant docs: VirtualBox synced folders caveats", "hashicorp/vagrant#351"),
+)
 def sendfile_shared(ctx: Context) -> Outcome:
     got = _static_loc(ctx)
     if isinstance(got, Outcome):
@@ -40,13 +44,20 @@ def sendfile_shared(ctx: Context) -> Outcome:
         state = "on" if on else "off"
         return ok(f"static is on {fs}, not a shared folder (sendfile {state} is fine)", *ev)
     if on:
-        return Outcome("error", f"sendfile on while static is on {fs}: nginx serves stale or "
-                       "truncated files after edits", ev)
+        return Outcome(
+            "error",
+            f"sendfile on while static is on {fs}: nginx serves stale or truncated files after edits",
+            ev,
+        )
     return ok(f"sendfile off on a {fs} folder", *ev)
 
 
-@check("nginx.open-file-cache", "No open_file_cache in development", "warning",
-       "remove open_file_cache (and open_file_cache_errors) from the development config")
+@check(
+    "nginx.open-file-cache",
+    "No open_file_cache in development",
+    "warning",
+    "remove open_file_cache (and open_file_cache_errors) from the development config",
+)
 def open_file_cache(ctx: Context) -> Outcome:
     got = _static_loc(ctx)
     if isinstance(got, Outcome):
@@ -58,9 +69,13 @@ def open_file_cache(ctx: Context) -> Outcome:
     ev = [config(directive)] + ([config(errors)] if errors is not None else [])
     valid = got.effective("open_file_cache_valid")
     secs = valid.args[0] if valid is not None and valid.args else "60s"
-    return Outcome("warning", "open_file_cache keeps file descriptors and stat results for "
-                   f"{secs}: a file replaced by rename (how editors save) is served old, new "
-                   "files may 404 for that long", ev)
+    return Outcome(
+        "warning",
+        "open_file_cache keeps file descriptors and stat results for "
+        f"{secs}: a file replaced by rename (how editors save) is served old, new "
+        "files may 404 for that long",
+        ev,
+    )
 
 
 def _known_outside_file(static_dir: Path) -> Path | None:
@@ -77,9 +92,13 @@ def _known_outside_file(static_dir: Path) -> Path | None:
     return None
 
 
-@check("nginx.alias-traversal", "No alias traversal (/static../ cannot leave the folder)", "error",
-       "end the location with / like the alias: `location /static/ { alias /path/static/; }`",
-       refs=("gixy: alias_traversal",))
+@check(
+    "nginx.alias-traversal",
+    "No alias traversal (/static../ cannot leave the folder)",
+    "error",
+    "end the location with / like the alias: `location /static/ { alias /path/static/; }`",
+    refs=("gixy: alias_traversal",),
+)
 def alias_traversal(ctx: Context) -> Outcome:
     got = _static_loc(ctx)
     if isinstance(got, Outcome):
@@ -97,16 +116,31 @@ def alias_traversal(ctx: Context) -> Outcome:
         if outside is not None:
             url = ctx.t.public_url.rstrip("/") + prefix + "../" + outside.name
             resp = ctx.get(url)
-            if resp is not None and resp.status == 200 and \
-                    probes.sha256_bytes(resp.body) == probes.sha256_file(outside):
-                ev.append(Evidence("probe", f"GET {prefix}../{outside.name} -> 200, "
-                                   f"the bytes of {outside}", url))
-                return Outcome("error", f"{prefix}../{outside.name} downloads {outside}: location "
-                               f"{prefix} lacks the trailing / its alias has", ev)
-            ev.append(Evidence("probe", f"GET {prefix}../{outside.name} -> "
-                               f"{resp.status if resp else 'no answer'}", url))
-    return Outcome("error", f"location {prefix} without a trailing / and alias {alias.args[0]} "
-                   "with one: /static../ reaches the parent folder", ev)
+            if (
+                resp is not None
+                and resp.status == 200
+                and probes.sha256_bytes(resp.body) == probes.sha256_file(outside)
+            ):
+                ev.append(
+                    Evidence("probe", f"GET {prefix}../{outside.name} -> 200, the bytes of {outside}", url)
+                )
+                return Outcome(
+                    "error",
+                    f"{prefix}../{outside.name} downloads {outside}: location "
+                    f"{prefix} lacks the trailing / its alias has",
+                    ev,
+                )
+            ev.append(
+                Evidence(
+                    "probe", f"GET {prefix}../{outside.name} -> {resp.status if resp else 'no answer'}", url
+                )
+            )
+    return Outcome(
+        "error",
+        f"location {prefix} without a trailing / and alias {alias.args[0]} "
+        "with one: /static../ reaches the parent folder",
+        ev,
+    )
 
 
 def _mapping(ctx: Context, loc: nginxconf.Directive) -> tuple[str, nginxconf.Directive] | None:
@@ -115,8 +149,12 @@ def _mapping(ctx: Context, loc: nginxconf.Directive) -> tuple[str, nginxconf.Dir
     return nginxconf.mapped_path(loc, ctx.static_uri)
 
 
-@check("nginx.alias-slash", "location and alias agree on the trailing /", "error",
-       "end both with /: `location /static/ { alias /path/static/; }`")
+@check(
+    "nginx.alias-slash",
+    "location and alias agree on the trailing /",
+    "error",
+    "end both with /: `location /static/ { alias /path/static/; }`",
+)
 def alias_slash(ctx: Context) -> Outcome:
     got = _static_loc(ctx)
     if isinstance(got, Outcome):
@@ -130,19 +168,33 @@ def alias_slash(ctx: Context) -> Outcome:
     ev = [config(got), config(alias)]
     mapped = _mapping(ctx, got)
     if mapped is not None:
-        ev.append(Evidence("probe", f"{ctx.static_uri} -> {mapped[0]} "
-                           f"({'exists' if Path(mapped[0]).is_file() else 'no such file'})"))
+        ev.append(
+            Evidence(
+                "probe",
+                f"{ctx.static_uri} -> {mapped[0]} "
+                f"({'exists' if Path(mapped[0]).is_file() else 'no such file'})",
+            )
+        )
     resp = ctx.public_static() if needs_public(ctx) is None else None
     if resp is not None:
-        ev.append(Evidence("probe", f"GET {ctx.static_uri} -> HTTP {resp.status}",
-                           ctx.public_static_url or ""))
-    return Outcome("error", f"location {prefix} ends with / but alias {alias.args[0]} does not: "
-                   f"nginx opens {mapped[0] if mapped else 'a path glued to the folder name'} "
-                   "and every static file 404s", ev)
+        ev.append(
+            Evidence("probe", f"GET {ctx.static_uri} -> HTTP {resp.status}", ctx.public_static_url or "")
+        )
+    return Outcome(
+        "error",
+        f"location {prefix} ends with / but alias {alias.args[0]} does not: "
+        f"nginx opens {mapped[0] if mapped else 'a path glued to the folder name'} "
+        "and every static file 404s",
+        ev,
+    )
 
 
-@check("nginx.root-for-alias", "root is not used where alias was meant", "error",
-       "use `alias /path/static/;` in the location, or set root to the PARENT of the static folder")
+@check(
+    "nginx.root-for-alias",
+    "root is not used where alias was meant",
+    "error",
+    "use `alias /path/static/;` in the location, or set root to the PARENT of the static folder",
+)
 def root_for_alias(ctx: Context) -> Outcome:
     got = _static_loc(ctx)
     if isinstance(got, Outcome):
@@ -156,17 +208,23 @@ def root_for_alias(ctx: Context) -> Outcome:
     if Path(path).is_file():
         return ok(f"root {root.args[0]} maps {ctx.static_uri} to an existing file")
     prefix = nginxconf.location_prefix(got).strip("/")
-    ev = [config(got), config(root),
-          Evidence("probe", f"{ctx.static_uri} -> {path} (no such file)")]
+    ev = [config(got), config(root), Evidence("probe", f"{ctx.static_uri} -> {path} (no such file)")]
     if prefix and root.args[0].rstrip("/").endswith("/" + prefix.split("/")[-1]):
-        return Outcome("error", f"root {root.args[0]} already ends in /{prefix}: nginx looks in "
-                       f"{root.args[0].rstrip('/')}/{prefix}/ (root appends the whole URI)", ev)
-    return Outcome("error", f"root {root.args[0]} maps {ctx.static_uri} to {path}, "
-                   "which does not exist", ev)
+        return Outcome(
+            "error",
+            f"root {root.args[0]} already ends in /{prefix}: nginx looks in "
+            f"{root.args[0].rstrip('/')}/{prefix}/ (root appends the whole URI)",
+            ev,
+        )
+    return Outcome("error", f"root {root.args[0]} maps {ctx.static_uri} to {path}, which does not exist", ev)
 
 
-@check("nginx.autoindex", "No directory listing for static (autoindex off)", "warning",
-       "`autoindex off;` (or leave it out: off is the default)")
+@check(
+    "nginx.autoindex",
+    "No directory listing for static (autoindex off)",
+    "warning",
+    "`autoindex off;` (or leave it out: off is the default)",
+)
 def autoindex(ctx: Context) -> Outcome:
     got = _static_loc(ctx)
     if isinstance(got, Outcome):
@@ -180,15 +238,25 @@ def autoindex(ctx: Context) -> Outcome:
         resp = ctx.get(url)
         if resp is not None:
             listed = b"Index of" in resp.body
-            ev.append(Evidence("probe", f"GET {ctx.t.static_prefix} -> HTTP {resp.status}"
-                               f"{', a directory listing' if listed else ''}", url))
-    return Outcome("warning", "autoindex on: anyone who reaches the port can list the static "
-                   "folder", ev)
+            ev.append(
+                Evidence(
+                    "probe",
+                    f"GET {ctx.t.static_prefix} -> HTTP {resp.status}"
+                    f"{', a directory listing' if listed else ''}",
+                    url,
+                )
+            )
+    return Outcome("warning", "autoindex on: anyone who reaches the port can list the static folder", ev)
 
 
-@check("nginx.redirect-port", "Redirects stay on the public host:port", "warning",
-       "`absolute_redirect off;` in http{} and `proxy_set_header Host $http_host;` "
-       "(+ `proxy_redirect` for the app port)", refs=("doctor-catalog N6, P1",))
+@check(
+    "nginx.redirect-port",
+    "Redirects stay on the public host:port",
+    "warning",
+    "`absolute_redirect off;` in http{} and `proxy_set_header Host $http_host;` "
+    "(+ `proxy_redirect` for the app port)",
+    refs=("doctor-catalog N6, P1",),
+)
 def redirect_port(ctx: Context) -> Outcome:
     skip = needs_public(ctx)
     if skip is not None:
@@ -199,8 +267,9 @@ def redirect_port(ctx: Context) -> Outcome:
     url = ctx.t.public_url.rstrip("/") + ctx.t.static_prefix + folder
     resp = ctx.get(url)
     if resp is None or resp.status not in (301, 302, 307, 308):
-        return na(f"GET {ctx.t.static_prefix}{folder} does not redirect "
-                  f"(HTTP {resp.status if resp else 'none'})")
+        return na(
+            f"GET {ctx.t.static_prefix}{folder} does not redirect (HTTP {resp.status if resp else 'none'})"
+        )
     location = resp.header("location") or ""
     public_port = probes.split_url(ctx.t.public_url)[1]
     ev = [Evidence("header", f"Location: {location}", url)]
@@ -213,5 +282,9 @@ def redirect_port(ctx: Context) -> Outcome:
         directive = ctx.server.effective("absolute_redirect")
         if directive is not None:
             ev.append(config(directive))
-    return Outcome("warning", f"redirect to {location}: port {port}, not the public port "
-                   f"{public_port} — the browser lands on a dead or wrong port", ev)
+    return Outcome(
+        "warning",
+        f"redirect to {location}: port {port}, not the public port "
+        f"{public_port} — the browser lands on a dead or wrong port",
+        ev,
+    )

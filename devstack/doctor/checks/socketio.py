@@ -11,8 +11,7 @@ from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
 
-ASYNC_FOR_WORKER = {"gthread": "threading", "sync": "threading", "gevent": "gevent",
-                    "eventlet": "eventlet"}
+ASYNC_FOR_WORKER = {"gthread": "threading", "sync": "threading", "gevent": "gevent", "eventlet": "eventlet"}
 
 
 def _proxy_loc(ctx: Context) -> Outcome | nginxconf.Directive:
@@ -33,11 +32,15 @@ def _uses_socketio(ctx: Context) -> bool:
     return ctx.handshake is not None or (ctx.ws_app is not None and ctx.ws_app.status != 404)
 
 
-@check("socketio.upgrade", "WebSocket upgrade passes through nginx", "error",
-       "in the location proxying /socket.io/: `proxy_http_version 1.1; proxy_set_header Upgrade "
-       "$http_upgrade; proxy_set_header Connection $connection_upgrade;` with "
-       "`map $http_upgrade $connection_upgrade { default upgrade; '' close; }`",
-       refs=("nginx docs: WebSocket proxying", "doctor-catalog W1, W2"))
+@check(
+    "socketio.upgrade",
+    "WebSocket upgrade passes through nginx",
+    "error",
+    "in the location proxying /socket.io/: `proxy_http_version 1.1; proxy_set_header Upgrade "
+    "$http_upgrade; proxy_set_header Connection $connection_upgrade;` with "
+    "`map $http_upgrade $connection_upgrade { default upgrade; '' close; }`",
+    refs=("nginx docs: WebSocket proxying", "doctor-catalog W1, W2"),
+)
 def upgrade(ctx: Context) -> Outcome:
     got = _proxy_loc(ctx)
     if isinstance(got, Outcome):
@@ -58,10 +61,14 @@ def upgrade(ctx: Context) -> Outcome:
     active = ""
     if needs_public(ctx) is None and ctx.ws_app is not None and ctx.ws_app.status != 404:
         pub, app = ctx.ws_public, ctx.ws_app
-        ev.append(Evidence("probe", f"websocket via public port: {pub.detail} (HTTP {pub.status})",
-                           ctx.t.public_url))
-        ev.append(Evidence("probe", f"websocket via app port: {app.detail} (HTTP {app.status})",
-                           ctx.app_url or ""))
+        ev.append(
+            Evidence(
+                "probe", f"websocket via public port: {pub.detail} (HTTP {pub.status})", ctx.t.public_url
+            )
+        )
+        ev.append(
+            Evidence("probe", f"websocket via app port: {app.detail} (HTTP {app.status})", ctx.app_url or "")
+        )
         if app.ok and not pub.ok:
             active = "the handshake works on the app port and fails through nginx"
     if missing or active:
@@ -70,17 +77,26 @@ def upgrade(ctx: Context) -> Outcome:
         return Outcome("error", f"{what}{tail}: Socket.IO falls back to long-polling or fails", ev)
     conn = headers["connection"]
     if len(conn.args) >= 2 and conn.args[1].lower() in ("upgrade", '"upgrade"'):
-        return Outcome("warning", "Connection is hard-coded to upgrade: every plain proxied "
-                       "request carries it too", [config(conn)],
-                       "use a map: `map $http_upgrade $connection_upgrade { default upgrade; "
-                       "'' close; }` and `proxy_set_header Connection $connection_upgrade;`")
-    return ok("HTTP/1.1, Upgrade and Connection are passed"
-              + ("; the websocket handshake works through nginx" if ctx.ws_public.ok else ""))
+        return Outcome(
+            "warning",
+            "Connection is hard-coded to upgrade: every plain proxied request carries it too",
+            [config(conn)],
+            "use a map: `map $http_upgrade $connection_upgrade { default upgrade; "
+            "'' close; }` and `proxy_set_header Connection $connection_upgrade;`",
+        )
+    return ok(
+        "HTTP/1.1, Upgrade and Connection are passed"
+        + ("; the websocket handshake works through nginx" if ctx.ws_public.ok else "")
+    )
 
 
-@check("socketio.host-port", "The app sees the public host:port (Socket.IO origin check)", "error",
-       "`proxy_set_header Host $http_host;` (not $host, which drops the port; not the default "
-       "$proxy_host)", refs=("Flask-SocketIO#1501",))
+@check(
+    "socketio.host-port",
+    "The app sees the public host:port (Socket.IO origin check)",
+    "error",
+    "`proxy_set_header Host $http_host;` (not $host, which drops the port; not the default $proxy_host)",
+    refs=("Flask-SocketIO#1501",),
+)
 def host_port(ctx: Context) -> Outcome:
     got = _proxy_loc(ctx)
     if isinstance(got, Outcome):
@@ -95,22 +111,39 @@ def host_port(ctx: Context) -> Outcome:
         resp = ctx.polling_open(ctx.t.public_url, origin)
         if resp is not None:
             body = resp.body[:120].decode("utf-8", "replace")
-            ev.append(Evidence("probe", f"polling handshake with Origin: {origin} -> HTTP "
-                               f"{resp.status} {body if resp.status != 200 else ''}".strip(),
-                               ctx.t.public_url))
+            ev.append(
+                Evidence(
+                    "probe",
+                    f"polling handshake with Origin: {origin} -> HTTP "
+                    f"{resp.status} {body if resp.status != 200 else ''}".strip(),
+                    ctx.t.public_url,
+                )
+            )
             active_bad = resp.status == 400
     if active_bad or (config_bad and host is not None and value == "$host"):
-        return Outcome("error", f"upstream Host is {value}: the app compares the browser's "
-                       "Origin (with the public port) to it and answers 400 'not an accepted "
-                       "origin'", ev)
+        return Outcome(
+            "error",
+            f"upstream Host is {value}: the app compares the browser's "
+            "Origin (with the public port) to it and answers 400 'not an accepted "
+            "origin'",
+            ev,
+        )
     if config_bad:
-        return Outcome("error", f"upstream Host is {value}: the app never sees the public port "
-                       "(Socket.IO origin check, redirects)", ev)
+        return Outcome(
+            "error",
+            f"upstream Host is {value}: the app never sees the public port "
+            "(Socket.IO origin check, redirects)",
+            ev,
+        )
     return ok(f"Host {value}: the public host:port reaches the app", *ev)
 
 
-@check("socketio.read-timeout", "proxy_read_timeout is longer than the Socket.IO ping interval",
-       "warning", "`proxy_read_timeout 300s;` in the location proxying /socket.io/")
+@check(
+    "socketio.read-timeout",
+    "proxy_read_timeout is longer than the Socket.IO ping interval",
+    "warning",
+    "`proxy_read_timeout 300s;` in the location proxying /socket.io/",
+)
 def read_timeout(ctx: Context) -> Outcome:
     got = _proxy_loc(ctx)
     if isinstance(got, Outcome):
@@ -119,13 +152,25 @@ def read_timeout(ctx: Context) -> Outcome:
     seconds = _seconds(directive.args[0]) if directive is not None and directive.args else 60.0
     shake = ctx.handshake
     interval = (float(str(shake.get("pingInterval", 25000))) / 1000) if shake else 25.0
-    ev = [config(directive) if directive is not None else
-          Evidence("config", "proxy_read_timeout not set: nginx's default 60s", got.where)]
-    ev.append(Evidence("probe", f"pingInterval {interval:.0f} s"
-                       + (" (from the Engine.IO handshake)" if shake else " (Socket.IO default)")))
+    ev = [
+        config(directive)
+        if directive is not None
+        else Evidence("config", "proxy_read_timeout not set: nginx's default 60s", got.where)
+    ]
+    ev.append(
+        Evidence(
+            "probe",
+            f"pingInterval {interval:.0f} s"
+            + (" (from the Engine.IO handshake)" if shake else " (Socket.IO default)"),
+        )
+    )
     if seconds <= interval:
-        return Outcome("warning", f"proxy_read_timeout {seconds:.0f} s <= ping interval "
-                       f"{interval:.0f} s: nginx closes idle websockets before the next ping", ev)
+        return Outcome(
+            "warning",
+            f"proxy_read_timeout {seconds:.0f} s <= ping interval "
+            f"{interval:.0f} s: nginx closes idle websockets before the next ping",
+            ev,
+        )
     return ok(f"proxy_read_timeout {seconds:.0f} s > ping interval {interval:.0f} s", *ev)
 
 
@@ -137,8 +182,12 @@ def _seconds(value: str) -> float:
     return int(match.group(1)) * scale
 
 
-@check("socketio.buffering", "proxy_buffering is off for Socket.IO", "warning",
-       "`proxy_buffering off;` in the location proxying /socket.io/")
+@check(
+    "socketio.buffering",
+    "proxy_buffering is off for Socket.IO",
+    "warning",
+    "`proxy_buffering off;` in the location proxying /socket.io/",
+)
 def buffering(ctx: Context) -> Outcome:
     got = _proxy_loc(ctx)
     if isinstance(got, Outcome):
@@ -146,10 +195,14 @@ def buffering(ctx: Context) -> Outcome:
     directive = got.effective("proxy_buffering")
     if directive is not None and directive.args[:1] == ["off"]:
         return ok("proxy_buffering off", config(directive))
-    ev = [config(directive) if directive is not None else
-          Evidence("config", "proxy_buffering not set: nginx's default is on", got.where)]
-    return Outcome("warning", "proxy buffering on the Socket.IO path: long-polling answers "
-                   "arrive late and in bursts", ev)
+    ev = [
+        config(directive)
+        if directive is not None
+        else Evidence("config", "proxy_buffering not set: nginx's default is on", got.where)
+    ]
+    return Outcome(
+        "warning", "proxy buffering on the Socket.IO path: long-polling answers arrive late and in bursts", ev
+    )
 
 
 def _async_mode_in_source(ctx: Context) -> tuple[str, str] | None:
@@ -174,10 +227,14 @@ def _async_mode_in_source(ctx: Context) -> tuple[str, str] | None:
     return None
 
 
-@check("socketio.async-mode", "Socket.IO's async_mode matches the gunicorn worker", "error",
-       "pass async_mode explicitly: 'threading' for gthread, 'gevent' for gevent "
-       "(left unset, Flask-SocketIO picks eventlet whenever it is importable)",
-       refs=("Flask-SocketIO docs: deployment",))
+@check(
+    "socketio.async-mode",
+    "Socket.IO's async_mode matches the gunicorn worker",
+    "error",
+    "pass async_mode explicitly: 'threading' for gthread, 'gevent' for gevent "
+    "(left unset, Flask-SocketIO picks eventlet whenever it is importable)",
+    refs=("Flask-SocketIO docs: deployment",),
+)
 def async_mode(ctx: Context) -> Outcome:
     g = ctx.gunicorn
     if g is None:
@@ -197,11 +254,19 @@ def async_mode(ctx: Context) -> Outcome:
         return na("async_mode is not set literally in the app module; cannot tell statically")
     ev.append(Evidence("config", f"async_mode {mode}", where))
     if mode != want:
-        return Outcome("error", f"async_mode {mode} under the {worker} worker (needs {want}): "
-                       "websockets fail or the worker blocks", ev)
+        return Outcome(
+            "error",
+            f"async_mode {mode} under the {worker} worker (needs {want}): "
+            "websockets fail or the worker blocks",
+            ev,
+        )
     shake = ctx.handshake
     if shake is not None and shake.get("upgrades") == []:
-        return Outcome("warning", "the Engine.IO handshake offers no websocket upgrade: the "
-                       "server has no websocket support for this async mode", ev,
-                       "pip install simple-websocket (threading) or gevent-websocket (gevent)")
+        return Outcome(
+            "warning",
+            "the Engine.IO handshake offers no websocket upgrade: the "
+            "server has no websocket support for this async mode",
+            ev,
+            "pip install simple-websocket (threading) or gevent-websocket (gevent)",
+        )
     return ok(f"async_mode {mode} fits the {worker} worker", *ev)

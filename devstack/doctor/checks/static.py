@@ -12,8 +12,7 @@ from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, header, na, ok
 from devstack.doctor.registry import check
 
-DEV_HEADERS = ('add_header Cache-Control "no-store" always; expires off; '
-               "(or expires -1; for no-cache)")
+DEV_HEADERS = 'add_header Cache-Control "no-store" always; expires off; (or expires -1; for no-cache)'
 
 
 def _cache_config(ctx: Context) -> list[Evidence]:
@@ -22,15 +21,21 @@ def _cache_config(ctx: Context) -> list[Evidence]:
     if loc is None:
         return []
     found = [config(d) for d in (loc.effective("expires"),) if d is not None]
-    found += [config(d) for d in loc.effective_all("add_header")
-              if d.args and d.args[0].lower() in ("cache-control", "expires")]
+    found += [
+        config(d)
+        for d in loc.effective_all("add_header")
+        if d.args and d.args[0].lower() in ("cache-control", "expires")
+    ]
     return found
 
 
-@check("static.ladder", "Static files reach the browser byte-identical to disk", "error",
-       "fix the first layer that differs (see the finding); `devstack up` proves this on "
-       "every edit",
-       refs=("doctor-catalog: hash ladder",))
+@check(
+    "static.ladder",
+    "Static files reach the browser byte-identical to disk",
+    "error",
+    "fix the first layer that differs (see the finding); `devstack up` proves this on every edit",
+    refs=("doctor-catalog: hash ladder",),
+)
 def ladder(ctx: Context) -> Outcome:
     skip = needs_static(ctx)
     if skip is not None:
@@ -39,18 +44,24 @@ def ladder(ctx: Context) -> Outcome:
         return na("no static folder to compare with (pass --static-dir)")
     lad = ctx.ladder
     assert lad is not None
-    ev = [Evidence("probe", f"{r.name}: {r.sha[:12] or r.detail or '-'}", r.where)
-          for r in lad.rungs if not r.skipped]
-    reached = [r for r in lad.rungs[1:] if not r.skipped and (r.status is not None
-                                                               or r.name == "guest")]
+    ev = [
+        Evidence("probe", f"{r.name}: {r.sha[:12] or r.detail or '-'}", r.where)
+        for r in lad.rungs
+        if not r.skipped
+    ]
+    reached = [r for r in lad.rungs[1:] if not r.skipped and (r.status is not None or r.name == "guest")]
     public = lad.rungs[-1]
     bad = lad.first_bad
     if public.sha == lad.disk.sha:
         if bad is not None and bad.name == "app server":
-            return Outcome("warning", f"{lad.relpath}: the app server serves other bytes "
-                           f"({bad.detail}) — harmless while nginx serves static, wrong if it "
-                           "ever falls through", ev,
-                           "point Flask's static_folder at the same folder nginx serves")
+            return Outcome(
+                "warning",
+                f"{lad.relpath}: the app server serves other bytes "
+                f"({bad.detail}) — harmless while nginx serves static, wrong if it "
+                "ever falls through",
+                ev,
+                "point Flask's static_folder at the same folder nginx serves",
+            )
         layers = ", ".join(r.name for r in reached)
         return ok(f"{lad.relpath}: disk, {layers} all serve the same sha256", *ev)
     assert bad is not None
@@ -60,20 +71,31 @@ def ladder(ctx: Context) -> Outcome:
     what = f"HTTP {bad.status}" if bad.status not in (None, 200) else f"sha256 {bad.sha[:12]}"
     hint = {
         "guest": "the VM's copy is behind the host's: the synced folder does not sync "
-                 "(rsync without `vagrant rsync-auto`, or an NFS attribute cache)",
+        "(rsync without `vagrant rsync-auto`, or an NFS attribute cache)",
         "nginx": "nginx serves other bytes than the disk: sendfile on a shared folder, "
-                 "open_file_cache, or alias/root pointing elsewhere",
+        "open_file_cache, or alias/root pointing elsewhere",
         "public URL": "nginx serves the right bytes but the public URL does not: something "
-                      "between them (port forward to another machine, a proxy cache)",
-    }.get(bad.name, "nginx serves other bytes than the disk: sendfile on a shared folder, "
-                    "open_file_cache, or alias/root pointing elsewhere")
-    return Outcome("error", f"{lad.relpath}: first layer that differs from disk "
-                   f"({lad.disk.sha[:12]}) is {layer}: {what} — {hint}", ev)
+        "between them (port forward to another machine, a proxy cache)",
+    }.get(
+        bad.name,
+        "nginx serves other bytes than the disk: sendfile on a shared folder, "
+        "open_file_cache, or alias/root pointing elsewhere",
+    )
+    return Outcome(
+        "error",
+        f"{lad.relpath}: first layer that differs from disk "
+        f"({lad.disk.sha[:12]}) is {layer}: {what} — {hint}",
+        ev,
+    )
 
 
-@check("static.explicit-cache", "No explicit long freshness on static (expires / max-age)",
-       "error", "development: " + DEV_HEADERS + " in the static location",
-       refs=("RFC 9111 4.2.1", "Flask-SocketIO deployment docs copy `expires 30d`"))
+@check(
+    "static.explicit-cache",
+    "No explicit long freshness on static (expires / max-age)",
+    "error",
+    "development: " + DEV_HEADERS + " in the static location",
+    refs=("RFC 9111 4.2.1", "Flask-SocketIO deployment docs copy `expires 30d`"),
+)
 def explicit_cache(ctx: Context) -> Outcome:
     resp = public_static_200(ctx)
     if isinstance(resp, Outcome):
@@ -81,36 +103,58 @@ def explicit_cache(ctx: Context) -> Outcome:
     fresh = httpcache.freshness(resp.headers)
     if fresh.kind != "explicit":
         said = fresh.header or "no Cache-Control or Expires"
-        return ok(f"{said}: no explicit freshness, the browser does not keep it blindly",
-                  header("Cache-Control", resp.header("cache-control"),
-                         ctx.public_static_url or ""))
+        return ok(
+            f"{said}: no explicit freshness, the browser does not keep it blindly",
+            header("Cache-Control", resp.header("cache-control"), ctx.public_static_url or ""),
+        )
     ev = [Evidence("header", fresh.header, ctx.public_static_url or ""), *_cache_config(ctx)]
-    return Outcome("error", f"{fresh.header} — a browser keeps the old copy for "
-                   f"{httpcache.human_seconds(fresh.seconds)} without asking; edits do not show "
-                   "even after a restart", ev)
+    return Outcome(
+        "error",
+        f"{fresh.header} — a browser keeps the old copy for "
+        f"{httpcache.human_seconds(fresh.seconds)} without asking; edits do not show "
+        "even after a restart",
+        ev,
+    )
 
 
-@check("static.heuristic-cache", "No heuristic caching (Last-Modified without Cache-Control)",
-       "warning", "send `Cache-Control: no-cache` (or no-store) for static in development",
-       refs=("RFC 9111 4.2.2",))
+@check(
+    "static.heuristic-cache",
+    "No heuristic caching (Last-Modified without Cache-Control)",
+    "warning",
+    "send `Cache-Control: no-cache` (or no-store) for static in development",
+    refs=("RFC 9111 4.2.2",),
+)
 def heuristic_cache(ctx: Context) -> Outcome:
     resp = public_static_200(ctx)
     if isinstance(resp, Outcome):
         return resp
     fresh = httpcache.freshness(resp.headers)
     if fresh.kind != "heuristic":
-        return ok("the response says how long it may be cached",
-                  header("Cache-Control", resp.header("cache-control")))
-    ev = [header("Last-Modified", resp.header("last-modified"), ctx.public_static_url or ""),
-          header("Date", resp.header("date")), Evidence("header", "no Cache-Control, no Expires")]
-    return Outcome("warning", "Last-Modified with no Cache-Control: browsers may reuse the file "
-                   f"for ~{httpcache.human_seconds(fresh.seconds)} (10 % of its age) without "
-                   "asking", ev)
+        return ok(
+            "the response says how long it may be cached",
+            header("Cache-Control", resp.header("cache-control")),
+        )
+    ev = [
+        header("Last-Modified", resp.header("last-modified"), ctx.public_static_url or ""),
+        header("Date", resp.header("date")),
+        Evidence("header", "no Cache-Control, no Expires"),
+    ]
+    return Outcome(
+        "warning",
+        "Last-Modified with no Cache-Control: browsers may reuse the file "
+        f"for ~{httpcache.human_seconds(fresh.seconds)} (10 % of its age) without "
+        "asking",
+        ev,
+    )
 
 
-@check("static.weak-validator", "No stale-304 risk from mtime+size validators", "warning",
-       "development: `etag off; if_modified_since off;` plus Cache-Control no-store in the static "
-       "location (devstack's template does this)")
+@check(
+    "static.weak-validator",
+    "No stale-304 risk from mtime+size validators",
+    "warning",
+    "development: `etag off; if_modified_since off;` plus Cache-Control no-store in the static "
+    "location (devstack's template does this)",
+)
 def weak_validator(ctx: Context) -> Outcome:
     resp = public_static_200(ctx)
     if isinstance(resp, Outcome):
@@ -126,27 +170,37 @@ def weak_validator(ctx: Context) -> Outcome:
             # No ETag: the validator is Last-Modified, whole seconds only.
             again = ctx.get(url, {"If-Modified-Since": modified})
             if again is not None and again.status == 304:
-                return Outcome("warning", "Last-Modified is the only validator and has 1-second "
-                               "resolution: a second save within the same second is answered "
-                               "304 and the browser keeps its old copy",
-                               [header("Last-Modified", modified, url),
-                                Evidence("probe", f"If-Modified-Since: {modified} -> HTTP 304",
-                                         url)])
-        return ok("no mtime-based validator the server would answer 304 to",
-                  header("ETag", etag))
+                return Outcome(
+                    "warning",
+                    "Last-Modified is the only validator and has 1-second "
+                    "resolution: a second save within the same second is answered "
+                    "304 and the browser keeps its old copy",
+                    [
+                        header("Last-Modified", modified, url),
+                        Evidence("probe", f"If-Modified-Since: {modified} -> HTTP 304", url),
+                    ],
+                )
+        return ok("no mtime-based validator the server would answer 304 to", header("ETag", etag))
     # Prove the server answers 304 to that validator.
     again = ctx.get(url, {"If-None-Match": etag or ""})
     status = again.status if again is not None else 0
-    ev = [header("ETag", etag, url),
-          Evidence("probe", f"If-None-Match: {etag} -> HTTP {status}", url)]
-    return Outcome("warning", f"ETag {etag} is built from mtime and size ({kind}): two saves in "
-                   "one second with the same size keep the ETag, and the browser gets 304 for "
-                   "its old copy", ev)
+    ev = [header("ETag", etag, url), Evidence("probe", f"If-None-Match: {etag} -> HTTP {status}", url)]
+    return Outcome(
+        "warning",
+        f"ETag {etag} is built from mtime and size ({kind}): two saves in "
+        "one second with the same size keep the ETag, and the browser gets 304 for "
+        "its old copy",
+        ev,
+    )
 
 
-@check("static.served-by-app", "Static files are served by nginx, not by gunicorn", "warning",
-       "add `location <prefix> { alias <static dir>/; }` (both ending in /) to the nginx server",
-       refs=("doctor-catalog S10",))
+@check(
+    "static.served-by-app",
+    "Static files are served by nginx, not by gunicorn",
+    "warning",
+    "add `location <prefix> { alias <static dir>/; }` (both ending in /) to the nginx server",
+    refs=("doctor-catalog S10",),
+)
 def served_by_app(ctx: Context) -> Outcome:
     skip = needs_static(ctx)
     if skip is not None:
@@ -156,24 +210,37 @@ def served_by_app(ctx: Context) -> Outcome:
         return na("no answer for the static file")
     etag = resp.header("etag")
     kind = httpcache.etag_kind(etag)
-    app_cc = (resp.header("cache-control") or "")
+    app_cc = resp.header("cache-control") or ""
     # nginx hides the upstream's Server header: the ETag format and Flask's no-cache tell.
-    if kind == "werkzeug" or ("no-cache" in app_cc and kind != "nginx" and
-                              ctx.static_location is not None and
-                              ctx.static_location.effective("proxy_pass") is not None):
-        ev = [header("ETag", etag, ctx.public_static_url or ""),
-              header("Cache-Control", resp.header("cache-control"))]
+    if kind == "werkzeug" or (
+        "no-cache" in app_cc
+        and kind != "nginx"
+        and ctx.static_location is not None
+        and ctx.static_location.effective("proxy_pass") is not None
+    ):
+        ev = [
+            header("ETag", etag, ctx.public_static_url or ""),
+            header("Cache-Control", resp.header("cache-control")),
+        ]
         loc = ctx.static_location
         if loc is not None:
             ev.append(config(loc))
-        return Outcome("warning", f"{ctx.static_uri} is answered by the app server (Werkzeug ETag "
-                       f"{etag}): nginx's static location does not match it", ev)
+        return Outcome(
+            "warning",
+            f"{ctx.static_uri} is answered by the app server (Werkzeug ETag "
+            f"{etag}): nginx's static location does not match it",
+            ev,
+        )
     return ok(f"served by nginx ({'ETag ' + str(etag) if etag else 'no Werkzeug ETag'})")
 
 
-@check("static.flask-max-age", "Flask does not cache static for hours (SEND_FILE_MAX_AGE_DEFAULT)",
-       "warning", "app.config['SEND_FILE_MAX_AGE_DEFAULT'] = None (the Flask >= 2.0 default) "
-       "or 0 in development", refs=("Flask config: SEND_FILE_MAX_AGE_DEFAULT",))
+@check(
+    "static.flask-max-age",
+    "Flask does not cache static for hours (SEND_FILE_MAX_AGE_DEFAULT)",
+    "warning",
+    "app.config['SEND_FILE_MAX_AGE_DEFAULT'] = None (the Flask >= 2.0 default) or 0 in development",
+    refs=("Flask config: SEND_FILE_MAX_AGE_DEFAULT",),
+)
 def flask_max_age(ctx: Context) -> Outcome:
     skip = needs_static(ctx)
     if skip is not None:
@@ -186,16 +253,23 @@ def flask_max_age(ctx: Context) -> Outcome:
     fresh = httpcache.freshness(resp.headers)
     if fresh.kind == "explicit":
         where = "" if ctx.app_url is None else ctx.app_url + ctx.static_uri
-        return Outcome("warning", f"the app server sends {fresh.header} for static "
-                       f"({httpcache.human_seconds(fresh.seconds)}): whenever Flask serves "
-                       "static, browsers keep old copies",
-                       [Evidence("header", fresh.header, where)])
+        return Outcome(
+            "warning",
+            f"the app server sends {fresh.header} for static "
+            f"({httpcache.human_seconds(fresh.seconds)}): whenever Flask serves "
+            "static, browsers keep old copies",
+            [Evidence("header", fresh.header, where)],
+        )
     return ok(f"Flask sends {fresh.header or 'no max-age'} for static")
 
 
-@check("static.clock-skew", "No clock skew: Last-Modified is not in the future", "warning",
-       "sync the clocks (NTP; VirtualBox: the guest additions' timesync threshold); "
-       "`touch` the files that carry a future mtime")
+@check(
+    "static.clock-skew",
+    "No clock skew: Last-Modified is not in the future",
+    "warning",
+    "sync the clocks (NTP; VirtualBox: the guest additions' timesync threshold); "
+    "`touch` the files that carry a future mtime",
+)
 def clock_skew(ctx: Context) -> Outcome:
     skip = needs_static(ctx)
     if skip is not None:
@@ -205,15 +279,25 @@ def clock_skew(ctx: Context) -> Outcome:
         return na("the static file did not answer 200")
     date = httpcache.http_date(resp.header("date"))
     modified = httpcache.http_date(resp.header("last-modified"))
-    ev = [header("Date", resp.header("date"), ctx.public_static_url or ""),
-          header("Last-Modified", resp.header("last-modified"))]
+    ev = [
+        header("Date", resp.header("date"), ctx.public_static_url or ""),
+        header("Last-Modified", resp.header("last-modified")),
+    ]
     if date is not None and abs(date - time.time()) > 5:
-        return Outcome("warning", f"the server's clock is {date - time.time():+.0f} s off this "
-                       "machine's: mtimes and caches disagree between host and server", ev)
+        return Outcome(
+            "warning",
+            f"the server's clock is {date - time.time():+.0f} s off this "
+            "machine's: mtimes and caches disagree between host and server",
+            ev,
+        )
     if modified is not None and date is not None and modified > date + 1:
-        return Outcome("warning", f"Last-Modified is {modified - date:.0f} s in the future: the "
-                       "file's mtime is ahead of the server clock, so watchers and caches "
-                       "misjudge its age", ev)
+        return Outcome(
+            "warning",
+            f"Last-Modified is {modified - date:.0f} s in the future: the "
+            "file's mtime is ahead of the server clock, so watchers and caches "
+            "misjudge its age",
+            ev,
+        )
     if modified is None:
         return ok("no Last-Modified to compare")
     return ok("Last-Modified is not in the future", *ev)
@@ -222,26 +306,33 @@ def clock_skew(ctx: Context) -> Outcome:
 BUSTED = re.compile(r"[?&](v|ver|version|h|hash)=|[.-][0-9a-f]{8,}\.", re.I)
 
 
-@check("static.cache-busting", "Asset URLs carry a version or content hash", "info",
-       "put a content hash in asset URLs (Flask-Assets, a build step, or ?v=<hash>) before "
-       "sending long cache lifetimes in production")
+@check(
+    "static.cache-busting",
+    "Asset URLs carry a version or content hash",
+    "info",
+    "put a content hash in asset URLs (Flask-Assets, a build step, or ?v=<hash>) before "
+    "sending long cache lifetimes in production",
+)
 def cache_busting(ctx: Context) -> Outcome:
     skip = needs_public(ctx)
     if skip is not None:
         return skip
-    urls = [u for u in ctx.page_assets()
-            if urllib.parse.urlsplit(u).path.startswith(ctx.t.static_prefix)]
+    urls = [u for u in ctx.page_assets() if urllib.parse.urlsplit(u).path.startswith(ctx.t.static_prefix)]
     if not urls:
         return na("the index page links no static assets (or does not answer 200)")
     fixed = [u for u in urls if not BUSTED.search(u)]
     if not fixed:
         return ok(f"all {len(urls)} asset URLs are versioned")
     resp = ctx.public_static()
-    if resp is not None and resp.status == 200 and \
-            httpcache.freshness(resp.headers).kind == "none":
-        return ok(f"{len(fixed)} asset URLs are fixed, but static is never kept without asking "
-                  "(fine in development)",
-                  header("Cache-Control", resp.header("cache-control")))
-    return Outcome("info", f"{len(fixed)} of {len(urls)} asset URLs have no version or hash "
-                   f"(e.g. {fixed[0]}): every browser relies on revalidation to see an edit",
-                   [Evidence("probe", u, ctx.t.public_url) for u in fixed[:3]])
+    if resp is not None and resp.status == 200 and httpcache.freshness(resp.headers).kind == "none":
+        return ok(
+            f"{len(fixed)} asset URLs are fixed, but static is never kept without asking "
+            "(fine in development)",
+            header("Cache-Control", resp.header("cache-control")),
+        )
+    return Outcome(
+        "info",
+        f"{len(fixed)} of {len(urls)} asset URLs have no version or hash "
+        f"(e.g. {fixed[0]}): every browser relies on revalidation to see an edit",
+        [Evidence("probe", u, ctx.t.public_url) for u in fixed[:3]],
+    )
