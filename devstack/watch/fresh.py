@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
@@ -25,6 +26,13 @@ CLOSED_GRACE = 0.0  # close-after-write (inotify) means the file is complete: ch
 RETRIES = (0.02, 0.05, 0.15)  # a stale answer is re-checked before shouting: races are not faults
 
 
+class Browser(Protocol):
+    """The open tabs (devstack/live/): told each fresh file; they then write its line themselves,
+    with what the tabs applied appended. False: no tab open, the watcher writes the line."""
+
+    def static_fresh(self, rel: str, disk_sha: str, line: str, seen: float) -> bool: ...
+
+
 class StaticWatcher(FileSystemEventHandler):
     def __init__(
         self,
@@ -35,6 +43,7 @@ class StaticWatcher(FileSystemEventHandler):
         polling: str = "auto",
         app_url: str | None = None,
         on_result: Callable[[probes.Freshness, float], None] | None = None,
+        browser: Browser | None = None,
     ) -> None:
         self.static_dir = static_dir.resolve()
         self.public_url = public_url
@@ -42,6 +51,7 @@ class StaticWatcher(FileSystemEventHandler):
         self.prefix = static_prefix
         self.sink = sink
         self.on_result = on_result
+        self.browser = browser
         self.observer, self.kind = make_observer(self.static_dir, polling)
         self._pending: dict[str, tuple[float, float]] = {}  # path -> (due, first seen)
         self._cond = threading.Condition()
@@ -120,7 +130,10 @@ class StaticWatcher(FileSystemEventHandler):
         if self.on_result is not None:
             self.on_result(result, elapsed)
         if result.fresh:
-            self.sink.note("watcher", f"fresh  {rel}  {elapsed * 1000:.0f} ms")
+            line = f"fresh  {rel}  {elapsed * 1000:.0f} ms"
+            # Only a file proven fresh at the public URL goes to the tabs: they fetch it there.
+            if self.browser is None or not self.browser.static_fresh(rel, result.disk_sha, line, seen):
+                self.sink.note("watcher", line)
             self._browser_note(result.headers)
         else:
             self.sink.note("watcher", self.stale_line(file, result))
