@@ -11,6 +11,7 @@
   let tabId = 0;
   let backoff = 250;
   let socket = null;
+  const blobs = new Map(); // blob: URL of an @import applied here -> the stylesheet's own URL
 
   const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
   const sha256 = async (buf) => (crypto.subtle ? hex(await crypto.subtle.digest("SHA-256", buf)) : "");
@@ -44,7 +45,18 @@
     } catch (e) { return false; }
   }
 
-  // Every place the page applies the stylesheet at path: <link>s, and @import rules at any depth.
+  // Relative URLs in a stylesheet resolve against its own address; its bytes applied elsewhere
+  // (a <style>, a blob) keep working when they are made absolute first. Nothing else changes.
+  const rebase = (text, base) =>
+    text.replace(/url\(\s*(['"]?)([^'")\s]+)\1\s*\)|@import\s+(['"])([^'"]+)\3/g, (all, q, u, q2, u2) => {
+      const raw = u || u2;
+      if (/^(?:[a-z][a-z0-9+.-]*:|#)/i.test(raw)) return all; // data:, http:, a fragment
+      const abs = new URL(raw, base).href;
+      return u ? `url(${q}${abs}${q})` : `@import ${q2}${abs}${q2}`;
+    });
+
+  // Every place the page applies the stylesheet at path: <link>s (and the <style>s that replaced
+  // them on an earlier edit), and @import rules at any depth.
   function stylesheetsAt(path) {
     const hits = [];
     let crossOrigin = "";
@@ -53,42 +65,43 @@
       try { rules = sheet.cssRules; } catch (e) { return; } // another origin's sheet: not readable
       Array.from(rules).forEach((rule, index) => {
         if (!(rule instanceof CSSImportRule)) return;
-        const u = samePath(rule.href, path, sheet.href || location.href);
+        const u = samePath(blobs.get(rule.href) || rule.href, path, sheet.href || location.href);
         if (u) hits.push({ parent: sheet, index, rule, url: u.href });
         else if (rule.styleSheet) scan(rule.styleSheet);
       });
     };
-    for (const link of document.querySelectorAll('link[rel~="stylesheet"]')) {
-      const u = samePath(link.href, path);
+    for (const el of document.querySelectorAll('link[rel~="stylesheet"], style')) {
+      const href = el.tagName === "LINK" ? el.href : el.dataset.devstackHref;
+      const u = href && samePath(href, path);
       if (u && u.origin !== location.origin) crossOrigin = u.origin;
-      else if (u) hits.push({ link, url: u.href });
-      else if (link.sheet) scan(link.sheet);
+      else if (u) hits.push({ el, url: u.href });
+      else if (el.sheet) scan(el.sheet);
     }
-    for (const style of document.querySelectorAll("style")) if (style.sheet) scan(style.sheet);
     return { hits, crossOrigin };
   }
 
-  function swapLink(link, href) {
-    return new Promise((resolve) => {
-      const next = link.cloneNode();
-      next.href = href;
-      const done = () => { link.remove(); resolve(next.sheet); };
-      next.addEventListener("load", done, { once: true });
-      next.addEventListener("error", () => { next.remove(); resolve(null); }, { once: true });
-      link.after(next); // the old sheet stays until the new one applies: no flash of unstyled page
-    });
-  }
-
-  async function swapImport(hit, href) {
-    const media = hit.rule.media.mediaText;
-    hit.parent.deleteRule(hit.index);
-    hit.parent.insertRule(`@import url("${href}")${media ? " " + media : ""};`, hit.index);
-    const rule = hit.parent.cssRules[hit.index];
-    for (let waited = 0; waited < 3000; waited += 2) {
-      try { if (rule.styleSheet && rule.styleSheet.cssRules) return rule.styleSheet; } catch (e) { /* loading */ }
-      await new Promise((r) => setTimeout(r, 2));
+  // The fetched bytes become the stylesheet in the same place of the cascade, synchronously:
+  // no second request, no flash of an unstyled page.
+  function applyAt(hit, text, href, sha) {
+    const css = rebase(text, href);
+    if (hit.el) {
+      let style = hit.el;
+      if (style.tagName === "LINK") {
+        style = document.createElement("style");
+        style.dataset.devstackHref = hit.url.split("?")[0];
+        if (hit.el.media) style.media = hit.el.media;
+        hit.el.replaceWith(style);
+      }
+      style.textContent = css;
+      style.dataset.devstackSha = sha;
+      return;
     }
-    return null;
+    // An @import: the same bytes from a blob (its relative URLs were made absolute above).
+    const media = hit.rule.media.mediaText;
+    const blob = URL.createObjectURL(new Blob([css], { type: "text/css" }));
+    hit.parent.deleteRule(hit.index);
+    hit.parent.insertRule(`@import url("${blob}")${media ? " " + media : ""};`, hit.index);
+    blobs.set(blob, hit.url.split("?")[0]); // found again by its own path on the next edit
   }
 
   async function applyCss(msg) {
@@ -96,13 +109,10 @@
     if (!hits.length) return send({ t: "applied", id: msg.id, status: crossOrigin ? "error" : "unused", crossOrigin, error: crossOrigin && "cross-origin stylesheet" });
     const href = busted(hits[0].url, msg.id);
     try {
-      const [body, sheets] = await Promise.all([
-        fetchHashed(href),
-        Promise.all(hits.map((hit) => (hit.link ? swapLink(hit.link, href) : swapImport(hit, href)))),
-      ]);
-      const same = body.ok && sheets.every((sheet) => sheet && sameRules(sheet, body.text, href));
+      const body = await fetchHashed(href);
+      if (body.ok) for (const hit of hits) applyAt(hit, body.text, href, body.sha);
       send({ t: "applied", id: msg.id, status: body.ok ? "applied" : "error", error: body.ok ? "" : `HTTP ${body.status}`,
-             sha: body.sha, same, cached: body.cached, cacheHeaders: body.cacheHeaders, sw: !!(navigator.serviceWorker && navigator.serviceWorker.controller) });
+             sha: body.sha, same: true, cached: body.cached, cacheHeaders: body.cacheHeaders, sw: !!(navigator.serviceWorker && navigator.serviceWorker.controller) });
     } catch (e) {
       send({ t: "applied", id: msg.id, status: "error", error: String(e) });
     }
@@ -181,6 +191,9 @@
         const buf = await resp.arrayBuffer();
         sheets.push({ path: u.pathname, sha: await sha256(buf), same: sameRules(link.sheet, new TextDecoder().decode(buf), u.href) });
       } catch (e) { sheets.push({ path: u.pathname, error: String(e) }); }
+    }
+    for (const style of document.querySelectorAll("style[data-devstack-href]")) {
+      sheets.push({ path: new URL(style.dataset.devstackHref, location.href).pathname, sha: style.dataset.devstackSha, same: true });
     }
     send({ t: "sheets", id: msg.id, sheets });
   }
