@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from devstack import probes
+from devstack.live.query import tabs_report
+from tests.doctorutil import doctor, finding
 from tests.stackutil import Project, wait_for
 
 CHROMIUM = Path("/usr/lib/chromium/chromium")
@@ -113,22 +115,18 @@ def open_tab(context: Any, url: str) -> Any:
 
 
 def wait_connected(project: Project, count: int) -> None:
-    """The server has the tabs (a probe answer lists them)."""
-    import json
-    import socket
-
-    from devstack.live import paths
+    """The live server has the tabs (asked over its unix socket, as doctor does)."""
 
     def tabs() -> int:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(paths.stream_socket(project.state_dir)))
-            sock.sendall(b"GET /__devstack/tabs HTTP/1.1\r\nHost: x\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
-        return int(json.loads(data.split(b"\r\n\r\n", 1)[1])["tabs"])
+        report = tabs_report(project.state_dir)
+        return int(report["tabs"]) if report else 0
 
     assert wait_for(lambda: tabs() >= count, 10), "tabs did not connect"
+
+
+def browser_rung(project: Project) -> dict[str, Any]:
+    _, report = doctor("static.browser", cwd=project.root)
+    return finding(report, "static.browser")
 
 
 def edit_css(project: Project, old: str = OLD, new: str = NEW) -> None:
@@ -156,6 +154,8 @@ def test_css_edit_applies_in_both_tabs_without_navigation(live: Project, context
         watcher_log(live)
     )
     assert "STALE" not in watcher_log(live)
+    rung = browser_rung(live)  # doctor asks the tabs what they apply now
+    assert rung["status"] == "ok" and rung["finding"].startswith("2 tab(s): every stylesheet"), rung
 
 
 def test_imported_stylesheet_and_its_image_are_swapped_in_place(live: Project, context: Any) -> None:
@@ -242,6 +242,8 @@ def test_a_service_worker_pinning_css_is_reported_stale(live: Project, context: 
     disk = probes.sha256_file(live.root / "static" / "css" / "app.css")
     assert 'css/app.css: tab "devstack chat" applied ' in line and f"!= disk {disk[:12]}" in line, line
     assert "a service worker controls the page" in line
+    rung = browser_rung(live)
+    assert rung["status"] == "error" and f"!= disk {disk[:12]}" in rung["finding"], rung
 
 
 def test_csp_pages_get_no_script_and_one_note(live: Project, context: Any) -> None:
