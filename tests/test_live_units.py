@@ -243,3 +243,21 @@ def test_live_reload_key_and_the_rendered_config(tmp_path: Path) -> None:
     path.write_text('[server]\nlive_reload = "yes"\n')
     with pytest.raises(config_mod.ConfigError, match=r"server\.live_reload"):
         config_mod.load(path)
+
+
+def test_tabs_answer_while_the_watcher_verifies() -> None:
+    hub, lines, clock = make_hub()
+    a, inbox = tab(hub)
+    edit_id = hub.static_changed("css/app.css", "/static/css/app.css", 99.99)
+    assert edit_id is not None and inbox[-1] == {"t": "css", "id": edit_id, "path": "/static/css/app.css"}
+    clock.now = 100.012
+    hub.message(a, {"t": "applied", "id": edit_id, "status": "applied", "sha": DISK})
+    assert lines == []  # the watcher's verdict first
+    hub.static_verified(edit_id, DISK, "fresh  css/app.css  3 ms")
+    assert lines == ["fresh  css/app.css  3 ms · applied in 1 tab 22 ms"]
+    # Not fresh at the public URL: the watcher says STALE itself, the edit is dropped.
+    other = hub.static_changed("css/app.css", "/static/css/app.css", 100.5)
+    assert other is not None
+    hub.static_verified(other, "", None)
+    hub.message(a, {"t": "applied", "id": other, "status": "applied", "sha": DISK})
+    assert len(lines) == 1 and other not in hub.edits

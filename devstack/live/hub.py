@@ -151,22 +151,45 @@ class Hub:
                         probe[0].set()
 
     # -- edits -------------------------------------------------------------------------------------
-    def static_fresh(self, rel: str, url_path: str, disk_sha: str, line: str, seen: float) -> bool:
-        """A static file was verified fresh at the public URL: push it to the tabs.
+    def static_changed(self, rel: str, url_path: str, seen: float) -> int | None:
+        """A saved static file: push it to the open tabs at once, while the watcher verifies it at
+        the public URL (the tabs fetch it there too, and report the hash they got).
 
-        False when no tab is open: the caller writes its line as it always did.
+        Returns the edit's id for static_verified, or None when no tab is open.
         """
         kind = kind_of(rel)
         with self._lock:
             if not self.tabs:
-                return False
-            edit = Edit(self._next_id(), rel, kind, disk_sha, line, seen, waiting=dict(self.tabs))
+                return None
+            edit = Edit(self._next_id(), rel, kind, "", "", seen, waiting=dict(self.tabs))
             self.edits[edit.id] = edit
             tabs = list(edit.waiting.values())
         message = {"t": kind, "id": edit.id, "path": url_path}
         for tab in tabs:
             self._send(tab, message)
         self._arm(edit, APPLY_TIMEOUT if kind != "reload" else RELOAD_TIMEOUT)
+        return edit.id
+
+    def static_verified(self, edit_id: int, disk_sha: str, line: str | None) -> None:
+        """The watcher's verdict: its line (the tabs' results are appended), or None when the
+        public URL did not serve the file fresh (the watcher says STALE itself; the edit is dropped)."""
+        with self._lock:
+            edit = self.edits.get(edit_id)
+            if edit is None:
+                return
+            if line is None:
+                edit.done = True
+                self.edits.pop(edit_id, None)
+                return
+            edit.disk_sha, edit.line = disk_sha, line
+            self._maybe_finish(edit)
+
+    def static_fresh(self, rel: str, url_path: str, disk_sha: str, line: str, seen: float) -> bool:
+        """Both steps at once (a file already verified). False when no tab is open."""
+        edit_id = self.static_changed(rel, url_path, seen)
+        if edit_id is None:
+            return False
+        self.static_verified(edit_id, disk_sha, line)
         return True
 
     def code_changed(self, why: str) -> None:
@@ -261,7 +284,7 @@ class Hub:
             self._finish(edit)
 
     def _maybe_finish(self, edit: Edit) -> None:
-        if not edit.waiting:
+        if not edit.waiting and (edit.line or edit.kind == "code"):
             self._finish(edit)
 
     def _finish(self, edit: Edit) -> None:
@@ -270,6 +293,8 @@ class Hub:
             return
         edit.done = True
         self.edits.pop(edit.id, None)
+        if not edit.line:  # the watcher never gave its verdict (it could not fetch the file)
+            edit.line = f"fresh?  {edit.rel}  not verified at the public URL"
         for line in summarize(edit, self.public_url):
             self.note(line)
 

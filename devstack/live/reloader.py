@@ -15,7 +15,7 @@ BOOT_FAILURE = "gunicorn stopped: "
 
 
 class LiveReload:
-    """A service (start/stop) for the supervisor; the watchers call static_fresh and code_changed."""
+    """A service (start/stop) for the supervisor; the watchers call its hooks."""
 
     def __init__(self, state_dir: Path, public_url: str, static_prefix: str, sink: Sink) -> None:
         self.sink = sink
@@ -35,8 +35,11 @@ class LiveReload:
         self.static_prefix = static_prefix
 
     # -- hooks -------------------------------------------------------------------------------------
-    def static_fresh(self, rel: str, disk_sha: str, line: str, seen: float) -> bool:
-        return self.hub.static_fresh(rel, self.static_prefix + rel, disk_sha, line, seen)
+    def static_changed(self, rel: str, seen: float) -> int | None:
+        return self.hub.static_changed(rel, self.static_prefix + rel, seen)
+
+    def static_verified(self, handle: int, disk_sha: str, line: str | None) -> None:
+        self.hub.static_verified(handle, disk_sha, line)
 
     def code_changed(self, why: str) -> None:
         self.hub.code_changed(why)

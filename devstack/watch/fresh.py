@@ -27,10 +27,12 @@ RETRIES = (0.02, 0.05, 0.15)  # a stale answer is re-checked before shouting: ra
 
 
 class Browser(Protocol):
-    """The open tabs (devstack/live/): told each fresh file; they then write its line themselves,
-    with what the tabs applied appended. False: no tab open, the watcher writes the line."""
+    """The open tabs (devstack/live/). static_changed pushes a saved file to them while the
+    watcher verifies it (a handle, or None: no tab open); static_verified hands over the watcher's
+    line, which the tabs' results are appended to (None: not fresh, the watcher said STALE)."""
 
-    def static_fresh(self, rel: str, disk_sha: str, line: str, seen: float) -> bool: ...
+    def static_changed(self, rel: str, seen: float) -> int | None: ...
+    def static_verified(self, handle: int, disk_sha: str, line: str | None) -> None: ...
 
 
 class StaticWatcher(FileSystemEventHandler):
@@ -115,6 +117,18 @@ class StaticWatcher(FileSystemEventHandler):
             rel = file.relative_to(self.static_dir).as_posix()
         except ValueError:
             return None
+        # The tabs fetch it through the same public URL meanwhile, and report the hash they got.
+        browser = self.browser
+        handle = browser.static_changed(rel, seen) if browser is not None else None
+        result: probes.Freshness | None = None
+        try:
+            result = self._verify(file, rel, seen, handle)
+        finally:
+            if browser is not None and handle is not None and (result is None or not result.fresh):
+                browser.static_verified(handle, "", None)
+        return result
+
+    def _verify(self, file: Path, rel: str, seen: float, handle: int | None) -> probes.Freshness | None:
         result: probes.Freshness | None = None
         for pause in (*RETRIES, None):
             try:
@@ -131,8 +145,9 @@ class StaticWatcher(FileSystemEventHandler):
             self.on_result(result, elapsed)
         if result.fresh:
             line = f"fresh  {rel}  {elapsed * 1000:.0f} ms"
-            # Only a file proven fresh at the public URL goes to the tabs: they fetch it there.
-            if self.browser is None or not self.browser.static_fresh(rel, result.disk_sha, line, seen):
+            if handle is not None and self.browser is not None:
+                self.browser.static_verified(handle, result.disk_sha, line)
+            else:
                 self.sink.note("watcher", line)
             self._browser_note(result.headers)
         else:
