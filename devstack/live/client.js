@@ -23,17 +23,23 @@
   const navStatus = () => { const nav = performance.getEntriesByType("navigation")[0]; return nav ? nav.responseStatus || 0 : 0; };
 
   // -- fetch + hash: the bytes this tab applies -------------------------------------------------
-  async function fetchHashed(url) {
+  async function fetchBody(url) {
     const resp = await fetch(url, { cache: "no-store", credentials: "same-origin" });
     const buf = await resp.arrayBuffer();
-    const timing = performance.getEntriesByName(resp.url || url).pop();
+    return { ok: resp.ok, status: resp.status, buf, text: new TextDecoder().decode(buf), resp, url };
+  }
+  // What the report says about those bytes: hashed after they are applied (the same buffer), so
+  // the hash costs the edit nothing.
+  async function proof(body) {
+    const timing = performance.getEntriesByName(body.resp.url || body.url).pop();
     return {
-      ok: resp.ok, status: resp.status, buf, sha: await sha256(buf),
-      text: new TextDecoder().decode(buf),
+      sha: await sha256(body.buf),
       cached: !!(timing && timing.transferSize === 0 && timing.decodedBodySize > 0),
-      cacheHeaders: [resp.headers.get("cache-control"), resp.headers.get("expires")].filter(Boolean).join(", "),
+      cacheHeaders: [body.resp.headers.get("cache-control"), body.resp.headers.get("expires")].filter(Boolean).join(", "),
+      sw: !!(navigator.serviceWorker && navigator.serviceWorker.controller),
     };
   }
+  const fetchHashed = async (url) => { const body = await fetchBody(url); return { ...body, ...(await proof(body)) }; };
 
   // The rules a sheet applies, as CSSOM text (its @import rules aside: each is checked itself).
   const rulesOf = (sheet) => Array.from(sheet.cssRules, (r) => (r instanceof CSSImportRule ? "" : r.cssText)).join("\n");
@@ -82,7 +88,7 @@
 
   // The fetched bytes become the stylesheet in the same place of the cascade, synchronously:
   // no second request, no flash of an unstyled page.
-  function applyAt(hit, text, href, sha) {
+  function applyAt(hit, text, href) {
     const css = rebase(text, href);
     if (hit.el) {
       let style = hit.el;
@@ -93,8 +99,7 @@
         hit.el.replaceWith(style);
       }
       style.textContent = css;
-      style.dataset.devstackSha = sha;
-      return;
+      return style;
     }
     // An @import: the same bytes from a blob (its relative URLs were made absolute above).
     const media = hit.rule.media.mediaText;
@@ -102,6 +107,7 @@
     hit.parent.deleteRule(hit.index);
     hit.parent.insertRule(`@import url("${blob}")${media ? " " + media : ""};`, hit.index);
     blobs.set(blob, hit.url.split("?")[0]); // found again by its own path on the next edit
+    return null;
   }
 
   async function applyCss(msg) {
@@ -109,10 +115,12 @@
     if (!hits.length) return send({ t: "applied", id: msg.id, status: crossOrigin ? "error" : "unused", crossOrigin, error: crossOrigin && "cross-origin stylesheet" });
     const href = busted(hits[0].url, msg.id);
     try {
-      const body = await fetchHashed(href);
-      if (body.ok) for (const hit of hits) applyAt(hit, body.text, href, body.sha);
+      const body = await fetchBody(href);
+      const styles = body.ok ? hits.map((hit) => applyAt(hit, body.text, href)) : [];
+      const facts = await proof(body);
+      for (const style of styles) if (style) style.dataset.devstackSha = facts.sha;
       send({ t: "applied", id: msg.id, status: body.ok ? "applied" : "error", error: body.ok ? "" : `HTTP ${body.status}`,
-             sha: body.sha, same: true, cached: body.cached, cacheHeaders: body.cacheHeaders, sw: !!(navigator.serviceWorker && navigator.serviceWorker.controller) });
+             same: true, ...facts });
     } catch (e) {
       send({ t: "applied", id: msg.id, status: "error", error: String(e) });
     }

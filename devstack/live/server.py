@@ -56,6 +56,7 @@ class LiveServer:
         self.hub = hub
         self.public_url = public_url
         self.on_worker_ready = on_worker_ready
+        self.state_dir = state_dir
         self.stream_path = paths.stream_socket(state_dir)
         self.notify_path = paths.notify_socket(state_dir)
         self._stream: socket.socket | None = None
@@ -68,7 +69,10 @@ class LiveServer:
     # -- service protocol ----------------------------------------------------------------------------
     def start(self) -> None:
         self._script = CLIENT_JS.read_bytes()
-        self.stream_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = self.stream_path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder != self.state_dir.resolve():
+            self._own(folder)
         self._stream = self._bind(self.stream_path, socket.SOCK_STREAM)
         self._stream.listen(64)
         self._notify = self._bind(self.notify_path, socket.SOCK_DGRAM)
@@ -80,9 +84,16 @@ class LiveServer:
             path.unlink()  # left by a devstack that was killed
         sock = socket.socket(socket.AF_UNIX, kind)
         sock.bind(str(path))
-        # nginx's workers (maybe another user when started as root) and gunicorn connect here.
-        os.chmod(path, 0o666)
+        os.chmod(path, 0o600)  # only this user: nothing in the state dir is world-writable
+        self._own(path)
         return sock
+
+    def _own(self, path: Path) -> None:
+        """Started as root: nginx's workers run as the project's owner (plan._worker_user), so the
+        sockets belong to that owner too."""
+        if os.geteuid() == 0:
+            st = self.state_dir.resolve().parent.stat()
+            os.chown(path, st.st_uid, st.st_gid)
 
     def stop(self) -> None:
         self._stopping = True

@@ -60,6 +60,7 @@ class StaticWatcher(FileSystemEventHandler):
         self._stopping = False
         self._worker = threading.Thread(target=self._run, daemon=True, name="static-watcher")
         self._warned: set[str] = set()
+        self._pushed: dict[str, int] = {}  # path -> the edit already pushed to the tabs (browser)
 
     # -- events (observer thread) -----------------------------------------------------------------
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -81,6 +82,15 @@ class StaticWatcher(FileSystemEventHandler):
         with self._cond:
             first = self._pending.get(path, (0.0, now))[1]
             self._pending[path] = (now + delay, first)
+            if event.event_type == "closed" and self.browser is not None:
+                # Complete on disk: the tabs can fetch it now, from this thread, while the worker
+                # verifies it (one thread hand-off less between the save and the tab).
+                handle = self.browser.static_changed(inside, first)
+                if handle is not None:
+                    older = self._pushed.pop(path, None)
+                    if older is not None:
+                        self.browser.static_verified(older, "", None)  # superseded by this save
+                    self._pushed[path] = handle
             self._cond.notify()
 
     # -- checks (worker thread) -------------------------------------------------------------------
@@ -119,7 +129,10 @@ class StaticWatcher(FileSystemEventHandler):
             return None
         # The tabs fetch it through the same public URL meanwhile, and report the hash they got.
         browser = self.browser
-        handle = browser.static_changed(rel, seen) if browser is not None else None
+        with self._cond:
+            handle = self._pushed.pop(str(file), None)
+        if handle is None and browser is not None:
+            handle = browser.static_changed(rel, seen)
         result: probes.Freshness | None = None
         try:
             result = self._verify(file, rel, seen, handle)
