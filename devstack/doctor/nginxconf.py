@@ -358,14 +358,29 @@ def fallback_named(server: Directive, loc: Directive) -> Directive | None:
     return None
 
 
+def _proxying_if(loc: Directive) -> Directive | None:
+    """`if (!-f $request_filename) { proxy_pass ...; }` inside a location: the block that proxies
+    what is not a file (its headers are inherited from the location, as nginx does)."""
+    for block in loc.children("if"):
+        if block.child("proxy_pass") is not None:
+            return block
+    return None
+
+
 def proxy_location(server: Directive, uri: str) -> Directive | None:
-    """The location that finally proxies a URI that is not a file on disk (/socket.io/, /):
-    the one nginx matches, or the named location it falls back to."""
-    loc = location_for(server, uri)
-    if loc is None or loc.effective("proxy_pass") is not None:
+    """The block that finally proxies a URI that is not a file on disk (/socket.io/, /):
+    the location nginx matches (the server itself when none does), its `if` block that
+    proxies, or the named location its try_files / error_page falls back to."""
+    loc = location_for(server, uri) or server
+    if loc.effective("proxy_pass") is not None and loc is not server:
         return loc
+    inner = _proxying_if(loc)
+    if inner is not None:
+        return inner
     named = fallback_named(server, loc)
-    return named if named is not None and named.effective("proxy_pass") is not None else loc
+    if named is not None and (named.effective("proxy_pass") is not None or _proxying_if(named)):
+        return _proxying_if(named) or named
+    return loc if loc is not server else None
 
 
 def proxy_target(http: Directive | None, proxy_pass: Directive) -> str | None:
@@ -426,4 +441,4 @@ def duplicate_headers(loc: Directive) -> list[list[Directive]]:
 
 def proxying_locations(server: Directive) -> list[Directive]:
     """Every location of a server (nested and named included) that proxies to an app."""
-    return [d for d in server.walk() if d.name == "location" and d.child("proxy_pass") is not None]
+    return [d for d in server.walk() if d.name in ("location", "if") and d.child("proxy_pass") is not None]

@@ -78,7 +78,9 @@ def upgrade(ctx: Context) -> Outcome:
         ev.append(
             Evidence("probe", f"websocket via app port: {app.detail} (HTTP {app.status})", ctx.app_url or "")
         )
-        if app.ok and not pub.ok:
+        dup_host = any(g[0].args[0].lower() == "host" for g in nginxconf.duplicate_headers(got))
+        if app.ok and not pub.ok and not dup_host:
+            # (a second Host header makes the app refuse it: nginx.duplicate-header's finding)
             active = "the handshake works on the app port and fails through nginx"
         # Upgraded without Origin but refused with it: the app's origin check, not the upgrade.
         origin_only = pub.ok and not with_origin.ok
@@ -138,6 +140,22 @@ def host_port(ctx: Context) -> Outcome:
                 )
             )
             active_bad = resp.status == 400
+    headers = _headers(got)
+    if (
+        active_bad
+        and not config_bad
+        and ctx.t.public_url.startswith("https")
+        and "x-forwarded-proto" not in headers
+    ):
+        # The host:port is right; the scheme is not: the app sees http:// behind TLS.
+        return Outcome(
+            "error",
+            f"upstream Host {value} is right, but the app sees http:// while the browser's Origin "
+            "is https:// — the origin check answers 400",
+            ev,
+            "`proxy_set_header X-Forwarded-Proto $scheme;` (gunicorn trusts it from 127.0.0.1 "
+            "by default: --forwarded-allow-ips)",
+        )
     if active_bad or (config_bad and host is not None and value == "$host"):
         return Outcome(
             "error",
