@@ -152,3 +152,13 @@ def test_fail_level_and_static_url_root() -> None:
         targets.from_options("http://127.0.0.1:1", None, None, "assets", None, None).static_prefix
         == "/assets/"
     )
+
+
+def test_error_page_reaches_named_location() -> None:
+    text = (
+        "http { server { listen 8080; root /s;"
+        " location / { error_page 404 = @app; }"
+        " location @app { proxy_pass http://127.0.0.1:9; } } }"
+    )
+    found = nginxconf.proxy_location(_server(text), "/socket.io/")
+    assert found is not None and found.args == ["@app"]

@@ -37,9 +37,10 @@ def _uses_socketio(ctx: Context) -> bool:
     "socketio.upgrade",
     "WebSocket upgrade passes through nginx",
     "error",
-    "in the location proxying /socket.io/: `proxy_http_version 1.1; proxy_set_header Upgrade "
-    "$http_upgrade; proxy_set_header Connection $connection_upgrade;` with "
-    "`map $http_upgrade $connection_upgrade { default upgrade; '' close; }`",
+    "in the location proxying /socket.io/, next to its other proxy_set_header lines (a block "
+    "with any of its own inherits none from outside): `proxy_http_version 1.1; proxy_set_header "
+    "Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;` with "
+    "`map $http_upgrade $connection_upgrade { default upgrade; '' close; }` in http {}",
     refs=("nginx docs: WebSocket proxying", "doctor-catalog W1, W2"),
 )
 def upgrade(ctx: Context) -> Outcome:
