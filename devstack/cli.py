@@ -186,11 +186,17 @@ def doctor(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Evidence for passing checks too.")
     ] = False,
+    fail_level: Annotated[
+        str, typer.Option("--fail-level", help="Exit 1 from this level up: error (default) or warning.")
+    ] = "error",
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="https: accept certificates that do not verify (self-signed).")
+    ] = False,
     color: ColorOpt = ColorMode.auto,
 ) -> None:
     """Diagnose stale static files and the other classic faults of this stack.
 
-    Exit 0 when no check finds an error, 1 otherwise.
+    Exit 0 when no check finds an error (--fail-level warning: nor a warning), 1 otherwise.
     """
     from devstack.commands import doctor as cmd
 
@@ -209,6 +215,8 @@ def doctor(
             as_json=as_json,
             list_checks=list_checks,
             verbose=verbose,
+            fail_level=fail_level,
+            insecure=insecure,
         )
     )
 

@@ -86,6 +86,11 @@ class VMConfig:
 
 
 @dataclass(frozen=True)
+class DoctorConfig:
+    ignore: tuple[str, ...] = ()  # check IDs (or globs) `devstack doctor` does not run
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path  # the file the config came from (devstack.toml or pyproject.toml)
     root: Path  # the project root: the folder of that file
@@ -95,6 +100,7 @@ class Config:
     logs: LogsConfig = field(default_factory=LogsConfig)
     vm: VMConfig = field(default_factory=VMConfig)
     processes: dict[str, str] = field(default_factory=dict)
+    doctor: DoctorConfig = field(default_factory=DoctorConfig)
 
     @property
     def app_dir(self) -> Path:
@@ -263,7 +269,7 @@ def _example(kind: type, default: Any) -> str:
     return repr(default)
 
 
-TOP_TABLES = ("app", "static", "server", "logs", "vm", "processes")
+TOP_TABLES = ("app", "static", "server", "logs", "vm", "processes", "doctor")
 
 
 def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: str = "") -> Config:
@@ -353,6 +359,11 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
         processes[name] = command
     p.finish()
 
+    # [doctor]: the IDs are validated by `devstack doctor`, which knows them.
+    dr = _Reader(data.get("doctor", {}), shown, prefix + "doctor")
+    doctor = DoctorConfig(ignore=dr.str_list("ignore"))
+    dr.finish()
+
     config = Config(
         path=path,
         root=root,
@@ -379,6 +390,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
         logs=LogsConfig(max_bytes=max_bytes, backups=backups),
         vm=vm,
         processes=processes,
+        doctor=doctor,
     )
     _check_paths(config, shown, prefix)
     return config

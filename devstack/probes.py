@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import struct
 import time
 import urllib.parse
@@ -33,25 +34,96 @@ class Response:
 
 
 def split_url(url: str) -> tuple[str, int, str]:
+    if is_unix(url):
+        sock, path = unix_target(url)
+        return sock, 0, path
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     return host, port, path
 
 
+# A unix socket URL is written the way nginx's proxy_pass does: http://unix:/run/app.sock:/path
+UNIX_PREFIX = "http://unix:"
+
+
+def is_unix(url: str) -> bool:
+    return url.startswith(UNIX_PREFIX)
+
+
+def unix_target(url: str) -> tuple[str, str]:
+    """http://unix:/run/app.sock:/path -> ("/run/app.sock", "/path")."""
+    rest = url[len(UNIX_PREFIX) :]
+    sock, sep, path = rest.partition(":")
+    return sock, (path or "/") if sep else "/"
+
+
+def unix_url(socket_path: str) -> str:
+    return f"{UNIX_PREFIX}{socket_path}:"
+
+
+def tls_context(insecure: bool) -> ssl.SSLContext:
+    """Verification on by default; --insecure accepts the self-signed certificates of local dev."""
+    ctx = ssl.create_default_context()
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+def _connection(url: str, timeout: float, insecure: bool) -> http.client.HTTPConnection:
+    if is_unix(url):
+        return _UnixHTTPConnection(unix_target(url)[0], timeout)
+    host, port, _ = split_url(url)
+    if urllib.parse.urlsplit(url).scheme == "https":
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context(insecure))
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
+def open_stream(url: str, timeout: float, insecure: bool = False) -> socket.socket:
+    """A connected socket for url: TCP, TLS (https/wss) or a unix socket."""
+    if is_unix(url):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(unix_target(url)[0])
+        return sock
+    host, port, _ = split_url(url)
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if urllib.parse.urlsplit(url).scheme in ("https", "wss"):
+        return tls_context(insecure).wrap_socket(sock, server_hostname=host)
+    return sock
+
+
 USER_AGENT = "devstack-probe"
 
 
 def http_get(
-    url: str, timeout: float = 5.0, headers: dict[str, str] | None = None, method: str = "GET"
+    url: str,
+    timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    insecure: bool = False,
 ) -> Response:
-    """One request, no redirects followed, no caching. Raises OSError on connection failure."""
+    """One request, no redirects followed, no caching. Raises OSError on connection failure
+    (a failed certificate verification is an ssl.SSLError, an OSError too)."""
     host, port, path = split_url(url)
     started = time.perf_counter()
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    conn = _connection(url, timeout, insecure)
     try:
         # Named, so the probes are told apart from the browser in nginx's access log.
         conn.request(method, path, headers={"User-Agent": USER_AGENT, **(headers or {})})
@@ -135,14 +207,25 @@ class WebSocket:
 
     @classmethod
     def connect(
-        cls, host: str, port: int, path: str, timeout: float = 5.0, headers: dict[str, str] | None = None
+        cls,
+        host: str,
+        port: int,
+        path: str,
+        timeout: float = 5.0,
+        headers: dict[str, str] | None = None,
+        base_url: str | None = None,
+        insecure: bool = False,
     ) -> tuple[WebSocket | None, int, bytes]:
-        """Open the handshake. Returns (socket or None, HTTP status, raw response head)."""
-        sock = socket.create_connection((host, port), timeout=timeout)
+        """Open the handshake. Returns (socket or None, HTTP status, raw response head).
+        base_url (https://, http://unix:/path:) picks TLS or a unix socket instead of plain TCP."""
+        if base_url is not None:
+            sock = open_stream(base_url, timeout, insecure)
+        else:
+            sock = socket.create_connection((host, port), timeout=timeout)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
             f"GET {path} HTTP/1.1",
-            f"Host: {host}:{port}",
+            f"Host: {host}:{port}" if port else "Host: localhost",
             "Upgrade: websocket",
             "Connection: Upgrade",
             f"Sec-WebSocket-Key: {key}",
@@ -237,15 +320,26 @@ class SocketIOResult:
 
 
 def socketio_websocket(
-    base_url: str, path: str = "/socket.io/", timeout: float = 5.0, origin: str | None = None
+    base_url: str,
+    path: str = "/socket.io/",
+    timeout: float = 5.0,
+    origin: str | None = None,
+    insecure: bool = False,
 ) -> SocketIOResult:
     """A Socket.IO client connect restricted to the websocket transport (as transports=['websocket'])."""
     host, port, _ = split_url(base_url)
     started = time.perf_counter()
     headers = {"Origin": origin} if origin else {}
+    special = is_unix(base_url) or urllib.parse.urlsplit(base_url).scheme in ("https", "wss")
     try:
         ws, status, head = WebSocket.connect(
-            host, port, f"{path}?EIO=4&transport=websocket", timeout, headers
+            host,
+            port,
+            f"{path}?EIO=4&transport=websocket",
+            timeout,
+            headers,
+            base_url if special else None,
+            insecure,
         )
     except OSError as exc:
         return SocketIOResult(False, 0, f"cannot connect: {exc}")
@@ -372,6 +466,7 @@ def hash_ladder(
     urls: list[tuple[str, str | None]],
     guest_sha: Callable[[Path], str | None] | None = None,
     timeout: float = 5.0,
+    insecure: bool = False,
 ) -> Ladder:
     """disk -> guest (VM mode: guest_sha hashes the guest's copy) -> each (name, base URL) in order.
 
@@ -388,7 +483,7 @@ def hash_ladder(
             continue
         url = static_url_for(base, static_prefix, relpath)
         try:
-            resp = http_get(url, timeout=timeout)
+            resp = http_get(url, timeout=timeout, insecure=insecure)
         except OSError as exc:
             rungs.append(Rung(name, url, "", None, f"no answer: {exc}"))
             continue

@@ -13,7 +13,7 @@ from devstack.commands._common import load_config
 from devstack.doctor import guest as doctor_guest
 from devstack.doctor import registry, render, runner, targets
 from devstack.doctor.context import Context
-from devstack.doctor.model import Result
+from devstack.doctor.model import CheckSpec, Result
 from devstack.errors import ConfigError, DevstackError, Exit
 
 
@@ -30,7 +30,11 @@ def run(
     as_json: bool = False,
     list_checks: bool = False,
     verbose: bool = False,
+    fail_level: str = "error",
+    insecure: bool = False,
 ) -> int:
+    if fail_level not in runner.FAIL_LEVELS:
+        raise DevstackError(f"--fail-level {fail_level!r}: use error or warning", Exit.USAGE)
     chosen, unknown = registry.select(checks)
     if unknown:
         known = ", ".join(sorted(registry.REGISTRY))
@@ -38,6 +42,7 @@ def run(
     if list_checks:
         render.print_list(chosen, console.out())
         return int(Exit.OK)
+    ignored: tuple[str, ...] = ()
     if url is not None:
         target = targets.from_options(url, nginx_conf, static_dir, static_url, app_url, gunicorn_log)
     else:
@@ -55,7 +60,10 @@ def run(
                     "devstack doctor --url URL [--nginx-conf PATH] "
                     "[--static-dir DIR]"
                 ) from None
-        target = targets.from_config(load_config(config_path))
+        loaded = load_config(config_path)
+        target = targets.from_config(loaded)
+        chosen, ignored = _without_ignored(chosen, loaded)
+    target.insecure = insecure
     if file is not None:
         target.sample = _sample(file, target.static_dir)
     ctx = Context(target)
@@ -66,10 +74,29 @@ def run(
         return _with_guest(runner.run(host_side, ctx), ctx, vm_config, checks, as_json, verbose)
     results = runner.run(chosen, ctx)
     if as_json:
-        render.print_json(results, ctx)
+        render.print_json(results, ctx, fail_level, ignored)
     else:
-        render.print_rich(results, ctx, console.out(), verbose)
-    return runner.exit_code(results)
+        render.print_rich(results, ctx, console.out(), verbose, ignored)
+    return runner.exit_code(results, fail_level)
+
+
+def _without_ignored(
+    chosen: list[CheckSpec], config: config_mod.Config
+) -> tuple[list[CheckSpec], tuple[str, ...]]:
+    """[doctor] ignore = ["id", "area.*"]: those checks are not run (and said so)."""
+    patterns = list(config.doctor.ignore)
+    if not patterns:
+        return chosen, ()
+    matched, unknown = registry.select(patterns)
+    if unknown:
+        raise ConfigError(
+            str(config.path),
+            "doctor.ignore",
+            f"{unknown[0]!r} is no check ID, area or glob",
+            "use the IDs `devstack doctor --list-checks` prints",
+        )
+    drop = {spec.id for spec in matched}
+    return [spec for spec in chosen if spec.id not in drop], tuple(sorted(drop))
 
 
 def _with_guest(

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 from devstack import fsinfo, probes
-from devstack.doctor import nginxconf, procinfo
+from devstack.doctor import nginxconf, nginxproc, procinfo
 from devstack.doctor.nginxconf import Directive, NginxConf
 
 ASSET = re.compile(r"""<(?:link|script)\b[^>]*?(?:href|src)\s*=\s*["']([^"']+)["']""", re.I)
@@ -45,6 +45,7 @@ class Target:
     guest_sha: Callable[[Path], str | None] | None = None
     sample: Path | None = None  # the static file to prove freshness with
     own_pids: frozenset[int] = frozenset()  # devstack's processes and their children (managed)
+    insecure: bool = False  # https: accept a certificate that does not verify (self-signed dev certs)
 
 
 def port_of(url: str) -> int:
@@ -97,7 +98,8 @@ class Context:
     def nginx_url(self) -> str | None:
         if self.nginx_port is None:
             return None
-        return f"http://127.0.0.1:{self.nginx_port}"
+        tls = self.server is not None and any("ssl" in d.args[1:] for d in self.server.children("listen"))
+        return f"{'https' if tls else 'http'}://127.0.0.1:{self.nginx_port}"
 
     def location(self, uri: str) -> Directive | None:
         return nginxconf.location_for(self.server, uri) if self.server is not None else None
@@ -112,35 +114,47 @@ class Context:
 
     @cached_property
     def sio_location(self) -> Directive | None:
-        return self.location("/socket.io/")
+        """The location that proxies Socket.IO (a named one reached by try_files included)."""
+        if self.server is None:
+            return None
+        return nginxconf.proxy_location(self.server, "/socket.io/")
+
+    # -- the running nginx ----------------------------------------------------------------------
+    @cached_property
+    def worker_user(self) -> nginxproc.WorkerUser | None:
+        return nginxproc.worker_user(self.conf(), self.nginx_port)
+
+    @cached_property
+    def error_logs(self) -> list[Path]:
+        master = nginxproc.master_on(self.nginx_port)
+        return nginxproc.error_logs(self.conf(), master, self.t.nginx_prefix)
 
     # -- the app server -------------------------------------------------------------------------
     @cached_property
     def app_url(self) -> str | None:
+        """gunicorn's address: --app-url, else where nginx proxies / (or /socket.io/) to."""
         if self.t.app_url:
             return self.t.app_url
-        loc = self.location("/")
-        target = loc.effective("proxy_pass") if loc is not None else None
-        if target is None or not target.args:
-            return None
-        host = urllib.parse.urlsplit(target.args[0]).netloc
         conf = self.conf()
-        http = conf.http() if conf is not None else None
-        for upstream in http.children("upstream") if http is not None else []:
-            if upstream.args and upstream.args[0] == host:
-                server = upstream.child("server")
-                host = server.args[0] if server is not None and server.args else host
-        if ":" not in host:
-            host += ":80"
-        return f"http://{host.replace('localhost', '127.0.0.1')}"
+        if conf is None or self.server is None:
+            return None
+        for loc in (nginxconf.proxy_location(self.server, "/"), self.sio_location):
+            target = loc.effective("proxy_pass") if loc is not None else None
+            if target is not None:
+                found = nginxconf.proxy_target(conf.http(), target)
+                if found is not None:
+                    return found
+        return None
 
     @cached_property
     def app_port(self) -> int | None:
-        return port_of(self.app_url) if self.app_url else None
+        if self.app_url is None or probes.is_unix(self.app_url):
+            return None
+        return port_of(self.app_url)
 
     @cached_property
     def gunicorn(self) -> procinfo.Gunicorn | None:
-        return procinfo.find(self.app_port)
+        return procinfo.find(self.app_url)
 
     # -- static files ---------------------------------------------------------------------------
     @cached_property
@@ -180,7 +194,9 @@ class Context:
         key = (url, json.dumps(headers or {}, sort_keys=True))
         if key not in self._responses:
             try:
-                self._responses[key] = probes.http_get(url, timeout=5.0, headers=headers)
+                self._responses[key] = probes.http_get(
+                    url, timeout=5.0, headers=headers, insecure=self.t.insecure
+                )
             except OSError as exc:
                 self._responses[key] = None
                 self._errors[url] = str(exc)
@@ -229,7 +245,12 @@ class Context:
             ("public URL", self.t.public_url),
         ]
         return probes.hash_ladder(
-            self.t.static_dir, self.t.static_prefix, self.sample, rungs, guest_sha=self.t.guest_sha
+            self.t.static_dir,
+            self.t.static_prefix,
+            self.sample,
+            rungs,
+            guest_sha=self.t.guest_sha,
+            insecure=self.t.insecure,
         )
 
     def public_reachable(self) -> bool:
@@ -237,29 +258,45 @@ class Context:
 
     # -- Socket.IO ------------------------------------------------------------------------------
     @cached_property
-    def _ws_pair(self) -> tuple[probes.SocketIOResult, probes.SocketIOResult | None]:
-        # Both at once: a broken upgrade often hangs until the timeout, and doctor waits once.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            public = pool.submit(
-                probes.socketio_websocket,
-                self.t.public_url,
-                timeout=WS_TIMEOUT,
-                origin=self.t.public_url.rstrip("/"),
-            )
-            app = (
-                pool.submit(probes.socketio_websocket, self.app_url, timeout=WS_TIMEOUT)
-                if self.app_url
-                else None
-            )
-            return public.result(), app.result() if app is not None else None
+    def _ws(self) -> dict[str, probes.SocketIOResult | None]:
+        """The websocket handshake three ways, so that one cause is told from the other: through
+        nginx without an Origin (the upgrade path alone), through nginx with the browser's Origin
+        (the app's origin check too), and on the app port directly. All at once: a broken upgrade
+        often hangs until the timeout, and doctor waits once."""
+        origin = self.t.public_url.rstrip("/")
+        public = self.t.public_url
+        insecure = self.t.insecure
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            jobs = {
+                "public": pool.submit(
+                    probes.socketio_websocket, public, timeout=WS_TIMEOUT, insecure=insecure
+                ),
+                "public_origin": pool.submit(
+                    probes.socketio_websocket, public, timeout=WS_TIMEOUT, origin=origin, insecure=insecure
+                ),
+            }
+            if self.app_url:
+                jobs["app"] = pool.submit(probes.socketio_websocket, self.app_url, timeout=WS_TIMEOUT)
+            results: dict[str, probes.SocketIOResult | None] = {k: f.result() for k, f in jobs.items()}
+        results.setdefault("app", None)
+        return results
 
     @property
     def ws_public(self) -> probes.SocketIOResult:
-        return self._ws_pair[0]
+        """Through nginx, without Origin: only the upgrade path decides."""
+        result = self._ws["public"]
+        assert result is not None
+        return result
+
+    @property
+    def ws_public_origin(self) -> probes.SocketIOResult:
+        result = self._ws["public_origin"]
+        assert result is not None
+        return result
 
     @property
     def ws_app(self) -> probes.SocketIOResult | None:
-        return self._ws_pair[1]
+        return self._ws["app"]
 
     def polling_open(self, base: str, origin: str | None) -> probes.Response | None:
         """An Engine.IO long-polling handshake, as a browser's first Socket.IO request."""

@@ -285,20 +285,24 @@ def load(conf: Path, nginx: str | None, prefix: Path | None = None) -> NginxConf
     return NginxConf(parse_text({}, str(conf), read_disk=True), "files", str(conf), note)
 
 
-# -- location matching (nginx's rules, top-level locations of one server) ------------------------
+# -- location matching (nginx's rules: ngx_http_core_find_location) ------------------------------
 
 
-def location_for(server: Directive, uri: str) -> Directive | None:
-    exact: Directive | None = None
+def _locations(block: Directive) -> list[Directive]:
+    return [loc for loc in block.children("location") if loc.args and not loc.args[0].startswith("@")]
+
+
+def _find(block: Directive, uri: str) -> tuple[Directive | None, bool]:
+    """(location, final) at this level: `=` wins at once; the longest prefix is remembered and its
+    nested locations searched; `^~` on that prefix stops regexes; else the first matching regex
+    of this level (in config order) wins, searched for nested locations in turn."""
     best: Directive | None = None
     best_len = -1
     regexes: list[Directive] = []
-    for loc in server.children("location"):
-        if not loc.args:
-            continue
+    for loc in _locations(block):
         if len(loc.args) >= 2 and loc.args[0] == "=":
             if loc.args[1] == uri:
-                exact = loc
+                return loc, True
             continue
         if len(loc.args) >= 2 and loc.args[0] in ("~", "~*"):
             regexes.append(loc)
@@ -306,18 +310,102 @@ def location_for(server: Directive, uri: str) -> Directive | None:
         prefix = loc.args[1] if loc.args[0] == "^~" and len(loc.args) >= 2 else loc.args[0]
         if uri.startswith(prefix) and len(prefix) > best_len:
             best, best_len = loc, len(prefix)
-    if exact is not None:
-        return exact
-    if best is not None and best.args[0] == "^~":
-        return best
+    result = best
+    if best is not None:
+        if _locations(best):
+            inner, final = _find(best, uri)
+            if inner is not None:
+                result = inner
+                if final:
+                    return inner, True
+        if best.args[0] == "^~":
+            return result, True
     for loc in regexes:
         flags = re.IGNORECASE if loc.args[0] == "~*" else 0
         try:
-            if re.search(loc.args[1], uri, flags):
-                return loc
+            matched = re.search(loc.args[1], uri, flags)
         except re.error:
             continue
-    return best
+        if matched:
+            inner, _ = _find(loc, uri) if _locations(loc) else (None, False)
+            return inner or loc, True
+    return result, False
+
+
+def location_for(server: Directive, uri: str) -> Directive | None:
+    return _find(server, uri)[0]
+
+
+def named_location(server: Directive, name: str) -> Directive | None:
+    for loc in server.walk():
+        if loc.name == "location" and loc.args == [name]:
+            return loc
+    return None
+
+
+def fallback_named(server: Directive, loc: Directive) -> Directive | None:
+    """The named location a request falls back to when no file matches: try_files' last
+    argument or an error_page's `@name` (the classic `try_files $uri @proxy_to_app`)."""
+    try_files = loc.effective("try_files")
+    if try_files is not None and try_files.args and try_files.args[-1].startswith("@"):
+        return named_location(server, try_files.args[-1])
+    for level in loc.chain():
+        for page in level.children("error_page"):
+            if page.args and page.args[-1].startswith("@"):
+                return named_location(server, page.args[-1])
+        if level.name == "server":
+            break
+    return None
+
+
+def _proxying_if(loc: Directive) -> Directive | None:
+    """`if (!-f $request_filename) { proxy_pass ...; }` inside a location: the block that proxies
+    what is not a file (its headers are inherited from the location, as nginx does)."""
+    for block in loc.children("if"):
+        if block.child("proxy_pass") is not None:
+            return block
+    return None
+
+
+def proxy_location(server: Directive, uri: str) -> Directive | None:
+    """The block that finally proxies a URI that is not a file on disk (/socket.io/, /):
+    the location nginx matches (the server itself when none does), its `if` block that
+    proxies, or the named location its try_files / error_page falls back to."""
+    loc = location_for(server, uri) or server
+    if loc.effective("proxy_pass") is not None and loc is not server:
+        return loc
+    inner = _proxying_if(loc)
+    if inner is not None:
+        return inner
+    named = fallback_named(server, loc)
+    if named is not None and (named.effective("proxy_pass") is not None or _proxying_if(named)):
+        return _proxying_if(named) or named
+    return loc if loc is not server else None
+
+
+def proxy_target(http: Directive | None, proxy_pass: Directive) -> str | None:
+    """The app server a proxy_pass reaches, as a URL: http://host:port or http://unix:/path:
+    (an upstream block resolved to its first server). None when it holds variables."""
+    if not proxy_pass.args or "$" in proxy_pass.args[0]:
+        return None
+    target = proxy_pass.args[0]
+    scheme, _, rest = target.partition("://")
+    if rest.startswith("unix:"):
+        return "http://unix:" + rest[len("unix:") :].split(":", 1)[0] + ":"
+    host = rest.split("/", 1)[0]
+    for upstream in http.children("upstream") if http is not None else []:
+        if upstream.args and upstream.args[0] == host:
+            server = upstream.child("server")
+            if server is None or not server.args:
+                return None
+            address = server.args[0]
+            if address.startswith("unix:"):
+                return "http://unix:" + address[len("unix:") :] + ":"
+            host = address
+            break
+    if ":" not in host:
+        host += ":443" if scheme == "https" else ":80"
+    return f"{'https' if scheme == 'https' else 'http'}://{host.replace('localhost', '127.0.0.1')}"
 
 
 def location_prefix(loc: Directive) -> str:
@@ -339,3 +427,18 @@ def mapped_path(loc: Directive, uri: str) -> tuple[str, Directive] | None:
     if root is not None and root.args:
         return root.args[0].rstrip("/") + uri, root
     return None
+
+
+def duplicate_headers(loc: Directive) -> list[list[Directive]]:
+    """proxy_set_header names set more than once where they apply here: nginx sends each one,
+    so the app sees the header twice (gunicorn answers 400 to a second Host)."""
+    seen: dict[str, list[Directive]] = {}
+    for d in loc.effective_all("proxy_set_header"):
+        if len(d.args) >= 2:
+            seen.setdefault(d.args[0].lower(), []).append(d)
+    return [group for group in seen.values() if len(group) > 1]
+
+
+def proxying_locations(server: Directive) -> list[Directive]:
+    """Every location of a server (nested and named included) that proxies to an app."""
+    return [d for d in server.walk() if d.name in ("location", "if") and d.child("proxy_pass") is not None]

@@ -6,12 +6,15 @@ Precedence as gunicorn applies it: config file < GUNICORN_CMD_ARGS < command lin
 from __future__ import annotations
 
 import ast
+import os
 import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from devstack import probes
 
 # option -> (setting name, takes a value)
 OPTIONS: dict[str, tuple[str, bool]] = {
@@ -222,30 +225,34 @@ def describe(proc: psutil.Process) -> Gunicorn:
     return info
 
 
-def find(app_port: int | None) -> Gunicorn | None:
-    """The gunicorn master listening on app_port, else the only gunicorn master running."""
-    if app_port is not None:
-        try:
-            conns = psutil.net_connections(kind="tcp")
-        except (psutil.AccessDenied, OSError):
-            conns = []
-        for conn in conns:
-            if (
-                conn.status == psutil.CONN_LISTEN
-                and conn.laddr
-                and conn.laddr.port == app_port
-                and conn.pid is not None
-            ):
-                master = master_of(conn.pid)
-                if master is not None:
-                    return describe(master)
+def find(app_url: str | None) -> Gunicorn | None:
+    """The gunicorn master holding the address nginx proxies to (a TCP port or a unix socket).
+
+    Never "the only gunicorn running": an unrelated gunicorn must not change the verdict."""
+    if app_url is None:
         return None
-    masters = []
-    for proc in psutil.process_iter():
+    if probes.is_unix(app_url):
+        wanted = os.path.normpath(probes.unix_target(app_url)[0])
         try:
-            parent = proc.parent()
-            if is_gunicorn(proc) and not (parent is not None and is_gunicorn(parent)):
-                masters.append(proc)
-        except psutil.Error:
-            continue
-    return describe(masters[0]) if len(masters) == 1 else None
+            conns = psutil.net_connections(kind="unix")
+        except (psutil.AccessDenied, OSError):
+            return None
+        pids = [
+            c.pid for c in conns if c.pid is not None and c.laddr and os.path.normpath(str(c.laddr)) == wanted
+        ]
+    else:
+        port = probes.split_url(app_url)[1]
+        try:
+            tcp = psutil.net_connections(kind="tcp")
+        except (psutil.AccessDenied, OSError):
+            return None
+        pids = [
+            c.pid
+            for c in tcp
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid is not None
+        ]
+    for pid in sorted(set(pids)):
+        master = master_of(pid)
+        if master is not None:
+            return describe(master)
+    return None

@@ -47,23 +47,30 @@ def target_json(ctx: Context) -> dict[str, Any]:
         "nginx_config_source": conf.source if conf else None,
         "config": str(t.config_path) if t.config_path else None,
         "running": t.running,
+        "tls_verify": not t.insecure,
     }
 
 
-def to_json(results: list[Result], ctx: Context) -> dict[str, Any]:
+def to_json(
+    results: list[Result], ctx: Context, fail_level: str = "error", ignored: tuple[str, ...] = ()
+) -> dict[str, Any]:
     return {
         "$schema": SCHEMA_ID,
         "schema_version": 1,
         "devstack_version": __version__,
         "target": target_json(ctx),
         "summary": summary(results),
-        "exit_code": exit_code(results),
+        "exit_code": exit_code(results, fail_level),
+        "fail_level": fail_level,
+        "ignored": list(ignored),
         "checks": [r.to_json() for r in results],
     }
 
 
-def print_json(results: list[Result], ctx: Context) -> None:
-    print(json.dumps(to_json(results, ctx), indent=2))
+def print_json(
+    results: list[Result], ctx: Context, fail_level: str = "error", ignored: tuple[str, ...] = ()
+) -> None:
+    print(json.dumps(to_json(results, ctx, fail_level, ignored), indent=2))
 
 
 def print_list(checks: list[CheckSpec], out: Console) -> None:
@@ -71,10 +78,20 @@ def print_list(checks: list[CheckSpec], out: Console) -> None:
         out.print(f"{spec.id:<28} {spec.severity:<8} {escape(spec.title)}", soft_wrap=True)
 
 
-def print_rich(results: list[Result], ctx: Context, out: Console, verbose: bool = False) -> None:
+def print_rich(
+    results: list[Result],
+    ctx: Context,
+    out: Console,
+    verbose: bool = False,
+    ignored: tuple[str, ...] = (),
+) -> None:
     t = ctx.t
     kind = f"devstack stack ({t.config_path})" if t.managed else "external stack"
     out.print(f"[bold]devstack doctor[/] · {escape(t.public_url)} · {escape(kind)}", soft_wrap=True)
+    if t.insecure and t.public_url.startswith("https"):
+        out.print("[yellow]--insecure: https certificates are NOT verified[/]")
+    if ignored:
+        out.print(f"[dim]ignored ([doctor] ignore): {escape(', '.join(ignored))}[/]", soft_wrap=True)
     conf = ctx.conf()
     if conf is not None:
         how = conf.source + (f" (nginx -T failed: {conf.note})" if conf.note else "")

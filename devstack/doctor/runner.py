@@ -23,8 +23,13 @@ def run(checks: list[CheckSpec], ctx: Context) -> list[Result]:
     return results
 
 
-def exit_code(results: list[Result]) -> int:
-    return 1 if any(r.outcome.status == "error" for r in results) else 0
+FAIL_LEVELS = {"error": ("error",), "warning": ("error", "warning")}
+
+
+def exit_code(results: list[Result], fail_level: str = "error") -> int:
+    """1 when a check ends at fail_level or worse (--fail-level error|warning)."""
+    failing = FAIL_LEVELS[fail_level]
+    return 1 if any(r.outcome.status in failing for r in results) else 0
 
 
 def summary(results: list[Result]) -> dict[str, int]:

@@ -110,7 +110,8 @@ def from_options(
         raise DevstackError(f"--nginx-conf {nginx_conf}: no such file")
     if static_dir is not None and not static_dir.is_dir():
         raise DevstackError(f"--static-dir {static_dir}: no such folder")
-    prefix = "/" + static_url.strip("/") + "/"
+    stripped = static_url.strip("/")
+    prefix = f"/{stripped}/" if stripped else "/"  # --static-url / is the site root, not //
     return Target(
         public_url=url.rstrip("/"),
         static_dir=static_dir.resolve() if static_dir else None,

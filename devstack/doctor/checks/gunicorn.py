@@ -6,10 +6,17 @@ import re
 from pathlib import Path
 
 from devstack import fsinfo
+from devstack.doctor import procinfo
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
 
+EVENTLET_FIX = (
+    "run the gthread worker with simple-websocket: `pip install simple-websocket`, "
+    "`gunicorn -k gthread -w 1 --threads 16 ...` and SocketIO(app, async_mode='threading'); "
+    "or gevent: `-k gevent -w 1`, async_mode='gevent'; or pin gunicorn<26"
+)
+STARTING = re.compile(r"Starting gunicorn (\d+(?:\.\d+)*)")
 BOOT_FAILURES = re.compile(r"Worker failed to boot|App failed to load|class uri '[^']+' invalid")
 EXCEPTION = re.compile(r"\b([A-Za-z_][\w.]*(Error|Exception)): .*")
 
@@ -75,6 +82,14 @@ def running(ctx: Context) -> Outcome:
         ev.insert(0, Evidence("output", cause, str(log)))
     failed = BOOT_FAILURES.search(failures[-1]) if failures else None
     what = failed.group(0) if failed else ""
+    if "class uri 'eventlet'" in what and ctx.gunicorn is None:
+        # One fault, one finding: gunicorn.eventlet names it, with the fix that works.
+        return Outcome(
+            "error",
+            "gunicorn did not boot: its eventlet worker is gone (gunicorn.eventlet explains)",
+            ev,
+            EVENTLET_FIX,
+        )
     why = f"{cause} ({what})" if cause and what else (cause or what)
     if ctx.t.managed and not ctx.t.running:
         if failures:
@@ -109,16 +124,32 @@ def running(ctx: Context) -> Outcome:
 )
 def eventlet(ctx: Context) -> Outcome:
     g = ctx.gunicorn
+    version: tuple[int, ...] | None
     if g is not None:
         worker, where = g.worker_class, g.sources.get("worker_class", f"pid {g.pid}")
         version = g.version()
-    elif ctx.t.app_worker is not None:
+    else:
+        # Not running: its last boot in the log says which worker failed, and which gunicorn.
+        log = _log_path(ctx)
+        tail = _log_tail(log)
+        failed = [ln for ln in tail if "class uri 'eventlet'" in ln]
+        if failed:
+            versions = [m.group(1) for ln in tail if (m := STARTING.search(ln))]
+            version = procinfo.parse_version(versions[-1]) if versions else None
+            shown = ".".join(map(str, version)) if version else "26 or later"
+            return Outcome(
+                "error",
+                f"gunicorn {shown} has no eventlet worker (removed in 26): it exits at start "
+                "with \"class uri 'eventlet' invalid or not found\"",
+                [Evidence("output", failed[-1].strip()[-200:], str(log))],
+                EVENTLET_FIX,
+            )
+        if ctx.t.app_worker is None:
+            return na("no gunicorn found and no devstack.toml to read the worker from")
         from devstack.plan import gunicorn_version
 
         worker, where = ctx.t.app_worker, f"app.worker in {ctx.t.config_path}"
         version = gunicorn_version()
-    else:
-        return na("no gunicorn found and no devstack.toml to read the worker from")
     shown = ".".join(map(str, version)) if version else "unknown"
     ev = [Evidence("config", f"worker class {worker}", where), Evidence("output", f"gunicorn {shown}")]
     if worker != "eventlet":
@@ -129,12 +160,14 @@ def eventlet(ctx: Context) -> Outcome:
             f"the eventlet worker is gone in gunicorn {shown}: it fails with "
             "\"class uri 'eventlet' invalid or not found\"",
             ev,
+            EVENTLET_FIX,
         )
     return Outcome(
         "warning",
         f"eventlet worker on gunicorn {shown}: deprecated, removed in 26, "
         "and eventlet itself is bug-fix-only",
         ev,
+        EVENTLET_FIX,
     )
 
 
@@ -238,3 +271,30 @@ def threads(ctx: Context) -> Outcome:
             ev,
         )
     return ok(f"{count} threads", *ev)
+
+
+@check(
+    "gunicorn.sync-worker",
+    "Socket.IO does not run on gunicorn's sync worker",
+    "error",
+    "`-k gthread -w 1 --threads 16` with simple-websocket and async_mode='threading' (or `-k gevent -w 1`)",
+    refs=("Flask-SocketIO docs: deployment",),
+)
+def sync_worker(ctx: Context) -> Outcome:
+    g = ctx.gunicorn
+    if g is None:
+        return na("no running gunicorn found")
+    if g.worker_class != "sync":
+        return ok(f"the {g.worker_class} worker", _setting(ctx, "worker_class"))
+    shake = ctx.handshake
+    if shake is None:
+        return ok("sync worker, and the app answers no Socket.IO handshake (no websockets to hold)")
+    return Outcome(
+        "error",
+        "the sync worker serves one request at a time: one open Socket.IO connection "
+        "(a websocket, or a long-poll) holds it, and every other request waits or times out",
+        [
+            _setting(ctx, "worker_class"),
+            Evidence("probe", "Engine.IO handshake answered (the app uses Socket.IO)"),
+        ],
+    )

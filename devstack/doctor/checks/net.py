@@ -59,6 +59,19 @@ def public_url(ctx: Context) -> Outcome:
         return Outcome(
             "error", f"nothing answers HTTP at {ctx.t.public_url}: every other probe is skipped", ev
         )
+    ev = [
+        Evidence("probe", f"GET / -> HTTP {resp.status}: {resp.body[:100].decode('utf-8', 'replace')}", url)
+    ]
+    if resp.status == 400:
+        # A 400 to a plain GET / is no answer a browser can use: a header nginx sends twice (Host)
+        # makes gunicorn refuse every request. (502/504 are gunicorn.running's to explain.)
+        return Outcome(
+            "error",
+            "GET / -> HTTP 400: the app refuses every request (a header nginx sends twice, "
+            "such as Host: see nginx.duplicate-header)",
+            ev,
+            "remove the second `proxy_set_header` of the same header (nginx.duplicate-header's fix)",
+        )
     return ok(f"GET / -> HTTP {resp.status} in {resp.elapsed * 1000:.0f} ms")
 
 

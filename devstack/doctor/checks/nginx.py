@@ -288,3 +288,85 @@ def redirect_port(ctx: Context) -> Outcome:
         f"{public_port} — the browser lands on a dead or wrong port",
         ev,
     )
+
+
+@check(
+    "nginx.alias-sibling",
+    "A static location without / does not expose sibling folders",
+    "warning",
+    "end both with /: `location /static/ { alias /path/static/; }`",
+    refs=("gixy: alias_traversal (the partial-path variant)",),
+)
+def alias_sibling(ctx: Context) -> Outcome:
+    got = _static_loc(ctx)
+    if isinstance(got, Outcome):
+        return got
+    alias = got.child("alias")
+    if alias is None or not alias.args or nginxconf.is_regex(got):
+        return na("the static location uses no alias")
+    prefix = nginxconf.location_prefix(got)
+    if prefix.endswith("/") or alias.args[0].endswith("/"):
+        return ok(f"location {prefix} and alias {alias.args[0]}: no partial-name match")
+    # /static_private/x matches `location /static` and opens <alias>_private/x.
+    base = Path(alias.args[0])
+    ev = [config(got), config(alias)]
+    siblings = []
+    try:
+        siblings = sorted(
+            p.name for p in base.parent.iterdir() if p.name.startswith(base.name) and p.name != base.name
+        )
+    except OSError:
+        pass
+    if siblings:
+        ev.append(
+            Evidence("file", f"siblings served through {prefix}: {', '.join(siblings[:5])}", str(base.parent))
+        )
+    example = prefix + (siblings[0][len(base.name) :] if siblings else "_private") + "/…"
+    return Outcome(
+        "warning",
+        f"location {prefix} and alias {alias.args[0]} both lack the trailing /: {example} is served from "
+        f"{alias.args[0]}{example[len(prefix) :]} — every folder whose name starts with "
+        f"{base.name} is public",
+        ev,
+    )
+
+
+@check(
+    "nginx.duplicate-header",
+    "No proxy header is set twice",
+    "error",
+    "keep one `proxy_set_header` per header in each location (remove the repeated one, often "
+    "brought in twice by `include proxy_params`)",
+    refs=("gunicorn: a second Host header is answered 400",),
+)
+def duplicate_header(ctx: Context) -> Outcome:
+    skip = needs_nginx(ctx)
+    if skip is not None:
+        return skip
+    assert ctx.server is not None
+    found: list[list[nginxconf.Directive]] = []
+    for loc in nginxconf.proxying_locations(ctx.server):
+        for group in nginxconf.duplicate_headers(loc):
+            if not any(group[0] is g[0] for g in found):
+                found.append(group)
+    if not found:
+        return ok("each proxied header is set once")
+    ev = [config(d) for group in found for d in group]
+    names = sorted({g[0].args[0] for g in found}, key=str.lower)
+    host = any(g[0].args[0].lower() == "host" for g in found)
+    if host and needs_public(ctx) is None:
+        resp = ctx.get(ctx.t.public_url.rstrip("/") + "/")
+        if resp is not None:
+            ev.append(Evidence("probe", f"GET / -> HTTP {resp.status}", ctx.t.public_url))
+    if host:
+        return Outcome(
+            "error",
+            "proxy_set_header Host is set twice: nginx sends two Host headers and gunicorn "
+            "answers 400 Bad Request to every proxied request",
+            ev,
+        )
+    return Outcome(
+        "warning",
+        f"set twice: {', '.join(names)} — the app receives the header twice (joined or the first one wins)",
+        ev,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from pathlib import Path
 
 from devstack.doctor import nginxconf
@@ -36,9 +37,10 @@ def _uses_socketio(ctx: Context) -> bool:
     "socketio.upgrade",
     "WebSocket upgrade passes through nginx",
     "error",
-    "in the location proxying /socket.io/: `proxy_http_version 1.1; proxy_set_header Upgrade "
-    "$http_upgrade; proxy_set_header Connection $connection_upgrade;` with "
-    "`map $http_upgrade $connection_upgrade { default upgrade; '' close; }`",
+    "in the location proxying /socket.io/, next to its other proxy_set_header lines (a block "
+    "with any of its own inherits none from outside): `proxy_http_version 1.1; proxy_set_header "
+    "Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade;` with "
+    "`map $http_upgrade $connection_upgrade { default upgrade; '' close; }` in http {}",
     refs=("nginx docs: WebSocket proxying", "doctor-catalog W1, W2"),
 )
 def upgrade(ctx: Context) -> Outcome:
@@ -59,35 +61,50 @@ def upgrade(ctx: Context) -> Outcome:
         missing.append("proxy_set_header Connection ...")
     ev.append(config(got))
     active = ""
+    origin_only = False
     if needs_public(ctx) is None and ctx.ws_app is not None and ctx.ws_app.status != 404:
-        pub, app = ctx.ws_public, ctx.ws_app
+        pub, app, with_origin = ctx.ws_public, ctx.ws_app, ctx.ws_public_origin
+        where = ctx.t.public_url
+        ev.append(
+            Evidence("probe", f"websocket via nginx, no Origin: {pub.detail} (HTTP {pub.status})", where)
+        )
         ev.append(
             Evidence(
-                "probe", f"websocket via public port: {pub.detail} (HTTP {pub.status})", ctx.t.public_url
+                "probe",
+                f"websocket via nginx, Origin {where.rstrip('/')}: {with_origin.detail} "
+                f"(HTTP {with_origin.status})",
+                where,
             )
         )
         ev.append(
             Evidence("probe", f"websocket via app port: {app.detail} (HTTP {app.status})", ctx.app_url or "")
         )
-        if app.ok and not pub.ok:
+        dup_host = any(g[0].args[0].lower() == "host" for g in nginxconf.duplicate_headers(got))
+        if app.ok and not pub.ok and not dup_host:
+            # (a second Host header makes the app refuse it: nginx.duplicate-header's finding)
             active = "the handshake works on the app port and fails through nginx"
+        # Upgraded without Origin but refused with it: the app's origin check, not the upgrade.
+        origin_only = pub.ok and not with_origin.ok
     if missing or active:
         what = "missing " + ", ".join(missing) if missing else active
         tail = f"; {active}" if missing and active else ""
         return Outcome("error", f"{what}{tail}: Socket.IO falls back to long-polling or fails", ev)
+    passed = "HTTP/1.1, Upgrade and Connection are passed" + (
+        "; the websocket upgrade works through nginx" if ctx.ws_public.ok else ""
+    )
+    if origin_only:
+        passed += " (the handshake with the browser's Origin is refused: socketio.host-port says why)"
     conn = headers["connection"]
-    if len(conn.args) >= 2 and conn.args[1].lower() in ("upgrade", '"upgrade"'):
+    if len(conn.args) >= 2 and conn.args[1].lower().strip('"') == "upgrade":
+        # Flask-SocketIO's own docs recommend this; it costs keep-alive to the app, nothing breaks.
         return Outcome(
-            "warning",
-            "Connection is hard-coded to upgrade: every plain proxied request carries it too",
+            "info",
+            passed + "; Connection is hard-coded to upgrade, so every plain proxied request carries it too",
             [config(conn)],
-            "use a map: `map $http_upgrade $connection_upgrade { default upgrade; "
+            "optional: `map $http_upgrade $connection_upgrade { default upgrade; "
             "'' close; }` and `proxy_set_header Connection $connection_upgrade;`",
         )
-    return ok(
-        "HTTP/1.1, Upgrade and Connection are passed"
-        + ("; the websocket handshake works through nginx" if ctx.ws_public.ok else "")
-    )
+    return ok(passed, *ev)
 
 
 @check(
@@ -101,6 +118,10 @@ def host_port(ctx: Context) -> Outcome:
     got = _proxy_loc(ctx)
     if isinstance(got, Outcome):
         return got
+    twice = [g for g in nginxconf.duplicate_headers(got) if g[0].args[0].lower() == "host"]
+    if twice:
+        # Every request is refused (400) before the origin check: one fault, nginx.duplicate-header.
+        return na("Host is set twice here: nginx.duplicate-header reports it", *[config(d) for d in twice[0]])
     host = _headers(got).get("host")
     value = host.args[1] if host is not None else "$proxy_host (nginx's default)"
     ev = [config(host)] if host is not None else [config(got)]
@@ -120,6 +141,22 @@ def host_port(ctx: Context) -> Outcome:
                 )
             )
             active_bad = resp.status == 400
+    headers = _headers(got)
+    if (
+        active_bad
+        and not config_bad
+        and ctx.t.public_url.startswith("https")
+        and "x-forwarded-proto" not in headers
+    ):
+        # The host:port is right; the scheme is not: the app sees http:// behind TLS.
+        return Outcome(
+            "error",
+            f"upstream Host {value} is right, but the app sees http:// while the browser's Origin "
+            "is https:// — the origin check answers 400",
+            ev,
+            "`proxy_set_header X-Forwarded-Proto $scheme;` (gunicorn trusts it from 127.0.0.1 "
+            "by default: --forwarded-allow-ips)",
+        )
     if active_bad or (config_bad and host is not None and value == "$host"):
         return Outcome(
             "error",
@@ -270,3 +307,92 @@ def async_mode(ctx: Context) -> Outcome:
             "pip install simple-websocket (threading) or gevent-websocket (gevent)",
         )
     return ok(f"async_mode {mode} fits the {worker} worker", *ev)
+
+
+BANNER = re.compile(r"Socket\.IO(?:\.js)? (?:v|build:)?(\d+)\.(\d+)(?:\.(\d+))?", re.I)
+URL_VERSION = re.compile(
+    r"socket\.io(?:-client)?(?:/|@)(\d+)\.(\d+)\.(\d+)|/(\d+)\.(\d+)\.(\d+)/socket\.io", re.I
+)
+CLIENT_FIX = (
+    "serve the Socket.IO JS client 4.x, which python-socketio 5.x speaks (Engine.IO 4): e.g. "
+    "socket.io.min.js from https://cdn.socket.io/4.8.1/socket.io.min.js; a 1.x/2.x client needs "
+    "python-socketio<5 (python-engineio<4)"
+)
+
+
+def _eio_for(major: int) -> int | None:
+    """The Engine.IO protocol a JS client major speaks (0.9 predates Engine.IO)."""
+    return {1: 3, 2: 3, 3: 4, 4: 4}.get(major)
+
+
+def _client(ctx: Context) -> tuple[tuple[int, int], Evidence] | None:
+    """The Socket.IO JS client the page loads: its version from the file's banner (served
+    static, or in the static folder) or from a CDN URL."""
+    for url in ctx.page_assets():
+        if "socket.io" not in url.lower():
+            continue
+        found = URL_VERSION.search(url)
+        if found:
+            nums = [int(n) for n in found.groups() if n is not None]
+            return (nums[0], nums[1]), Evidence("probe", f"the page loads {url}", ctx.t.public_url)
+        full = urllib.parse.urljoin(ctx.t.public_url.rstrip("/") + "/", url)
+        if urllib.parse.urlsplit(full).netloc != urllib.parse.urlsplit(ctx.t.public_url).netloc:
+            continue  # another host: not fetched (loopback only)
+        resp = ctx.get(full)
+        if resp is not None and resp.status == 200:
+            banner = BANNER.search(resp.body[:600].decode("utf-8", "replace"))
+            if banner:
+                return (int(banner.group(1)), int(banner.group(2))), Evidence("file", banner.group(0), full)
+    if ctx.t.static_dir is not None and ctx.t.static_dir.is_dir():
+        for file in sorted(ctx.t.static_dir.rglob("socket.io*.js")):
+            try:
+                head = file.read_bytes()[:600].decode("utf-8", "replace")
+            except OSError:
+                continue
+            banner = BANNER.search(head)
+            if banner:
+                return (int(banner.group(1)), int(banner.group(2))), Evidence(
+                    "file", banner.group(0), str(file)
+                )
+    return None
+
+
+@check(
+    "socketio.client-version",
+    "The Socket.IO JS client speaks the server's protocol",
+    "error",
+    CLIENT_FIX,
+    refs=("python-socketio docs: version compatibility",),
+)
+def client_version(ctx: Context) -> Outcome:
+    skip = needs_public(ctx)
+    if skip is not None:
+        return skip
+    found = _client(ctx)
+    if found is None:
+        return na("no Socket.IO JS client with a version found (page scripts, static socket.io*.js)")
+    (major, minor), where = found
+    eio = _eio_for(major)
+    ev = [where]
+    base = ctx.app_url or ctx.t.public_url
+    if eio is None:
+        return Outcome(
+            "error", f"Socket.IO JS client {major}.{minor} predates Engine.IO: no server speaks it", ev
+        )
+    resp = ctx.get(base.rstrip("/") + f"/socket.io/?EIO={eio}&transport=polling&t=doctor-version")
+    if resp is None:
+        return na(f"{base} does not answer the Socket.IO handshake probe")
+    body = resp.body[:160].decode("utf-8", "replace")
+    ev.append(Evidence("probe", f"EIO={eio} polling handshake -> HTTP {resp.status} {body}".strip(), base))
+    if resp.status == 200 and '"sid"' in body:
+        return ok(f"client {major}.{minor} speaks Engine.IO {eio}, and the server answers it", *ev)
+    if resp.status == 404:
+        return na("the app has no /socket.io/ endpoint", *ev)
+    if "unsupported version" in body.lower() or resp.status == 400:
+        return Outcome(
+            "error",
+            f"the page's Socket.IO JS client {major}.{minor} speaks Engine.IO {eio}, which the "
+            f"server refuses (HTTP {resp.status}): it never connects",
+            ev,
+        )
+    return na(f"the EIO={eio} handshake answered HTTP {resp.status}; cannot tell", *ev)

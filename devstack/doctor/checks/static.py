@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import time
 import urllib.parse
+from pathlib import Path
 
 from devstack import httpcache
-from devstack.doctor.checks import config, needs_public, needs_static, public_static_200
+from devstack.doctor import nginxconf, nginxproc
+from devstack.doctor.checks import config, needs_nginx, needs_public, needs_static, public_static_200
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, header, na, ok
 from devstack.doctor.registry import check
@@ -66,9 +68,20 @@ def ladder(ctx: Context) -> Outcome:
         return ok(f"{lad.relpath}: disk, {layers} all serve the same sha256", *ev)
     assert bad is not None
     layer = bad.name
-    if layer == "public URL" and not any(r.name == "nginx" and not r.skipped for r in lad.rungs):
+    nginx_is_public = not any(r.name == "nginx" and not r.skipped for r in lad.rungs)
+    if layer == "public URL" and nginx_is_public:
         layer = "nginx (at the public URL)"
     what = f"HTTP {bad.status}" if bad.status not in (None, 200) else f"sha256 {bad.sha[:12]}"
+    if bad.status not in (None, 200) and (bad.name == "nginx" or nginx_is_public):
+        # A refusal, not other bytes: say why from nginx's own error log, the permissions of
+        # the path it opens and the config line that maps the URL.
+        why, more, fix = refusal(ctx, bad.status or 0)
+        return Outcome(
+            "error",
+            f"{lad.relpath}: {layer} answers {what} — {why}",
+            ev + more,
+            fix,
+        )
     hint = {
         "guest": "the VM's copy is behind the host's: the synced folder does not sync "
         "(rsync without `vagrant rsync-auto`, or an NFS attribute cache)",
@@ -335,4 +348,94 @@ def cache_busting(ctx: Context) -> Outcome:
         f"{len(fixed)} of {len(urls)} asset URLs have no version or hash "
         f"(e.g. {fixed[0]}): every browser relies on revalidation to see an edit",
         [Evidence("probe", u, ctx.t.public_url) for u in fixed[:3]],
+    )
+
+
+def mapped_file(ctx: Context) -> tuple[Path, nginxconf.Directive] | None:
+    """The file nginx opens for the sample URL, and the alias/root line that maps it."""
+    loc = ctx.static_location
+    if loc is None or ctx.sample_rel is None:
+        return None
+    mapped = nginxconf.mapped_path(loc, ctx.static_uri)
+    return (Path(mapped[0]), mapped[1]) if mapped is not None else None
+
+
+def refusal(ctx: Context, status: int) -> tuple[str, list[Evidence], str]:
+    """(cause, evidence, fix) for a non-200 static answer, from evidence only."""
+    ev: list[Evidence] = []
+    mapped = mapped_file(ctx)
+    loc = ctx.static_location
+    if loc is not None:
+        ev.append(config(loc))
+    if mapped is not None:
+        ev.append(config(mapped[1]))
+    needle = str(mapped[0]) if mapped is not None else ctx.static_uri
+    logged = nginxproc.lines_about(ctx.error_logs, needle) or nginxproc.lines_about(
+        ctx.error_logs, ctx.static_uri
+    )
+    ev += [Evidence("output", line[-300:], where) for line, where in logged]
+    user = ctx.worker_user
+    block = nginxproc.blocked(mapped[0], user) if mapped is not None and user is not None else None
+    text = " ".join(line for line, _ in logged)
+    if block is not None or "Permission denied" in text:
+        if block is not None and user is not None:
+            ev.append(Evidence("file", block.said, str(block.path)))
+            fix = f"let nginx's worker user ({user.name}) in: `chmod {block.chmod} {block.path}`"
+            return f"permission denied: {block.said} (worker user from {user.source})", ev, fix
+        return (
+            "permission denied (nginx's error log)",
+            ev,
+            "give nginx's worker user read access to the static folder",
+        )
+    if mapped is not None and not mapped[0].exists():
+        return (
+            f"nginx opens {mapped[0]}, which does not exist ({mapped[1].text()} at {mapped[1].where})",
+            ev,
+            "point alias (or root) at the static folder: `location /static/ { alias /path/static/; }`",
+        )
+    if "is forbidden" in text or status == 403:
+        return "nginx forbids it (see its error log line)", ev, "fix the location that maps the URL"
+    if mapped is None and (loc is None or loc.effective("proxy_pass") is not None):
+        where = f"{ctx.static_uri} goes to {config(loc).text if loc is not None else 'no location'}"
+        return (
+            f"no location serves it from disk ({where})",
+            ev,
+            "add `location /static/ { alias /path/static/; }`",
+        )
+    return (
+        f"HTTP {status} (no explanation in nginx's error log)",
+        ev,
+        "read nginx's error log for this request",
+    )
+
+
+@check(
+    "static.nginx-permissions",
+    "nginx's worker user can reach and read the static folder",
+    "error",
+    "let nginx's worker user traverse every parent folder (x) and read the files (r): "
+    "`chmod o+x` on the folder it cannot pass",
+    refs=("doctor-catalog F2",),
+)
+def nginx_permissions(ctx: Context) -> Outcome:
+    skip = needs_nginx(ctx)
+    if skip is not None:
+        return skip
+    mapped = mapped_file(ctx)
+    if mapped is None:
+        return na(f"no nginx location maps {ctx.static_uri} to a file")
+    user = ctx.worker_user
+    if user is None:
+        return na("nginx's worker user is unknown here")
+    ev = [config(mapped[1]), Evidence("output", f"worker user {user.name} (uid {user.uid})", user.source)]
+    block = nginxproc.blocked(mapped[0], user)
+    if block is None:
+        return ok(f"{user.name} can open {mapped[0]}", *ev)
+    ev.append(Evidence("file", block.said, str(block.path)))
+    return Outcome(
+        "error",
+        f"nginx's worker user {user.name} cannot open {mapped[0]}: {block.said} — nginx answers 403",
+        ev,
+        f"`chmod {block.chmod} {block.path}` "
+        "(or run nginx's workers as a user that may read it: `user NAME;`)",
     )
