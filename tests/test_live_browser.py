@@ -57,6 +57,19 @@ def csp_self():  # type: ignore[no-untyped-def]
     return page, 200, {"Content-Security-Policy": "default-src 'self'"}
 
 
+@app.route("/gz")
+def gz():  # type: ignore[no-untyped-def]
+    # Compresses whenever the client accepts it, as Flask-Compress would.
+    import gzip
+
+    from flask import request
+
+    page = b"<!doctype html><title>gz</title><body><h1>gz</h1></body>"
+    if "gzip" in request.headers.get("Accept-Encoding", ""):
+        return gzip.compress(page), 200, {"Content-Encoding": "gzip", "Content-Type": "text/html"}
+    return page, 200, {"Content-Type": "text/html"}
+
+
 @app.route("/sw.js")
 def service_worker():  # type: ignore[no-untyped-def]
     # Keeps the first copy of every stylesheet and answers with it, query string or not.
@@ -271,6 +284,9 @@ def test_only_html_is_injected_and_socketio_is_untouched(live: Project) -> None:
     polling = probes.http_get(live.url + "/socket.io/?EIO=4&transport=polling")
     assert polling.status == 200 and b"__devstack" not in polling.body
     assert probes.socketio_websocket(live.url, timeout=5).ok
+    # An app that compresses still gets the script: nginx asks it for an uncompressed body.
+    gz = probes.http_get(live.url + "/gz", headers={"Accept-Encoding": "gzip"})
+    assert gz.status == 200 and b'<script src="/__devstack/live.js" async></script></body>' in gz.body
     # The endpoint refuses a WebSocket from another origin.
     sock, status, _ = probes.WebSocket.connect(
         "127.0.0.1", live.public_port, "/__devstack/ws", headers={"Origin": "http://evil.example"}
