@@ -1,16 +1,17 @@
 """Guest logs on the host: one `agent follow` over the SSH master feeds the terminal (with the
 usual prefixes and colors) and appends the same lines, guest timestamps kept, to the host's
-.devstack/logs/<source>.log so `devstack logs` works on the host.
+.devstack/logs/<source>.log so `devstack logs` works on the host. The host copies go through
+the same LogStore as local mode, so `[logs] max_bytes` / `backups` rotate them too.
 """
 
 from __future__ import annotations
 
 import subprocess
 import threading
-from pathlib import Path
 
 from devstack.config import Config
 from devstack.logs.sink import LogMux
+from devstack.logs.store import LogStore
 from devstack.procs.child import end_process
 from devstack.vm import ssh
 from devstack.vm.agent import GUEST_SRC, GUEST_STATE
@@ -25,7 +26,6 @@ class LogMirror:
         self.log_dir = config.state_dir / "logs"
         self.proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
-        self._files: dict[str, object] = {}
         self.ready = threading.Event()
 
     def start(self) -> None:
@@ -37,7 +37,12 @@ class LogMirror:
 
     def _pump(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        files: dict[str, object] = {}
+        store = LogStore(
+            self.log_dir,
+            self.config.logs.max_bytes,
+            self.config.logs.backups,
+            lambda message: self.terminal.note("devstack", message),
+        )
         for raw in self.proc.stdout:
             if not self.ready.is_set():
                 if raw.strip() == b"following":
@@ -47,11 +52,7 @@ class LogMirror:
             source = source_b.decode(errors="replace")
             if not source or "/" in source:
                 continue
-            handle = files.get(source)
-            if handle is None:
-                handle = open(self.log_dir / f"{source}.log", "ab", buffering=0)  # noqa: SIM115
-                files[source] = handle
-            handle.write(line + b"\n")  # type: ignore[attr-defined]
+            store.write(source, line + b"\n")  # already "<guest time> <o|e|d> <text>"
             # "<time> <o|e|d> <text>" -> the terminal view, under the guest's source name.
             parts = line.split(b" ", 2)
             if len(parts) == 3 and parts[1] in (b"o", b"e", b"d"):
@@ -60,8 +61,7 @@ class LogMirror:
                     self.terminal.note(source, parts[2].decode("utf-8", "replace"))
                 else:
                     self.terminal.feed(source, stream, parts[2] + b"\n")
-        for handle in files.values():
-            handle.close()  # type: ignore[attr-defined]
+        store.close()
         self.ready.set()
 
     def wait_ready(self, timeout: float = 30.0) -> bool:
@@ -72,7 +72,3 @@ class LogMirror:
             end_process(self.proc)
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-
-def host_log_dir(config: Config) -> Path:
-    return config.state_dir / "logs"

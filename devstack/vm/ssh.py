@@ -14,7 +14,7 @@ from pathlib import Path
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
 from devstack.procs.child import end_process
-from devstack.vm import vagrantfile
+from devstack.vm import sockdir, vagrantfile
 
 HOST = "default"  # the Host name in `vagrant ssh-config` output
 _OPTIONS = (
@@ -34,11 +34,12 @@ def config_path(config: Config) -> Path:
 
 
 def socket_path(config: Config) -> Path:
-    # A short path: unix socket paths are limited to ~100 bytes.
+    # One socket per project, in a private directory; a short name: unix socket paths are
+    # limited to ~100 bytes.
     import hashlib
 
     digest = hashlib.sha256(str(config.root.resolve()).encode()).hexdigest()[:12]
-    return Path("/tmp") / f"devstack-ssh-{digest}.sock"
+    return sockdir.private_dir() / f"ssh-{digest}.sock"
 
 
 def base_argv(config: Config) -> list[str]:
@@ -60,8 +61,8 @@ class Master:
 
     def start(self, timeout: float = 30.0) -> None:
         sock = socket_path(self.config)
-        if sock.exists() and alive(self.config):
-            return  # a master from a previous `up` still serves: reuse it
+        if sockdir.is_our_socket(sock) and alive(self.config):
+            return  # our master from a previous `up` still serves: reuse it
         sock.unlink(missing_ok=True)
         argv = [*base_argv(self.config), "-M", "-N", "-o", "ControlPersist=no", HOST]
         self.proc = subprocess.Popen(
@@ -81,7 +82,7 @@ class Master:
                     "check `vagrant ssh` in .devstack/vm",
                     Exit.VM,
                 )
-            if sock.exists() and alive(self.config):
+            if sockdir.is_our_socket(sock) and alive(self.config):
                 return
             time.sleep(0.1)
         raise DevstackError(
