@@ -59,6 +59,7 @@ class ServerConfig:
     autoindex: bool = False
     sendfile: str = "auto"  # auto: off on shared/network filesystems
     proxy_read_timeout: int = 300
+    live_reload: bool = True  # inject the live-reload client into HTML pages (devstack/live/)
 
     @property
     def listen(self) -> str:
@@ -319,6 +320,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     autoindex = v.get("autoindex", bool, False)
     sendfile = v.choice("sendfile", ("auto", "on", "off"), "auto")
     read_timeout = v.int_range("proxy_read_timeout", 300, 1, 86400)
+    live_reload = v.get("live_reload", bool, True)
     v.finish()
 
     lg = _Reader(data.get("logs", {}), shown, prefix + "logs")
@@ -383,6 +385,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
             autoindex=autoindex,
             sendfile=sendfile,
             proxy_read_timeout=read_timeout,
+            live_reload=live_reload,
         ),
         logs=LogsConfig(max_bytes=max_bytes, backups=backups),
         vm=vm,

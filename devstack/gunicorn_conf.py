@@ -27,3 +27,18 @@ def on_starting(server: object) -> None:
             importlib.import_module(name)
         except Exception:  # an optional library missing or broken: the worker will say so
             continue
+
+
+def post_worker_init(worker: object) -> None:
+    """The worker imported the app and is about to accept: tell devstack's live-reload server,
+    which reloads the open tabs only now (never onto a 502 or the old code)."""
+    target = os.environ.get("DEVSTACK_LIVE_NOTIFY")
+    if not target:
+        return
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(f"worker-ready {os.getpid()}".encode(), target)
+    except OSError:  # devstack not listening (live reload off, or stopping): nothing to tell
+        pass

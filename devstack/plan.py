@@ -15,6 +15,7 @@ from pathlib import Path
 from devstack import fsinfo, procfile, templates
 from devstack.config import RESERVED_NAMES, Config
 from devstack.errors import ConfigError, DevstackError
+from devstack.live import paths as live_paths
 
 ASYNC_MODES = {"gthread": "threading", "gevent": "gevent", "eventlet": "eventlet"}
 # Where nginx keeps its pid and temp files: all under the state dir, nothing under /etc or /var.
@@ -91,6 +92,8 @@ def render_nginx(config: Config, sendfile: bool, static_fstype: str) -> str:
         mime_types=mime or str(state / "mime.types"),
         error_log_level="warn",
         user=_worker_user(config),
+        live_socket=str(live_paths.stream_socket(state)) if config.server.live_reload else "",
+        live_notify=str(live_paths.notify_socket(state)),
     )
     return text
 
@@ -281,6 +284,8 @@ def gunicorn_spec(
     env = child_env(config, colors)
     env["DEVSTACK_WORKER"] = config.app.worker
     env["GUNICORN_CMD_ARGS"] = ""  # a stray shell setting must not change the dev server
+    if config.server.live_reload:  # gunicorn_conf.py's post_worker_init says "new code serves" here
+        env["DEVSTACK_LIVE_NOTIFY"] = str(live_paths.notify_socket(config.state_dir))
     return ProcessSpec(name="gunicorn", argv=argv, cwd=config.app_dir, env=env, restart="app")
 
 

@@ -21,6 +21,7 @@ from devstack import plan as plan_mod
 from devstack import probes, state
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit, NotReady, PortTaken
+from devstack.live.reloader import LiveReload
 from devstack.logs.sink import Sink
 from devstack.plan import Plan
 from devstack.procs.supervisor import BOOT_ERRORS, Supervisor
@@ -169,6 +170,10 @@ class LocalStack:
         # How a changed devstack.toml is read again; a VM guest derives its own config from it.
         self.load = load
         self.plan = plan
+        self.live: LiveReload | None = None
+        if config.server.live_reload:  # the open tabs follow every edit (devstack/live/)
+            self.live = LiveReload(config.state_dir, config.public_url, config.static.url, sink)
+            sink = self.live.tap(sink)
         self.sink = sink
         self.nginx = find_nginx()
         specs = [plan_mod.nginx_spec(config, self.nginx) if s.name == "nginx" else s for s in plan.processes]
@@ -202,6 +207,7 @@ class LocalStack:
                     self.supervisor.app_changed,
                     skip=(config.static_dir, config.state_dir),
                     polling=config.static.polling,
+                    on_edit=self.live.code_changed if self.live else None,
                 )
             )
         # Every static edit is fetched through the public URL and compared with the disk.
@@ -212,8 +218,11 @@ class LocalStack:
             sink,
             polling=config.static.polling,
             app_url=f"http://127.0.0.1:{config.server.app_port}",
+            browser=self.live,
         )
         self.supervisor.services.append(self.static_watcher)
+        if self.live is not None:
+            self.supervisor.services.append(self.live)
 
     def prepare(self) -> None:
         stale = check_not_running(self.config)
@@ -313,6 +322,8 @@ class LocalStack:
         self.static_watcher.public_url = new_config.public_url
         self.static_watcher.prefix = new_config.static.url
         self.static_watcher.app_url = f"http://127.0.0.1:{new_server.app_port}"
+        if self.live is not None:
+            self.live.retarget(new_config.public_url, new_config.static.url)
         with self._state_lock:
             self.state.url = new_config.public_url
             self.state.ports = {"public": new_server.listen_port, "app": new_server.app_port}
@@ -433,6 +444,8 @@ def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> 
         later.append("the static watcher settings (static.dir, static.polling)")
     if old.logs != new.logs:
         later.append("[logs]")
+    if old.server.live_reload != new.server.live_reload:
+        later.append("server.live_reload")
     return later
 
 

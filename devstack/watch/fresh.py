@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
@@ -25,6 +26,15 @@ CLOSED_GRACE = 0.0  # close-after-write (inotify) means the file is complete: ch
 RETRIES = (0.02, 0.05, 0.15)  # a stale answer is re-checked before shouting: races are not faults
 
 
+class Browser(Protocol):
+    """The open tabs (devstack/live/). static_changed pushes a saved file to them while the
+    watcher verifies it (a handle, or None: no tab open); static_verified hands over the watcher's
+    line, which the tabs' results are appended to (None: not fresh, the watcher said STALE)."""
+
+    def static_changed(self, rel: str, seen: float) -> int | None: ...
+    def static_verified(self, handle: int, disk_sha: str, line: str | None) -> None: ...
+
+
 class StaticWatcher(FileSystemEventHandler):
     def __init__(
         self,
@@ -35,6 +45,7 @@ class StaticWatcher(FileSystemEventHandler):
         polling: str = "auto",
         app_url: str | None = None,
         on_result: Callable[[probes.Freshness, float], None] | None = None,
+        browser: Browser | None = None,
     ) -> None:
         self.static_dir = static_dir.resolve()
         self.public_url = public_url
@@ -42,12 +53,14 @@ class StaticWatcher(FileSystemEventHandler):
         self.prefix = static_prefix
         self.sink = sink
         self.on_result = on_result
+        self.browser = browser
         self.observer, self.kind = make_observer(self.static_dir, polling)
         self._pending: dict[str, tuple[float, float]] = {}  # path -> (due, first seen)
         self._cond = threading.Condition()
         self._stopping = False
         self._worker = threading.Thread(target=self._run, daemon=True, name="static-watcher")
         self._warned: set[str] = set()
+        self._pushed: dict[str, int] = {}  # path -> the edit already pushed to the tabs (browser)
 
     # -- events (observer thread) -----------------------------------------------------------------
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -69,6 +82,15 @@ class StaticWatcher(FileSystemEventHandler):
         with self._cond:
             first = self._pending.get(path, (0.0, now))[1]
             self._pending[path] = (now + delay, first)
+            if event.event_type == "closed" and self.browser is not None:
+                # Complete on disk: the tabs can fetch it now, from this thread, while the worker
+                # verifies it (one thread hand-off less between the save and the tab).
+                handle = self.browser.static_changed(inside, first)
+                if handle is not None:
+                    older = self._pushed.pop(path, None)
+                    if older is not None:
+                        self.browser.static_verified(older, "", None)  # superseded by this save
+                    self._pushed[path] = handle
             self._cond.notify()
 
     # -- checks (worker thread) -------------------------------------------------------------------
@@ -105,6 +127,21 @@ class StaticWatcher(FileSystemEventHandler):
             rel = file.relative_to(self.static_dir).as_posix()
         except ValueError:
             return None
+        # The tabs fetch it through the same public URL meanwhile, and report the hash they got.
+        browser = self.browser
+        with self._cond:
+            handle = self._pushed.pop(str(file), None)
+        if handle is None and browser is not None:
+            handle = browser.static_changed(rel, seen)
+        result: probes.Freshness | None = None
+        try:
+            result = self._verify(file, rel, seen, handle)
+        finally:
+            if browser is not None and handle is not None and (result is None or not result.fresh):
+                browser.static_verified(handle, "", None)
+        return result
+
+    def _verify(self, file: Path, rel: str, seen: float, handle: int | None) -> probes.Freshness | None:
         result: probes.Freshness | None = None
         for pause in (*RETRIES, None):
             try:
@@ -120,7 +157,11 @@ class StaticWatcher(FileSystemEventHandler):
         if self.on_result is not None:
             self.on_result(result, elapsed)
         if result.fresh:
-            self.sink.note("watcher", f"fresh  {rel}  {elapsed * 1000:.0f} ms")
+            line = f"fresh  {rel}  {elapsed * 1000:.0f} ms"
+            if handle is not None and self.browser is not None:
+                self.browser.static_verified(handle, result.disk_sha, line)
+            else:
+                self.sink.note("watcher", line)
             self._browser_note(result.headers)
         else:
             self.sink.note("watcher", self.stale_line(file, result))

@@ -42,11 +42,14 @@ class AppWatcher(FileSystemEventHandler):
         on_change: Callable[[str], None],
         skip: tuple[Path, ...] = (),
         polling: str = "auto",
+        on_edit: Callable[[str], None] | None = None,
     ) -> None:
         self.app_dir = app_dir.resolve()
         self.patterns = ("*.py", *extra)
         self.skip = tuple(p.resolve() for p in skip)
         self.on_change = on_change
+        # Told first, before the reload starts (live reload: the tabs reload once it serves).
+        self.on_edit = on_edit
         self.observer, self.kind = make_observer(self.app_dir, polling)
         if self.kind == "polling":
             # A polling observer stats the whole tree every interval: leave out what can never
@@ -91,7 +94,10 @@ class AppWatcher(FileSystemEventHandler):
         with self._lock:
             changed, self._changed, self._timer = self._changed, set(), None
         names = sorted(Path(p).name for p in changed)
-        self.on_change(", ".join(names[:3]) + (" …" if len(names) > 3 else ""))
+        why = ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
+        if self.on_edit is not None:
+            self.on_edit(why)
+        self.on_change(why)
 
     def start(self) -> None:
         self.observer.schedule(self, str(self.app_dir), recursive=True)

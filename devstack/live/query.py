@@ -1,0 +1,36 @@
+"""Ask a running stack's live-reload server about its tabs (doctor's browser rung, tests).
+
+Straight over the unix socket, never through nginx: the route refuses requests nginx forwards.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from devstack.live import paths
+
+
+def tabs_report(state_dir: Path, timeout: float = 4.0) -> dict[str, Any] | None:
+    """{"tabs": N, "answers": [{tab, path, sheets: [{path, sha, same}]}]}; None: no live server."""
+    target = paths.stream_socket(state_dir)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(target))
+            sock.sendall(b"GET /__devstack/tabs HTTP/1.1\r\nHost: devstack\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    except OSError:
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    if b" 200 " not in head.split(b"\r\n", 1)[0]:
+        return None
+    try:
+        report = json.loads(body)
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None

@@ -1,0 +1,247 @@
+"""The live-reload server: a service the supervisor starts and stops beside its watchers.
+
+A thread in devstack, not a child process: the watchers that know about every edit live in this
+process, so an edit reaches the tabs without another hop, and the server cannot outlive
+devstack. It listens on two unix sockets in the state dir — never on a network port:
+  live.sock    HTTP from nginx's `location /__devstack/`: live.js, and the tabs' WebSocket
+  live.notify  datagrams: gunicorn's "worker-ready" (gunicorn_conf.py), nginx's CSP log lines
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import socket
+import threading
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from devstack import probes
+from devstack.live import paths, ws
+from devstack.live.hub import Hub, Tab
+
+CLIENT_JS = Path(__file__).with_name("client.js")
+MAX_HEAD = 16384
+# Routes only devstack itself may use (doctor): refused when the request came through nginx.
+INTERNAL = ("/__devstack/tabs",)
+
+
+def loopback_host(host: str) -> bool:
+    """Host header names this machine: 127.x, ::1 or localhost (port stripped)."""
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:].split("]", 1)[0]
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def same_origin(headers: dict[str, str]) -> bool:
+    """The WebSocket comes from a page of this very origin, on a loopback name (not a DNS-rebound
+    site, not another origin's page)."""
+    host = headers.get("host", "")
+    origin = headers.get("origin", "")
+    return bool(host) and loopback_host(host) and origin in (f"http://{host}", f"https://{host}")
+
+
+class LiveServer:
+    def __init__(
+        self, state_dir: Path, hub: Hub, public_url: str, on_worker_ready: Callable[[], None]
+    ) -> None:
+        self.hub = hub
+        self.public_url = public_url
+        self.on_worker_ready = on_worker_ready
+        self.state_dir = state_dir
+        self.stream_path = paths.stream_socket(state_dir)
+        self.notify_path = paths.notify_socket(state_dir)
+        self._stream: socket.socket | None = None
+        self._notify: socket.socket | None = None
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._script = b""
+
+    # -- service protocol ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._script = CLIENT_JS.read_bytes()
+        folder = self.stream_path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder != self.state_dir.resolve():
+            self._own(folder)
+        self._stream = self._bind(self.stream_path, socket.SOCK_STREAM)
+        self._stream.listen(64)
+        self._notify = self._bind(self.notify_path, socket.SOCK_DGRAM)
+        for target, name in ((self._accept_loop, "live-accept"), (self._notify_loop, "live-notify")):
+            threading.Thread(target=target, daemon=True, name=name).start()
+
+    def _bind(self, path: Path, kind: int) -> socket.socket:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # left by a devstack that was killed
+        sock = socket.socket(socket.AF_UNIX, kind)
+        sock.bind(str(path))
+        os.chmod(path, 0o600)  # only this user: nothing in the state dir is world-writable
+        self._own(path)
+        return sock
+
+    def _own(self, path: Path) -> None:
+        """Started as root: nginx's workers run as the project's owner (plan._worker_user), so the
+        sockets belong to that owner too."""
+        if os.geteuid() == 0:
+            st = self.state_dir.resolve().parent.stat()
+            os.chown(path, st.st_uid, st.st_gid)
+
+    def stop(self) -> None:
+        self._stopping = True
+        for sock in (self._stream, self._notify):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        for path in (self.stream_path, self.notify_path):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    # -- datagrams ---------------------------------------------------------------------------------
+    def _notify_loop(self) -> None:
+        assert self._notify is not None
+        while not self._stopping:
+            try:
+                data = self._notify.recv(65536)
+            except OSError:
+                return
+            text = data.decode("utf-8", "replace")
+            if text.startswith("worker-ready"):
+                threading.Thread(target=self.on_worker_ready, daemon=True, name="live-ready").start()
+            elif "devstack_csp: " in text:  # nginx's syslog line: "<pri>date devstack_csp: /uri"
+                self.hub.csp_blocked(text.split("devstack_csp: ", 1)[1].strip())
+
+    # -- HTTP and WebSocket ------------------------------------------------------------------------
+    def _accept_loop(self) -> None:
+        assert self._stream is not None
+        while not self._stopping:
+            try:
+                conn, _ = self._stream.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._conns.add(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True, name="live-conn").start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(10.0)
+            head, rest = _read_head(conn)
+            if head is None:
+                return
+            method, target, headers = head
+            path = urllib.parse.urlsplit(target).path
+            internal = path in INTERNAL
+            if internal and "x-devstack-via" in headers:
+                _respond(conn, 404, b"not found\n")
+            elif path == "/__devstack/live.js" and method in ("GET", "HEAD"):
+                body = self._script if method == "GET" else b""
+                _respond(conn, 200, body, "application/javascript; charset=utf-8", len(self._script))
+            elif path == "/__devstack/ws" and headers.get("upgrade", "").lower() == "websocket":
+                self._websocket(conn, headers, rest)
+            elif internal and method == "GET":
+                answers = self.hub.probe_sheets()
+                payload = json.dumps({"tabs": len(self.hub.tabs), "answers": answers}).encode()
+                _respond(conn, 200, payload, "application/json")
+            else:
+                _respond(conn, 404, b"not found\n")
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _websocket(self, conn: socket.socket, headers: dict[str, str], rest: bytes) -> None:
+        key = headers.get("sec-websocket-key", "")
+        if not same_origin(headers) or not key:
+            _respond(conn, 403, b"live reload answers only pages of its own origin on this machine\n")
+            return
+        conn.sendall(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Accept: {ws.accept_key(key)}\r\n\r\n"
+            ).encode()
+        )
+        conn.settimeout(None)  # a tab stays open for hours
+        link = ws.Connection(conn, rest)
+        tab: Tab | None = None
+
+        def send(message: dict[str, Any]) -> None:
+            link.send(json.dumps(message))
+
+        try:
+            while True:
+                try:
+                    message = json.loads(link.recv())
+                except ValueError:
+                    continue
+                if not isinstance(message, dict):
+                    continue
+                if tab is None:
+                    if message.get("t") == "hello":
+                        tab = self.hub.connect(send, message)
+                    continue
+                self.hub.message(tab, message)
+        except OSError:
+            pass
+        finally:
+            if tab is not None:
+                self.hub.disconnect(tab)
+
+    # -- what the hub asks of the stack ------------------------------------------------------------
+    def status_of(self, path: str) -> int:
+        """The status the page answers with now, through nginx (0 when nothing answers)."""
+        try:
+            return probes.http_get(self.public_url.rstrip("/") + path, timeout=5.0).status
+        except OSError:
+            return 502
+
+
+def _read_head(conn: socket.socket) -> tuple[tuple[str, str, dict[str, str]] | None, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk or len(data) > MAX_HEAD:
+            return None, b""
+        data += chunk
+    raw, _, rest = data.partition(b"\r\n\r\n")
+    lines = raw.decode("latin-1").split("\r\n")
+    try:
+        method, target, _ = lines[0].split(" ", 2)
+    except ValueError:
+        return None, b""
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return (method, target, headers), rest
+
+
+def _respond(
+    conn: socket.socket, status: int, body: bytes, kind: str = "text/plain", length: int | None = None
+) -> None:
+    reason = {200: "OK", 403: "Forbidden", 404: "Not Found"}.get(status, "")
+    conn.sendall(
+        (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n"
+            "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + body
+    )
