@@ -34,18 +34,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.browserutil import CHROMIUM, FLAGS  # noqa: E402
 from tests.stackutil import Project, cli_env, free_port, make_project, wait_for  # noqa: E402
 
-CHROMIUM = "/usr/lib/chromium/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NODE_DIR = Path.home() / ".cache" / "devstack-bench" / "node"
 POLL = """() => {
   const h1 = document.querySelector('h1');
@@ -221,7 +212,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp, sync_playwright() as pw:
         base = Path(tmp)
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         page = browser.new_context().new_page()
         with (
             stack(base, "live") as live,

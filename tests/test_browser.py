@@ -3,7 +3,6 @@ reload with nothing restarted; behind nginx with `expires 30d` it does not, and 
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,29 +10,11 @@ from typing import Any
 
 import pytest
 
+from tests.browserutil import BROWSER_MARKS, CHROMIUM, FLAGS
 from tests.doctorutil import doctor, finding, gunicorn, nginx, render
 from tests.stackutil import EXAMPLE, Project, free_ports, wait_for
 
-CHROMIUM = Path("/usr/lib/chromium/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.needs_nginx,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium chromium-driver"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="pip install playwright (never `playwright install`)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 H1_COLOR = "getComputedStyle(document.querySelector('h1')).color"
 OLD, NEW = "rgb(0, 0, 255)", "rgb(255, 0, 0)"

@@ -3,40 +3,20 @@ applied in place in every tab, reloads only onto code that serves, and the watch
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devstack import probes
 from devstack.live.query import tabs_report
+from tests.browserutil import BROWSER_MARKS, CHROMIUM, FLAGS
 from tests.doctorutil import doctor, finding
 from tests.stackutil import Project, wait_for
 
-CHROMIUM = Path("/usr/lib/chromium/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.needs_nginx,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium chromium-driver"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="pip install playwright (never `playwright install`)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 H1_COLOR = "getComputedStyle(document.querySelector('h1')).color"
 NAV_COUNT = "performance.getEntriesByType('navigation').length"
