@@ -1,8 +1,13 @@
-"""devstack up -> ready, and code edit -> new response, against gunicorn's own --reload by hand.
+"""devstack up -> ready, down, every command's start, `logs` on a 1 GB store, and code edit ->
+new response against gunicorn's own --reload by hand.
 
-One command: `python benchmarks/bench_up.py [--edits N] [--starts N]`. Everything runs for real
-(nginx, gunicorn, the example chat app) on free loopback ports; prints one table whose ratio
-column compares each row with its named baseline measured in the same run.
+One command: `python benchmarks/bench_up.py [--edits N] [--starts N] [--runs N] [--store-gb G]`.
+Everything runs for real (nginx, gunicorn, the example chat app) on free loopback ports; prints
+one table whose ratio column compares each row with its named baseline measured in the same run,
+interleaved (baseline, then devstack, then baseline...) so a busy machine hurts both alike.
+The goals (issue 13): up -> ready <= 1.3 x gunicorn alone -> first 200; `--help`, `status`,
+`logs -n 20`, `down` <= 1.3 x `python -c "import typer"`; `down` <= 0.3 s; `logs -n 20` and
+`logs --since 1m --grep X` on a 1 GB store (rotations included) <= 0.2 s.
 """
 
 from __future__ import annotations
@@ -85,87 +90,179 @@ def edit_latencies(root: Path, port: int, edits: int) -> list[float]:
     return out
 
 
-def bench_devstack(base: Path, worker: str, edits: int, starts: int) -> tuple[list[float], list[float]]:
-    readies: list[float] = []
-    latencies: list[float] = []
-    for attempt in range(starts):
-        root, public, _ = make_copy(base, worker)
-        t0 = time.perf_counter()
-        up = subprocess.run(
-            [sys.executable, "-m", "devstack", "up", "--detach"],
-            cwd=root,
-            env=env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if up.returncode != 0:
-            raise RuntimeError(up.stderr)
-        readies.append(time.perf_counter() - t0)
-        try:
-            if attempt == 0:
-                latencies = edit_latencies(root, public, edits)
-        finally:
-            subprocess.run(
-                [sys.executable, "-m", "devstack", "down"],
-                cwd=root,
-                env=env(),
-                capture_output=True,
-                timeout=60,
-            )
-    return readies, latencies
+def devstack(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devstack", *args],
+        cwd=root,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def bench_gunicorn(
-    base: Path, worker: str, engine: str, edits: int, starts: int
-) -> tuple[list[float], list[float]]:
+def one_devstack_start(base: Path, worker: str) -> tuple[float, float, Path, int]:
+    """(up --detach -> ready, down of that healthy stack, the project, its public port)."""
+    root, public, _ = make_copy(base, worker)
+    t0 = time.perf_counter()
+    up = devstack(root, "up", "--detach")
+    ready = time.perf_counter() - t0
+    if up.returncode != 0:
+        devstack(root, "down")
+        raise RuntimeError(up.stderr)
+    time.sleep(0.3)  # idle, as a developer's stack is when they stop it
+    t0 = time.perf_counter()
+    devstack(root, "down", timeout=60)
+    return ready, time.perf_counter() - t0, root, public
+
+
+def one_gunicorn_start(base: Path, worker: str, engine: str, edits: int) -> tuple[float, list[float]]:
     """gunicorn --reload started by hand, as the blog setups do (no nginx in front)."""
-    readies: list[float] = []
-    latencies: list[float] = []
-    for attempt in range(starts):
-        root, _, app = make_copy(base, worker)
-        argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            "1",
-            "-k",
-            worker,
-            "-b",
-            f"127.0.0.1:{app}",
-            "--reload",
-            "--reload-engine",
-            engine,
-            "--no-control-socket",
-            "app:app",
-        ]
-        if worker == "gthread":
-            argv[5:5] = ["--threads", "16"]
-        e = env()
-        e["DEVSTACK_ASYNC_MODE"] = "gevent" if worker == "gevent" else "threading"
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            argv,
-            cwd=root,
-            env=e,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    root, _, app = make_copy(base, worker)
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-w",
+        "1",
+        "-k",
+        worker,
+        "-b",
+        f"127.0.0.1:{app}",
+        "--reload",
+        "--reload-engine",
+        engine,
+        "--no-control-socket",
+        "app:app",
+    ]
+    if worker == "gthread":
+        argv[5:5] = ["--threads", "16"]
+    e = env()
+    e["DEVSTACK_ASYNC_MODE"] = "gevent" if worker == "gevent" else "threading"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        cwd=root,
+        env=e,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(app, "/", b"devstack")
+        ready = time.perf_counter() - t0
+        latencies = edit_latencies(root, app, edits) if edits else []
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            wait_for(app, "/", b"devstack")
-            readies.append(time.perf_counter() - t0)
-            if attempt == 0:
-                latencies = edit_latencies(root, app, edits)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-    return readies, latencies
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return ready, latencies
+
+
+def devstack_edits(base: Path, worker: str, edits: int) -> list[float]:
+    root, public, _ = make_copy(base, worker)
+    up = devstack(root, "up", "--detach")
+    if up.returncode != 0:
+        raise RuntimeError(up.stderr)
+    try:
+        return edit_latencies(root, public, edits)
+    finally:
+        devstack(root, "down", timeout=60)
+
+
+def wall(argv: list[str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        argv, cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
+    return time.perf_counter() - t0
+
+
+def command_starts(base: Path, runs: int, store: Path | None) -> dict[str, list[float]]:
+    """Each command's whole run (interpreter included), interleaved with `import typer`."""
+    root, _, _ = make_copy(base, "gthread")
+    up = devstack(root, "up", "--detach")  # status and logs have something to show
+    if up.returncode != 0:
+        raise RuntimeError(up.stderr)
+    py = sys.executable
+    cases: dict[str, tuple[list[str], Path]] = {
+        "import typer": ([py, "-c", "import typer"], root),
+        "devstack --help": ([py, "-m", "devstack", "--help"], root),
+        "devstack status": ([py, "-m", "devstack", "status"], root),
+        "devstack logs -n 20": ([py, "-m", "devstack", "logs", "-n", "20"], root),
+        # down of a project with nothing running: the command's own cost (a running stack's down is
+        # measured with the starts above)
+        "devstack down (nothing running)": ([py, "-m", "devstack", "down"], base / "idle"),
+    }
+    make_copy_at(base / "idle")
+    if store is not None:
+        cases[f"logs -n 20 ({gb_label(store)} store)"] = ([py, "-m", "devstack", "logs", "-n", "20"], store)
+        cases[f"logs --since 1m --grep X ({gb_label(store)} store)"] = (
+            [py, "-m", "devstack", "logs", "--since", "1m", "--grep", "GET /api/[0-9]+7 "],
+            store,
+        )
+    out: dict[str, list[float]] = {name: [] for name in cases}
+    try:
+        for _ in range(runs):
+            for name, (argv, cwd) in cases.items():
+                out[name].append(wall(argv, cwd))
+    finally:
+        devstack(root, "down", timeout=60)
+    return out
+
+
+def gb_label(store: Path) -> str:
+    size = sum(p.stat().st_size for p in (store / ".devstack" / "logs").iterdir())
+    return f"{size / 1024**3:.1f} GB"
+
+
+def make_copy_at(root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "devstack.toml").write_text('[app]\nwsgi = "app:app"\n')
+
+
+def build_store(root: Path, gigabytes: float) -> Path:
+    """A project whose .devstack/logs holds `gigabytes` of records over the last 24 hours:
+    two sources, each a current file and four rotated ones (what logs.max_bytes/backups make)."""
+    make_copy_at(root)
+    logs = root / ".devstack" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    per_file = int(gigabytes * 1024**3 / 10)
+    now = time.time()
+    start = now - 24 * 3600
+    span = (now - start) / 11  # each file covers 2/11 of the day, the two sources interleaved
+    for s_index, source in enumerate(("gunicorn", "nginx.access")):
+        for f_index, suffix in enumerate((".4", ".3", ".2", ".1", "")):
+            first = start + span * (f_index * 2 + s_index)
+            write_records(logs / f"{source}.log{suffix}", first, first + span * 2, per_file)
+    return root
+
+
+LINE = b'%s.%06dZ o 127.0.0.1 "GET /api/%d HTTP/1.1" 200 512 0.004 "-" "bench" upstream=127.0.0.1:5001\n'
+
+
+def write_records(path: Path, first: float, last: float, size: int) -> None:
+    from datetime import UTC, datetime
+
+    line_len = 110
+    count = max(1, size // line_len)
+    step = (last - first) / count
+    with open(path, "wb", buffering=1024 * 1024) as handle:
+        when = first
+        done = 0
+        while done < count:
+            second = int(when)
+            head = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S").encode()
+            lines = []
+            while done < count and int(when) == second:
+                micros = int((when - second) * 1e6)
+                lines.append(LINE % (head, micros, done))
+                when += step
+                done += 1
+            handle.write(b"".join(lines))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -173,64 +270,102 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--edits", type=int, default=12)
-    parser.add_argument("--starts", type=int, default=5)
-    args = parser.parse_args()
-    rows: list[tuple[str, str, float, float, str]] = []
-    with tempfile.TemporaryDirectory(prefix="devstack-bench-") as tmp:
-        base = Path(tmp)
-        for worker in ("gthread", "gevent"):
-            # gunicorn's inotify engine crashes gevent workers at boot: poll is its only choice.
-            engines = ("inotify", "poll") if worker == "gthread" else ("poll",)
-            base_ready, base_lat = bench_gunicorn(base, worker, engines[-1], args.edits, args.starts)
-            baseline = f"gunicorn --reload-engine {engines[-1]} ({worker})"
-            ready, lat = bench_devstack(base, worker, args.edits, args.starts)
+Row = tuple[str, str, float, float, str]
+
+
+def start_rows(base: Path, worker: str, starts: int, edits: int) -> list[Row]:
+    # gunicorn's inotify engine crashes gevent workers at boot: poll is its only choice.
+    engines = ("inotify", "poll") if worker == "gthread" else ("poll",)
+    base_ready: list[float] = []
+    ready: list[float] = []
+    downs: list[float] = []
+    base_lat: list[float] = []
+    for attempt in range(starts):  # interleaved: baseline, devstack, baseline, ...
+        g_ready, lat = one_gunicorn_start(base, worker, engines[-1], edits if attempt == 0 else 0)
+        base_ready.append(g_ready)
+        base_lat = base_lat or lat
+        d_ready, d_down, _, _ = one_devstack_start(base, worker)
+        ready.append(d_ready)
+        downs.append(d_down)
+    baseline = f"gunicorn --reload-engine {engines[-1]} ({worker})"
+    rows: list[Row] = [
+        (
+            f"devstack up --detach -> ready ({worker}, nginx+gunicorn+3 probes)",
+            "median s",
+            statistics.median(ready),
+            statistics.median(base_ready),
+            f"gunicorn alone -> first 200 ({worker})",
+        ),
+        (
+            f"devstack down, healthy stack ({worker}; goal <= 0.3 s)",
+            "median s",
+            statistics.median(downs),
+            0.3,
+            "the goal",
+        ),
+    ]
+    if edits:
+        lat = devstack_edits(base, worker, edits)
+        rows += [
+            (
+                f"devstack: edit -> new response ({worker})",
+                "p50 s",
+                statistics.median(lat),
+                statistics.median(base_lat),
+                baseline,
+            ),
+            (
+                f"devstack: edit -> new response ({worker})",
+                "p90 s",
+                pct(lat, 0.9),
+                pct(base_lat, 0.9),
+                baseline,
+            ),
+        ]
+        for engine in engines[:-1]:
+            _, other = one_gunicorn_start(base, worker, engine, edits)
             rows.append(
                 (
-                    f"devstack up -> ready ({worker}, nginx+gunicorn+3 probes)",
-                    "median s",
-                    statistics.median(ready),
-                    statistics.median(base_ready),
-                    f"gunicorn alone -> first 200 ({worker})",
-                )
-            )
-            rows.append(
-                (
-                    f"devstack: edit -> new response ({worker})",
+                    f"gunicorn --reload-engine {engine} ({worker})",
                     "p50 s",
-                    statistics.median(lat),
+                    statistics.median(other),
                     statistics.median(base_lat),
                     baseline,
                 )
             )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--edits", type=int, default=12, help="code edits per reload row (0: none)")
+    parser.add_argument("--starts", type=int, default=5, help="up/down cycles per worker")
+    parser.add_argument("--runs", type=int, default=15, help="runs of each command")
+    parser.add_argument("--store-gb", type=float, default=1.0, help="size of the log store (0: skip)")
+    parser.add_argument("--workers", default="gthread,gevent")
+    args = parser.parse_args()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="devstack-bench-") as tmp:
+        base = Path(tmp)
+        for worker in args.workers.split(","):
+            rows += start_rows(base, worker, args.starts, args.edits)
+        store = build_store(base / "store", args.store_gb) if args.store_gb > 0 else None
+        starts = command_starts(base, args.runs, store)
+        typer_s = statistics.median(starts.pop("import typer"))
+        for name, values in starts.items():
+            goal = " (goal <= 0.2 s)" if "store" in name else ""
             rows.append(
-                (
-                    f"devstack: edit -> new response ({worker})",
-                    "p90 s",
-                    pct(lat, 0.9),
-                    pct(base_lat, 0.9),
-                    baseline,
-                )
+                (name + goal, "median s", statistics.median(values), typer_s, 'python -c "import typer"')
             )
-            for engine in engines[:-1]:
-                _, other = bench_gunicorn(base, worker, engine, args.edits, 1)
-                rows.append(
-                    (
-                        f"gunicorn --reload-engine {engine} ({worker})",
-                        "p50 s",
-                        statistics.median(other),
-                        statistics.median(base_lat),
-                        baseline,
-                    )
-                )
     width = max(len(r[0]) for r in rows)
     print(f"{'measurement':<{width}}  {'stat':<8} {'value':>8} {'baseline':>9} {'ratio':>6}  baseline is")
     for name, stat, value, base_value, base_name in rows:
         ratio = value / base_value if base_value else float("nan")
         print(f"{name:<{width}}  {stat:<8} {value:>8.3f} {base_value:>9.3f} {ratio:>6.2f}  {base_name}")
-    print(f"(edits per row: {args.edits}; starts per row: {args.starts}; ratio < 1 means devstack is faster)")
+    print(
+        f"(edits per row: {args.edits}; starts per worker: {args.starts}; runs per command: {args.runs}; "
+        f"store: {args.store_gb} GB; {os.cpu_count()} cores; ratio < 1 means devstack is faster)"
+    )
 
 
 if __name__ == "__main__":

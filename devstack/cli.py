@@ -16,9 +16,8 @@ from typing import Annotated
 
 import click
 import typer
-from rich.markup import escape
 
-from devstack import __version__, console
+from devstack import __version__, console, fastpath
 from devstack.console import ColorMode
 from devstack.errors import DevstackError, Exit
 
@@ -28,6 +27,8 @@ app = typer.Typer(
     "and a doctor that says why it serves stale files.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain click help: rich's help formatter alone costs more than all of typer (`--help` fast).
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -237,9 +238,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_cli(argv: list[str] | None = None) -> int:
     try:
+        # status/logs/down written plainly skip typer's pydantic coercion (fastpath.py).
+        fast = fastpath.run(sys.argv[1:] if argv is None else argv)
+        if fast is not None:
+            return fast
         result = app(args=argv, prog_name="devstack", standalone_mode=False)
         return int(result or 0)
     except DevstackError as exc:
+        from rich.markup import escape  # only on this path: rich is slow to import
+
         console.err().print(f"[bold red]devstack: error:[/] {escape(str(exc))}", soft_wrap=True)
         return int(exc.exit_code)
     except click.exceptions.Exit as exc:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import sys
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class ColorMode(str, Enum):
@@ -33,9 +35,20 @@ def use_color(mode: ColorMode | str, stream_isatty: bool | None = None) -> bool:
 
 
 _state: dict[str, Console] = {}
+_mode: dict[str, ColorMode | str] = {}
 
 
 def configure(mode: ColorMode | str = ColorMode.auto) -> None:
+    """Set the color mode; the consoles are made on first use (rich costs a third of a
+    command's start-up, and `status`, `logs`, `down` print without it)."""
+    _state.clear()
+    _mode["mode"] = mode
+
+
+def _make() -> None:
+    from rich.console import Console
+
+    mode = _mode.get("mode", ColorMode.auto)
     color = use_color(mode)
     _state["out"] = Console(force_terminal=color, no_color=not color, highlight=False, soft_wrap=True)
     _state["err"] = Console(
@@ -49,11 +62,11 @@ def configure(mode: ColorMode | str = ColorMode.auto) -> None:
 
 def out() -> Console:
     if "out" not in _state:
-        configure()
+        _make()
     return _state["out"]
 
 
 def err() -> Console:
     if "err" not in _state:
-        configure()
+        _make()
     return _state["err"]

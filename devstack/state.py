@@ -11,9 +11,12 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
+from devstack import safefs
+
+if TYPE_CHECKING:
+    import psutil
 
 STATE_FILE = "state.json"
 
@@ -25,10 +28,14 @@ class ProcRecord:
 
     @classmethod
     def of(cls, pid: int) -> ProcRecord:
+        import psutil
+
         return cls(pid=pid, create_time=psutil.Process(pid).create_time())
 
     def process(self) -> psutil.Process | None:
         """The live process this record names, or None if it is gone or the PID was reused."""
+        import psutil  # here, not at the top: `status` and `down` mostly need only alive()
+
         try:
             proc = psutil.Process(self.pid)
             if abs(proc.create_time() - self.create_time) > 0.05:
@@ -40,7 +47,34 @@ class ProcRecord:
             return None
 
     def alive(self) -> bool:
-        return self.process() is not None
+        fast = _proc_alive(self.pid, self.create_time)
+        return fast if fast is not None else self.process() is not None
+
+
+def _proc_alive(pid: int, create_time: float) -> bool | None:
+    """Linux: /proc/<pid>/stat gives the start time and state as psutil computes them (boot time
+    + start ticks), without importing psutil. None where there is no /proc: ask psutil."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+        boot = _boot_time()
+    except FileNotFoundError:
+        return False if os.path.isdir("/proc/self") else None
+    except (OSError, ValueError):
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return False
+    started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return abs(started - create_time) <= 0.05
+
+
+def _boot_time() -> float:
+    with open("/proc/stat", "rb") as handle:
+        for line in handle:
+            if line.startswith(b"btime"):
+                return float(line.split()[1])
+    raise ValueError("no btime in /proc/stat")
 
 
 @dataclass
@@ -81,8 +115,9 @@ def path(state_dir: Path) -> Path:
 
 
 def read(state_dir: Path) -> StackState | None:
+    """None when there is no usable state file; a symlink in its place is a HostileFile."""
     try:
-        data = json.loads(path(state_dir).read_text(encoding="utf-8"))
+        data = json.loads(safefs.read_bytes(path(state_dir)))
     except (OSError, ValueError):
         return None
     try:
@@ -92,12 +127,9 @@ def read(state_dir: Path) -> StackState | None:
 
 
 def write(state_dir: Path, state: StackState) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    target = path(state_dir)
-    tmp = target.with_suffix(f".tmp.{os.getpid()}")
-    tmp.write_text(json.dumps(state.to_json(), indent=2), encoding="utf-8")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)  # atomic: readers never see half a file
+    safefs.ensure_dir(state_dir)
+    # Atomic (readers never see half a file), and never through a symlink planted there.
+    safefs.write_text(path(state_dir), json.dumps(state.to_json(), indent=2))
 
 
 def terminate_group(record: ProcRecord, grace: float = 5.0) -> bool:
@@ -105,6 +137,8 @@ def terminate_group(record: ProcRecord, grace: float = 5.0) -> bool:
 
     Returns True when something of ours was running.
     """
+    import psutil
+
     proc = record.process()
     if proc is None:
         return False
@@ -134,6 +168,8 @@ def _signal(pid: int, group: int | None, sig: signal.Signals) -> None:
 
 
 def _group_members(pgid: int) -> list[psutil.Process]:
+    import psutil
+
     members = []
     for proc in psutil.process_iter(["pid"]):
         try:

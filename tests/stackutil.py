@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "chat"
@@ -149,3 +151,13 @@ def kill_leftovers(root: Path) -> list[int]:
             pass
     psutil.wait_procs(procs, timeout=5)
     return [p.pid for p in procs]
+
+
+def make_full_device(path: Path) -> None:
+    """A real full-disk device (a /dev/full node, char 1:7) at path: every write is ENOSPC.
+
+    A node, not a symlink to /dev/full: devstack rightly refuses to write through a link.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a device node (the full-disk stand-in)")
+    os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 7))

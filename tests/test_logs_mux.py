@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from devstack.logs import format as fmt
 from devstack.logs.sink import MAX_LINE, LogMux
+from tests.stackutil import make_full_device
 
 RECORD = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z [oed] ")
 
@@ -91,7 +92,7 @@ def test_rotation_keeps_n_generations_and_every_line(tmp_path: Path) -> None:
 
 
 def test_full_disk_warns_once_and_the_live_view_goes_on(tmp_path: Path) -> None:
-    os.symlink("/dev/full", tmp_path / "app.log")  # every write: ENOSPC
+    make_full_device(tmp_path / "app.log")  # every write: ENOSPC
     screen = io.BytesIO()
     mux = LogMux(tmp_path, screen)
     for i in range(5):

@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from devstack import probes
-from tests.stackutil import Project, cli_env, wait_for
+from tests.stackutil import Project, cli_env, make_full_device, wait_for
 
 pytestmark = pytest.mark.needs_nginx
 
@@ -264,7 +264,7 @@ def test_since_grep_json_and_color_policy(stack: Project) -> None:
 def test_a_full_log_disk_warns_and_the_stack_still_runs(project: Project) -> None:
     logs = project.state_dir / "logs"
     logs.mkdir(parents=True)
-    os.symlink("/dev/full", logs / "gunicorn.log")
+    make_full_device(logs / "gunicorn.log")
     project.up_detached()
     assert probes.http_get(project.url + "/").status == 200
     assert wait_for(lambda: b"cannot write logs" in (logs / "supervisor.out").read_bytes())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from devstack import config as config_mod
 from devstack import plan as plan_mod
-from devstack import probes, state
+from devstack import probes, safefs, state
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit, NotReady, PortTaken
 from devstack.live.reloader import LiveReload
@@ -121,9 +121,11 @@ def write_nginx_conf(config: Config, text: str, on_backup: Callable[[Path], None
     """
     target = config.state_dir / "nginx.conf"
     rendered_copy = config.state_dir / ".nginx.conf.rendered"
+    # Read and written without following a symlink planted in .devstack/ (a HostileFile).
+    safefs.refuse_link(target)
     if target.exists():
-        current = target.read_text(encoding="utf-8", errors="replace")
-        last = rendered_copy.read_text(encoding="utf-8") if rendered_copy.exists() else None
+        current = safefs.read_text(target)
+        last = safefs.read_text(rendered_copy) if rendered_copy.exists() else None
         if current != text and (last is None or current != last):
             backup = target.with_name(f"nginx.conf.bak-{time.strftime('%Y%m%d-%H%M%S')}")
             if backup.exists():  # two in one second: never overwrite an earlier backup
@@ -131,8 +133,8 @@ def write_nginx_conf(config: Config, text: str, on_backup: Callable[[Path], None
             shutil.copy2(target, backup)
             if on_backup is not None:
                 on_backup(backup)
-    target.write_text(text, encoding="utf-8")
-    rendered_copy.write_text(text, encoding="utf-8")
+    safefs.write_text(target, text)
+    safefs.write_text(rendered_copy, text)
     return target
 
 
@@ -232,7 +234,7 @@ class LocalStack:
         check_ports(self.config)
         plan_mod.prepare_state_dir(self.config)
         write_nginx_conf(self.config, self.plan.nginx_conf, self._backed_up)
-        validate_nginx(self.nginx, self.config)
+        # `nginx -t` runs in start(), while gunicorn boots: it is off the path to "ready".
 
     def _backed_up(self, backup: Path) -> None:
         message = (
@@ -283,7 +285,7 @@ class LocalStack:
         nginx_changed = new_plan.nginx_conf != self.plan.nginx_conf
         if nginx_changed:
             candidate = new_config.state_dir / "nginx.conf.next"
-            candidate.write_text(new_plan.nginx_conf, encoding="utf-8")
+            safefs.write_text(candidate, new_plan.nginx_conf)
             try:
                 problem = nginx_test(self.nginx, new_config, candidate.name)
             finally:
@@ -351,7 +353,13 @@ class LocalStack:
         if self.notices:
             self.state.extra["notices"] = list(self.notices)
         state.write(self.config.state_dir, self.state)
-        self.supervisor.start_all()
+        # gunicorn first (the plan's order): it takes longest to answer, so nginx -t and nginx's
+        # own start happen while it boots. A rejected nginx.conf stops it again at once.
+        try:
+            self.supervisor.start_all(after_first=lambda: validate_nginx(self.nginx, self.config))
+        except DevstackError:
+            self.supervisor.shutdown()
+            raise
 
     def set_status(self, status: str, error: str = "", ready_seconds: float | None = None) -> None:
         with self._state_lock:

@@ -42,7 +42,7 @@ def run(
     _check_names(config, names, on_disk)
     chosen = [s for s in on_disk if not names or reader.matches(s, names)]
     if not on_disk and not follow:
-        console.err().print(f"devstack: no logs yet in {log_dir} — `devstack up` writes them")
+        print(f"devstack: no logs yet in {log_dir} — `devstack up` writes them", file=sys.stderr)
         return 0
     if lines is None and follow:
         lines = FOLLOW_DEFAULT_LINES

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from devstack import console, state
 from devstack.commands._common import load_config
+
+# Plain ANSI, not rich: importing rich would double this command's run time.
+GREEN, RED, RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
 
 
 def collect(config_path: Path | None) -> dict[str, Any]:
@@ -47,15 +49,18 @@ def run(config_path: Path | None, as_json: bool = False) -> int:
     if as_json:
         print(json.dumps(info, indent=2))
         return 0 if info["running"] else 1
-    out = console.out()
-    mark = "[green]running[/]" if info["running"] else f"[red]{info['status']}[/]"
-    out.print(f"{mark} {info['url']}/" + (f"  ({info['error']})" if info.get("error") else ""))
+    color = console.use_color("auto")  # status has no --color: NO_COLOR, FORCE_COLOR, the tty
+    mark = "running" if info["running"] else str(info["status"])
+    if color:
+        mark = f"{GREEN if info['running'] else RED}{mark}{RESET}"
+    lines = [f"{mark} {info['url']}/" + (f"  ({info['error']})" if info.get("error") else "")]
     if info["processes"]:
-        table = Table(box=None, pad_edge=False)
-        for col in ("process", "pid", "state", "uptime"):
-            table.add_column(col)
+        rows = [("process", "pid", "state", "uptime")]
         for name, proc in info["processes"].items():
             up = f"{proc['uptime_s']:.0f} s" if proc["uptime_s"] is not None else "-"
-            table.add_row(name, str(proc["pid"]), "up" if proc["alive"] else "down", up)
-        out.print(table)
+            rows.append((name, str(proc["pid"]), "up" if proc["alive"] else "down", up))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0 if info["running"] else 1

@@ -5,18 +5,18 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import subprocess
+import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 from rich.markup import escape
 
 from devstack import config as config_mod
-from devstack import console, plan, state
+from devstack import console, plan, safefs, state
 from devstack.backends.local import LocalStack, ReadyReport, check_not_running, check_ports
 from devstack.commands._common import load_config
 from devstack.config import Config
@@ -46,7 +46,7 @@ def run(
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")
     if detach:
-        return _detach(config, config_path, color)
+        return _detach(config, the_plan, color)
     return _supervise(config, the_plan, color, daemon)
 
 
@@ -58,6 +58,7 @@ def _supervise(
     load: Callable[[Path], Config] = config_mod.load,
 ) -> int:
     terminal = None if daemon else sys.stdout.buffer
+    safefs.check_tree(config.state_dir)  # a planted symlink: one error before any file is opened
     names = [s.source(stream) for s in the_plan.processes for stream in ("stdout", "stderr")]
     mux = LogMux(
         config.state_dir / "logs",
@@ -78,7 +79,15 @@ def _supervise(
     spinner = None if daemon else console.err().status(f"starting the stack for {config.public_url}")
     if spinner is not None:
         spinner.start()
-    stack.start()
+    try:
+        stack.start()
+    except DevstackError as exc:  # nginx rejected its config: gunicorn was stopped again
+        if spinner is not None:
+            with contextlib.suppress(OSError, ValueError):
+                spinner.stop()
+        stack.set_status("failed", str(exc))
+        mux.close()
+        raise
     if lock is not None:
         os.close(lock)  # state.json names this supervisor now: the next `up` sees it running
     outcome: dict[str, ReadyReport] = {}
@@ -138,8 +147,8 @@ def acquire_start_lock(state_dir: Path) -> int:
     """Held from the already-running check until the new supervisor is in state.json: two `up`
     started at once in one project must not both pass the check (the loser then says "already
     running" instead of reporting the winner's stack as its own). Released when the fd closes."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    safefs.ensure_dir(state_dir)
+    fd = safefs.open_file(state_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
 
@@ -150,7 +159,7 @@ def log_dir_problem(log_dir: Path) -> str:
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         # A real block, synced: on a full disk, creating an empty file still succeeds.
-        with open(probe, "wb") as handle:
+        with os.fdopen(safefs.open_file(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
             handle.write(b"\0" * 4096)
             handle.flush()
             os.fsync(handle.fileno())
@@ -164,9 +173,10 @@ def log_dir_problem(log_dir: Path) -> str:
     return ""
 
 
-def _detach(config: Config, config_path: Path | None, color: str = "auto") -> int:
+def _detach(config: Config, the_plan: plan.Plan, color: str = "auto") -> int:
     """Start the supervisor in its own session and return once the stack is ready."""
-    acquire_start_lock(config.state_dir)  # held until this process exits
+    safefs.check_tree(config.state_dir)  # before the first file is opened there
+    lock = acquire_start_lock(config.state_dir)  # held until this process exits
     stale = check_not_running(config)
     if stale:
         console.err().print(f"[yellow]warning:[/] {escape(stale)}")
@@ -175,7 +185,7 @@ def _detach(config: Config, config_path: Path | None, color: str = "auto") -> in
     state.path(config.state_dir).unlink(missing_ok=True)
     log_dir = config.state_dir / "logs"
     problem = log_dir_problem(log_dir)
-    log: IO[bytes] | int = subprocess.DEVNULL
+    log: int | None = None
     if problem:
         # The detached stack's warnings would land in that same folder: say it here, once.
         console.err().print(
@@ -184,49 +194,28 @@ def _detach(config: Config, config_path: Path | None, color: str = "auto") -> in
             "free space or fix the folder, then restart it for its logs"
         )
     else:
-        log = open(log_dir / "supervisor.out", "ab")  # noqa: SIM115
-    # --color reaches the daemon: `never` must also keep the children from writing colors.
-    argv = [
-        sys.executable,
-        "-m",
-        "devstack",
-        "up",
-        "--config",
-        str(config.path),
-        "--daemon",
-        "--color",
-        color,
-    ]
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-        cwd=config.root,
-        env=os.environ.copy(),
-    )
-    if not isinstance(log, int):
-        log.close()
+        log = safefs.open_file(log_dir / "supervisor.out", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    pid = _fork_daemon(config, the_plan, color, log, lock)
+    if log is not None:
+        os.close(log)
     deadline = time.monotonic() + DETACH_TIMEOUT
+    exited: int | None = None
     with console.err().status(f"starting the stack for {config.public_url}"):
         while time.monotonic() < deadline:
             current = state.read(config.state_dir)
-            ours = (
-                current is not None and current.supervisor is not None and current.supervisor.pid == proc.pid
-            )
+            ours = current is not None and current.supervisor is not None and current.supervisor.pid == pid
             if current is not None and ours and current.status == "ready":
                 for notice in current.extra.get("notices", []):
                     console.err().print(f"[yellow]warning:[/] {escape(str(notice))}")
                 console.err().print(
                     f"[bold green]ready[/] in {current.ready_seconds or 0:.2f} s — "
-                    f"[bold]{current.url}/[/] (supervisor pid {proc.pid}; `devstack down` stops it)"
+                    f"[bold]{current.url}/[/] (supervisor pid {pid}; `devstack down` stops it)"
                 )
                 return int(Exit.OK)
-            if proc.poll() is not None:
+            exited = _reaped(pid)
+            if exited is not None:
                 break
-            time.sleep(0.05)
-    proc.poll()
+            time.sleep(0.01)
     current = state.read(config.state_dir)
     error = current.error if current is not None and current.error else ""
     if not error:
@@ -236,7 +225,58 @@ def _detach(config: Config, config_path: Path | None, color: str = "auto") -> in
             tail = ""
         error = (tail.strip().splitlines() or ["no output"])[-1]
         error = error.removeprefix("devstack: error: ")  # said once, by the raise below
-    if proc.returncode is None:
-        proc.terminate()
-        proc.wait(timeout=15)
+    if exited is None:
+        os.kill(pid, signal.SIGTERM)
+        _wait(pid, 15.0)
     raise DevstackError(f"the stack did not become ready: {error}", Exit.NOT_READY)
+
+
+def _fork_daemon(config: Config, the_plan: plan.Plan, color: str, log: int | None, lock: int) -> int:
+    """The detached supervisor, forked: no second interpreter start and no second import of
+    everything (that was half of `up --detach`). The child leads a new session, so the
+    terminal's Ctrl-C and hang-up never reach it. Nothing runs threads before the fork."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = int(Exit.ERROR)
+    try:
+        os.setsid()
+        os.close(lock)  # the parent's copy holds the start lock until it has seen "ready"
+        os.chdir(config.root)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(log if log is not None else devnull, 1)
+        os.dup2(log if log is not None else devnull, 2)
+        console.configure(color)  # consoles made afresh for the new stderr (not a terminal)
+        code = _supervise(config, the_plan, color, daemon=True)
+    except DevstackError as exc:
+        _say(f"devstack: error: {escape(str(exc))}")
+        code = int(exc.exit_code)
+    except BaseException:  # the same story as the CLI's boundary, into supervisor.out
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)  # never the parent's atexit handlers or buffers a second time
+
+
+def _reaped(pid: int) -> int | None:
+    """The exit status of our forked child if it has ended, else None."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return 0
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
+def _wait(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while _reaped(pid) is None:
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+        time.sleep(0.02)

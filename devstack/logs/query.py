@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from devstack.logs import format as fmt
@@ -44,9 +43,22 @@ def since_stamp(text: str, now: float | None = None) -> bytes:
     return fmt.Clock().utc(parsed.astimezone(UTC).timestamp())
 
 
-def record_filter(
-    since: str | None, grep: str | None, now: float | None = None
-) -> Callable[[Record], bool] | None:
+class RecordFilter:
+    """A record filter that also says how far back it reaches (`since`), so the reader can
+    seek by time instead of reading everything to throw most of it away."""
+
+    def __init__(self, since: bytes | None, pattern: re.Pattern[bytes] | None) -> None:
+        self.since = since
+        self.pattern = pattern
+
+    def __call__(self, record: Record) -> bool:
+        if self.since is not None and record[0] < self.since:
+            return False
+        # Match what the user sees: the text without escape codes.
+        return self.pattern is None or self.pattern.search(fmt.strip_ansi(record[3])) is not None
+
+
+def record_filter(since: str | None, grep: str | None, now: float | None = None) -> RecordFilter | None:
     """None when nothing filters (the reader then takes its fast path)."""
     stamp = since_stamp(since, now) if since else None
     pattern = None
@@ -57,11 +69,4 @@ def record_filter(
             raise QueryError(f"--grep {grep!r} is not a valid regular expression: {exc}") from None
     if stamp is None and pattern is None:
         return None
-
-    def keep(record: Record) -> bool:
-        if stamp is not None and record[0] < stamp:
-            return False
-        # Match what the user sees: the text without escape codes.
-        return pattern is None or pattern.search(fmt.strip_ansi(record[3])) is not None
-
-    return keep
+    return RecordFilter(stamp, pattern)

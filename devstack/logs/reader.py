@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from devstack import safefs
 from devstack.logs import format as fmt
 from devstack.logs.store import generations
 
@@ -42,7 +43,7 @@ def matches(source: str, names: Iterable[str]) -> bool:
 
 
 def parse(raw: bytes, source: str, last_stamp: bytes) -> Record:
-    if len(raw) >= fmt.STAMP_LEN + 2 and raw[fmt.STAMP_LEN] == 0x20:
+    if _stamped(raw):
         return (
             raw[: fmt.STAMP_LEN],
             source,
@@ -61,15 +62,33 @@ def _records(lines: Iterable[bytes], source: str) -> Iterator[Record]:
         yield record
 
 
-def _file_lines(path: Path, stop: int | None = None) -> Iterator[bytes]:
-    """Lines of one file without their newline; `stop` caps the bytes read (a snapshot)."""
+def _open(path: Path) -> BinaryIO | None:
+    """A log file for reading, never through a symlink (that is a HostileFile); None if absent."""
     try:
-        handle = open(path, "rb")  # noqa: SIM115 (closed in finally; a generator)
+        fd = safefs.open_file(path, os.O_RDONLY)
     except OSError:
+        return None
+    return os.fdopen(fd, "rb")
+
+
+def _file_lines(path: Path, stop: int | None = None, start: int = 0) -> Iterator[bytes]:
+    """Lines of one file without their newline, from the first line starting at or after
+    `start`; `stop` caps the bytes read (a snapshot)."""
+    handle = _open(path)
+    if handle is None:
         return
     try:
-        remaining = stop
+        remaining = None if stop is None else max(0, stop - start)
         rest = b""
+        if start > 0:
+            # The line that began before `start` is not ours: skip through its newline (which
+            # may be the byte just before `start`).
+            handle.seek(start - 1)
+            if remaining is not None:
+                remaining += 1
+            drop = True
+        else:
+            drop = False
         while True:
             size = BLOCK * 16 if remaining is None else min(BLOCK * 16, remaining)
             chunk = handle.read(size) if size else b""
@@ -77,39 +96,83 @@ def _file_lines(path: Path, stop: int | None = None) -> Iterator[bytes]:
                 break
             if remaining is not None:
                 remaining -= len(chunk)
+            if drop:
+                cut = chunk.find(b"\n")
+                if cut < 0:
+                    continue
+                chunk, drop = chunk[cut + 1 :], False
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
             yield from lines
-        if rest:
+        if rest and not drop:
             yield rest
     finally:
         handle.close()
 
 
-def _tail_file(path: Path, count: int, stop: int | None = None) -> list[bytes]:
-    """The last `count` lines of one file, read backwards in blocks (a 1 GB log costs nothing)."""
-    try:
-        handle = open(path, "rb")  # noqa: SIM115
-    except OSError:
-        return []
+def _reverse_lines(path: Path, stop: int | None = None) -> Iterator[bytes]:
+    """Lines of one file, last first, read backwards in blocks (a 1 GB log costs nothing)."""
+    handle = _open(path)
+    if handle is None:
+        return
     with handle:
-        end = handle.seek(0, os.SEEK_END) if stop is None else stop
-        chunks: list[bytes] = []
-        newlines = 0
-        pos = end
-        while pos > 0 and newlines <= count:
+        pos = handle.seek(0, os.SEEK_END) if stop is None else stop
+        rest = b""
+        first = True
+        while pos > 0:
             step = min(BLOCK, pos)
             pos -= step
             handle.seek(pos)
-            chunk = handle.read(step)
-            chunks.append(chunk)
-            newlines += chunk.count(b"\n")
-    lines = b"".join(reversed(chunks)).split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    if pos > 0:
-        lines = lines[1:]  # the first piece may be the end of an earlier line
-    return lines[-count:] if count else []
+            lines = (handle.read(step) + rest).split(b"\n")
+            rest = lines[0]
+            body = lines[1:]
+            if first:
+                first = False
+                if body and body[-1] == b"":
+                    body.pop()  # the file's final newline
+            yield from reversed(body)
+        if rest:
+            yield rest
+
+
+def _stamp_at(handle: BinaryIO, pos: int) -> bytes | None:
+    """The stamp of the first line of ours starting at or after pos (None: none nearby)."""
+    handle.seek(max(0, pos - 1))
+    block = handle.read(BLOCK // 4)
+    lines = block.split(b"\n")
+    candidates = lines[1:-1] if pos > 0 else lines[:-1]
+    for raw in candidates:
+        if _stamped(raw):
+            return raw[: fmt.STAMP_LEN]
+    return None
+
+
+def _since_offset(path: Path, since: bytes, stop: int | None) -> int | None:
+    """Where to start reading a file for records at or after `since`: a binary search on the
+    time-stamped lines. None: every record of the file is older (skip it)."""
+    handle = _open(path)
+    if handle is None:
+        return None
+    with handle:
+        size = handle.seek(0, os.SEEK_END) if stop is None else stop
+        last = next((r for r in _reverse_lines(path, size) if _stamped(r)), None)
+        if last is not None and last[: fmt.STAMP_LEN] < since:
+            return None
+        lo, hi = 0, size
+        # Invariant: the first line after lo is older than since (or lo is 0). Unsure (a line
+        # not ours, a torn write) means "go left": reading more is safe, skipping is not.
+        while hi - lo > BLOCK:
+            mid = (lo + hi) // 2
+            stamp = _stamp_at(handle, mid)
+            if stamp is not None and stamp < since:
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+
+def _stamped(raw: bytes) -> bool:
+    return len(raw) >= fmt.STAMP_LEN + 2 and raw[fmt.STAMP_LEN] == 0x20
 
 
 class Snapshot:
@@ -120,7 +183,7 @@ class Snapshot:
 
     def take(self, log_dir: Path, source: str) -> int | None:
         try:
-            info = os.stat(log_dir / f"{source}.log")
+            info = os.stat(log_dir / f"{source}.log", follow_symlinks=False)
         except OSError:
             return None
         self.ends[source] = (info.st_ino, info.st_size)
@@ -134,19 +197,23 @@ def history(
     keep: Callable[[Record], bool] | None,
     snapshot: Snapshot,
 ) -> Iterator[Record]:
-    """Stored records of the chosen sources, merged in time order; the last `lines` if given."""
+    """Stored records of the chosen sources, merged in time order; the last `lines` if given.
+
+    Never reads more than it must: the last N lines are read backwards from the end (stopping
+    at N kept records, or at --since), and --since alone seeks each file by time first.
+    """
+    # A filter from query.record_filter says how far back it reaches (its `since` stamp).
+    since: bytes | None = getattr(keep, "since", None)
     streams: list[Iterable[Record]] = []
     for source in chosen:
         files = generations(log_dir, source)
         stop = snapshot.take(log_dir, source)
-        if lines is not None and keep is None:
-            streams.append(_records(_tail_lines(files, lines, stop), source))
+        if lines is not None:
+            streams.append(_last_records(files, source, lines, keep, since, stop))
             continue
-        records: Iterable[Record] = _records(_all_lines(files, stop), source)
+        records: Iterable[Record] = _records(_lines_since(files, since, stop), source)
         if keep is not None:
             records = filter(keep, records)
-        if lines is not None:
-            records = deque(records, maxlen=lines)
         streams.append(records)
     merged: Iterable[Record] = heapq.merge(*streams, key=lambda r: r[0])
     if lines is not None:
@@ -154,20 +221,60 @@ def history(
     yield from merged
 
 
-def _all_lines(files: list[Path], stop: int | None) -> Iterator[bytes]:
-    for path in files[:-1]:
-        yield from _file_lines(path)
-    yield from _file_lines(files[-1], stop)
+def _lines_since(files: list[Path], since: bytes | None, stop: int | None) -> Iterator[bytes]:
+    """Every line of the files (oldest first), from the first one that may be at/after since."""
+    for index, path in enumerate(files):
+        cap = stop if index == len(files) - 1 else None
+        start = 0
+        if since is not None:
+            found = _since_offset(path, since, cap)
+            if found is None:
+                continue
+            start = found
+            since = None  # the newer files are newer still: read them whole
+        yield from _file_lines(path, cap, start)
 
 
-def _tail_lines(files: list[Path], count: int, stop: int | None) -> list[bytes]:
-    found: list[bytes] = []
+def _last_records(
+    files: list[Path],
+    source: str,
+    count: int,
+    keep: Callable[[Record], bool] | None,
+    since: bytes | None,
+    stop: int | None,
+) -> list[Record]:
+    """The last `count` records kept by the filter, newest file first, read backwards."""
+    found: list[Record] = []  # newest first
+    if count <= 0:
+        return found
+    # Lines not ours wait for the record before them: they are dated like it, as when reading
+    # forwards (parse), so both directions agree.
+    pending: list[bytes] = []
+
+    def take(record: Record) -> bool:
+        """False: stop reading (old enough, or enough found)."""
+        if since is not None and record[0] < since:
+            return False
+        if keep is None or keep(record):
+            found.append(record)
+        return len(found) < count
+
     for index, path in enumerate(reversed(files)):
-        need = count - len(found)
-        if need <= 0:
+        for raw in _reverse_lines(path, stop if index == 0 else None):
+            if not _stamped(raw):
+                pending.append(raw)
+                continue
+            record = parse(raw, source, b"")
+            for text in pending:
+                if not take((record[0], source, b"o", text)):
+                    return found[::-1]
+            pending.clear()
+            if not take(record):
+                return found[::-1]
+    for text in pending:
+        if not take((b"0" * fmt.STAMP_LEN, source, b"o", text)):
             break
-        found = _tail_file(path, need, stop if index == 0 else None) + found
-    return found
+    return found[::-1]
 
 
 class _Tail:
@@ -187,9 +294,8 @@ class _Tail:
             return
         # The snapshotted file, even if it was rotated away since: nothing between is lost.
         for candidate in reversed(self._generations()):
-            try:
-                handle = open(candidate, "rb")  # noqa: SIM115 (kept open while following)
-            except OSError:
+            handle = _open(candidate)  # kept open while following
+            if handle is None:
                 continue
             if os.fstat(handle.fileno()).st_ino == inode:
                 handle.seek(pos)
@@ -220,9 +326,8 @@ class _Tail:
                 self.handle = None
                 data += self._newer_than(mine.st_ino)
         if self.handle is None and info is not None:
-            try:
-                self.handle = open(self.path, "rb")  # noqa: SIM115
-            except OSError:
+            self.handle = _open(self.path)
+            if self.handle is None:
                 return self._cut(data)
             data += self.handle.read()
         return self._cut(data)
@@ -239,10 +344,11 @@ class _Tail:
         newer = rotated[inodes.index(inode) + 1 :] if inode in inodes else rotated
         chunks = []
         for path in newer:
-            try:
-                chunks.append(path.read_bytes())
-            except OSError:
+            handle = _open(path)
+            if handle is None:
                 continue
+            with handle:
+                chunks.append(handle.read())
         return b"".join(chunks)
 
     def _cut(self, data: bytes) -> list[Record]:

@@ -163,7 +163,7 @@ class Child:
         if proc is None:
             return
         members = group_members(proc.pid)
-        kill_group(proc.pid, signal.SIGTERM)
+        kill_group(proc.pid, signal.Signals[self.spec.stop_signal])
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
             if proc.poll() is not None and not any(_alive(m) for m in members):

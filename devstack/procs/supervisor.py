@@ -90,9 +90,13 @@ class Supervisor:
             signal.signal(sig, handler)
 
     # -- the loop (the thread that calls run) ----------------------------------------------------
-    def start_all(self) -> None:
-        for child in self.children.values():
+    def start_all(self, after_first: Callable[[], None] | None = None) -> None:
+        """Start every child in plan order, then the services. after_first runs once the first
+        child (the app, slowest to answer) has started: checks that can overlap its boot."""
+        for index, child in enumerate(self.children.values()):
             self._start(child)
+            if index == 0 and after_first is not None:
+                after_first()
         for service in self.services:
             service.start()
 
