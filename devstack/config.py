@@ -20,6 +20,8 @@ RELOAD_ENGINES = ("devstack", "inotify", "poll", "off")
 POLLING = ("auto", "always", "never")
 SYNC_TYPES = ("rsync", "virtualbox", "nfs")
 PROVIDERS = ("libvirt", "virtualbox")
+# "auto": the project's own Vagrantfile when it has one, else devstack's generated one.
+VAGRANTFILE_MODES = ("auto", "own", "generated")
 LIBVIRT_DRIVERS = ("qemu", "kvm")
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\(.*\))?$")
@@ -83,6 +85,7 @@ class VMConfig:
     host_port: int = 8001
     guest_path: str = "/vagrant"
     boot_timeout: int = 300
+    vagrantfile: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -339,6 +342,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
         host_port=m.int_range("host_port", VMConfig.host_port, 1, 65535),
         guest_path=m.get("guest_path", str, VMConfig.guest_path),
         boot_timeout=m.int_range("boot_timeout", VMConfig.boot_timeout, 10, 3600),
+        vagrantfile=m.choice("vagrantfile", VAGRANTFILE_MODES, VMConfig.vagrantfile),
     )
     m.finish()
     if not vm.guest_path.startswith("/"):

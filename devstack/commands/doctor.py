@@ -69,6 +69,9 @@ def run(
     ctx = Context(target)
     vm_config = load_config(config_path) if url is None and config_path is not None else None
     if vm_config is not None and doctor_guest.in_vm_mode(vm_config):
+        from devstack.vm import vagrantfile
+
+        vm_config = vagrantfile.effective(vm_config)  # the guest path of the user's Vagrantfile
         # nginx and gunicorn run in the guest: their checks run there, the rest through the forward.
         host_side = [spec for spec in chosen if spec.area not in doctor_guest.GUEST_ONLY_AREAS]
         return _with_guest(runner.run(host_side, ctx), ctx, vm_config, checks, as_json, verbose)

@@ -41,6 +41,14 @@ def ensure_vm(config: Config, backend: Backend) -> str:
     """Boot, resume or reload the VM as needed. Returns what was done, for the summary."""
     backend.preflight()
     vagrantfile.write(config)
+    own = vagrantfile.own_vagrantfile(config)
+    if own is not None:
+        backend.out.print(
+            f"devstack: using your {own.path.name} (box {config.vm.box}, project at "
+            f"{config.vm.guest_path} via {config.vm.sync}) with devstack's layer on top"
+        )
+        for note in vagrantfile.disagreements(config, own):
+            backend.out.print(f"  [yellow]![/] {note}")
     current = backend.state()
     wanted = vagrantfile.forwards(config)
     if current == "running" and vagrantfile.applied_forwards(config) == wanted:
@@ -72,6 +80,7 @@ class _Stop:
 
 def run(config: Config, color: str = "auto") -> int:
     out = console.err()
+    config = vagrantfile.effective(config)  # the project's own Vagrantfile wins where it speaks
     check_not_running(config)
     started = time.monotonic()
     config.state_dir.mkdir(exist_ok=True)
@@ -90,7 +99,7 @@ def run(config: Config, color: str = "auto") -> int:
         supervisor=state.ProcRecord.of(os.getpid()),
         extra={
             "vm": {
-                "domain": vagrantfile.machine_prefix(config) + "default",
+                "domain": vagrantfile.machine_prefix(config) + backend.machine,
                 "vagrantfile": str(vagrantfile.vagrantfile_path(config)),
                 "guest_path": config.vm.guest_path,
             }
@@ -208,6 +217,7 @@ def _synced(mux: LogMux, fresh: sync.FreshnessWatcher, rel: str, seconds: float)
 
 def down(config: Config, halt: bool = False, destroy: bool = False) -> int:
     out = console.err()
+    config = vagrantfile.effective(config)
     current = state.read(config.state_dir)
     if current is not None and current.supervisor is not None:
         proc = current.supervisor.process()

@@ -86,6 +86,8 @@ def guest_hasher(config: Config) -> Callable[[Path], str | None] | None:
     run: Callable[..., tuple[int, str, str]] | None = getattr(guest, "run_in_guest", None)
     if run is None:
         return None
+    # The project's own Vagrantfile decides where the files are in the guest.
+    config = importlib.import_module("devstack.vm.vagrantfile").effective(config)
 
     def sha(file: Path) -> str | None:
         path = config.vm.guest_path.rstrip("/") + "/" + file.relative_to(config.root).as_posix()

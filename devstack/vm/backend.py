@@ -36,10 +36,11 @@ class VMError(DevstackError):
     exit_code = Exit.VM
 
 
-def vagrant_env() -> dict[str, str]:
+def vagrant_env(config: Config) -> dict[str, str]:
     env = os.environ.copy()
     env.setdefault("VAGRANT_NO_COLOR", "1")
     env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no phone-home on every command
+    env.update(vagrantfile.vagrant_env(config))
     return env
 
 
@@ -47,8 +48,10 @@ class Backend:
     def __init__(self, config: Config, out: Console | None = None) -> None:
         self.config = config
         self.out = out or console.err()
-        self.root = vagrantfile.vm_dir(config)
-        self.log_path = self.root / "vagrant.log"
+        self.root = vagrantfile.vagrant_root(config)
+        self.machine = vagrantfile.machine_name(config)
+        self.own = vagrantfile.own_vagrantfile(config)
+        self.log_path = vagrantfile.vm_dir(config) / "vagrant.log"
         self.provider = config.vm.provider
         self._vagrant_bin = shutil.which("vagrant")
 
@@ -65,7 +68,9 @@ class Backend:
                 f"the vagrant provider plugin {plugin} is missing — install it "
                 f"(apt-get install {plugin}, or `vagrant plugin install {plugin}`)"
             )
-        if not self._has_box(self.config.vm.box):
+        # A box the user's Vagrantfile computes (not a literal) is vagrant's to find.
+        dynamic_box = self.own is not None and self.own.box is None
+        if not dynamic_box and not self._has_box(self.config.vm.box):
             raise VMError(
                 f"the vagrant box {self.config.vm.box!r} is not installed for provider "
                 f"{self.provider} — add it with `vagrant box add --name "
@@ -79,7 +84,7 @@ class Backend:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=vagrant_env(),
+            env=vagrant_env(self.config),
             cwd=self.root,
             check=False,
         )
@@ -106,14 +111,14 @@ class Backend:
     def _vagrant(self, log: IO[str] | None = None) -> object:
         import vagrant
 
-        self.root.mkdir(parents=True, exist_ok=True)
+        vagrantfile.vm_dir(self.config).mkdir(parents=True, exist_ok=True)
         handle = log
 
         @contextlib.contextmanager
         def err_cm() -> Iterator[IO[str] | None]:
             yield handle
 
-        kwargs: dict[str, object] = {"root": str(self.root), "env": vagrant_env()}
+        kwargs: dict[str, object] = {"root": str(self.root), "env": vagrant_env(self.config)}
         if handle is not None:
             kwargs["err_cm"] = err_cm
             kwargs["out_cm"] = err_cm
@@ -125,7 +130,7 @@ class Backend:
             return "not_created"
         # No machine id yet: vagrant never created this VM. Saves a `vagrant status` (seconds
         # of ruby start-up) on every first boot.
-        machine = self.root / ".vagrant" / "machines" / "default" / self.provider / "id"
+        machine = self.root / ".vagrant" / "machines" / self.machine / self.provider / "id"
         if not machine.exists():
             return "not_created"
         with open(self.log_path, "a", encoding="utf-8") as log:

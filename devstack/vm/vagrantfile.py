@@ -1,4 +1,11 @@
-"""Config -> the generated Vagrantfile under .devstack/vm/ (never the project's own Vagrantfile).
+"""Config -> the Vagrantfile devstack runs, under .devstack/vm/ (never the project's own file).
+
+Two shapes. Without a project Vagrantfile: a complete one from Vagrantfile.j2. With one: an
+overlay (Vagrantfile.overlay.j2) that `load`s the user's file unchanged and then declares only
+devstack's layer (its forward, its provisioner, the serial console); Vagrant merges the blocks in
+order, networks by id. vagrant then runs from the project root with VAGRANT_VAGRANTFILE naming
+the overlay, so every relative path in the user's file means what it always meant, and the
+machine is the one `vagrant up` there makes.
 
 Pure apart from writing the file: the forwards it declares are kept beside it, so the next `up`
 can tell whether a reload is needed without asking vagrant (whose `port` fails under libvirt).
@@ -10,11 +17,14 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from devstack import templates
 from devstack.config import Config
+from devstack.errors import ConfigError
+from devstack.vm import userfile
+from devstack.vm.userfile import UserVagrantfile
 
 # Never copied into the guest: devstack's state, vagrant's, VCS data and bytecode.
 SYNC_EXCLUDES = (".vagrant/", ".devstack/", ".git/", "__pycache__/", "*.pyc")
@@ -39,9 +49,103 @@ def console_log(config: Config) -> Path:
     return vm_dir(config) / "console.log"
 
 
+def own_vagrantfile(config: Config) -> UserVagrantfile | None:
+    """The project's Vagrantfile when devstack should use it (vm.vagrantfile = auto | own)."""
+    if config.vm.vagrantfile == "generated":
+        return None
+    user = userfile.read(config.root)
+    if user is None and config.vm.vagrantfile == "own":
+        raise ConfigError(
+            config.path.name,
+            "vm.vagrantfile",
+            f'"own" but {config.root} has no Vagrantfile',
+            'add one, or set vm.vagrantfile = "auto"',
+        )
+    if user is not None and len(user.machines) > 1:
+        raise ConfigError(
+            user.path.name,
+            "config.vm.define",
+            f"{len(user.machines)} machines ({', '.join(user.machines)}); devstack runs one",
+            f'keep one config.vm.define, or set vm.vagrantfile = "generated" in {config.path.name}',
+        )
+    return user
+
+
+def effective(config: Config) -> Config:
+    """The config as the VM really is: with the user's Vagrantfile, its box, share path and
+    folder type win over the [vm] defaults (the file is the truth the VM boots from)."""
+    user = own_vagrantfile(config)
+    if user is None:
+        return config
+    vm = replace(
+        config.vm,
+        box=user.box or config.vm.box,
+        guest_path=user.guest_path,
+        sync=user.sync_for(config.vm.provider),
+    )
+    return replace(config, vm=vm)
+
+
+def vagrant_root(config: Config) -> Path:
+    """The folder vagrant runs in (its root_path and .vagrant/)."""
+    return config.root if own_vagrantfile(config) is not None else vm_dir(config)
+
+
+def vagrant_env(config: Config) -> dict[str, str]:
+    """What vagrant needs to find the file devstack rendered."""
+    if own_vagrantfile(config) is None:
+        return {}
+    # Vagrant joins this to the folder it searches (a relative path, not only a name).
+    return {"VAGRANT_VAGRANTFILE": vagrantfile_path(config).relative_to(config.root).as_posix()}
+
+
+def machine_name(config: Config) -> str:
+    user = own_vagrantfile(config)
+    return user.machine if user is not None else "default"
+
+
 def forwards(config: Config) -> list[Forward]:
     # Guest = where the guest's nginx listens; host = the public port on this machine.
-    return [Forward("devstack", config.server.listen_port, config.vm.host_port)]
+    return [Forward(_forward_id(config), config.server.listen_port, config.vm.host_port)]
+
+
+def _forward_id(config: Config) -> str:
+    """With the user's file: the id of their forward on devstack's host port, so devstack's
+    declaration replaces it (same guest port, host_ip 127.0.0.1) instead of colliding with it."""
+    user = own_vagrantfile(config)
+    if user is not None:
+        for fwd in user.forwards:
+            if fwd.host == config.vm.host_port and fwd.protocol == "tcp":
+                return fwd.vagrant_id
+    return "devstack"
+
+
+def disagreements(config: Config, user: UserVagrantfile) -> list[str]:
+    """The user's forwards that do not match devstack's, each one line saying what devstack does."""
+    notes = []
+    listen, host = config.server.listen_port, config.vm.host_port
+    where = user.path.name
+    for fwd in user.forwards:
+        if fwd.protocol != "tcp":
+            continue
+        if fwd.host == host and fwd.guest != listen:
+            notes.append(
+                f"{where}:{fwd.line} forwards host {fwd.host} -> guest {fwd.guest}, but nginx in the "
+                f"guest listens on {listen} (server.listen): devstack's layer forwards {host} -> "
+                f"{listen} instead (your file is unchanged)"
+            )
+        elif fwd.host == host and fwd.host_ip not in ("", "127.0.0.1", "localhost"):
+            notes.append(
+                f"{where}:{fwd.line} forwards host {fwd.host} on {fwd.host_ip}: devstack's layer "
+                "binds it to 127.0.0.1 only (your file is unchanged)"
+            )
+        elif fwd.guest == listen and fwd.host != host:
+            notes.append(
+                f"{where}:{fwd.line} forwards host {fwd.host} -> guest {fwd.guest}; devstack serves "
+                f"on host {host} (vm.host_port) — set vm.host_port = {fwd.host} in "
+                f"{config.path.name} to use yours"
+            )
+    return notes
 
 
 def machine_prefix(config: Config) -> str:
@@ -53,12 +157,24 @@ def machine_prefix(config: Config) -> str:
     override = os.environ.get("DEVSTACK_LIBVIRT_PREFIX")
     if override:
         return override
+    if own_vagrantfile(config) is not None:
+        return f"{config.root.resolve().name}_"  # vagrant-libvirt's own default: the folder name
     root = str(config.root.resolve())
     slug = re.sub(r"[^A-Za-z0-9]+", "-", config.root.resolve().name).strip("-")[:24] or "project"
     return f"devstack-{slug}-{hashlib.sha256(root.encode()).hexdigest()[:6]}_"
 
 
 def render(config: Config) -> str:
+    user = own_vagrantfile(config)
+    if user is not None:
+        return templates.render(
+            "Vagrantfile.overlay.j2",
+            config_name=config.path.name,
+            user_vagrantfile=_ruby(str(user.path.resolve())),
+            user_name=user.path.name,
+            forwards=forwards(config),
+            console_log=_ruby(str(console_log(config).resolve())),
+        )
     return templates.render(
         "Vagrantfile.j2",
         config_name=config.path.name,
