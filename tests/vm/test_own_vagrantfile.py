@@ -1,0 +1,101 @@
+"""A project with its OWN Vagrantfile (the classic setup: forward 8001 -> 5000, its own share and
+provisioner) booted by `devstack up --vm` on real Vagrant (libvirt, QEMU).
+
+Runs before test_vm_stack.py (file order) and destroys its VM at the end of the module, so the
+two VMs never hold host port 8001 at the same time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from devstack import probes
+from devstack.config import load
+from devstack.vm import guest, vagrantfile
+from tests.stackutil import EXAMPLE
+from tests.vm.conftest import VMProject, _sweep, vm_unavailable
+
+pytestmark = pytest.mark.vm
+
+GUEST_PATH = "/srv/chat"
+USER_VAGRANTFILE = f"""\
+# The project's own file, as a team would keep it in the repository.
+Vagrant.configure("2") do |config|
+  config.vm.box = "devstack-test"
+  config.vm.network "forwarded_port", guest: 5000, host: 8001
+  config.vm.synced_folder ".", "/vagrant", disabled: true
+  config.vm.synced_folder ".", "{GUEST_PATH}", type: "rsync",
+    rsync__exclude: [".devstack/", ".vagrant/", ".git/"]
+  config.vm.provision "shell", inline: "echo provisioned-by-the-project > /home/vagrant/project-marker"
+  config.vm.provider :libvirt do |libvirt|
+    libvirt.driver = "qemu"
+    libvirt.cpus = 1
+    libvirt.memory = 1024
+  end
+end
+"""
+
+
+@pytest.fixture(scope="module")
+def own_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VMProject]:
+    if vm_unavailable():
+        pytest.skip(vm_unavailable())
+    root = tmp_path_factory.mktemp("own-vagrantfile") / "chat"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".devstack", "__pycache__"))
+    (root / "Vagrantfile").write_text(USER_VAGRANTFILE, encoding="utf-8")
+    project = VMProject(root, 5000, 5001)
+    try:
+        seconds = project.up_vm()
+        print(f"\nown Vagrantfile: devstack up --vm on a fresh VM ready through :8001 in {seconds:.0f} s")
+        yield project
+    finally:
+        if project.proc is not None and project.proc.poll() is None:
+            project.cli("down", timeout=90)
+            project.proc.wait(timeout=60)
+        project.cli("down", "--destroy", timeout=180)
+        _sweep(project)
+
+
+def test_the_users_file_is_run_unchanged_with_devstacks_layer(own_project: VMProject) -> None:
+    assert (own_project.root / "Vagrantfile").read_text(encoding="utf-8") == USER_VAGRANTFILE
+    overlay = (own_project.state_dir / "vm" / "Vagrantfile").read_text(encoding="utf-8")
+    assert f'load "{(own_project.root / "Vagrantfile").resolve()}"' in overlay
+    # vagrant ran in the project root: its machine is the one `vagrant up` there would use.
+    assert (own_project.root / ".vagrant" / "machines" / "default" / "libvirt" / "id").is_file()
+    out = (own_project.root.parent / "up-vm.out").read_text(errors="replace")
+    assert "using your Vagrantfile" in out and GUEST_PATH in out  # (rich may wrap the line)
+
+
+def test_users_provisioner_ran_and_share_path_is_theirs(own_project: VMProject) -> None:
+    config = vagrantfile.effective(load(own_project.config_path))
+    assert config.vm.guest_path == GUEST_PATH
+    code, out, err = guest.run_in_guest(config, "cat /home/vagrant/project-marker; ls " + GUEST_PATH)
+    assert code == 0, err
+    assert "provisioned-by-the-project" in out and "app.py" in out
+
+
+def test_served_through_the_users_forward_and_css_edit_fresh(own_project: VMProject) -> None:
+    url = "http://127.0.0.1:8001"
+    home = probes.http_get(url + "/")
+    assert home.status == 200 and b"Hello from devstack" in home.body
+    css = own_project.root / "static" / "css" / "app.css"
+    with open(css, "a", encoding="utf-8") as handle:
+        handle.write(f"/* edited {time.time_ns()} */\n")
+    started = time.monotonic()
+    while probes.http_get(url + "/static/css/app.css").body != css.read_bytes():
+        assert time.monotonic() - started < 15, "the CSS edit never reached the guest's nginx"
+        time.sleep(0.05)
+    print(f"css edit fresh through the user's forward after {(time.monotonic() - started) * 1000:.0f} ms")
+
+
+def test_down_and_up_again_reuse_the_running_vm(own_project: VMProject) -> None:
+    own_project.stop_up()
+    seconds = own_project.up_vm(timeout=180)
+    print(f"own Vagrantfile: warm `up --vm` (VM already running) ready in {seconds:.1f} s")
+    out = (own_project.root.parent / "up-vm.out").read_text(errors="replace")
+    assert "VM already running" in out
+    assert probes.http_get("http://127.0.0.1:8001/").status == 200
