@@ -14,7 +14,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from devstack import __version__, console, fastpath
@@ -27,7 +26,7 @@ app = typer.Typer(
     "and a doctor that says why it serves stale files.",
     no_args_is_help=True,
     add_completion=False,
-    # Plain click help: rich's help formatter alone costs more than all of typer (`--help` fast).
+    # Plain help: rich's help formatter alone costs more than all of typer (`--help` fast).
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -37,7 +36,19 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="devstack.toml (or a folder holding one); default: search upwards."),
 ]
-ColorOpt = Annotated[ColorMode, typer.Option("--color", help="Color output: auto, always, never.")]
+ColorOpt = Annotated[
+    ColorMode, typer.Option("--color", help="Color output: auto, always, never (--no-color: never).")
+]
+_COLORED = {"up", "logs", "doctor"}  # the commands with --color, which also take --no-color
+
+
+def with_aliases(argv: list[str]) -> list[str]:
+    """--no-color (what docker compose users type) means --color=never where --color exists."""
+    command = next((token for token in argv if not token.startswith("-")), None)
+    if command not in _COLORED:
+        return argv
+    end = argv.index("--") if "--" in argv else len(argv)
+    return [("--color=never" if i < end and t == "--no-color" else t) for i, t in enumerate(argv)]
 
 
 def _version(value: bool) -> None:
@@ -239,22 +250,28 @@ def main(argv: list[str] | None = None) -> None:
 def run_cli(argv: list[str] | None = None) -> int:
     try:
         # status/logs/down written plainly skip typer's pydantic coercion (fastpath.py).
-        fast = fastpath.run(sys.argv[1:] if argv is None else argv)
+        args = with_aliases(sys.argv[1:] if argv is None else argv)
+        fast = fastpath.run(args)
         if fast is not None:
             return fast
-        result = app(args=argv, prog_name="devstack", standalone_mode=False)
+        result = app(args=args, prog_name="devstack", standalone_mode=False)
         return int(result or 0)
     except DevstackError as exc:
         from rich.markup import escape  # only on this path: rich is slow to import
 
         console.err().print(f"[bold red]devstack: error:[/] {escape(str(exc))}", soft_wrap=True)
         return int(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    # typer >= 0.26 vendors Click: its exceptions are typer's, and `click` may not be installed.
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         return int(Exit.INTERRUPTED)
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # usage errors (unknown option, missing argument, bare `devstack`)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()  # the usage line and the error, or the help text for a bare `devstack`
+        else:
+            print(f"Error: {exc.format_message()}", file=sys.stderr)
         return int(Exit.USAGE)
     except KeyboardInterrupt:
         return int(Exit.INTERRUPTED)

@@ -1,0 +1,81 @@
+"""Usage errors: the usage text and exit 2, never "internal error", never a crash file.
+
+In-process through run_cli (the unit tier) and once through the installed console script.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from devstack import cli
+
+USAGE_ERRORS = [
+    pytest.param([], "Usage: devstack", id="bare"),
+    pytest.param(["--nope"], "No such option: --nope", id="unknown-root-option"),
+    pytest.param(["logs", "--no-colr"], "No such option: --no-colr", id="mistyped-option"),
+    pytest.param(["logs", "-n"], "requires an argument", id="missing-value"),
+    pytest.param(["up", "--color", "purple"], "Invalid value for '--color'", id="bad-choice"),
+    pytest.param(["status", "--no-color"], "No such option: --no-color", id="no-color-where-no-color"),
+    pytest.param(["frobnicate"], "No such command", id="unknown-command"),
+]
+
+
+def crash_files() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "devstack-crash-*.log")))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("argv", "needle"), USAGE_ERRORS)
+def test_usage_error_in_process(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    before = crash_files()
+    assert cli.run_cli(argv) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert needle in text, text
+    assert "internal error" not in text
+    assert crash_files() == before
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["logs", "--no-color", "-f"], ["logs", "--color=never", "-f"]),
+        (["up", "-c", "x", "--no-color"], ["up", "-c", "x", "--color=never"]),
+        (["doctor", "--", "--no-color"], ["doctor", "--", "--no-color"]),  # after --: an argument
+        (["status", "--no-color"], ["status", "--no-color"]),  # no --color there: typer says so
+    ],
+)
+def test_no_color_alias(argv: list[str], expected: list[str]) -> None:
+    assert cli.with_aliases(argv) == expected
+
+
+@pytest.mark.unit
+def test_version_and_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run_cli(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("devstack ")
+    assert cli.run_cli(["logs", "--help"]) == 0
+    assert "(--no-color: never)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_usage_error_through_the_console_script(tmp_path: Path) -> None:
+    beside = Path(sys.executable).parent / "devstack"  # where pip put it for this interpreter
+    script = str(beside) if beside.is_file() else shutil.which("devstack")
+    if script is None:
+        pytest.skip("the devstack console script is not on PATH (not installed)")
+    before = crash_files()
+    result = subprocess.run(
+        [script, "logs", "--no-colr"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Usage: devstack logs" in result.stderr and "No such option" in result.stderr
+    assert "internal error" not in result.stderr + result.stdout
+    assert crash_files() == before
