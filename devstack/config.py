@@ -7,7 +7,11 @@ is a ConfigError naming the file, the key and the fix.
 from __future__ import annotations
 
 import re
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, in a VM guest: the agent ships tomli for it
+    import tomli as tomllib  # type: ignore[no-redef]
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,7 @@ class AppConfig:
     reload_engine: str = "devstack"
     reload_extra: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    python: str = ""  # the app's interpreter; "" = find it (apppython.py)
 
     @property
     def module(self) -> str:
@@ -294,6 +299,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     reload = a.get("reload", bool, True)
     engine = a.choice("reload_engine", RELOAD_ENGINES, "devstack")
     extra = a.str_list("reload_extra")
+    python = a.get("python", str, "")
     env_table = a.get("env", dict, {})
     if not all(isinstance(v, str) for v in env_table.values()):
         raise a.fail("env", "every value must be a string", 'quote the values, e.g. DEBUG = "1"')
@@ -380,6 +386,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
             reload_engine=engine,
             reload_extra=extra,
             env=dict(env_table),
+            python=python,
         ),
         static=StaticConfig(dir=static_dir, url=url, polling=polling),
         server=ServerConfig(

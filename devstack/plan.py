@@ -5,19 +5,19 @@ Nothing here starts a process or prints; the supervisor runs what the plan says.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from devstack import fsinfo, procfile, safefs, templates
+from devstack import apppython, fsinfo, procfile, safefs, templates
 from devstack.config import RESERVED_NAMES, Config
 from devstack.errors import ConfigError, DevstackError
 from devstack.live import paths as live_paths
 
 ASYNC_MODES = {"gthread": "threading", "gevent": "gevent", "eventlet": "eventlet"}
+# What each worker needs besides gunicorn, as pip names (in the install hints).
+WORKER_PACKAGES = {"gthread": ("simple-websocket",), "gevent": ("gevent",), "eventlet": ("eventlet",)}
 # Where nginx keeps its pid and temp files: all under the state dir, nothing under /etc or /var.
 NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
@@ -51,18 +51,15 @@ class Plan:
     sendfile: bool
     static_fstype: str
     colors: bool = True  # children asked to keep their colors (a re-plan must ask the same)
+    app_python: apppython.AppPython | None = None  # the interpreter gunicorn runs under, and why
 
 
 def gunicorn_version() -> tuple[int, ...] | None:
+    """gunicorn's version in devstack's own interpreter (the app's: apppython.find)."""
     try:
-        raw = metadata.version("gunicorn")
+        return apppython.parse_version(metadata.version("gunicorn"))
     except metadata.PackageNotFoundError:
         return None
-    parts: list[int] = []
-    for piece in raw.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
 
 
 def nginx_mime_types() -> str | None:
@@ -120,8 +117,10 @@ def _nginx_listen(host: str, port: int) -> str:
 
 
 def build(config: Config, python: str | None = None, colors: bool = True) -> Plan:
+    """The whole stack from the config. `python` forces the app's interpreter (the VM agent runs
+    the app in its own venv); otherwise apppython.py finds it (app.python, $VIRTUAL_ENV, .venv)."""
     warnings: list[str] = []
-    python = python or sys.executable
+    app = apppython.find(config, python)
     fstype = fsinfo.fstype(config.static_dir)
     shared = fsinfo.is_shared(fstype)
     if config.server.sendfile == "auto":
@@ -136,12 +135,12 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
 
     engine = config.app.reload_engine if config.app.reload else "off"
     worker = config.app.worker
-    version = gunicorn_version()
+    version = app.gunicorn
     shown = str(config.path.name)
     if version is None:
         raise DevstackError(
-            f"gunicorn is not installed for {python} — pip install 'gunicorn>=23' "
-            "(or devstack[app]) into the environment that runs your app"
+            f"gunicorn is not installed in the app's python {app.path} ({app.why}) — "
+            f"{app.install_hint('gunicorn>=23', *WORKER_PACKAGES[worker])}"
         )
     if worker == "eventlet":
         if version >= (26,):
@@ -155,19 +154,35 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
             "the eventlet worker is deprecated and gone in gunicorn 26+; "
             'eventlet itself is bug-fix-only — prefer worker = "gthread"'
         )
-    if worker == "gevent" and importlib.util.find_spec("gevent") is None:
+    if worker == "gevent" and not app.importable("gevent"):
         raise ConfigError(
             shown,
             "app.worker",
-            "gevent is not installed",
-            "pip install 'gunicorn[gevent]', or use worker = \"gthread\"",
+            f"gevent is not installed in the app's python {app.path}",
+            f'{app.install_hint("gevent")}, or use worker = "gthread"',
         )
+    uses_socketio = _mentions(config, "flask_socketio")
+    if uses_socketio and not app.importable("flask_socketio"):
+        raise DevstackError(
+            f"{config.app.module} imports flask_socketio, which is not installed in the app's python "
+            f"{app.path} ({app.why}) — {app.install_hint('flask-socketio', *WORKER_PACKAGES[worker])}"
+        )
+    if uses_socketio and worker == "gthread" and not app.importable("simple_websocket"):
+        warnings.append(
+            f"simple-websocket is not installed in the app's python {app.path}: Socket.IO falls back "
+            f"to long-polling under gthread — {app.install_hint('simple-websocket')}"
+        )
+    if engine == "inotify" and not app.importable("inotify"):
+        warnings.append(
+            f"reload_engine inotify replaced by poll: the inotify package is not installed in "
+            f"{app.path} ({app.install_hint('inotify')})"
+        )
+        engine = "poll"
     if engine == "inotify" and (worker == "gevent" or shared):
         why = "it crashes gevent workers at boot" if worker == "gevent" else f"inotify misses {fstype} edits"
         warnings.append(f"reload_engine inotify replaced by poll: {why}")
         engine = "poll"
-    eventlet_importable = importlib.util.find_spec("eventlet") is not None
-    if eventlet_importable and worker != "eventlet" and not _sets_async_mode(config):
+    if app.importable("eventlet") and worker != "eventlet" and not _mentions(config, "async_mode"):
         warnings.append(
             f"eventlet is importable and {config.app.module} does not set async_mode: "
             "Flask-SocketIO will pick eventlet and hang under the "
@@ -175,7 +190,7 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
         )
 
     nginx_conf = render_nginx(config, sendfile, fstype)
-    processes = [gunicorn_spec(config, python, engine, version, colors), nginx_spec(config)]
+    processes = [gunicorn_spec(config, app.path, engine, version, colors), nginx_spec(config)]
     processes += extra_specs(config, warnings, colors)
     return Plan(
         config=config,
@@ -186,14 +201,17 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
         sendfile=sendfile,
         static_fstype=fstype,
         colors=colors,
+        app_python=app,
     )
 
 
-def _sets_async_mode(config: Config) -> bool:
+def _mentions(config: Config, word: str) -> bool:
+    """Whether the app's module source names word (async_mode, flask_socketio): a text search,
+    because the app is never imported in devstack's process."""
     module_path = config.app_dir.joinpath(*config.app.module.split("."))
     for candidate in (module_path.with_suffix(".py"), module_path / "__init__.py"):
         try:
-            if "async_mode" in candidate.read_text(encoding="utf-8", errors="replace"):
+            if word in candidate.read_text(encoding="utf-8", errors="replace"):
                 return True
         except OSError:
             continue

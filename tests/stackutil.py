@@ -37,7 +37,9 @@ def free_ports(count: int) -> list[int]:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "GUNICORN_CMD_ARGS")}
+    # No VIRTUAL_ENV: an activated venv would be the app's interpreter (apppython.py), not ours.
+    dropped = ("FORCE_COLOR", "GUNICORN_CMD_ARGS", "VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env["NO_COLOR"] = "1"
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)

@@ -182,6 +182,8 @@ class LocalStack:
         self.state = state.StackState(
             url=config.public_url, ports={"public": config.server.listen_port, "app": config.server.app_port}
         )
+        if plan.app_python is not None:  # `status` says which interpreter runs the app, and why
+            self.state.extra["python"] = {"path": plan.app_python.path, "why": plan.app_python.why}
         self.supervisor = Supervisor(
             specs,
             sink,

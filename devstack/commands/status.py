@@ -41,6 +41,7 @@ def collect(config_path: Path | None) -> dict[str, Any]:
         "ready_seconds": current.ready_seconds,
         "error": current.error,
         "processes": procs,
+        "python": current.extra.get("python"),
     }
 
 
@@ -54,6 +55,9 @@ def run(config_path: Path | None, as_json: bool = False) -> int:
     if color:
         mark = f"{GREEN if info['running'] else RED}{mark}{RESET}"
     lines = [f"{mark} {info['url']}/" + (f"  ({info['error']})" if info.get("error") else "")]
+    python = info.get("python")
+    if isinstance(python, dict) and python.get("path"):
+        lines.append(f"app python: {python['path']} ({python.get('why', '')})")
     if info["processes"]:
         rows = [("process", "pid", "state", "uptime")]
         for name, proc in info["processes"].items():

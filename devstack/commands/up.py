@@ -138,6 +138,10 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
         _say(f"[bold green]ready[/] in {report.seconds:.2f} s — [bold]{stack.config.public_url}/[/]")
         for step in report.steps:
             _say(f"  [green]✓[/] {step}")
+        python = stack.plan.app_python
+        if python is not None:
+            shown = f"{escape(python.path)} ({escape(python.why)}), gunicorn {python.gunicorn_shown}"
+            _say(f"  app python: {shown}")
         _say("  Ctrl-C stops the stack; `devstack logs -f` follows it from another terminal")
     mux.note("devstack", f"ready in {report.seconds:.2f} s at {stack.config.public_url}/")
     mux.release()

@@ -53,7 +53,7 @@ def _run(config_file: Path, guest_state_dir: Path) -> int:
 
     config = guest_load(config_file)
     guest_state_dir.mkdir(parents=True, exist_ok=True)
-    the_plan = plan.build(config, colors=False)
+    the_plan = plan.build(config, python=sys.executable, colors=False)  # the guest venv runs the app
     # The live re-plan after an edit of the synced devstack.toml derives the guest config again.
     return up._supervise(config, the_plan, "never", daemon=True, load=guest_load)
 

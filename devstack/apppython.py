@@ -1,0 +1,148 @@
+"""Which Python runs the app, and what that Python has installed.
+
+devstack is installed like a CLI (pipx, `uv tool install`), in a venv of its own that holds none
+of the app's packages; the app lives in ITS venv. gunicorn, its worker and every "is X
+importable" check therefore run in the app's interpreter, found in this order:
+
+1. `app.python` in devstack.toml (relative to the project root);
+2. `$VIRTUAL_ENV` (an activated venv);
+3. `.venv/` or `venv/` in the project root (uv, poetry in-project, `python -m venv .venv`);
+   `$UV_PROJECT_ENVIRONMENT` when uv is told to keep it elsewhere;
+4. devstack's own interpreter (devstack and the app installed together).
+
+The facts are asked of that interpreter in one subprocess (~30 ms); for devstack's own they are
+read in-process. gunicorn_conf.py runs in the app's interpreter and never imports devstack.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from devstack.config import Config
+from devstack.errors import ConfigError, DevstackError
+
+# The modules whose presence changes the plan (worker, async mode, reload engine, websockets).
+PROBED = ("gevent", "eventlet", "flask_socketio", "simple_websocket", "inotify", "flask")
+
+_PROBE = """
+import importlib.util, json, sys
+from importlib import metadata
+try:
+    gunicorn = metadata.version("gunicorn")
+except metadata.PackageNotFoundError:
+    gunicorn = None
+print(json.dumps({
+    "version": "%d.%d.%d" % sys.version_info[:3],
+    "gunicorn": gunicorn,
+    "has": [m for m in sys.argv[1:] if importlib.util.find_spec(m) is not None],
+}))
+"""
+
+
+@dataclass(frozen=True)
+class AppPython:
+    path: str
+    why: str  # how it was chosen, as `up` and `status` say it
+    version: str
+    gunicorn: tuple[int, ...] | None
+    has: frozenset[str]
+
+    @property
+    def gunicorn_shown(self) -> str:
+        return ".".join(map(str, self.gunicorn)) if self.gunicorn else "not installed"
+
+    def importable(self, module: str) -> bool:
+        return module in self.has
+
+    def install_hint(self, *packages: str) -> str:
+        """The exact command that installs packages into this interpreter."""
+        quoted = " ".join(f"'{p}'" if any(c in p for c in "<>=[") else p for p in packages)
+        return f"{self.path} -m pip install {quoted}"
+
+
+def locate(
+    config: Config,
+    environ: Mapping[str, str] = os.environ,
+    own: str = sys.executable,
+    is_file: Callable[[Path], bool] = Path.is_file,
+) -> tuple[str, str]:
+    """(interpreter path, why) — pure apart from is_file, which the unit tests replace."""
+    if config.app.python:
+        chosen = Path(config.app.python).expanduser()
+        chosen = chosen if chosen.is_absolute() else config.root / chosen
+        if not is_file(chosen):
+            raise ConfigError(
+                str(config.path.name),
+                "app.python",
+                f"{chosen} does not exist",
+                "point it at your venv's python (e.g. .venv/bin/python), or remove it to find one",
+            )
+        return str(chosen), f"app.python in {config.path.name}"
+    venv = environ.get("VIRTUAL_ENV")
+    if venv and is_file(Path(venv) / "bin" / "python"):
+        return str(Path(venv) / "bin" / "python"), "$VIRTUAL_ENV"
+    candidates = [".venv", "venv"]
+    uv_env = environ.get("UV_PROJECT_ENVIRONMENT")
+    if uv_env:
+        candidates.insert(0, uv_env)
+    for name in candidates:
+        folder = Path(name) if Path(name).is_absolute() else config.root / name
+        if is_file(folder / "bin" / "python"):
+            return str(folder / "bin" / "python"), f"{name}/ in the project"
+    return own, "devstack's own (no .venv/, venv/ or $VIRTUAL_ENV found)"
+
+
+def probe(path: str, why: str, own: str = sys.executable) -> AppPython:
+    if _same(path, own):
+        return _in_process(path, why)
+    try:
+        result = subprocess.run(
+            [path, "-I", "-c", _PROBE, *PROBED], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DevstackError(f"cannot run the app's python {path} ({why}): {exc}") from None
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DevstackError(f"the app's python {path} ({why}) does not run: {last}")
+    data = json.loads(result.stdout)
+    return AppPython(path, why, data["version"], parse_version(data["gunicorn"]), frozenset(data["has"]))
+
+
+def find(config: Config, python: str | None = None) -> AppPython:
+    """The app's interpreter and its facts; `python` forces one (the VM agent: its own venv)."""
+    if python:
+        return probe(python, "given")
+    return probe(*locate(config))
+
+
+def _same(path: str, own: str) -> bool:
+    # Never samefile(): every venv's bin/python is a symlink to the same base interpreter.
+    return os.path.abspath(path) == os.path.abspath(own)
+
+
+def _in_process(path: str, why: str) -> AppPython:
+    try:
+        raw: str | None = metadata.version("gunicorn")
+    except metadata.PackageNotFoundError:
+        raw = None
+    has = frozenset(m for m in PROBED if importlib.util.find_spec(m) is not None)
+    version = "{}.{}.{}".format(*sys.version_info[:3])
+    return AppPython(path, why, version, parse_version(raw), has)
+
+
+def parse_version(raw: str | None) -> tuple[int, ...] | None:
+    if raw is None:
+        return None
+    parts: list[int] = []
+    for piece in raw.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
