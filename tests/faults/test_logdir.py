@@ -50,7 +50,8 @@ def bad_logs(request: pytest.FixtureRequest, project: Project) -> Iterator[str]:
 def test_foreground_warns_and_keeps_serving_and_showing_logs(project: Project, bad_logs: str) -> None:
     fg = start_foreground(project)
     assert wait_status(project, "ready"), fg.output
-    assert "cannot write logs" in fg.output, fg.output
+    # Said at the first log line that cannot be written, which may come just after "ready".
+    assert wait_for(lambda: "cannot write logs" in fg.output, timeout=10), fg.output
     assert fg.output.count("cannot write logs") == 1, "the warning is said once"
     # The live view goes on: requests made now show up on the terminal.
     probes.http_get(project.url + "/health?after-warning")
