@@ -20,7 +20,7 @@ from devstack.backends.local import check_not_running
 from devstack.config import Config
 from devstack.errors import Exit, NotReady, PortTaken
 from devstack.logs.sink import LogMux
-from devstack.vm import guest, ready, ssh, sync, vagrantfile
+from devstack.vm import guest, ready, ssh, sync, vagrantfile, wheelhouse
 from devstack.vm.backend import Backend
 from devstack.vm.mirror import LogMirror
 
@@ -127,6 +127,9 @@ def run(config: Config, color: str = "auto") -> int:
             _record(config, record, "ssh", master.proc)
             guest.prepare(config)
             sync_seconds = sync.initial_sync(config) if config.vm.sync == "rsync" else 0.0
+        with out.status("the app's requirements in the VM (wheelhouse)"):
+            wheels = wheelhouse.ensure(config)
+        with out.status("starting the stack in the VM"):
             mirror.start()
             mirror.wait_ready()
             _record(config, record, "logs", mirror.proc)
@@ -170,6 +173,12 @@ def run(config: Config, color: str = "auto") -> int:
                 f"  [green]✓[/] files synced into the VM ({sync_seconds:.1f} s); "
                 "host edits are synced as you save"
             )
+        done = "installed" if wheels.installed else "already in the VM, nothing installed"
+        fetched = "downloaded" if wheels.downloaded else "cached on the host"
+        out.print(
+            f"  [green]✓[/] app requirements: {wheels.wheels} wheels "
+            f"({fetched}; {done}; {wheels.seconds:.1f} s)"
+        )
         out.print("  Ctrl-C stops the stack (the VM keeps running: `devstack down --halt` or `--destroy`)")
         mux.note("devstack", f"ready in {total:.1f} s at {ready.base_url(config)}/ (VM)")
         mux.release()

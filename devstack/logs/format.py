@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
+
+UTC = timezone.utc  # noqa: UP017 - datetime.UTC is 3.11+; the guest agent runs on 3.10
 
 STREAM_CODES = {"stdout": b"o", "stderr": b"e", "devstack": b"d"}
 CODE_STREAMS = {b"o": "stdout", b"e": "stderr", b"d": "devstack"}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from devstack.logs import format as fmt
 from devstack.logs.reader import Record
+
+UTC = timezone.utc  # noqa: UP017 - datetime.UTC is 3.11+; the guest agent runs on 3.10
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 

@@ -16,6 +16,7 @@ from devstack.config import Config
 from devstack.errors import DevstackError, Exit
 from devstack.vm import ssh
 from devstack.vm.agent import GUEST_BASE, GUEST_SRC, GUEST_STATE, UNIT
+from devstack.vm.wheelhouse import GUEST_VENV
 
 
 def run_in_guest(config: Config, command: str, timeout: float = 60.0) -> tuple[int, str, str]:
@@ -71,7 +72,8 @@ def start_stack(config: Config) -> None:
         f" --working-directory={shlex.quote(config.vm.guest_path)}"
         f" --setenv=PYTHONPATH={GUEST_SRC} --setenv=HOME=$HOME"
         " --property=KillMode=mixed --property=TimeoutStopSec=20"
-        f" /usr/bin/python3 -m devstack.vm.agent run --config {cfg} --state {GUEST_STATE}"
+        # The venv holds the app's requirements (wheelhouse.py); gunicorn runs under it too.
+        f" {GUEST_VENV}/bin/python -m devstack.vm.agent run --config {cfg} --state {GUEST_STATE}"
     )
     code, _, err = ssh.run(config, script, timeout=60)
     if code != 0:

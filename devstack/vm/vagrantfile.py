@@ -27,7 +27,8 @@ from devstack.vm import userfile
 from devstack.vm.userfile import UserVagrantfile
 
 # Never copied into the guest: devstack's state, vagrant's, VCS data and bytecode.
-SYNC_EXCLUDES = (".vagrant/", ".devstack/", ".git/", "__pycache__/", "*.pyc")
+# A host venv is useless in the guest (its paths are the host's): the wheelhouse fills /opt/devstack/venv.
+SYNC_EXCLUDES = (".vagrant/", ".devstack/", ".git/", "__pycache__/", "*.pyc", ".venv/", "venv/")
 
 
 @dataclass(frozen=True)

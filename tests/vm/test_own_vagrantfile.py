@@ -18,6 +18,7 @@ from devstack.config import load
 from devstack.vm import guest, vagrantfile
 from tests.stackutil import EXAMPLE
 from tests.vm.conftest import VMProject, _sweep, vm_unavailable
+from tests.wheelutil import make_wheel
 
 pytestmark = pytest.mark.vm
 
@@ -39,6 +40,18 @@ Vagrant.configure("2") do |config|
 end
 """
 
+# The app's own dependency, one the box cannot have: a wheel in the project, found through the
+# project's requirements.txt; the app imports it in a route.
+REQUIREMENTS = "--find-links wheels\ngreeting==1.0\n"
+APP_ROUTE = """
+
+@app.route("/greeting")
+def greeting_route() -> str:
+    import greeting
+
+    return greeting.hello()
+"""
+
 
 @pytest.fixture(scope="module")
 def own_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VMProject]:
@@ -47,6 +60,10 @@ def own_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VMProject]
     root = tmp_path_factory.mktemp("own-vagrantfile") / "chat"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".devstack", "__pycache__"))
     (root / "Vagrantfile").write_text(USER_VAGRANTFILE, encoding="utf-8")
+    (root / "requirements.txt").write_text(REQUIREMENTS, encoding="utf-8")
+    make_wheel(root / "wheels")
+    with open(root / "app.py", "a", encoding="utf-8") as app:
+        app.write(APP_ROUTE)
     project = VMProject(root, 5000, 5001)
     try:
         seconds = project.up_vm()
@@ -78,6 +95,13 @@ def test_users_provisioner_ran_and_share_path_is_theirs(own_project: VMProject) 
     assert "provisioned-by-the-project" in out and "app.py" in out
 
 
+def test_the_apps_own_requirements_reach_the_guest(own_project: VMProject) -> None:
+    out = (own_project.root.parent / "up-vm.out").read_text(errors="replace")
+    assert "app requirements:" in out and "installed" in out, out[-2000:]
+    page = probes.http_get("http://127.0.0.1:8001/greeting")
+    assert page.status == 200 and page.body == b"hello from an app requirement", page.body[:300]
+
+
 def test_served_through_the_users_forward_and_css_edit_fresh(own_project: VMProject) -> None:
     url = "http://127.0.0.1:8001"
     home = probes.http_get(url + "/")
@@ -98,4 +122,6 @@ def test_down_and_up_again_reuse_the_running_vm(own_project: VMProject) -> None:
     print(f"own Vagrantfile: warm `up --vm` (VM already running) ready in {seconds:.1f} s")
     out = (own_project.root.parent / "up-vm.out").read_text(errors="replace")
     assert "VM already running" in out
+    # Same requirements, same guest: nothing downloaded, nothing installed the second time.
+    assert "cached on the host" in out and "already in the VM" in out, out[-2000:]
     assert probes.http_get("http://127.0.0.1:8001/").status == 200
