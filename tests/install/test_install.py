@@ -1,0 +1,146 @@
+"""devstack installed the way users install CLI tools, used on a project with its own `.venv`.
+
+The wheel and the sdist are built from this checkout; each is installed into a brand-new venv
+with nothing else in it, and the wheel also with pipx and with `uv tool install` (both from the
+package index). Every install runs `--version`, `--help`, a usage error, then `devstack init`
+and `devstack up --detach` in an app folder whose own `.venv` holds gunicorn, Flask-SocketIO and
+a requirement devstack does not have. Nothing here imports the checkout: PYTHONPATH is cleared.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack import __version__, probes
+from tests.stackutil import EXAMPLE, REPO, free_ports, kill_leftovers, processes_under
+
+pytestmark = [pytest.mark.install, pytest.mark.needs_nginx]
+
+APP_REQUIREMENTS = "flask>=3\nflask-socketio>=5.3\ngunicorn>=23\nsimple-websocket>=1.0\nhumanize>=4\n"
+APP_ROUTE = """
+
+@app.route("/ago")
+def ago() -> str:
+    import humanize  # the app's own requirement: only its .venv has it
+
+    return humanize.naturaldelta(60)
+"""
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """A user's shell: no PYTHONPATH into this checkout, no active venv."""
+    drop = ("PYTHONPATH", "VIRTUAL_ENV", "FORCE_COLOR", "PYTHONHOME", "UV_PROJECT_ENVIRONMENT")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["NO_COLOR"] = "1"
+    env.update(extra)
+    return env
+
+
+def run(argv: list[str | Path], cwd: Path | None = None, timeout: float = 600, **env: str) -> str:
+    result = subprocess.run(
+        [str(a) for a in argv],
+        cwd=cwd,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, f"{argv} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("dist")
+    src = tmp_path_factory.mktemp("src") / "devstack"
+    # Build from the tracked files, as a clean clone would (no .venv, no .devstack, no caches).
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    for name in files.decode().split("\0"):
+        if name and (REPO / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
+    run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", out, src])
+    return {"wheel": next(out.glob("*.whl")), "sdist": next(out.glob("*.tar.gz"))}
+
+
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pipx and uv, from the package index, in a venv of their own."""
+    venv = tmp_path_factory.mktemp("tools") / "venv"
+    run([sys.executable, "-m", "venv", venv])
+    run([venv / "bin" / "pip", "install", "-q", "pipx", "uv"])
+    return venv / "bin"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A project with its own .venv and requirements.txt, no devstack.toml yet."""
+    root = tmp_path_factory.mktemp("project") / "myapp"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".devstack", "__pycache__", "devstack.toml"))
+    (root / "requirements.txt").write_text(APP_REQUIREMENTS, encoding="utf-8")
+    with open(root / "app.py", "a", encoding="utf-8") as handle:
+        handle.write(APP_ROUTE)
+    run([sys.executable, "-m", "venv", root / ".venv"])
+    run([root / ".venv" / "bin" / "pip", "install", "-q", "-r", root / "requirements.txt"])
+    yield root
+    kill_leftovers(root)
+
+
+def install(how: str, dists: dict[str, Path], tools: Path, base: Path) -> Path:
+    """Install devstack one way; return the path of its `devstack` command."""
+    if how in ("wheel", "sdist"):
+        venv = base / "venv"
+        run([sys.executable, "-m", "venv", venv])
+        run([venv / "bin" / "pip", "install", "-q", dists[how]])
+        return venv / "bin" / "devstack"
+    if how == "pipx":
+        env = {"PIPX_HOME": str(base / "pipx"), "PIPX_BIN_DIR": str(base / "bin")}
+        run([tools / "pipx", "install", dists["wheel"]], **env, PIPX_MAN_DIR=str(base / "man"))
+        return base / "bin" / "devstack"
+    env = {"UV_TOOL_DIR": str(base / "uv"), "UV_TOOL_BIN_DIR": str(base / "bin")}
+    run([tools / "uv", "tool", "install", dists["wheel"]], **env, UV_CACHE_DIR=str(base / "cache"))
+    return base / "bin" / "devstack"
+
+
+@pytest.mark.parametrize("how", ["wheel", "sdist", "pipx", "uv"])
+def test_installed_devstack_runs_the_projects_own_venv(
+    how: str, dists: dict[str, Path], tools: Path, app: Path, tmp_path: Path
+) -> None:
+    devstack = install(how, dists, tools, tmp_path)
+    assert devstack.is_file(), f"{how}: no devstack command at {devstack}"
+    assert run([devstack, "--version"]).strip() == f"devstack {__version__}"
+    assert "Commands" in run([devstack, "--help"])
+    usage = subprocess.run(
+        [devstack, "logs", "--no-colr"], env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert usage.returncode == 2 and "Usage: devstack logs" in usage.stderr, usage.stderr
+    assert "internal error" not in usage.stderr
+
+    (app / "devstack.toml").unlink(missing_ok=True)
+    run([devstack, "init"], cwd=app)
+    public, private = free_ports(2)
+    config = (app / "devstack.toml").read_text(encoding="utf-8")
+    config = re.sub(r'listen = "127.0.0.1:5000"', f'listen = "127.0.0.1:{public}"', config)
+    config = re.sub(r"app_port = 5001", f"app_port = {private}", config)
+    (app / "devstack.toml").write_text(config, encoding="utf-8")
+    try:
+        out = run([devstack, "up", "--detach"], cwd=app, timeout=120)
+        assert "ready" in out, out
+        home = probes.http_get(f"http://127.0.0.1:{public}/")
+        assert home.status == 200, home.body[:300]
+        ago = probes.http_get(f"http://127.0.0.1:{public}/ago")
+        assert ago.status == 200 and ago.body == b"a minute", ago.body[:300]
+        status = run([devstack, "status"], cwd=app)
+        assert f"app python: {app / '.venv' / 'bin' / 'python'} (.venv/ in the project)" in status, status
+    finally:
+        subprocess.run([devstack, "down"], cwd=app, env=clean_env(), capture_output=True, timeout=60)
+    assert not processes_under(app), "processes left behind"
