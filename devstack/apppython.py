@@ -97,7 +97,7 @@ def locate(
         folder = Path(name) if Path(name).is_absolute() else config.root / name
         if is_file(folder / "bin" / "python"):
             return str(folder / "bin" / "python"), f"{name}/ in the project"
-    return own, "devstack's own (no .venv/, venv/ or $VIRTUAL_ENV found)"
+    return own, "devstack's own: no app.python, $VIRTUAL_ENV, .venv/ or venv/"
 
 
 def probe(path: str, why: str, own: str = sys.executable) -> AppPython:

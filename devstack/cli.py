@@ -25,7 +25,7 @@ app = typer.Typer(
     help="A correct local Nginx + Gunicorn + Flask-SocketIO stack in one command, "
     "and a doctor that says why it serves stale files.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # devstack --install-completion [bash|zsh|fish]
     # Plain help: rich's help formatter alone costs more than all of typer (`--help` fast).
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -74,13 +74,23 @@ def up(
     ] = False,
     vm: Annotated[bool, typer.Option("--vm", help="Run the stack inside a Vagrant VM.")] = False,
     color: ColorOpt = ColorMode.auto,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Give up (exit 4) if not ready within SECONDS; default: an app that cannot start "
+            "is waited for until a save fixes it.",
+            metavar="SECONDS",
+            min=1,
+        ),
+    ] = None,
     daemon: Annotated[bool, typer.Option("--daemon", hidden=True)] = False,
 ) -> None:
     """Start nginx and gunicorn, prove the stack works, then show every process's logs."""
     from devstack.commands import up as cmd
 
     console.configure(color)
-    raise typer.Exit(cmd.run(config, detach=detach, color=color.value, daemon=daemon, vm=vm))
+    raise typer.Exit(cmd.run(config, detach=detach, color=color.value, daemon=daemon, vm=vm, timeout=timeout))
 
 
 @app.command()
@@ -120,7 +130,14 @@ def logs(
         ),
     ] = False,
     lines: Annotated[
-        int | None, typer.Option("--lines", "-n", min=0, help="Only the last N lines (with -f: default 10).")
+        int | None,
+        typer.Option(
+            "--lines",
+            "-n",
+            min=0,
+            help="The last N lines overall, merged across the chosen processes (not N per process, "
+            "unlike compose's --tail); with -f: default 10.",
+        ),
     ] = None,
     since: Annotated[
         str | None,

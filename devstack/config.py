@@ -56,6 +56,7 @@ class StaticConfig:
     dir: Path = Path("static")
     url: str = "/static/"
     polling: str = "auto"
+    explicit: bool = False  # dir was written in the file: a missing folder is then an error
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,11 @@ class Config:
     @property
     def static_dir(self) -> Path:
         return (self.app_dir / self.static.dir).resolve()
+
+    @property
+    def has_static(self) -> bool:
+        """False for an app without a static folder: nginx proxies every path to gunicorn."""
+        return self.static_dir.is_dir()
 
     @property
     def state_dir(self) -> Path:
@@ -306,6 +312,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     a.finish()
 
     s = _Reader(data.get("static", {}), shown, prefix + "static")
+    explicit_static = "dir" in s.data
     static_dir = Path(s.get("dir", str, "static"))
     url = s.get("url", str, "/static/")
     if not url.startswith("/") or " " in url or "\\" in url or ".." in url:
@@ -388,7 +395,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
             env=dict(env_table),
             python=python,
         ),
-        static=StaticConfig(dir=static_dir, url=url, polling=polling),
+        static=StaticConfig(dir=static_dir, url=url, polling=polling, explicit=explicit_static),
         server=ServerConfig(
             listen_host=host,
             listen_port=port,
@@ -426,7 +433,7 @@ def _check_paths(config: Config, shown: str, prefix: str) -> None:
             f"folder {config.app_dir} does not exist",
             "point app.dir at the folder holding your app",
         )
-    if not config.static_dir.is_dir():
+    if config.static.explicit and not config.static_dir.is_dir():
         raise ConfigError(
             shown,
             prefix + "static.dir",

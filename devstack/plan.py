@@ -5,12 +5,13 @@ Nothing here starts a process or prints; the supervisor runs what the plan says.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from devstack import apppython, fsinfo, procfile, safefs, templates
+from devstack import apppython, envfiles, fsinfo, procfile, safefs, templates
 from devstack.config import RESERVED_NAMES, Config
 from devstack.errors import ConfigError, DevstackError
 from devstack.live import paths as live_paths
@@ -83,7 +84,7 @@ def render_nginx(config: Config, sendfile: bool, static_fstype: str) -> str:
         listen=_nginx_listen(config.server.listen_host, config.server.listen_port),
         app_port=config.server.app_port,
         static_url=config.static.url,
-        static_dir=str(config.static_dir),
+        static_dir=str(live_paths.static_alias(state, config.static_dir)) if config.has_static else "",
         autoindex=config.server.autoindex,
         sendfile=sendfile,
         static_fstype=static_fstype,
@@ -103,7 +104,7 @@ def _worker_user(config: Config) -> str:
     import grp
     import pwd
 
-    st = config.static_dir.stat()
+    st = (config.static_dir if config.has_static else config.app_dir).stat()
     try:
         return f"{pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name}"
     except KeyError:
@@ -121,15 +122,21 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
     the app in its own venv); otherwise apppython.py finds it (app.python, $VIRTUAL_ENV, .venv)."""
     warnings: list[str] = []
     app = apppython.find(config, python)
-    fstype = fsinfo.fstype(config.static_dir)
+    served = config.static_dir if config.has_static else config.app_dir
+    fstype = fsinfo.fstype(served)
     shared = fsinfo.is_shared(fstype)
+    if not config.has_static:
+        warnings.append(
+            f"no static folder ({config.static_dir} does not exist): nginx proxies every path to "
+            "gunicorn and the freshness watcher has nothing to watch"
+        )
     if config.server.sendfile == "auto":
         sendfile = not shared
     else:
         sendfile = config.server.sendfile == "on"
         if sendfile and shared:
             warnings.append(
-                f"sendfile is on but {config.static_dir} is on {fstype}: nginx may serve "
+                f"sendfile is on but {served} is on {fstype}: nginx may serve "
                 'stale or truncated files — set server.sendfile = "auto"'
             )
 
@@ -234,7 +241,7 @@ def extra_specs(config: Config, warnings: list[str], colors: bool = True) -> lis
     commands.update(config.processes)
     if not commands:
         return []
-    env = {**procfile.read_dotenv(config.root), **child_env(config, colors)}
+    env = {**envfiles.load(config.root), **child_env(config, colors)}
     return [
         ProcessSpec(
             name=name, argv=["/bin/sh", "-c", f"exec {command}"], cwd=config.root, env=env, restart="always"
@@ -295,13 +302,14 @@ def gunicorn_spec(
         argv += ["--threads", str(config.app.threads)]
     if version is not None and version >= (25, 1):
         # Otherwise gunicorn writes a control socket into $HOME, shared by every stack.
-        argv += ["--control-socket", str(config.state_dir.resolve() / "gunicorn.ctl")]
+        argv += ["--control-socket", str(live_paths.control_socket(config.state_dir))]
     if engine in ("inotify", "poll"):
         argv += ["--reload", "--reload-engine", engine]
         for pattern in config.app.reload_extra:
             argv += ["--reload-extra-file", str(config.app_dir / pattern)]
     argv.append(config.app.wsgi)
-    env = child_env(config, colors)
+    # .flaskenv/.env first: devstack's own variables and [app.env] are set over them.
+    env = {**envfiles.load(config.root), **child_env(config, colors)}
     env["DEVSTACK_WORKER"] = config.app.worker
     env["GUNICORN_CMD_ARGS"] = ""  # a stray shell setting must not change the dev server
     if config.server.live_reload:  # gunicorn_conf.py's post_worker_init says "new code serves" here
@@ -337,6 +345,12 @@ def prepare_state_dir(config: Config) -> None:
         safefs.ensure_dir(state / "tmp")
         safefs.ensure_dir(state / "tmp" / name)
     safefs.write_text(state / ".gitignore", "*\n")
+    folder = live_paths.ensure_socket_dir(state)  # deep project paths: sockets in a short folder
+    link = live_paths.static_alias(state, config.static_dir)
+    if link != config.static_dir:  # a "$" in the path: nginx reaches the static folder by a link
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / link.name)
+        os.symlink(config.static_dir, folder / link.name)
     if nginx_mime_types() is None:
         safefs.write_text(state / "mime.types", MIME_FALLBACK)
 

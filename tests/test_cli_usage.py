@@ -79,3 +79,16 @@ def test_usage_error_through_the_console_script(tmp_path: Path) -> None:
     assert "Usage: devstack logs" in result.stderr and "No such option" in result.stderr
     assert "internal error" not in result.stderr + result.stdout
     assert crash_files() == before
+
+
+def test_shell_completion_through_the_console_script(tmp_path: Path) -> None:
+    beside = Path(sys.executable).parent / "devstack"
+    script = str(beside) if beside.is_file() else shutil.which("devstack")
+    if script is None:
+        pytest.skip("the devstack console script is not on PATH (not installed)")
+    asked = {"_DEVSTACK_COMPLETE": "complete_bash", "COMP_WORDS": "devstack lo", "COMP_CWORD": "1"}
+    env = {**os.environ, **asked}
+    result = subprocess.run([script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.split() == ["logs"], result
+    shown = subprocess.run([script, "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    assert "_devstack_completion()" in shown.stdout and "_DEVSTACK_COMPLETE" in shown.stdout, shown.stdout

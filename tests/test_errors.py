@@ -72,10 +72,11 @@ def test_app_module_missing(project: Project) -> None:
 
 
 @pytest.mark.needs_nginx
-def test_app_that_raises_at_import(project: Project) -> None:
+def test_app_that_raises_at_import_with_timeout(project: Project) -> None:
+    # --timeout: the scripts' contract, not ready in time is exit 4 with the app's error.
     app_py = project.root / "app.py"
     app_py.write_text(app_py.read_text() + "\nimport flask_nonexistent_extension\n")
-    result = project.cli("up", "--detach")
+    result = project.cli("up", "--detach", "--timeout", "3")
     assert result.returncode == 4
     assert_one_line_error(result, "did not become ready", "flask_nonexistent_extension")
 

@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from devstack.logs import format as fmt
-from devstack.logs.sink import MAX_LINE, LogMux
+from devstack.logs.sink import MAX_LINE, LogMux, by_level
 from tests.stackutil import make_full_device
 
 RECORD = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z [oed] ")
@@ -218,3 +218,19 @@ def test_extra_processes_never_share_a_named_source_color() -> None:
     named = set(fmt.NAMED_COLORS.values())
     assert all(fmt.color_for(name) not in named for name in ("ticker", "css", "jobs", "p1", "w"))
     assert fmt.color_for("css") == fmt.color_for("css")  # stable
+
+
+@pytest.mark.unit
+def test_gunicorn_info_lines_are_not_errors() -> None:
+    block = (
+        b"[2026-12-04 03:00:00 +0000] [11] [INFO] Starting gunicorn 27.0.1\n"
+        b"[2026-12-04 03:00:00 +0000] [12] [INFO] Booting worker with pid: 12\n"
+        b"[2026-12-04 03:00:01 +0000] [12] [ERROR] Exception in worker process\n"
+        b"Traceback (most recent call last):\n"
+        b"ModuleNotFoundError: No module named 'x'\n"
+        b"[2026-12-04 03:00:02 +0000] [11] [DEBUG] 1 workers\n"
+    )
+    runs = by_level(block)
+    assert [stream for stream, _ in runs] == ["stdout", "stderr", "stdout"]
+    assert runs[1][1].count(b"\n") == 3  # the ERROR line and its traceback stay together
+    assert b"".join(run for _, run in runs) == block

@@ -39,6 +39,7 @@ class ReadyReport:
     seconds: float
     steps: list[str] = field(default_factory=list)
     error: str = ""
+    app_broken: bool = False  # gunicorn could not start the app: a save may fix it
 
 
 NGINX_FALLBACKS = (
@@ -215,16 +216,18 @@ class LocalStack:
                 )
             )
         # Every static edit is fetched through the public URL and compared with the disk.
-        self.static_watcher = StaticWatcher(
-            config.static_dir,
-            config.public_url,
-            config.static.url,
-            sink,
-            polling=config.static.polling,
-            app_url=f"http://127.0.0.1:{config.server.app_port}",
-            browser=self.live,
-        )
-        self.supervisor.services.append(self.static_watcher)
+        self.static_watcher: StaticWatcher | None = None
+        if config.has_static:  # no static folder: nothing to watch
+            self.static_watcher = StaticWatcher(
+                config.static_dir,
+                config.public_url,
+                config.static.url,
+                sink,
+                polling=config.static.polling,
+                app_url=f"http://127.0.0.1:{config.server.app_port}",
+                browser=self.live,
+            )
+            self.supervisor.services.append(self.static_watcher)
         if self.live is not None:
             self.supervisor.services.append(self.live)
 
@@ -261,7 +264,8 @@ class LocalStack:
             self.sink.note("devstack", f"{name} changed but cannot be used: {exc} — {keep}")
             return
         for warning in new_plan.warnings:
-            self.sink.note("devstack", f"warning: {warning}")
+            if warning not in self.plan.warnings:  # said at start already: once is enough
+                self.sink.note("devstack", f"warning: {warning}")
         new_specs = {
             s.name: plan_mod.nginx_spec(new_config, self.nginx) if s.name == "nginx" else s
             for s in new_plan.processes
@@ -323,9 +327,10 @@ class LocalStack:
         later = _needs_restart(self.config, new_config, self.plan, new_plan)
         self.config, self.plan, self.specs = new_config, new_plan, new_specs
         # The freshness watcher checks through the new public address and prefix from now on.
-        self.static_watcher.public_url = new_config.public_url
-        self.static_watcher.prefix = new_config.static.url
-        self.static_watcher.app_url = f"http://127.0.0.1:{new_server.app_port}"
+        if self.static_watcher is not None:
+            self.static_watcher.public_url = new_config.public_url
+            self.static_watcher.prefix = new_config.static.url
+            self.static_watcher.app_url = f"http://127.0.0.1:{new_server.app_port}"
         if self.live is not None:
             self.live.retarget(new_config.public_url, new_config.static.url)
         with self._state_lock:
@@ -371,6 +376,18 @@ class LocalStack:
                 self.state.ready_seconds = ready_seconds
             state.write(self.config.state_dir, self.state)
 
+    def wait_app_started(self, deadline: float | None, interval: float = 0.05) -> bool:
+        """Block until gunicorn runs again (a save restarted it, or the backoff retry did);
+        False when the stack is stopping or the deadline passed."""
+        while not self.supervisor.stop_requested:
+            gunicorn = self.supervisor.children.get("gunicorn")
+            if gunicorn is not None and gunicorn.running():
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+        return False
+
     def wait_ready(self, started: float, timeout: float = READY_TIMEOUT) -> ReadyReport:
         """HTTP 200 on / through nginx, static bytes equal to disk, Socket.IO over websocket."""
         config = self.config
@@ -395,7 +412,7 @@ class LocalStack:
         while time.monotonic() < deadline:
             problem = failed()
             if problem:
-                return ReadyReport(False, time.monotonic() - started, steps, problem)
+                return ReadyReport(False, time.monotonic() - started, steps, problem, app_broken=True)
             try:
                 resp = probes.http_get(url + "/", timeout=2.0)
             except OSError as exc:
@@ -412,7 +429,7 @@ class LocalStack:
                 False, time.monotonic() - started, steps, f"not ready after {timeout:.0f} s: {last}"
             )
 
-        sample = probes.sample_static_file(config.static_dir)
+        sample = probes.sample_static_file(config.static_dir) if config.has_static else None
         if sample is not None:
             fresh = probes.check_static(url, config.static.url, config.static_dir, sample)
             if not fresh.fresh:
@@ -450,7 +467,11 @@ def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> 
         new_plan.reload_engine,
     ):
         later.append("the app watcher settings (app.dir, app.reload, app.reload_engine, app.reload_extra)")
-    if (old.static_dir, old.static.polling) != (new.static_dir, new.static.polling):
+    if (old.static_dir, old.static.polling, old.has_static) != (
+        new.static_dir,
+        new.static.polling,
+        new.has_static,
+    ):
         later.append("the static watcher settings (static.dir, static.polling)")
     if old.logs != new.logs:
         later.append("[logs]")

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import re
+import os
 from pathlib import Path
 
-from devstack import console, templates
+from devstack import console, layout, templates
 from devstack.config import CONFIG_NAME
 from devstack.errors import DevstackError
-
-_FLASK_RE = re.compile(r"^(\w+)\s*=\s*Flask\(", re.MULTILINE)
-_SKIP = {".venv", "venv", "node_modules", ".git", "tests", ".devstack", "__pycache__"}
-
-
-def find_app(root: Path) -> tuple[str, Path] | None:
-    """(module:attr, app dir) of the first file that creates a Flask app, nearest first."""
-    candidates = sorted(
-        (p for p in root.rglob("*.py") if not _SKIP.intersection(p.relative_to(root).parts)),
-        key=lambda p: (len(p.relative_to(root).parts), p.name not in ("app.py", "wsgi.py"), p.name),
-    )
-    for path in candidates[:500]:
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        match = _FLASK_RE.search(text)
-        if match:
-            module = path.stem if path.name != "__init__.py" else path.parent.name
-            app_dir = path.parent if path.name != "__init__.py" else path.parent.parent
-            return f"{module}:{match.group(1)}", app_dir
-    return None
 
 
 def run(root: Path) -> int:
@@ -38,15 +16,20 @@ def run(root: Path) -> int:
         raise DevstackError(
             f"{target} already exists — devstack init never overwrites; edit it, or remove it first"
         )
-    found = find_app(root)
-    wsgi, app_dir = found if found else ("app:app", root)
-    static = next((d for d in ("static", "assets", "public") if (app_dir / d).is_dir()), "static")
+    found = layout.detect(root)
+    root = root.resolve()
+    app_dir = found.app_dir if found else root
+    static = found.static_dir if found else (root / "static" if (root / "static").is_dir() else None)
+    static_rel = os.path.relpath(static, app_dir) if static else ""
     text = templates.render(
-        "devstack.toml.j2", wsgi=wsgi, app_dir=app_dir.relative_to(root).as_posix() or ".", static_dir=static
+        "devstack.toml.j2",
+        wsgi=found.wsgi if found else "app:app",
+        app_dir=os.path.relpath(app_dir, root),
+        static_dir=Path(static_rel).as_posix() if static_rel else "",
+        static_url=found.static_url if found else "/static/",
     )
     target.write_text(text, encoding="utf-8")
-    what = f"found {wsgi}" if found else "no Flask app found: set app.wsgi"
-    console.err().print(
-        f"wrote {target.name} ({what}, static dir {static!r}); run `devstack up` to start the stack"
-    )
+    what = f"{found.wsgi} ({found.how})" if found else "no Flask app found: set app.wsgi"
+    where = f"static {Path(static_rel).as_posix()!r}" if static else "no static folder: nginx proxies all"
+    console.err().print(f"wrote {target.name}: {what}, {where}; run `devstack up` to start the stack")
     return 0

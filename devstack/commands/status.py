@@ -52,6 +52,8 @@ def run(config_path: Path | None, as_json: bool = False) -> int:
         return 0 if info["running"] else 1
     color = console.use_color("auto")  # status has no --color: NO_COLOR, FORCE_COLOR, the tty
     mark = "running" if info["running"] else str(info["status"])
+    if info["running"] and info["status"] == "waiting":
+        mark = "waiting for a fix"  # nginx runs; the app did not start (its error follows)
     if color:
         mark = f"{GREEN if info['running'] else RED}{mark}{RESET}"
     lines = [f"{mark} {info['url']}/" + (f"  ({info['error']})" if info.get("error") else "")]

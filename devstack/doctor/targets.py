@@ -40,7 +40,7 @@ def from_config(config: Config) -> Target:
         public = current.url  # the host side of the port forward
     return Target(
         public_url=public,
-        static_dir=config.static_dir,
+        static_dir=config.static_dir if config.has_static else None,
         static_prefix=config.static.url,
         nginx_conf=conf if conf.is_file() else None,
         nginx_prefix=config.state_dir.resolve(),

@@ -7,6 +7,7 @@ file and to the terminal. Lines are never split into Python objects: see format.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -30,6 +31,23 @@ class Sink(Protocol):
     def end(self, source: str, stream: str) -> None: ...
     def note(self, source: str, message: str) -> None: ...
     def close(self) -> None: ...
+
+
+# gunicorn writes every level to its error log (stderr): "[time] [pid] [INFO] Booting worker"
+# is not an error. Such lines are filed as stdout; [WARNING], [ERROR] and tracebacks stay stderr.
+_GUNICORN_QUIET = re.compile(rb"^\[[^\]]{1,64}\] \[\d+\] \[(?:INFO|DEBUG)\] ")
+
+
+def by_level(block: bytes) -> list[tuple[str, bytes]]:
+    """gunicorn's stderr block as runs of (stream, lines) by the level each line names."""
+    runs: list[tuple[str, bytes]] = []
+    for line in block.splitlines(keepends=True):
+        stream = "stdout" if _GUNICORN_QUIET.match(line) else "stderr"
+        if runs and runs[-1][0] == stream:
+            runs[-1] = (stream, runs[-1][1] + line)
+        else:
+            runs.append((stream, line))
+    return runs
 
 
 class LogMux:
@@ -74,7 +92,10 @@ class LogMux:
                 else:
                     self._partial[key] = data[cut:]
                     data = data[:cut]
-            if data:
+            if data and stream == "stderr" and source == "gunicorn":
+                for level_stream, run in by_level(data):
+                    self._emit(source, level_stream, run)
+            elif data:
                 self._emit(source, stream, data)
 
     def end(self, source: str, stream: str) -> None:

@@ -75,6 +75,10 @@ class Supervisor:
         """A watched app file changed: reload gunicorn, or start it again if it is down."""
         self._events.put(_Event("changed", "gunicorn", payload=why))
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stopping
+
     def request_stop(self, reason: str = "") -> None:
         self._events.put(_Event("stop", payload=reason))
 

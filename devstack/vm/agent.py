@@ -31,7 +31,7 @@ UNIT = "devstack-stack"
 def _run(config_file: Path, guest_state_dir: Path) -> int:
     from devstack import config as config_mod
     from devstack import plan
-    from devstack.commands import up
+    from devstack.backends import foreground
 
     plain_load = config_mod.load
 
@@ -55,7 +55,7 @@ def _run(config_file: Path, guest_state_dir: Path) -> int:
     guest_state_dir.mkdir(parents=True, exist_ok=True)
     the_plan = plan.build(config, python=sys.executable, colors=False)  # the guest venv runs the app
     # The live re-plan after an edit of the synced devstack.toml derives the guest config again.
-    return up._supervise(config, the_plan, "never", daemon=True, load=guest_load)
+    return foreground.supervise(config, the_plan, "never", daemon=True, load=guest_load)
 
 
 def _safe(root: Path, rel: str) -> Path:

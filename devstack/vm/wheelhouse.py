@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import tarfile
 import time
 import tomllib
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from devstack.config import Config
@@ -31,18 +33,28 @@ from devstack.vm.agent import GUEST_BASE
 GUEST_VENV = GUEST_BASE / "venv"
 GUEST_WHEELS = GUEST_BASE / "wheels"
 MIN_GUEST_PYTHON = (3, 10)
-# What the guest stack itself imports (devstack's agent, the server, the worker's websocket).
-STACK = (
-    "gunicorn",
-    "flask",
-    "flask-socketio",
-    "simple-websocket",
-    "watchdog",
-    "jinja2",
-    "psutil",
-    "rich",
-    "typer",
-)
+DIST = "devstack-flask"
+HOST_ONLY = {"python-vagrant"}  # the guest never drives Vagrant
+
+
+def stack_requirements() -> list[str]:
+    """What the guest stack imports: devstack's own dependencies and its [app] extra, read from
+    the installed metadata (pyproject.toml is the one list; the test box is built from it too)."""
+    try:
+        requires = metadata.requires(DIST) or []
+    except metadata.PackageNotFoundError:
+        raise DevstackError(f"{DIST} is not installed: cannot tell the VM what to install", Exit.VM) from None
+    wanted = []
+    for line in requires:
+        spec, _, marker = line.partition(";")
+        name = re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower()
+        if name not in HOST_ONLY and (
+            not marker.strip() or marker.replace('"', "'").strip() == "extra == 'app'"
+        ):
+            wanted.append(spec.strip())
+    return sorted(dict.fromkeys(wanted))
+
+
 _PROBE = (
     "python3 -c 'import json, platform, sys; "
     'print(json.dumps({"version": list(sys.version_info[:2]), "machine": platform.machine(), '
@@ -123,7 +135,7 @@ def requirements(config: Config) -> list[str]:
 
 
 def cache_key(reqs: list[str], guest: GuestPython) -> str:
-    blob = json.dumps([reqs, list(STACK), guest.tag, guest.platforms()], sort_keys=True)
+    blob = json.dumps([reqs, stack_requirements(), guest.tag, guest.platforms()], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -169,7 +181,7 @@ def download(root: Path, reqs: list[str], guest: GuestPython, folder: Path) -> N
     for tag in guest.platforms():
         target += ["--platform", tag]
     req_file = folder / "requirements.txt"
-    stack = [*STACK, "tomli"] if guest.version < (3, 11) else list(STACK)  # tomllib is 3.11+
+    stack = stack_requirements() + (["tomli"] if guest.version < (3, 11) else [])  # tomllib: 3.11+
     req_file.write_text("\n".join([*stack, *reqs]) + "\n", encoding="utf-8")
     steps = [
         # cwd = the project: a relative `--find-links wheels` or `./pkg.whl` line means what it says.

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,8 +63,13 @@ def run(argv: list[str | Path], cwd: Path | None = None, timeout: float = 600, *
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
     src = tmp_path_factory.mktemp("src") / "devstack"
-    # Build from the tracked files, as a clean clone would (no .venv, no .devstack, no caches).
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    # Build from what a commit would hold (tracked and new files; nothing ignored: no .venv, no caches).
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
     for name in files.decode().split("\0"):
         if name and (REPO / name).is_file():
             (src / name).parent.mkdir(parents=True, exist_ok=True)
@@ -144,3 +150,77 @@ def test_installed_devstack_runs_the_projects_own_venv(
     finally:
         subprocess.run([devstack, "down"], cwd=app, env=clean_env(), capture_output=True, timeout=60)
     assert not processes_under(app), "processes left behind"
+
+
+# The example corpus, end to end from the clean wheel install: (example, file edited, old, new,
+# text the page shows before, after, the static file edited or None).
+CORPUS = [
+    pytest.param("chat", "app.py", "Hello from devstack", "Hello, edited", "css/app.css", id="chat"),
+    pytest.param("factory", "notes/__init__.py", "CREATED = 90", "CREATED = 3600", "notes.css", id="factory"),
+    pytest.param("minimal", "chat.py", 'MESSAGE = "minimal app"', 'MESSAGE = "edited"', None, id="minimal"),
+]
+PAGE = {  # what GET / says before and after the code edit
+    "chat": (b"Hello from devstack", b"Hello, edited"),
+    "factory": (b"Notes from .env</h1>", b"an hour ago"),  # .env reached gunicorn; humanize runs
+    "minimal": (b"<p>minimal app</p>", b"<p>edited</p>"),
+}
+
+
+@pytest.fixture(scope="module")
+def wheel_devstack(dists: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return install("wheel", dists, Path(), tmp_path_factory.mktemp("wheel-tool"))
+
+
+def wait_body(url: str, wanted: bytes, timeout: float = 20.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    body = b""
+    while time.monotonic() < deadline:
+        resp = probes.http_get(url)
+        body = resp.body
+        if resp.status == 200 and wanted in body:
+            return body
+        time.sleep(0.1)
+    return body
+
+
+@pytest.mark.parametrize(("example", "code", "old", "new", "static"), CORPUS)
+def test_example_corpus_end_to_end(
+    example: str, code: str, old: str, new: str, static: str | None, wheel_devstack: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / example
+    shutil.copytree(
+        REPO / "examples" / example,
+        root,
+        ignore=shutil.ignore_patterns(".devstack", "__pycache__", "devstack.toml", ".venv"),
+    )
+    run([sys.executable, "-m", "venv", root / ".venv"])
+    run([root / ".venv" / "bin" / "pip", "install", "-q", "-r", root / "requirements.txt"])
+    devstack = wheel_devstack
+    said = run([devstack, "init"], cwd=root)
+    public, private = free_ports(2)
+    config = (root / "devstack.toml").read_text(encoding="utf-8")
+    config = config.replace('listen = "127.0.0.1:5000"', f'listen = "127.0.0.1:{public}"')
+    config = config.replace("app_port = 5001", f"app_port = {private}")
+    (root / "devstack.toml").write_text(config, encoding="utf-8")  # ports only: free ones for the test
+    url = f"http://127.0.0.1:{public}"
+    before, after = PAGE[example]
+    try:
+        out = run([devstack, "up", "--detach"], cwd=root, timeout=120)
+        assert ("no static folder" in out) == (static is None), out
+        assert before in wait_body(url + "/", before), f"{example}: {said}"
+        if static is not None:
+            static_dir = next(p for p in root.rglob("static") if p.is_dir() and ".venv" not in p.parts)
+            file = static_dir / static
+            file.write_text(file.read_text() + f"\n/* edited {time.time_ns()} */\n")
+            prefix = "/static/"
+            assert wait_body(url + prefix + static, file.read_bytes()) == file.read_bytes()
+        source = root / code
+        source.write_text(source.read_text().replace(old, new))
+        assert after in wait_body(url + "/", after), f"{example}: the code edit was not served"
+        doctor = subprocess.run(
+            [devstack, "doctor"], cwd=root, env=clean_env(), capture_output=True, text=True, timeout=120
+        )
+        assert doctor.returncode == 0, doctor.stdout[-3000:] + doctor.stderr
+    finally:
+        subprocess.run([devstack, "down"], cwd=root, env=clean_env(), capture_output=True, timeout=60)
+    assert not processes_under(root), "processes left behind"
