@@ -9,7 +9,8 @@ new code verified through nginx; one in ten breaks the import and is then fixed)
 random child (recovery verified: the current code answers again), devstack.toml edits (applied
 live: the new value is served), and SIGSTOP/SIGCONT of the whole process tree (a suspend).
 
-It prints one table: supervisor RSS, open fds and threads at the start and the end (the
+It prints one table: supervisor RSS, open fds and threads at the start (after one warm-up
+event of each kind) and the end (the
 watchers are threads of the supervisor, so their memory is its memory), nginx and gunicorn
 master RSS, spam lines written vs found in the store (inside the retention, no gap), STALE
 notes, verified edits and recoveries, and p50/p99 of edit -> fresh and edit -> new code over
@@ -305,7 +306,6 @@ def _day(day: Day, minutes: float, rng: random.Random) -> int:
     project = day.project
     sup_pid = int(day.state()["supervisor"]["pid"])  # type: ignore[index]
     time.sleep(2.0)  # settle: first scans, first log lines
-    start = sample(project, sup_pid)
     events = [
         (day.static_burst, 50),
         (day.code_edit, 25),
@@ -313,6 +313,12 @@ def _day(day: Day, minutes: float, rng: random.Random) -> int:
         (day.toml_edit, 3),
         (day.suspend, 2),
     ]
+    # Warm-up: each kind of event once, so the baseline holds what any first use imports or
+    # caches once (a re-plan's templates, the reload path); growth after it is what a day adds.
+    for warm_up, _ in events:
+        warm_up()
+    time.sleep(1.0)
+    start = sample(project, sup_pid)
     funcs, weights = zip(*events, strict=True)
     deadline = time.monotonic() + minutes * 60
     begun = time.monotonic()

@@ -110,6 +110,8 @@ class Config:
     vm: VMConfig = field(default_factory=VMConfig)
     processes: dict[str, str] = field(default_factory=dict)
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
+    # Where the state lives instead of <root>/.devstack: the VM guest keeps it outside the share.
+    state_root: Path | None = None
 
     @property
     def app_dir(self) -> Path:
@@ -126,7 +128,7 @@ class Config:
 
     @property
     def state_dir(self) -> Path:
-        return self.root / ".devstack"
+        return self.state_root or self.root / ".devstack"
 
     @property
     def public_url(self) -> str:

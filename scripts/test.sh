@@ -19,6 +19,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 python3 -m pip install -q -e '.[test]'
 
+# The fast tier first: pure logic, no process (a broken seam fails here in seconds).
+t0=$(date +%s)
+python3 -m pytest -m unit -q -p no:cacheprovider
+echo "unit tier: $(( $(date +%s) - t0 )) s"
+
 status=0
 if [ "${DEVSTACK_VM_TESTS:-}" = "1" ] || [ "${CI:-}" = "true" ]; then
   if [ -x .ci/vm-tier ]; then

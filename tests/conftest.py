@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.stackutil import Project, kill_leftovers, make_project, processes_under
@@ -35,3 +37,44 @@ def stack(project: Project) -> Iterator[Project]:
     """The example stack running detached (devstack up --detach), stopped afterwards."""
     project.up_detached()
     yield project
+
+
+def _processes_in(base: str) -> dict[int, psutil.Process]:
+    """Live processes whose command line or working folder is under base (pytest's temp root)."""
+    found = {}
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
+        try:
+            if proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if base in " ".join(proc.info["cmdline"] or []) or (proc.info["cwd"] or "").startswith(base):
+                found[proc.pid] = proc
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_process_left_behind(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Fails any test that leaves a process of its own behind (started under pytest's temp
+    folder during the test and still alive after its fixtures tore down). The VM tier keeps one
+    stack per module on purpose, so it is exempt."""
+    if request.node.get_closest_marker("vm"):
+        yield
+        return
+    base = str(tmp_path_factory.getbasetemp())
+    before = set(_processes_in(base))
+    yield
+    left = {pid: p for pid, p in _processes_in(base).items() if pid not in before}
+    if not left:
+        return
+    shown = []
+    for proc in left.values():
+        try:
+            shown.append(f"{proc.pid} {' '.join(proc.cmdline())[:120]}")
+            proc.kill()  # ours: started under this test's temp folder, after the test began
+        except psutil.Error:
+            continue
+    psutil.wait_procs(list(left.values()), timeout=5)
+    pytest.fail(f"processes left behind by {request.node.nodeid}: {shown}", pytrace=False)

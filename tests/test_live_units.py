@@ -11,6 +11,7 @@ import pytest
 
 from devstack import config as config_mod
 from devstack import plan as plan_mod
+from devstack.errors import ConfigError
 from devstack.live import hub as hub_mod
 from devstack.live import paths, ws
 from devstack.live.hub import Hub
@@ -241,7 +242,7 @@ def test_live_reload_key_and_the_rendered_config(tmp_path: Path) -> None:
     assert 'proxy_set_header Accept-Encoding "";' in text
     assert "location /__devstack/ {" in text
     path.write_text('[server]\nlive_reload = "yes"\n')
-    with pytest.raises(config_mod.ConfigError, match=r"server\.live_reload"):
+    with pytest.raises(ConfigError, match=r"server\.live_reload"):
         config_mod.load(path)
 
 

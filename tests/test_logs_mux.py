@@ -183,12 +183,12 @@ def test_a_terminal_that_stops_reading_never_stalls_the_logs(tmp_path: Path) -> 
     assert mux.screen is not None
     mux.screen.limit = 256 * 1024
     lines = 50_000
-    feeder = threading.Thread(
-        target=lambda: [
+
+    def feed_all() -> None:
+        for s in range(0, lines, 1000):
             mux.feed("app", "stdout", b"".join(b"line %06d\n" % i for i in range(s, s + 1000)))
-            for s in range(0, lines, 1000)
-        ]
-    )
+
+    feeder = threading.Thread(target=feed_all)
     feeder.start()
     feeder.join(timeout=60)
     assert not feeder.is_alive(), "feed() blocked on the terminal"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devstack.logs import format as fmt
-from devstack.logs import reader
+from devstack.logs import reader, store
 from devstack.logs.query import record_filter
 
 pytestmark = pytest.mark.unit
@@ -41,7 +41,7 @@ def build(log_dir: Path, seed: int) -> float:
 def everything(log_dir: Path, chosen: list[str]) -> list[reader.Record]:
     streams = []
     for source in chosen:
-        lines = [ln for path in reader.generations(log_dir, source) for ln in reader._file_lines(path)]
+        lines = [ln for path in store.generations(log_dir, source) for ln in reader._file_lines(path)]
         streams.append(list(reader._records(lines, source)))
     return sorted((r for s in streams for r in s), key=lambda r: r[0])
 

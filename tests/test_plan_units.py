@@ -80,3 +80,14 @@ def test_factory_wsgi_is_accepted_as_gunicorn_writes_it(tmp_path: Path) -> None:
     text = project.config_path.read_text().replace('wsgi = "app:app"', "wsgi = \"app:make_app('dev')\"")
     project.config_path.write_text(text)
     assert gunicorn(build(project)).argv[-1] == "app:make_app('dev')"
+
+
+def test_a_derived_state_root_moves_every_state_path(tmp_path: Path) -> None:
+    # The VM guest derives its config by fields (dataclasses.replace), not by subclassing Config.
+    import dataclasses
+
+    config = config_mod.load(make_project(tmp_path).config_path)
+    guest = dataclasses.replace(config, state_root=tmp_path / "guest-state")
+    assert guest.state_dir == tmp_path / "guest-state" and config.state_dir == config.root / ".devstack"
+    the_plan = plan.build(guest, colors=False)
+    assert f"{(tmp_path / 'guest-state').resolve()}/nginx.pid" in the_plan.nginx_conf

@@ -33,23 +33,13 @@ def _run(config_file: Path, guest_state_dir: Path) -> int:
     from devstack import plan
     from devstack.backends import foreground
 
-    plain_load = config_mod.load
-
-    @dataclasses.dataclass(frozen=True)
-    class GuestConfig(config_mod.Config):
-        guest_state: Path = guest_state_dir
-
-        @property
-        def state_dir(self) -> Path:
-            return self.guest_state
-
     def guest_load(path: Path) -> config_mod.Config:
-        base = plain_load(path)
-        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-        # The forward connects to the guest's own address, so nginx listens on every interface
-        # (reachable only through the VM's isolated network and the host's 127.0.0.1 forward).
-        fields["server"] = dataclasses.replace(base.server, listen_host="0.0.0.0")
-        return GuestConfig(**fields)
+        """The synced devstack.toml, derived for the guest by plain fields (no subclass): state
+        outside the share, and nginx on every interface, since the forward connects to the
+        guest's own address (reachable only through the VM's network and the host's loopback)."""
+        base = config_mod.load(path)
+        server = dataclasses.replace(base.server, listen_host="0.0.0.0")
+        return dataclasses.replace(base, server=server, state_root=guest_state_dir)
 
     config = guest_load(config_file)
     guest_state_dir.mkdir(parents=True, exist_ok=True)

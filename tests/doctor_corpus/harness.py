@@ -94,9 +94,9 @@ def render(case: Case, base: Path) -> Site:
         values["@CERT@"], values["@KEY@"] = str(cert), str(key)
     text = case.conf
     main = "\n".join(case.meta.get("main", []))
-    for key, value in values.items():
-        text = text.replace(key, value)
-        main = main.replace(key, value)
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+        main = main.replace(placeholder, value)
     shutil.copy(HERE / "proxy_params", base / "proxy_params")
     mime = Path("/etc/nginx/mime.types")
     if mime.is_file():

@@ -77,7 +77,7 @@ PLAUSIBLE = [
     "🙂" * 3,
 ]
 
-text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
 scalars = st.one_of(
     st.sampled_from(PLAUSIBLE),
     text,

@@ -45,11 +45,13 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run(argv: list[str | Path], cwd: Path | None = None, timeout: float = 600, **env: str) -> str:
+def run(
+    argv: list[str | Path], cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+) -> str:
     result = subprocess.run(
         [str(a) for a in argv],
         cwd=cwd,
-        env=clean_env(**env),
+        env=clean_env(**(env or {})),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -110,10 +112,10 @@ def install(how: str, dists: dict[str, Path], tools: Path, base: Path) -> Path:
         return venv / "bin" / "devstack"
     if how == "pipx":
         env = {"PIPX_HOME": str(base / "pipx"), "PIPX_BIN_DIR": str(base / "bin")}
-        run([tools / "pipx", "install", dists["wheel"]], **env, PIPX_MAN_DIR=str(base / "man"))
+        run([tools / "pipx", "install", dists["wheel"]], env={**env, "PIPX_MAN_DIR": str(base / "man")})
         return base / "bin" / "devstack"
     env = {"UV_TOOL_DIR": str(base / "uv"), "UV_TOOL_BIN_DIR": str(base / "bin")}
-    run([tools / "uv", "tool", "install", dists["wheel"]], **env, UV_CACHE_DIR=str(base / "cache"))
+    run([tools / "uv", "tool", "install", dists["wheel"]], env={**env, "UV_CACHE_DIR": str(base / "cache")})
     return base / "bin" / "devstack"
 
 

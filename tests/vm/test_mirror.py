@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from devstack.logs.sink import LogMux
-from devstack.vm import mirror
+from devstack.vm import mirror, ssh
 from tests.vm.test_vm_units import _project
 
 
@@ -25,7 +25,7 @@ def test_mirrored_guest_logs_rotate_by_size(tmp_path: Path, monkeypatch: pytest.
     feed.write_text("following\n" + "\n".join(lines) + "\n", encoding="utf-8")
     # Stand in for the ssh stream with a real process writing the same bytes to a pipe.
     monkeypatch.setattr(
-        mirror.ssh, "popen", lambda _c, _cmd: subprocess.Popen(["cat", str(feed)], stdout=subprocess.PIPE)
+        ssh, "popen", lambda _c, _cmd: subprocess.Popen(["cat", str(feed)], stdout=subprocess.PIPE)
     )
     terminal = LogMux(None)  # no live view: only the host files are under test
     log_mirror = mirror.LogMirror(config, terminal)

@@ -146,10 +146,8 @@ def eventlet(ctx: Context) -> Outcome:
             )
         if ctx.t.app_worker is None:
             return na("no gunicorn found and no devstack.toml to read the worker from")
-        from devstack.plan import gunicorn_version
-
         worker, where = ctx.t.app_worker, f"app.worker in {ctx.t.config_path}"
-        version = gunicorn_version()
+        version = _app_gunicorn(ctx.t.config_path)
     shown = ".".join(map(str, version)) if version else "unknown"
     ev = [Evidence("config", f"worker class {worker}", where), Evidence("output", f"gunicorn {shown}")]
     if worker != "eventlet":
@@ -298,3 +296,17 @@ def sync_worker(ctx: Context) -> Outcome:
             Evidence("probe", "Engine.IO handshake answered (the app uses Socket.IO)"),
         ],
     )
+
+
+def _app_gunicorn(config_path: Path | None) -> tuple[int, ...] | None:
+    """gunicorn's version in the APP's interpreter (what `up` would run), not in devstack's."""
+    from devstack import apppython
+    from devstack.config import load
+    from devstack.errors import DevstackError
+
+    if config_path is None:
+        return None
+    try:
+        return apppython.find(load(config_path)).gunicorn
+    except DevstackError:
+        return None
