@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -137,34 +136,19 @@ def terminate_group(record: ProcRecord, grace: float = 5.0) -> bool:
 
     Returns True when something of ours was running.
     """
-    import psutil
+    from devstack.procs import kill
 
-    proc = record.process()
-    if proc is None:
+    if record.process() is None:
         return False
     try:
         pgid = os.getpgid(record.pid)
     except ProcessLookupError:
         return False
-    # Only signal the group if the recorded process leads it (it was started in its own session).
-    group = pgid if pgid == record.pid else None
-    _signal(record.pid, group, signal.SIGTERM)
-    members = _group_members(group) if group else [proc]
-    _, alive = psutil.wait_procs(members, timeout=grace)
-    if alive:
-        _signal(record.pid, group, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=2.0)
+    if pgid == record.pid:  # it leads its group (started in its own session): the whole group
+        kill.stop_group(record.pid, grace=grace, members=_group_members(pgid))
+    else:
+        kill.stop_pid(record.pid, record.alive, grace)
     return True
-
-
-def _signal(pid: int, group: int | None, sig: signal.Signals) -> None:
-    try:
-        if group is not None:
-            os.killpg(group, sig)
-        else:
-            os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_members(pgid: int) -> list[psutil.Process]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import time
 import traceback
@@ -18,6 +17,7 @@ from devstack.backends.foreground import acquire_start_lock, say, supervise
 from devstack.backends.local import check_not_running, check_ports
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
+from devstack.procs import kill
 
 DETACH_TIMEOUT = 60.0
 
@@ -103,8 +103,9 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
         error = (tail.strip().splitlines() or ["no output"])[-1]
         error = error.removeprefix("devstack: error: ")  # said once, by the raise below
     if exited is None:
-        os.kill(pid, signal.SIGTERM)
-        _wait(pid, 15.0)
+        kill.stop_pid(pid, lambda: _reaped(pid) is None, 15.0)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)  # ours: reap it (after a KILL it is gone at once)
     raise DevstackError(f"the stack did not become ready: {error}", Exit.NOT_READY)
 
 
@@ -149,13 +150,3 @@ def _reaped(pid: int) -> int | None:
     except ChildProcessError:
         return 0
     return os.waitstatus_to_exitcode(status) if done else None
-
-
-def _wait(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while _reaped(pid) is None:
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return
-        time.sleep(0.02)

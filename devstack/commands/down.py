@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 from devstack import state
 from devstack.commands._common import config_file, load_config
 from devstack.errors import ConfigError
+from devstack.procs import kill
 
 # No rich, psutil or backend import on the healthy path: `down` is a signal and a short wait.
 
@@ -35,16 +35,9 @@ def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, des
     record = current.supervisor
     running = record.alive()
     if running:
-        _signal(record.pid, signal.SIGTERM)
-        # Wait for it to exit, not to be reaped: the detached supervisor's parent is init, which
+        # Waits for it to exit, not to be reaped: the detached supervisor's parent is init, which
         # may reap late (a zombie that has already stopped everything counts as gone).
-        deadline = time.monotonic() + timeout
-        pause = 0.005  # short at first: a healthy stack is gone in well under 0.3 s
-        while record.alive() and time.monotonic() < deadline:
-            time.sleep(pause)
-            pause = min(0.05, pause * 1.5)
-        if record.alive():
-            _signal(record.pid, signal.SIGKILL)
+        kill.stop_pid(record.pid, record.alive, timeout)
     left: list[str] = []
     if any(rec.alive() for rec in current.processes.values()):
         from devstack.backends.local import cleanup_leftovers

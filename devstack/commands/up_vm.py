@@ -20,6 +20,7 @@ from devstack.backends.local import check_not_running
 from devstack.config import Config
 from devstack.errors import Exit, NotReady, PortTaken
 from devstack.logs.sink import LogMux
+from devstack.procs import kill
 from devstack.vm import guest, ready, ssh, sync, vagrantfile, wheelhouse
 from devstack.vm.backend import Backend
 from devstack.vm.mirror import LogMirror
@@ -229,13 +230,8 @@ def down(config: Config, halt: bool = False, destroy: bool = False) -> int:
     config = vagrantfile.effective(config)
     current = state.read(config.state_dir)
     if current is not None and current.supervisor is not None:
-        proc = current.supervisor.process()
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except psutil.TimeoutExpired:
-                proc.kill()
+        if current.supervisor.alive():
+            kill.stop_pid(current.supervisor.pid, current.supervisor.alive, 60.0)
         for record in current.processes.values():
             state.terminate_group(record, grace=3.0)
     if not vagrantfile.vagrantfile_path(config).exists():

@@ -15,6 +15,7 @@ import psutil
 
 from devstack.logs.sink import Sink
 from devstack.plan import ProcessSpec
+from devstack.procs import kill
 
 # Linux: the child asks the kernel for SIGTERM when devstack dies, even by kill -9, so a crashed
 # supervisor leaves no orphan holding a port. The check on the parent closes the race where
@@ -107,7 +108,7 @@ class Child:
         # A leader that died (kill -9) can leave its workers behind in the group: clear them
         # first. They hold the pipes open (so the readers would wait for them) and the port (so
         # an orphaned nginx or gunicorn worker would keep serving and block the restart).
-        kill_group(proc.pid, signal.SIGKILL)
+        kill.signal_group(proc.pid, signal.SIGKILL)
         for reader in self._readers:
             reader.join(timeout=2.0)
         for pipe in (proc.stdout, proc.stderr):
@@ -162,52 +163,10 @@ class Child:
         proc = self.proc
         if proc is None:
             return
-        members = group_members(proc.pid)
-        kill_group(proc.pid, signal.Signals[self.spec.stop_signal])
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if proc.poll() is not None and not any(_alive(m) for m in members):
-                break
-            time.sleep(0.02)
-        kill_group(proc.pid, signal.SIGKILL)
+        first = signal.Signals[self.spec.stop_signal]
+        kill.stop_group(proc.pid, first, grace, exited=lambda: proc.poll() is not None)
+        kill.signal_group(proc.pid, signal.SIGKILL)  # a worker that outlived its gone master
         try:
-            proc.wait(timeout=2.0)
+            proc.wait(timeout=kill.KILL_WAIT)
         except subprocess.TimeoutExpired:
             pass
-        psutil.wait_procs([m for m in members if _alive(m)], timeout=2.0)
-
-
-def end_process(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """TERM one process we started (not a group), wait, then KILL: for helpers such as ssh."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=grace)
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def kill_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def group_members(pgid: int) -> list[psutil.Process]:
-    members = []
-    try:
-        leader = psutil.Process(pgid)
-        members = [leader, *leader.children(recursive=True)]
-    except psutil.Error:
-        pass
-    return members

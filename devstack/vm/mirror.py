@@ -12,7 +12,7 @@ import threading
 from devstack.config import Config
 from devstack.logs.sink import LogMux
 from devstack.logs.store import LogStore
-from devstack.procs.child import end_process
+from devstack.procs.kill import stop_process
 from devstack.vm import ssh
 from devstack.vm.agent import GUEST_SRC, GUEST_STATE
 
@@ -69,6 +69,6 @@ class LogMirror:
 
     def stop(self) -> None:
         if self.proc is not None:
-            end_process(self.proc)
+            stop_process(self.proc)
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
-from devstack.procs.child import end_process
+from devstack.procs.kill import stop_process
 from devstack.vm import sockdir, vagrantfile
 
 HOST = "default"  # the Host name in `vagrant ssh-config` output
@@ -93,7 +93,7 @@ class Master:
     def stop(self) -> None:
         if self.proc is None:
             return
-        end_process(self.proc)
+        stop_process(self.proc)
         socket_path(self.config).unlink(missing_ok=True)
 
 

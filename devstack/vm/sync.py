@@ -23,6 +23,7 @@ from watchdog.observers import Observer
 from devstack import probes
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
+from devstack.procs import kill
 from devstack.vm import ssh, vagrantfile
 from devstack.vm.agent import GUEST_SRC
 from devstack.watch.observers import ignored
@@ -161,10 +162,9 @@ class Syncer(FileSystemEventHandler):
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=5)  # stdin closed: the receiver ends by itself
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+                kill.stop_process(self.proc, grace=2.0)
 
 
 class FreshnessWatcher:

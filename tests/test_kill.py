@@ -1,0 +1,53 @@
+"""procs/kill.py, the one TERM-wait-KILL: on real process groups, one that ignores TERM."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psutil
+
+from devstack.procs import kill
+
+IGNORES_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+
+
+def group(script: str) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
+    """A shell leading its own group, with two children."""
+    proc = subprocess.Popen(["/bin/sh", "-c", script], start_new_session=True)
+    members: list[psutil.Process] = []
+    for _ in range(250):
+        members = kill.group_members(proc.pid)
+        if len(members) >= 3:
+            break
+        time.sleep(0.02)
+    time.sleep(0.2)  # the children install their TERM handlers
+    return proc, members
+
+
+def test_a_polite_group_ends_on_term() -> None:
+    proc, members = group("sleep 60 & sleep 60 & wait")
+    assert len(members) == 3
+    killed = kill.stop_group(proc.pid, grace=5.0, exited=lambda: proc.poll() is not None)
+    assert not killed and proc.returncode is not None
+    assert not any(kill.alive(m) for m in members)
+
+
+def test_a_worker_ignoring_term_is_killed_after_the_grace() -> None:
+    proc, members = group(
+        f"{sys.executable} -c '{IGNORES_TERM}' & {sys.executable} -c '{IGNORES_TERM}' & wait"
+    )
+    assert len(members) == 3
+    assert kill.stop_group(proc.pid, grace=0.5, exited=lambda: proc.poll() is not None)
+    proc.wait(timeout=5)
+    assert not any(kill.alive(m) for m in members)
+
+
+def test_stop_pid_only_while_it_is_ours() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", IGNORES_TERM])
+    time.sleep(0.5)  # its TERM handler is installed
+    assert kill.stop_pid(proc.pid, lambda: proc.poll() is None, grace=0.3)  # needed the KILL
+    assert proc.wait(timeout=5) == -9
+    # Not ours any more (the check says so): nothing is signalled, nothing is killed.
+    assert not kill.stop_pid(proc.pid, lambda: False, grace=0.3)
