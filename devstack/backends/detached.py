@@ -8,6 +8,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.markup import escape
@@ -51,6 +52,26 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
     if stale:
         console.err().print(f"[yellow]warning:[/] {escape(stale)}")
     check_ports(config)
+    deadline = DETACH_TIMEOUT if timeout is None else timeout + 15.0
+
+    def body() -> int:
+        return supervise(config, the_plan, color, daemon=True, timeout=timeout)
+
+    return run_detached(config, body, color, lock, deadline, waiting_ok=timeout is None)
+
+
+def run_detached(
+    config: Config,
+    body: Callable[[], int],
+    color: str,
+    lock: int,
+    deadline_s: float,
+    waiting_ok: bool = True,
+    progress: bool = False,
+) -> int:
+    """Fork body() into its own session (its output into logs/supervisor.out) and wait for
+    state.json to say ready (or waiting, when waiting_ok). progress: echo the daemon's own
+    lines meanwhile (a VM boot takes minutes: say what it is doing)."""
     config.state_dir.mkdir(exist_ok=True)
     state.path(config.state_dir).unlink(missing_ok=True)
     log_dir = config.state_dir / "logs"
@@ -65,16 +86,21 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
         )
     else:
         log = safefs.open_file(log_dir / "supervisor.out", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    pid = _fork_daemon(config, the_plan, color, log, lock, timeout)
+    shown = os.fstat(log).st_size if log is not None else 0
+    pid = _fork_daemon(config, body, color, log, lock)
     if log is not None:
         os.close(log)
-    deadline = time.monotonic() + (DETACH_TIMEOUT if timeout is None else timeout + 15.0)
+    deadline = time.monotonic() + deadline_s
     exited: int | None = None
     with console.err().status(f"starting the stack for {config.public_url}"):
         while time.monotonic() < deadline:
+            if progress:
+                shown = _echo(log_dir / "supervisor.out", shown)
             current = state.read(config.state_dir)
             ours = current is not None and current.supervisor is not None and current.supervisor.pid == pid
             if current is not None and ours and current.status == "ready":
+                if progress:
+                    _echo(log_dir / "supervisor.out", shown)
                 for notice in current.extra.get("notices", []):
                     console.err().print(f"[yellow]warning:[/] {escape(str(notice))}")
                 console.err().print(
@@ -82,7 +108,7 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
                     f"[bold]{current.url}/[/] (supervisor pid {pid}; `devstack down` stops it)"
                 )
                 return int(Exit.OK)
-            if current is not None and ours and current.status == "waiting" and timeout is None:
+            if current is not None and ours and current.status == "waiting" and waiting_ok:
                 console.err().print(f"[yellow]waiting for a fix:[/] {escape(current.error)}", soft_wrap=True)
                 console.err().print(
                     f"  the stack runs at [bold]{current.url}/[/] (supervisor pid {pid}) and becomes ready "
@@ -109,9 +135,22 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
     raise DevstackError(f"the stack did not become ready: {error}", Exit.NOT_READY)
 
 
-def _fork_daemon(
-    config: Config, the_plan: plan.Plan, color: str, log: int | None, lock: int, timeout: float | None
-) -> int:
+def _echo(path: Path, offset: int) -> int:
+    """Print the daemon's lines written since offset; return the new offset."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except OSError:
+        return offset
+    cut = data.rfind(b"\n") + 1
+    for line in data[:cut].decode("utf-8", "replace").splitlines():
+        if line.strip():
+            console.err().print(line, markup=False, highlight=False)
+    return offset + cut
+
+
+def _fork_daemon(config: Config, body: Callable[[], int], color: str, log: int | None, lock: int) -> int:
     """The detached supervisor, forked: no second interpreter start and no second import of
     everything (that was half of `up --detach`). The child leads a new session, so the
     terminal's Ctrl-C and hang-up never reach it. Nothing runs threads before the fork."""
@@ -130,7 +169,7 @@ def _fork_daemon(
         os.dup2(log if log is not None else devnull, 1)
         os.dup2(log if log is not None else devnull, 2)
         console.configure(color)  # consoles made afresh for the new stderr (not a terminal)
-        code = supervise(config, the_plan, color, daemon=True, timeout=timeout)
+        code = body()
     except DevstackError as exc:
         say(f"devstack: error: {escape(str(exc))}")
         code = int(exc.exit_code)

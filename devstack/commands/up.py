@@ -29,7 +29,7 @@ def run(
     if vm:
         from devstack.commands import up_vm
 
-        return up_vm.run(config, color=color)
+        return up_vm.run(config, color=color, detach=detach)
     the_plan = plan.build(config, colors=color != "never")
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")

@@ -6,6 +6,7 @@ before vagrant boots anything; the VM is reloaded only when its port forwards ch
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -16,6 +17,7 @@ from types import FrameType
 import psutil
 
 from devstack import console, probes, state
+from devstack.backends import detached, foreground
 from devstack.backends.local import check_not_running
 from devstack.config import Config
 from devstack.errors import Exit, NotReady, PortTaken
@@ -65,6 +67,9 @@ def ensure_vm(config: Config, backend: Backend) -> str:
     return what
 
 
+VM_DETACH_TIMEOUT = 900.0  # a first boot with a box download and provisioning
+
+
 class _Stop:
     def __init__(self) -> None:
         self.event = threading.Event()
@@ -79,10 +84,16 @@ class _Stop:
             raise KeyboardInterrupt
 
 
-def run(config: Config, color: str = "auto") -> int:
+def run(config: Config, color: str = "auto", detach: bool = False, daemon: bool = False) -> int:
     out = console.err()
     config = vagrantfile.effective(config)  # the project's own Vagrantfile wins where it speaks
     check_not_running(config)
+    if detach:
+        # The same run, forked into its own session; this process echoes its progress (a first
+        # boot takes minutes) and returns once state.json says ready.
+        lock = foreground.acquire_start_lock(config.state_dir)
+        body = functools.partial(run, config, "never", daemon=True)
+        return detached.run_detached(config, body, color, lock, VM_DETACH_TIMEOUT, progress=True)
     started = time.monotonic()
     config.state_dir.mkdir(exist_ok=True)
     (config.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
@@ -108,14 +119,15 @@ def run(config: Config, color: str = "auto") -> int:
     )
     state.write(config.state_dir, record)
 
+    screen = None if daemon else sys.stdout.buffer
     mux = LogMux(
         config.state_dir / "logs",
-        sys.stdout.buffer,
+        screen,
         color=console.use_color(color),
         max_bytes=config.logs.max_bytes,
         backups=config.logs.backups,
     )
-    terminal = LogMux(None, sys.stdout.buffer, color=console.use_color(color))
+    terminal = LogMux(None, screen, color=console.use_color(color))
     master = ssh.Master(config)
     mirror = LogMirror(config, terminal)
     syncer: sync.Syncer | None = None
@@ -158,11 +170,6 @@ def run(config: Config, color: str = "auto") -> int:
             syncer.start()
             _record(config, record, "sync", syncer.proc)
         total = time.monotonic() - started
-        record.status, record.ready_seconds = "ready", total
-        record.extra["vm"].update(
-            boot_seconds=round(boot_seconds, 1), stack_seconds=round(total - boot_seconds, 1)
-        )
-        state.write(config.state_dir, record)
         out.print(
             f"[bold green]ready[/] in {total:.1f} s — [bold]{ready.base_url(config)}/[/] "
             f"({what}; stack ready {total - boot_seconds:.1f} s later)"
@@ -180,7 +187,16 @@ def run(config: Config, color: str = "auto") -> int:
             f"  [green]✓[/] app requirements: {wheels.wheels} wheels "
             f"({fetched}; {done}; {wheels.seconds:.1f} s)"
         )
-        out.print("  Ctrl-C stops the stack (the VM keeps running: `devstack down --halt` or `--destroy`)")
+        if not daemon:
+            out.print(
+                "  Ctrl-C stops the stack (the VM keeps running: `devstack down --halt` or `--destroy`)"
+            )
+        # Ready in state.json only now: `up --vm --detach` has echoed every line above by then.
+        record.status, record.ready_seconds = "ready", total
+        record.extra["vm"].update(
+            boot_seconds=round(boot_seconds, 1), stack_seconds=round(total - boot_seconds, 1)
+        )
+        state.write(config.state_dir, record)
         mux.note("devstack", f"ready in {total:.1f} s at {ready.base_url(config)}/ (VM)")
         mux.release()
         terminal.release()

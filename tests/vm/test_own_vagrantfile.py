@@ -125,3 +125,18 @@ def test_down_and_up_again_reuse_the_running_vm(own_project: VMProject) -> None:
     # Same requirements, same guest: nothing downloaded, nothing installed the second time.
     assert "cached on the host" in out and "already in the VM" in out, out[-2000:]
     assert probes.http_get("http://127.0.0.1:8001/").status == 200
+
+
+def test_up_vm_detach_returns_ready_and_down_stops_it(own_project: VMProject) -> None:
+    own_project.stop_up()
+    result = own_project.cli("up", "--vm", "--detach", timeout=300)
+    assert result.returncode == 0, result.stderr
+    # The daemon's progress is echoed, then the one ready line with the supervisor's pid.
+    assert "VM already running" in result.stderr and "ready in" in result.stderr, result.stderr
+    assert "Ctrl-C" not in result.stderr  # it is detached: `devstack down` stops it
+    assert probes.http_get("http://127.0.0.1:8001/").status == 200
+    status = own_project.cli("status", "--json")
+    assert '"mode": "vm"' in status.stdout and '"running": true' in status.stdout, status.stdout
+    down = own_project.cli("down", timeout=90)
+    assert down.returncode == 0, down.stderr
+    assert '"running": false' in own_project.cli("status", "--json").stdout
