@@ -112,6 +112,17 @@ def open_stream(url: str, timeout: float, insecure: bool = False) -> socket.sock
 USER_AGENT = "devstack-probe"
 
 
+def app_answered(status: int) -> bool:
+    """The app itself answered GET /: the stack is ready. An API with no page at / answers 404 and
+    is ready too; nginx's 502/504 (and a 503) mean no app behind it, and a 400 to a plain GET is
+    a proxy header fault (doctor's nginx.duplicate-header)."""
+    return status not in (400, 502, 503, 504)
+
+
+def why_ready(status: int) -> str:
+    return "" if status == 200 else " — the app answers; it has no page at /" if status == 404 else ""
+
+
 def http_get(
     url: str,
     timeout: float = 5.0,

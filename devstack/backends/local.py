@@ -419,8 +419,10 @@ class LocalStack:
                 last = f"GET {url}/: {exc}"
                 time.sleep(0.02)
                 continue
-            if resp.status == 200:
-                steps.append(f"GET / -> 200 ({resp.elapsed * 1000:.0f} ms)")
+            if probes.app_answered(resp.status):
+                steps.append(
+                    f"GET / -> {resp.status} ({resp.elapsed * 1000:.0f} ms){probes.why_ready(resp.status)}"
+                )
                 break
             last = f"GET {url}/ -> {resp.status}"
             time.sleep(0.05)

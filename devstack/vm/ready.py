@@ -29,8 +29,11 @@ def wait_ready(config: Config, timeout: float = 90.0, failed: Callable[[], str] 
                 return ReadyReport(False, time.monotonic() - started, steps, problem)
         try:
             resp = probes.http_get(url + "/", timeout=5.0)
-            if resp.status == 200:
-                steps.append(f"GET {url}/ -> 200 through the forward ({resp.elapsed * 1000:.0f} ms)")
+            if probes.app_answered(resp.status):
+                took = f"{resp.elapsed * 1000:.0f} ms"
+                steps.append(
+                    f"GET {url}/ -> {resp.status} through the forward ({took}){probes.why_ready(resp.status)}"
+                )
                 break
             last = f"GET {url}/ -> {resp.status}"
         except OSError as exc:
