@@ -147,8 +147,13 @@ class StaticWatcher(FileSystemEventHandler):
             try:
                 result = probes.check_static(self.public_url, self.prefix, self.static_dir, file, timeout=5.0)
             except OSError as exc:
-                self.sink.note("watcher", f"cannot verify {rel}: {exc}")
-                return None
+                # A rewrite while nginx sent the file cuts the body short (IncompleteRead): that
+                # edit's own event follows, so retry like a mismatch before saying anything.
+                if pause is None:
+                    self.sink.note("watcher", f"cannot verify {rel}: {exc}")
+                    return None
+                time.sleep(pause)
+                continue
             if result.fresh or pause is None:
                 break
             time.sleep(pause)  # the editor may still be writing, or wrote again
