@@ -63,6 +63,8 @@ def make_copy(base: Path, worker: str) -> tuple[Path, int, int]:
     root = base / f"chat-{worker}-{time.monotonic_ns()}"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".devstack", "__pycache__"))
     public, app = free_port(), free_port()
+    while app == public:  # the kernel may hand the same free port out twice in a row
+        app = free_port()
     (root / "devstack.toml").write_text(
         f'[app]\nwsgi = "app:app"\nworker = "{worker}"\n[static]\ndir = "static"\n'
         f'[server]\nlisten = "127.0.0.1:{public}"\napp_port = {app}\n'
