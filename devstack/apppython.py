@@ -128,21 +128,27 @@ def _same(path: str, own: str) -> bool:
     return os.path.abspath(path) == os.path.abspath(own)
 
 
-def _in_process(path: str, why: str) -> AppPython:
+def own_gunicorn() -> tuple[int, ...] | None:
+    """gunicorn's version in devstack's own interpreter."""
     try:
-        raw: str | None = metadata.version("gunicorn")
+        return parse_version(metadata.version("gunicorn"))
     except metadata.PackageNotFoundError:
-        raw = None
+        return None
+
+
+def _in_process(path: str, why: str) -> AppPython:
     has = frozenset(m for m in PROBED if importlib.util.find_spec(m) is not None)
     version = "{}.{}.{}".format(*sys.version_info[:3])
-    return AppPython(path, why, version, parse_version(raw), has)
+    return AppPython(path, why, version, own_gunicorn(), has)
 
 
 def parse_version(raw: str | None) -> tuple[int, ...] | None:
-    if raw is None:
-        return None
+    """ "27.0.1" -> (27, 0, 1); up to three numeric pieces, None when there is none (doctor reads
+    versions from gunicorn's output the same way)."""
     parts: list[int] = []
-    for piece in raw.split(".")[:3]:
+    for piece in (raw or "").split(".")[:3]:
         digits = "".join(ch for ch in piece if ch.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 from devstack import apppython, envfiles, fsinfo, procfile, safefs, templates
@@ -53,14 +52,6 @@ class Plan:
     static_fstype: str
     colors: bool = True  # children asked to keep their colors (a re-plan must ask the same)
     app_python: apppython.AppPython | None = None  # the interpreter gunicorn runs under, and why
-
-
-def gunicorn_version() -> tuple[int, ...] | None:
-    """gunicorn's version in devstack's own interpreter (the app's: apppython.find)."""
-    try:
-        return apppython.parse_version(metadata.version("gunicorn"))
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def nginx_mime_types() -> str | None:
@@ -168,7 +159,8 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
             f"gevent is not installed in the app's python {app.path}",
             f'{app.install_hint("gevent")}, or use worker = "gthread"',
         )
-    uses_socketio = _mentions(config, "flask_socketio")
+    source = _app_source(config)  # read once: the checks below look for names in it
+    uses_socketio = "flask_socketio" in source
     if uses_socketio and not app.importable("flask_socketio"):
         raise DevstackError(
             f"{config.app.module} imports flask_socketio, which is not installed in the app's python "
@@ -189,7 +181,7 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
         why = "it crashes gevent workers at boot" if worker == "gevent" else f"inotify misses {fstype} edits"
         warnings.append(f"reload_engine inotify replaced by poll: {why}")
         engine = "poll"
-    if app.importable("eventlet") and worker != "eventlet" and not _mentions(config, "async_mode"):
+    if app.importable("eventlet") and worker != "eventlet" and "async_mode" not in source:
         warnings.append(
             f"eventlet is importable and {config.app.module} does not set async_mode: "
             "Flask-SocketIO will pick eventlet and hang under the "
@@ -197,8 +189,9 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
         )
 
     nginx_conf = render_nginx(config, sendfile, fstype)
-    processes = [gunicorn_spec(config, app.path, engine, version, colors), nginx_spec(config)]
-    processes += extra_specs(config, warnings, colors)
+    dotenv = envfiles.load(config.root)  # .flaskenv/.env, for gunicorn and the extra processes
+    processes = [gunicorn_spec(config, app.path, engine, version, colors, dotenv), nginx_spec(config)]
+    processes += extra_specs(config, warnings, colors, dotenv)
     return Plan(
         config=config,
         nginx_conf=nginx_conf,
@@ -212,20 +205,22 @@ def build(config: Config, python: str | None = None, colors: bool = True) -> Pla
     )
 
 
-def _mentions(config: Config, word: str) -> bool:
-    """Whether the app's module source names word (async_mode, flask_socketio): a text search,
-    because the app is never imported in devstack's process."""
+def _app_source(config: Config) -> str:
+    """The app module's source text (module.py and/or module/__init__.py; "" if unreadable):
+    names in it are searched for, because the app is never imported in devstack's process."""
     module_path = config.app_dir.joinpath(*config.app.module.split("."))
+    texts = []
     for candidate in (module_path.with_suffix(".py"), module_path / "__init__.py"):
         try:
-            if word in candidate.read_text(encoding="utf-8", errors="replace"):
-                return True
+            texts.append(candidate.read_text(encoding="utf-8", errors="replace"))
         except OSError:
             continue
-    return False
+    return "\n".join(texts)
 
 
-def extra_specs(config: Config, warnings: list[str], colors: bool = True) -> list[ProcessSpec]:
+def extra_specs(
+    config: Config, warnings: list[str], colors: bool = True, dotenv: dict[str, str] | None = None
+) -> list[ProcessSpec]:
     """[processes] in devstack.toml and the Procfile's processes, with .env in their environment."""
     commands = {}
     for name, command in procfile.read_procfile(config.root).items():
@@ -241,7 +236,7 @@ def extra_specs(config: Config, warnings: list[str], colors: bool = True) -> lis
     commands.update(config.processes)
     if not commands:
         return []
-    env = {**envfiles.load(config.root), **child_env(config, colors)}
+    env = {**(envfiles.load(config.root) if dotenv is None else dotenv), **child_env(config, colors)}
     return [
         ProcessSpec(
             name=name, argv=["/bin/sh", "-c", f"exec {command}"], cwd=config.root, env=env, restart="always"
@@ -271,7 +266,12 @@ def color_env(colors: bool) -> dict[str, str]:
 
 
 def gunicorn_spec(
-    config: Config, python: str, engine: str, version: tuple[int, ...] | None, colors: bool = True
+    config: Config,
+    python: str,
+    engine: str,
+    version: tuple[int, ...] | None,
+    colors: bool = True,
+    dotenv: dict[str, str] | None = None,
 ) -> ProcessSpec:
     argv = [
         python,
@@ -309,7 +309,7 @@ def gunicorn_spec(
             argv += ["--reload-extra-file", str(config.app_dir / pattern)]
     argv.append(config.app.wsgi)
     # .flaskenv/.env first: devstack's own variables and [app.env] are set over them.
-    env = {**envfiles.load(config.root), **child_env(config, colors)}
+    env = {**(dotenv or {}), **child_env(config, colors)}
     env["DEVSTACK_WORKER"] = config.app.worker
     env["GUNICORN_CMD_ARGS"] = ""  # a stray shell setting must not change the dev server
     if config.server.live_reload:  # gunicorn_conf.py's post_worker_init says "new code serves" here

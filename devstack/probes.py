@@ -120,7 +120,8 @@ def app_answered(status: int) -> bool:
 
 
 def why_ready(status: int) -> str:
-    return "" if status == 200 else " — the app answers; it has no page at /" if status == 404 else ""
+    """What the readiness step adds to an answer that is not 200."""
+    return " — the app answers; it has no page at /" if status == 404 else ""
 
 
 def http_get(

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from devstack.plan import gunicorn_version
+from devstack.apppython import own_gunicorn
 from tests.doctorutil import doctor, finding, statuses
 from tests.stackutil import Project
 
@@ -27,7 +27,7 @@ def test_running_example_stack_is_healthy(stack: Project) -> None:
     assert "[✓] Static files" in human.stdout and "no issues found" in human.stdout
 
 
-@pytest.mark.skipif((gunicorn_version() or (0,)) < (26,), reason="needs gunicorn >= 26")
+@pytest.mark.skipif((own_gunicorn() or (0,)) < (26,), reason="needs gunicorn >= 26")
 def test_eventlet_worker_in_config_on_gunicorn_26(project: Project) -> None:
     project.write_config(app='worker = "eventlet"')
     code, report = doctor("gunicorn.eventlet", cwd=project.root)

@@ -431,7 +431,7 @@ class LocalStack:
                 False, time.monotonic() - started, steps, f"not ready after {timeout:.0f} s: {last}"
             )
 
-        sample = probes.sample_static_file(config.static_dir) if config.has_static else None
+        sample = probes.sample_static_file(config.static_dir)  # None without a static folder
         if sample is not None:
             fresh = probes.check_static(url, config.static.url, config.static_dir, sample)
             if not fresh.fresh:

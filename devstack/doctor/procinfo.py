@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from devstack import probes
+from devstack import apppython, probes
 
 # option -> (setting name, takes a value)
 OPTIONS: dict[str, tuple[str, bool]] = {
@@ -107,17 +107,7 @@ class Gunicorn:
             ).stdout
         except OSError:
             return None
-        return parse_version(out.strip())
-
-
-def parse_version(raw: str) -> tuple[int, ...] | None:
-    parts = []
-    for piece in raw.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts) or None
+        return apppython.parse_version(out.strip())
 
 
 def parse_args(argv: list[str], settings: dict[str, str], sources: dict[str, str], origin: str) -> str:

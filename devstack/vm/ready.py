@@ -43,7 +43,7 @@ def wait_ready(config: Config, timeout: float = 90.0, failed: Callable[[], str] 
                 False, time.monotonic() - started, steps, f"not ready after {timeout:.0f} s: {last}"
             )
         time.sleep(0.2)
-    sample = probes.sample_static_file(config.static_dir) if config.has_static else None
+    sample = probes.sample_static_file(config.static_dir)  # None without a static folder
     if sample is not None:
         fresh = None
         while time.monotonic() - started < timeout:

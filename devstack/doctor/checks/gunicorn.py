@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from devstack import fsinfo
-from devstack.doctor import procinfo
+from devstack import apppython, fsinfo
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
@@ -135,7 +134,7 @@ def eventlet(ctx: Context) -> Outcome:
         failed = [ln for ln in tail if "class uri 'eventlet'" in ln]
         if failed:
             versions = [m.group(1) for ln in tail if (m := STARTING.search(ln))]
-            version = procinfo.parse_version(versions[-1]) if versions else None
+            version = apppython.parse_version(versions[-1]) if versions else None
             shown = ".".join(map(str, version)) if version else "26 or later"
             return Outcome(
                 "error",
@@ -300,7 +299,6 @@ def sync_worker(ctx: Context) -> Outcome:
 
 def _app_gunicorn(config_path: Path | None) -> tuple[int, ...] | None:
     """gunicorn's version in the APP's interpreter (what `up` would run), not in devstack's."""
-    from devstack import apppython
     from devstack.config import load
     from devstack.errors import DevstackError
 
