@@ -67,6 +67,9 @@ def _no_process_left_behind(
     before = set(_processes_in(base))
     yield
     left = {pid: p for pid, p in _processes_in(base).items() if pid not in before}
+    if left:  # one still exiting (its stop was sent by the teardown) is not left behind
+        _, still = psutil.wait_procs(list(left.values()), timeout=3)
+        left = {p.pid: p for p in still}
     if not left:
         return
     shown = []

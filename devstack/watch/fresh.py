@@ -150,7 +150,8 @@ class StaticWatcher(FileSystemEventHandler):
                 # A rewrite while nginx sent the file cuts the body short (IncompleteRead): that
                 # edit's own event follows, so retry like a mismatch before saying anything.
                 if pause is None:
-                    self.sink.note("watcher", f"cannot verify {rel}: {exc}")
+                    if not self._superseded(file):
+                        self.sink.note("watcher", f"cannot verify {rel}: {exc}")
                     return None
                 time.sleep(pause)
                 continue
@@ -158,6 +159,8 @@ class StaticWatcher(FileSystemEventHandler):
                 break
             time.sleep(pause)  # the editor may still be writing, or wrote again
         assert result is not None
+        if not result.fresh and self._superseded(file):
+            return None  # edited again meanwhile: that edit is queued, and its check is the one that counts
         elapsed = time.monotonic() - seen
         if self.on_result is not None:
             self.on_result(result, elapsed)
@@ -171,6 +174,11 @@ class StaticWatcher(FileSystemEventHandler):
         else:
             self.sink.note("watcher", self.stale_line(file, result))
         return result
+
+    def _superseded(self, file: Path) -> bool:
+        """A newer edit of file is queued: this check's verdict is moot."""
+        with self._cond:
+            return str(file) in self._pending
 
     def stale_line(self, file: Path, result: probes.Freshness) -> str:
         """STALE ... naming the first layer, from the disk outwards, that serves other bytes."""
