@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,23 @@ def template_dir() -> Path:
     raise FileNotFoundError("devstack's templates/ folder is missing: reinstall devstack")
 
 
-def render(name: str, **values: Any) -> str:
+@functools.cache
+def _environment() -> jinja2.Environment:
+    # Loaded once per process and never re-checked (auto_reload off): the templates ship with
+    # devstack like its code, and a re-plan (reconfigure) then renders without touching the disk.
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # these are config files, not HTML
+        auto_reload=False,
     )
     env.filters["nginx_quote"] = nginx_quote
-    return env.get_template(name).render(**values)
+    return env
+
+
+def render(name: str, **values: Any) -> str:
+    return _environment().get_template(name).render(**values)
 
 
 def nginx_quote(value: str) -> str:

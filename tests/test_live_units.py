@@ -16,6 +16,7 @@ from devstack.live import hub as hub_mod
 from devstack.live import paths, ws
 from devstack.live.hub import Hub
 from devstack.live.server import loopback_host, same_origin
+from tests.factsutil import make_facts
 
 pytestmark = pytest.mark.unit
 
@@ -233,10 +234,10 @@ def test_live_reload_key_and_the_rendered_config(tmp_path: Path) -> None:
     path.write_text("[server]\nlive_reload = false\n")
     off = config_mod.load(path)
     assert off.server.live_reload is False
-    assert "__devstack" not in plan_mod.render_nginx(off, True, "ext4")
+    assert "__devstack" not in plan_mod.render_nginx(off, make_facts(off), True)
     path.write_text("")
     on = config_mod.load(path)
-    text = plan_mod.render_nginx(on, True, "ext4")
+    text = plan_mod.render_nginx(on, make_facts(on), True)
     assert on.server.live_reload is True
     assert "sub_filter '</body>' '$devstack_live_tag</body>';" in text
     assert 'proxy_set_header Accept-Encoding "";' in text

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from devstack import config as config_mod
-from devstack import envfiles, plan, procfile
+from devstack import envfiles, facts, plan, procfile
 from devstack.errors import ConfigError
+from tests.factsutil import make_facts
 from tests.stackutil import make_project
 
 
@@ -58,7 +61,11 @@ def test_plan_adds_procfile_and_toml_processes_with_dotenv(tmp_path: Path) -> No
     )
     (project.root / ".env").write_text("SECRET=s3cret\nDEVSTACK=overridden?\n")
     warnings: list[str] = []
-    specs = plan.extra_specs(config_mod.load(project.config_path), warnings)
+    config = config_mod.load(project.config_path)
+    host = make_facts(
+        config, procfile=procfile.read_procfile(project.root), dotenv=envfiles.load(project.root)
+    )
+    specs = plan.extra_specs(config, host, warnings)
     by_name = {s.name: s for s in specs}
     assert set(by_name) == {"css", "jobs"}
     assert by_name["css"].argv == ["/bin/sh", "-c", "exec echo toml"]
@@ -72,8 +79,14 @@ def test_plan_adds_procfile_and_toml_processes_with_dotenv(tmp_path: Path) -> No
 def test_children_are_asked_for_color_unless_told_not_to(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("NO_COLOR", raising=False)
     assert plan.color_env(True)["FORCE_COLOR"] == "1"
     assert plan.color_env(False) == {"NO_COLOR": "1"}
     monkeypatch.setenv("NO_COLOR", "1")
-    assert plan.color_env(True) == {"NO_COLOR": "1"}
+    project = make_project(tmp_path)
+    project.write_config(extra='[processes]\ncss = "echo css"\n')
+    config = config_mod.load(project.config_path)
+    host = facts.gather(config, sys.executable, {**os.environ, "DEVSTACK_NGINX": sys.executable})
+    assert host.no_color  # gathered once; build() then asks every child for no color
+    children = [s for s in plan.build(config, host, colors=True).processes if s.env]
+    assert [s.name for s in children] == ["gunicorn", "css"]
+    assert all(s.env["NO_COLOR"] == "1" and "FORCE_COLOR" not in s.env for s in children)

@@ -6,6 +6,7 @@ it is the same code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import config as config_mod
+from devstack import facts, probes, safefs, state
 from devstack import plan as plan_mod
-from devstack import probes, safefs, state
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit, NotReady, PortTaken
+from devstack.facts import HostFacts
+from devstack.facts import find_nginx as find_nginx  # doctor and tests import it from here
+from devstack.live import paths as live_paths
 from devstack.live.reloader import LiveReload
 from devstack.logs.sink import Sink
 from devstack.plan import Plan
@@ -40,29 +44,6 @@ class ReadyReport:
     steps: list[str] = field(default_factory=list)
     error: str = ""
     app_broken: bool = False  # gunicorn could not start the app: a save may fix it
-
-
-NGINX_FALLBACKS = (
-    "/usr/sbin/nginx",
-    "/usr/local/sbin/nginx",
-    "/usr/local/bin/nginx",
-    "/opt/homebrew/bin/nginx",
-)
-
-
-def find_nginx() -> str:
-    """DEVSTACK_NGINX if set, else nginx on PATH, else the usual sbin places (not on a user's PATH)."""
-    chosen = os.environ.get("DEVSTACK_NGINX")
-    candidates = [chosen] if chosen else [shutil.which("nginx"), *NGINX_FALLBACKS]
-    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-    if found is None:
-        where = f"DEVSTACK_NGINX={chosen}" if chosen else "PATH, /usr/sbin, /usr/local/sbin"
-        raise DevstackError(
-            f"nginx is not installed (looked in {where}) — install it from your OS "
-            "packages (Debian/Ubuntu: sudo apt-get install nginx-light; "
-            "macOS: brew install nginx)"
-        )
-    return found
 
 
 def check_not_running(config: Config) -> str:
@@ -113,6 +94,47 @@ def check_ports(config: Config) -> None:
             f"port {port} ({key} in {config.path.name}) is taken by {who} — stop it, "
             f"or set {key} to a free port"
         )
+
+
+# Where nginx keeps its pid and temp files: all under the state dir, nothing under /etc or /var.
+NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def prepare_state_dir(config: Config, host: HostFacts) -> None:
+    state_dir = config.state_dir
+    # nginx writes its pid and temp files here and follows symlinks: refuse any planted one.
+    safefs.check_tree(state_dir)
+    safefs.ensure_dir(state_dir)
+    os.chmod(state_dir, 0o755)
+    for name in NGINX_TEMP_DIRS:
+        safefs.ensure_dir(state_dir / "tmp")
+        safefs.ensure_dir(state_dir / "tmp" / name)
+    safefs.write_text(state_dir / ".gitignore", "*\n")
+    folder = live_paths.ensure_socket_dir(state_dir)  # deep project paths: sockets in a short folder
+    link = host.static_alias
+    if link != host.static_dir:  # a "$" in the path: nginx reaches the static folder by a link
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / link.name)
+        os.symlink(host.static_dir, folder / link.name)
+    if host.mime_types is None:
+        safefs.write_text(state_dir / "mime.types", MIME_FALLBACK)
+
+
+MIME_FALLBACK = """types {
+    text/html html htm;
+    text/css css;
+    application/javascript js mjs;
+    application/json json map;
+    image/png png;
+    image/jpeg jpg jpeg;
+    image/gif gif;
+    image/svg+xml svg;
+    image/x-icon ico;
+    font/woff woff;
+    font/woff2 woff2;
+    text/plain txt;
+}
+"""
 
 
 def write_nginx_conf(config: Config, text: str, on_backup: Callable[[Path], None] | None = None) -> Path:
@@ -178,8 +200,8 @@ class LocalStack:
             self.live = LiveReload(config.state_dir, config.public_url, config.static.url, sink)
             sink = self.live.tap(sink)
         self.sink = sink
-        self.nginx = find_nginx()
-        specs = [plan_mod.nginx_spec(config, self.nginx) if s.name == "nginx" else s for s in plan.processes]
+        self.nginx = plan.facts.nginx
+        specs = plan.processes
         self.state = state.StackState(
             url=config.public_url, ports={"public": config.server.listen_port, "app": config.server.app_port}
         )
@@ -237,7 +259,7 @@ class LocalStack:
             self.notices.append(stale)
             self.sink.note("devstack", stale)
         check_ports(self.config)
-        plan_mod.prepare_state_dir(self.config)
+        prepare_state_dir(self.config, self.plan.facts)
         write_nginx_conf(self.config, self.plan.nginx_conf, self._backed_up)
         # `nginx -t` runs in start(), while gunicorn boots: it is off the path to "ready".
 
@@ -259,17 +281,14 @@ class LocalStack:
         keep = "the stack keeps running with the previous settings"
         try:
             new_config = self.load(self.config.path)
-            new_plan = plan_mod.build(new_config, colors=self.plan.colors)
+            new_plan = plan_mod.build(new_config, facts.gather(new_config), colors=self.plan.colors)
         except DevstackError as exc:
             self.sink.note("devstack", f"{name} changed but cannot be used: {exc} — {keep}")
             return
         for warning in new_plan.warnings:
             if warning not in self.plan.warnings:  # said at start already: once is enough
                 self.sink.note("devstack", f"warning: {warning}")
-        new_specs = {
-            s.name: plan_mod.nginx_spec(new_config, self.nginx) if s.name == "nginx" else s
-            for s in new_plan.processes
-        }
+        new_specs = {s.name: s for s in new_plan.processes}
         old_server, new_server = self.config.server, new_config.server
         wanted = []
         if (new_server.listen_host, new_server.listen_port) != (

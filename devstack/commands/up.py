@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devstack import console, plan
+from devstack import console, facts, plan
 from devstack.backends import detached, foreground
 from devstack.commands._common import load_config
 
@@ -30,7 +30,7 @@ def run(
         from devstack.commands import up_vm
 
         return up_vm.run(config, color=color, detach=detach)
-    the_plan = plan.build(config, colors=color != "never")
+    the_plan = plan.build(config, facts.gather(config), colors=color != "never")
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")
     if detach:

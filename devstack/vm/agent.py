@@ -30,7 +30,7 @@ UNIT = "devstack-stack"
 
 def _run(config_file: Path, guest_state_dir: Path) -> int:
     from devstack import config as config_mod
-    from devstack import plan
+    from devstack import facts, plan
     from devstack.backends import foreground
 
     def guest_load(path: Path) -> config_mod.Config:
@@ -43,7 +43,8 @@ def _run(config_file: Path, guest_state_dir: Path) -> int:
 
     config = guest_load(config_file)
     guest_state_dir.mkdir(parents=True, exist_ok=True)
-    the_plan = plan.build(config, python=sys.executable, colors=False)  # the guest venv runs the app
+    host = facts.gather(config, python=sys.executable)  # the guest venv runs the app
+    the_plan = plan.build(config, host, colors=False)
     # The live re-plan after an edit of the synced devstack.toml derives the guest config again.
     return foreground.supervise(config, the_plan, "never", daemon=True, load=guest_load)
 
