@@ -282,3 +282,82 @@ def nginx_spec(facts: HostFacts) -> ProcessSpec:
         stderr_source="nginx.error",
         restart="always",
     )
+
+
+@dataclass(frozen=True)
+class PortCheck:
+    key: str  # as devstack.toml names it: server.listen, server.app_port
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class PlanChanges:
+    """What an edit of devstack.toml asks of a running stack (reconfigure applies it)."""
+
+    # New or changed specs other than nginx, in the new plan's order (the app first, so nginx
+    # reloads onto a listening gunicorn); the supervisor's replace() starts a new one.
+    restart: tuple[ProcessSpec, ...] = ()
+    remove: tuple[str, ...] = ()  # processes the new plan no longer has
+    reload_nginx: bool = False  # nginx.conf changed: test it, write it, HUP nginx
+    ports: tuple[PortCheck, ...] = ()  # moved to a port the stack does not hold yet: must be free
+    later: tuple[str, ...] = ()  # settings a running stack cannot take over: the next `up` does
+    warnings: tuple[str, ...] = ()  # the new plan's warnings not said before
+
+    @property
+    def applied(self) -> list[str]:
+        """What applying does, as reconfigure says it."""
+        return (
+            [f"{spec.name} restarted" for spec in self.restart]
+            + [f"{name} stopped" for name in self.remove]
+            + (["nginx reloaded"] if self.reload_nginx else [])
+        )
+
+
+def diff(old_config: Config, old_plan: Plan, new_config: Config, new_plan: Plan) -> PlanChanges:
+    """The decision half of reconfigure: what differs between the running plan and the new one."""
+    old_specs = {spec.name: spec for spec in old_plan.processes}
+    new_names = {spec.name for spec in new_plan.processes}
+    return PlanChanges(
+        restart=tuple(
+            spec for spec in new_plan.processes if spec.name != "nginx" and old_specs.get(spec.name) != spec
+        ),
+        remove=tuple(name for name in old_specs if name not in new_names),
+        reload_nginx=new_plan.nginx_conf != old_plan.nginx_conf,
+        ports=_moved_ports(old_config, new_config),
+        later=tuple(_needs_restart(old_config, new_config, old_plan, new_plan)),
+        warnings=tuple(w for w in new_plan.warnings if w not in old_plan.warnings),
+    )
+
+
+def _moved_ports(old: Config, new: Config) -> tuple[PortCheck, ...]:
+    old_server, new_server = old.server, new.server
+    wanted = []
+    if (new_server.listen_host, new_server.listen_port) != (old_server.listen_host, old_server.listen_port):
+        wanted.append(PortCheck("server.listen", new_server.listen_host, new_server.listen_port))
+    if new_server.app_port != old_server.app_port:
+        wanted.append(PortCheck("server.app_port", "127.0.0.1", new_server.app_port))
+    ours = (old_server.listen_port, old_server.app_port)  # held by us: nginx rebinds on HUP
+    return tuple(check for check in wanted if check.port not in ours)
+
+
+def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> list[str]:
+    """Settings a running stack cannot take over (the watchers and log files are set up once)."""
+    later = []
+    if (old_plan.facts.app_dir, old.app.reload_extra, old_plan.reload_engine) != (
+        new_plan.facts.app_dir,
+        new.app.reload_extra,
+        new_plan.reload_engine,
+    ):
+        later.append("the app watcher settings (app.dir, app.reload, app.reload_engine, app.reload_extra)")
+    if (old_plan.facts.static_dir, old.static.polling, old_plan.facts.has_static) != (
+        new_plan.facts.static_dir,
+        new.static.polling,
+        new_plan.facts.has_static,
+    ):
+        later.append("the static watcher settings (static.dir, static.polling)")
+    if old.logs != new.logs:
+        later.append("[logs]")
+    if old.server.live_reload != new.server.live_reload:
+        later.append("server.live_reload")
+    return later

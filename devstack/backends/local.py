@@ -201,21 +201,19 @@ class LocalStack:
             sink = self.live.tap(sink)
         self.sink = sink
         self.nginx = plan.facts.nginx
-        specs = plan.processes
         self.state = state.StackState(
             url=config.public_url, ports={"public": config.server.listen_port, "app": config.server.app_port}
         )
         if plan.app_python is not None:  # `status` says which interpreter runs the app, and why
             self.state.extra["python"] = {"path": plan.app_python.path, "why": plan.app_python.why}
         self.supervisor = Supervisor(
-            specs,
+            plan.processes,
             sink,
             on_started=self._started,
             reload_by_signal=plan.reload_engine == "devstack",
             reload_kills_workers=config.app.worker == "gevent",
         )
         self._state_lock = threading.Lock()
-        self.specs = {spec.name: spec for spec in specs}
         self.notices: list[str] = []  # said once at start (also to `up --detach` via state.json)
         # An edit of devstack.toml while the stack runs is applied live (reconfigure).
         self.supervisor.services.append(
@@ -276,6 +274,7 @@ class LocalStack:
 
         Runs on the supervisor thread. Nothing is touched unless the whole new config loads, its
         ports are free and nginx accepts the new nginx.conf (tested as a separate file first).
+        plan.diff decides what changed; this checks it against the machine and applies it.
         """
         name = self.config.path.name
         keep = "the stack keeps running with the previous settings"
@@ -285,36 +284,20 @@ class LocalStack:
         except DevstackError as exc:
             self.sink.note("devstack", f"{name} changed but cannot be used: {exc} — {keep}")
             return
-        for warning in new_plan.warnings:
-            if warning not in self.plan.warnings:  # said at start already: once is enough
-                self.sink.note("devstack", f"warning: {warning}")
-        new_specs = {s.name: s for s in new_plan.processes}
-        old_server, new_server = self.config.server, new_config.server
-        wanted = []
-        if (new_server.listen_host, new_server.listen_port) != (
-            old_server.listen_host,
-            old_server.listen_port,
-        ):
-            wanted.append(("server.listen", new_server.listen_host, new_server.listen_port))
-        if new_server.app_port != old_server.app_port:
-            wanted.append(("server.app_port", "127.0.0.1", new_server.app_port))
-        ours = (old_server.listen_port, old_server.app_port)  # held by us: nginx rebinds on HUP
-        for key, host, port in wanted:
-            if port not in ours and not probes.can_bind(host, port):
-                owner = probes.port_owner(port)
+        changes = plan_mod.diff(self.config, self.plan, new_config, new_plan)
+        for warning in changes.warnings:  # those said at start already: once is enough
+            self.sink.note("devstack", f"warning: {warning}")
+        for check in changes.ports:
+            if not probes.can_bind(check.host, check.port):
+                owner = probes.port_owner(check.port)
                 who = owner.describe() if owner else "another process"
                 self.sink.note(
-                    "devstack", f"{name} changed but port {port} ({key}) is taken by {who} — {keep}"
+                    "devstack",
+                    f"{name} changed but port {check.port} ({check.key}) is taken by {who} — {keep}",
                 )
                 return
-        nginx_changed = new_plan.nginx_conf != self.plan.nginx_conf
-        if nginx_changed:
-            candidate = new_config.state_dir / "nginx.conf.next"
-            safefs.write_text(candidate, new_plan.nginx_conf)
-            try:
-                problem = nginx_test(self.nginx, new_config, candidate.name)
-            finally:
-                candidate.unlink(missing_ok=True)
+        if changes.reload_nginx:
+            problem = self._test_candidate(new_config, new_plan.nginx_conf)
             if problem:
                 self.sink.note(
                     "devstack",
@@ -323,29 +306,43 @@ class LocalStack:
                     f"fix {name} and save it again",
                 )
                 return
-        applied: list[str] = []
-        why = f"{name} changed"
+        self._apply(new_config, new_plan, changes)
+        summary = ", ".join(changes.applied) if changes.applied else "nothing to apply live"
+        self.sink.note("devstack", f"{name} changed: {summary}")
+        if changes.later:
+            self.sink.note(
+                "devstack",
+                f"{name}: {', '.join(changes.later)} take effect on the next "
+                "`devstack up` (run `devstack down` first)",
+            )
+
+    def _test_candidate(self, new_config: Config, nginx_conf: str) -> str:
+        """`nginx -t` on the new nginx.conf, written beside the live one: "" if accepted."""
+        candidate = new_config.state_dir / "nginx.conf.next"
+        safefs.write_text(candidate, nginx_conf)
+        try:
+            return nginx_test(self.nginx, new_config, candidate.name)
+        finally:
+            candidate.unlink(missing_ok=True)
+
+    def _apply(self, new_config: Config, new_plan: Plan, changes: plan_mod.PlanChanges) -> None:
+        why = f"{new_config.path.name} changed"
         # The app (and other processes) first: nginx then reloads onto a listening gunicorn.
-        for spec_name, spec in new_specs.items():
-            if spec_name == "nginx" or self.specs.get(spec_name) == spec:
-                continue
+        for spec in changes.restart:
             self.supervisor.replace(spec, why)
-            applied.append(f"{spec_name} restarted")
-        for spec_name in [n for n in self.specs if n not in new_specs]:
+        for spec_name in changes.remove:
             self.supervisor.remove(spec_name, why)
-            applied.append(f"{spec_name} stopped")
             with self._state_lock:
                 self.state.processes.pop(spec_name, None)
-        if nginx_changed:
+        if changes.reload_nginx:
             write_nginx_conf(new_config, new_plan.nginx_conf, self._backed_up)
             nginx = self.supervisor.children.get("nginx")
             if nginx is not None and nginx.running():
                 # HUP: the nginx master re-reads nginx.conf and replaces its workers gracefully.
                 nginx.send(signal.SIGHUP)
-            applied.append("nginx reloaded")
-        later = _needs_restart(self.config, new_config, self.plan, new_plan)
-        self.config, self.plan, self.specs = new_config, new_plan, new_specs
+        self.config, self.plan = new_config, new_plan
         # The freshness watcher checks through the new public address and prefix from now on.
+        new_server = new_config.server
         if self.static_watcher is not None:
             self.static_watcher.public_url = new_config.public_url
             self.static_watcher.prefix = new_config.static.url
@@ -356,14 +353,6 @@ class LocalStack:
             self.state.url = new_config.public_url
             self.state.ports = {"public": new_server.listen_port, "app": new_server.app_port}
             state.write(self.config.state_dir, self.state)
-        summary = ", ".join(applied) if applied else "nothing to apply live"
-        self.sink.note("devstack", f"{name} changed: {summary}")
-        if later:
-            self.sink.note(
-                "devstack",
-                f"{name}: {', '.join(later)} take effect on the next "
-                "`devstack up` (run `devstack down` first)",
-            )
 
     def _started(self, name: str, pid: int) -> None:
         with self._state_lock:
@@ -477,28 +466,6 @@ class LocalStack:
         with self._state_lock:
             self.state.status = "stopped"
             state.write(self.config.state_dir, self.state)
-
-
-def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> list[str]:
-    """Settings a running stack cannot take over (the watchers and log files are set up once)."""
-    later = []
-    if (old.app_dir, old.app.reload_extra, old_plan.reload_engine) != (
-        new.app_dir,
-        new.app.reload_extra,
-        new_plan.reload_engine,
-    ):
-        later.append("the app watcher settings (app.dir, app.reload, app.reload_engine, app.reload_extra)")
-    if (old.static_dir, old.static.polling, old.has_static) != (
-        new.static_dir,
-        new.static.polling,
-        new.has_static,
-    ):
-        later.append("the static watcher settings (static.dir, static.polling)")
-    if old.logs != new.logs:
-        later.append("[logs]")
-    if old.server.live_reload != new.server.live_reload:
-        later.append("server.live_reload")
-    return later
 
 
 def socketio_step(url: str, via: str, timeout: float) -> tuple[bool, str]:
