@@ -415,6 +415,20 @@ def port_owner(port: int) -> PortOwner | None:
     return None
 
 
+def port_conflict(host: str, port: int, key: str, file: str, label: str = "port") -> str | None:
+    """None when host:port is free to bind; else the one line that says who holds it and how to
+    get out of the way (every "port N is taken" in devstack reads alike). label: what port it is
+    ("host port" for the VM's forward)."""
+    if can_bind(host, port):
+        return None
+    owner = port_owner(port)
+    return port_taken(port, key, file, owner.describe() if owner else "another process", label)
+
+
+def port_taken(port: int, key: str, file: str, who: str, label: str = "port") -> str:
+    return f"{label} {port} ({key} in {file}) is taken by {who} — stop it, or set {key} to a free port"
+
+
 def can_bind(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:

@@ -86,14 +86,9 @@ def check_ports(config: Config) -> None:
         ("server.app_port", "127.0.0.1", config.server.app_port),
     ]
     for key, host, port in wanted:
-        if probes.can_bind(host, port):
-            continue
-        owner = probes.port_owner(port)
-        who = owner.describe() if owner else "another process"
-        raise PortTaken(
-            f"port {port} ({key} in {config.path.name}) is taken by {who} — stop it, "
-            f"or set {key} to a free port"
-        )
+        conflict = probes.port_conflict(host, port, key, config.path.name)
+        if conflict:
+            raise PortTaken(conflict)
 
 
 # Where nginx keeps its pid and temp files: all under the state dir, nothing under /etc or /var.
@@ -288,13 +283,9 @@ class LocalStack:
         for warning in changes.warnings:  # those said at start already: once is enough
             self.sink.note("devstack", f"warning: {warning}")
         for check in changes.ports:
-            if not probes.can_bind(check.host, check.port):
-                owner = probes.port_owner(check.port)
-                who = owner.describe() if owner else "another process"
-                self.sink.note(
-                    "devstack",
-                    f"{name} changed but port {check.port} ({check.key}) is taken by {who} — {keep}",
-                )
+            conflict = probes.port_conflict(check.host, check.port, check.key, name)
+            if conflict:
+                self.sink.note("devstack", f"{name} changed but {conflict} — {keep}")
                 return
         if changes.reload_nginx:
             problem = self._test_candidate(new_config, new_plan.nginx_conf)
