@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from devstack import probes
+from devstack.live import paths
 from tests.stackutil import EXAMPLE, Project, free_ports, kill_leftovers, processes_under
 
 pytestmark = pytest.mark.needs_nginx
@@ -27,6 +28,8 @@ def test_odd_project_path(tmp_path: Path, deep: bool) -> None:
     project.write_config()
     if deep:
         assert len(str(project.state_dir / "gunicorn.ctl").encode()) > 108
+    sockets = paths.socket_dir(project.state_dir)  # a `$` path or a deep one: the short folder
+    assert sockets != project.state_dir.resolve()
     try:
         result = project.up_detached()
         assert "Traceback" not in result.stderr
@@ -43,3 +46,4 @@ def test_odd_project_path(tmp_path: Path, deep: bool) -> None:
         left = processes_under(root)
         kill_leftovers(root)
     assert not left, "processes left behind"
+    assert not sockets.exists(), f"{sockets} left in the temp dir after down"

@@ -48,3 +48,34 @@ def test_a_squatted_socket_folder_is_refused(tmp_path: Path) -> None:
         assert paths.ensure_socket_dir(state) == folder
     finally:
         os.rmdir(folder)
+
+
+def test_the_short_folder_goes_once_the_stack_stops(tmp_path: Path) -> None:
+    state = tmp_path / "my $HOME" / ".devstack"
+    folder = paths.ensure_socket_dir(state)
+    for name in paths.SOCKET_NAMES:
+        (folder / name).write_bytes(b"")  # stands in for the sockets and the static link
+    paths.remove_socket_dir(state)
+    assert not folder.exists()
+    paths.remove_socket_dir(state)  # already gone: nothing to do, no error
+
+
+def test_a_short_folder_holding_anything_else_is_kept(tmp_path: Path) -> None:
+    state = tmp_path.joinpath(*["a-rather-long-folder-name"] * 5) / ".devstack"
+    folder = paths.ensure_socket_dir(state)
+    try:
+        (folder / "live.sock").write_bytes(b"")
+        (folder / "not-ours").write_bytes(b"")
+        paths.remove_socket_dir(state)
+        assert sorted(p.name for p in folder.iterdir()) == ["not-ours"]
+    finally:
+        (folder / "not-ours").unlink()
+        os.rmdir(folder)
+
+
+def test_sockets_in_the_state_dir_are_left_to_it(tmp_path: Path) -> None:
+    state = tmp_path / ".devstack"
+    state.mkdir()
+    (state / "live.sock").write_bytes(b"")
+    paths.remove_socket_dir(state)
+    assert (state / "live.sock").exists()

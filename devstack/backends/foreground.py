@@ -25,6 +25,7 @@ from devstack import console, plan, safefs
 from devstack.backends.local import LocalStack, ReadyReport
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
+from devstack.live import paths as live_paths
 from devstack.logs.format import width_for
 from devstack.logs.sink import LogMux
 
@@ -65,6 +66,7 @@ def supervise(
         _stop_spinner(spinner)
         stack.set_status("failed", str(exc))
         mux.close()
+        live_paths.remove_socket_dir(config.state_dir)
         raise
     if lock is not None:
         os.close(lock)  # state.json names this supervisor now: the next `up` sees it running
@@ -87,6 +89,7 @@ def supervise(
             "stopped" if "report" in outcome and outcome["report"].ok else "failed", stack.state.error
         )
         mux.close()
+        live_paths.remove_socket_dir(config.state_dir)  # every child is stopped: nothing listens
     report = outcome.get("report")
     if report is not None and not report.ok:
         say(f"[red]error:[/] the stack did not become ready: {report.error}")

@@ -44,6 +44,28 @@ def ensure_socket_dir(state_dir: Path) -> Path:
     return folder
 
 
+SOCKET_NAMES = ("gunicorn.ctl", "live.sock", "live.notify", "static-link")
+
+
+def remove_socket_dir(state_dir: Path) -> None:
+    """Once the stack has stopped: the short folder goes (with what the stack put there), so a
+    day of projects leaves nothing in the temp dir. A folder that is not ours is left alone."""
+    folder = socket_dir(state_dir)
+    if folder == state_dir.resolve():
+        return
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        return
+    for name in SOCKET_NAMES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(folder / name)
+    with contextlib.suppress(OSError):  # not empty: something else is in there, keep it
+        os.rmdir(folder)
+
+
 def static_alias(state_dir: Path, static_dir: Path) -> Path:
     """The static folder as nginx.conf names it. nginx has no escape for "$" in `alias` (it
     reads a variable), so a path with one is reached through a symlink in the socket folder;
