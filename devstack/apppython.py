@@ -19,13 +19,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from devstack import runner
 from devstack.config import Config
 from devstack.errors import ConfigError, DevstackError
 
@@ -103,16 +103,13 @@ def locate(
 def probe(path: str, why: str, own: str = sys.executable) -> AppPython:
     if _same(path, own):
         return _in_process(path, why)
-    try:
-        result = subprocess.run(
-            [path, "-I", "-c", _PROBE, *PROBED], capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise DevstackError(f"cannot run the app's python {path} ({why}): {exc}") from None
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+    result = runner.run([path, "-I", "-c", _PROBE, *PROBED], timeout=30)
+    if result.code in (runner.NOT_FOUND, runner.CANNOT_EXECUTE, runner.TIMED_OUT):
+        raise DevstackError(f"cannot run the app's python {path} ({why}): {result.err}")
+    if not result.ok:
+        last = (result.err.strip().splitlines() or ["no output"])[-1]
         raise DevstackError(f"the app's python {path} ({why}) does not run: {last}")
-    data = json.loads(result.stdout)
+    data = json.loads(result.out)
     return AppPython(path, why, data["version"], parse_version(data["gunicorn"]), frozenset(data["has"]))
 
 

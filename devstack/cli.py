@@ -7,6 +7,7 @@ prints the traceback instead).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -17,7 +18,9 @@ from typing import Annotated
 import typer
 
 from devstack import __version__, console, fastpath
+from devstack import env as env_mod
 from devstack.console import ColorMode
+from devstack.env import Env
 from devstack.errors import DevstackError, Exit
 
 app = typer.Typer(
@@ -53,7 +56,7 @@ def with_aliases(argv: list[str]) -> list[str]:
 
 def _version(value: bool) -> None:
     if value:
-        print(f"devstack {__version__}")
+        env_mod.current().out().write(f"devstack {__version__}\n")
         raise typer.Exit()
 
 
@@ -113,7 +116,7 @@ def status(
     """Show whether the stack runs, its processes, PIDs and URL."""
     from devstack.commands import status as cmd
 
-    raise typer.Exit(cmd.run(config, as_json=as_json))
+    raise typer.Exit(cmd.run(config, as_json=as_json))  # env: the current one (as fastpath.py)
 
 
 @app.command()
@@ -246,6 +249,7 @@ def doctor(
             verbose=verbose,
             fail_level=fail_level,
             insecure=insecure,
+            env=env_mod.current(),
         )
     )
 
@@ -256,15 +260,28 @@ def init(
 ) -> None:
     """Write a commented devstack.toml for the project (never overwrites)."""
     from devstack.commands import init as cmd
+    from devstack.commands._common import from_cwd
 
-    raise typer.Exit(cmd.run(path.resolve()))
+    raise typer.Exit(cmd.run(from_cwd(path).resolve(), env=env_mod.current()))
 
 
 def main(argv: list[str] | None = None) -> None:
     sys.exit(run_cli(argv))
 
 
-def run_cli(argv: list[str] | None = None) -> int:
+def run_cli(argv: list[str] | None = None, env: Env | None = None) -> int:
+    """One CLI call: its exit code. env (default: this process's streams, environ and folder) is
+    where everything goes, typer's own help and usage text included."""
+    env = env if env is not None else Env()
+    with env_mod.using(env), contextlib.ExitStack() as streams:
+        if env.stdout is not None:
+            streams.enter_context(contextlib.redirect_stdout(env.stdout))
+        if env.stderr is not None:
+            streams.enter_context(contextlib.redirect_stderr(env.stderr))
+        return _run(argv, env)
+
+
+def _run(argv: list[str] | None, env: Env) -> int:
     try:
         # status/logs/down written plainly skip typer's pydantic coercion (fastpath.py).
         args = with_aliases(sys.argv[1:] if argv is None else argv)
@@ -286,15 +303,15 @@ def run_cli(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors (unknown option, missing argument, bare `devstack`)
         show = getattr(exc, "show", None)
         if callable(show):
-            show()  # the usage line and the error, or the help text for a bare `devstack`
+            show(file=env.err())  # the usage line and the error, or the help text for a bare `devstack`
         else:
-            print(f"Error: {exc.format_message()}", file=sys.stderr)
+            env.err().write(f"Error: {exc.format_message()}\n")
         return int(Exit.USAGE)
     except KeyboardInterrupt:
         return int(Exit.INTERRUPTED)
     except Exception as exc:
-        if os.environ.get("DEVSTACK_TRACEBACK"):
-            traceback.print_exc()
+        if env.environ.get("DEVSTACK_TRACEBACK"):
+            traceback.print_exc(file=env.err())
             return int(Exit.ERROR)
         fd, crash = tempfile.mkstemp(prefix="devstack-crash-", suffix=".log")
         with os.fdopen(fd, "w") as handle:

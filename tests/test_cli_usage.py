@@ -6,6 +6,7 @@ In-process through run_cli (the unit tier) and once through the installed consol
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from devstack import cli
+from tests.cliutil import devstack, mock_env
+from tests.stackutil import make_project
 
 USAGE_ERRORS = [
     pytest.param([], "Usage: devstack", id="bare"),
@@ -34,14 +37,19 @@ def crash_files() -> set[str]:
 
 @pytest.mark.unit
 @pytest.mark.parametrize(("argv", "needle"), USAGE_ERRORS)
-def test_usage_error_in_process(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_error_in_process(argv: list[str], needle: str) -> None:
     before = crash_files()
-    assert cli.run_cli(argv) == 2
-    out = capsys.readouterr()
-    text = out.out + out.err
-    assert needle in text, text
-    assert "internal error" not in text
+    result = devstack(*argv)
+    assert result.exit == 2
+    assert needle in result.err and result.out == "", result
+    assert "internal error" not in result.err
     assert crash_files() == before
+
+
+@pytest.mark.unit
+def test_run_cli_without_an_env_uses_the_process_streams(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run_cli(["--nope"]) == 2
+    assert "No such option: --nope" in capsys.readouterr().err
 
 
 @pytest.mark.unit
@@ -59,11 +67,35 @@ def test_no_color_alias(argv: list[str], expected: list[str]) -> None:
 
 
 @pytest.mark.unit
-def test_version_and_help_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.run_cli(["--version"]) == 0
-    assert capsys.readouterr().out.startswith("devstack ")
-    assert cli.run_cli(["logs", "--help"]) == 0
-    assert "(--no-color: never)" in " ".join(capsys.readouterr().out.split())
+def test_version_and_help_exit_0() -> None:
+    version = devstack("--version")
+    assert (version.exit, version.err) == (0, "") and version.out.startswith("devstack ")
+    helped = devstack("logs", "--help")
+    assert helped.exit == 0 and "(--no-color: never)" in " ".join(helped.out.split())
+
+
+@pytest.mark.unit
+def test_json_goes_to_the_envs_stdout(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    status = devstack("status", "--json", cwd=project.root)
+    assert status.exit == 1 and status.err == ""  # 1: not running
+    assert json.loads(status.out)["status"] == "stopped"
+    listed = devstack("doctor", "--list-checks", cwd=project.root)
+    assert listed.exit == 0 and "static.ladder" in listed.out
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("tty", "no_color", "colored"), [(True, "", True), (True, "1", False), (False, "", False)]
+)
+def test_color_follows_the_envs_terminal_and_environ(
+    tmp_path: Path, tty: bool, no_color: str, colored: bool
+) -> None:
+    project = make_project(tmp_path)
+    env = mock_env(project.root, {"NO_COLOR": no_color, "TERM": "xterm"}, tty=tty)
+    result = devstack("status", env=env)
+    assert result.out.startswith("stopped") or result.out.startswith("\x1b[31mstopped")
+    assert ("\x1b[31m" in result.out) is colored
 
 
 def test_usage_error_through_the_console_script(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import config as config_mod
-from devstack import facts, probes, safefs, state
+from devstack import facts, probes, runner, safefs, state
 from devstack import plan as plan_mod
 from devstack.backends.statedir import prepare_state_dir
 from devstack.config import Config
@@ -113,20 +112,13 @@ def write_nginx_conf(config: Config, text: str, on_backup: Callable[[Path], None
     return target
 
 
-def nginx_test(nginx: str, config: Config, conf_name: str = "nginx.conf") -> str:
+def nginx_test(
+    nginx: str, config: Config, conf_name: str = "nginx.conf", run: runner.Run = runner.run
+) -> str:
     """`nginx -t` on a config file in the state dir: "" if accepted, else its first error."""
     state_dir = str(config.state_dir.resolve())
-    result = subprocess.run(
-        [nginx, "-p", state_dir, "-c", conf_name, "-e", "stderr", "-t", "-q"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if result.returncode == 0:
-        return ""
-    lines = [ln for ln in result.stderr.splitlines() if "[emerg]" in ln or "[crit]" in ln]
-    return str((lines or result.stderr.strip().splitlines() or ["no output"])[0]).strip()
+    result = run([nginx, "-p", state_dir, "-c", conf_name, "-e", "stderr", "-t", "-q"], timeout=30)
+    return "" if result.ok else result.first_error("[emerg]", "[crit]")
 
 
 def validate_nginx(nginx: str, config: Config) -> None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.text import Text
 
 from devstack import config as config_mod
-from devstack import console
+from devstack import env as env_mod
 from devstack.commands._common import load_config
 from devstack.doctor import guest as doctor_guest
 from devstack.doctor import registry, render, runner, targets
 from devstack.doctor.context import Context
 from devstack.doctor.model import CheckSpec, Result
+from devstack.env import Env
 from devstack.errors import ConfigError, DevstackError, Exit
 
 
@@ -32,7 +32,9 @@ def run(
     verbose: bool = False,
     fail_level: str = "error",
     insecure: bool = False,
+    env: Env | None = None,
 ) -> int:
+    env = env or env_mod.current()
     if fail_level not in runner.FAIL_LEVELS:
         raise DevstackError(f"--fail-level {fail_level!r}: use error or warning", Exit.USAGE)
     chosen, unknown = registry.select(checks)
@@ -40,7 +42,7 @@ def run(
         known = ", ".join(sorted(registry.REGISTRY))
         raise DevstackError(f"unknown check {unknown[0]!r} — known: {known}", Exit.USAGE)
     if list_checks:
-        render.print_list(chosen, console.out())
+        render.print_list(chosen, env.console("out"))
         return int(Exit.OK)
     ignored: tuple[str, ...] = ()
     if url is not None:
@@ -53,7 +55,7 @@ def run(
             )
         if config_path is None:
             try:
-                config_path = config_mod.find_config(Path.cwd())
+                config_path = config_mod.find_config(env.working_dir())
             except ConfigError as exc:
                 raise DevstackError(
                     f"{exc}; or diagnose a stack devstack did not start: "
@@ -74,12 +76,12 @@ def run(
         vm_config = vagrantfile.effective(vm_config)  # the guest path of the user's Vagrantfile
         # nginx and gunicorn run in the guest: their checks run there, the rest through the forward.
         host_side = [spec for spec in chosen if spec.area not in doctor_guest.GUEST_ONLY_AREAS]
-        return _with_guest(runner.run(host_side, ctx), ctx, vm_config, checks, as_json, verbose)
+        return _with_guest(runner.run(host_side, ctx), ctx, vm_config, checks, as_json, verbose, env)
     results = runner.run(chosen, ctx)
     if as_json:
-        render.print_json(results, ctx, fail_level, ignored)
+        render.print_json(results, ctx, fail_level, ignored, env)
     else:
-        render.print_rich(results, ctx, console.out(), verbose, ignored)
+        render.print_rich(results, ctx, env.console("out"), verbose, ignored)
     return runner.exit_code(results, fail_level)
 
 
@@ -109,6 +111,7 @@ def _with_guest(
     checks: list[str],
     as_json: bool,
     verbose: bool,
+    env: Env,
 ) -> int:
     """VM mode: the host's view through the forward, then the same doctor inside the guest."""
     host_code = runner.exit_code(results)
@@ -117,19 +120,16 @@ def _with_guest(
     if as_json:
         report = render.to_json(results, ctx)
         # One document per line of sight: the schema describes each; "guest" holds the second.
-        print(
-            json.dumps(
-                {
-                    "host": report,
-                    "guest": guest.report,
-                    "guest_clock_skew_s": guest.clock_skew,
-                    "exit_code": worst,
-                },
-                indent=2,
-            )
+        env.write_json(
+            {
+                "host": report,
+                "guest": guest.report,
+                "guest_clock_skew_s": guest.clock_skew,
+                "exit_code": worst,
+            }
         )
         return worst
-    out = console.out()
+    out = env.console("out")
     render.print_rich(results, ctx, out, verbose)
     out.print()
     out.print("[bold]inside the VM[/] (the same checks, run by the guest on its own stack)")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devstack import console, layout, templates
+from devstack import env as env_mod
+from devstack import layout, templates
 from devstack.config import CONFIG_NAME
+from devstack.env import Env
 from devstack.errors import DevstackError
 
 
-def run(root: Path) -> int:
+def run(root: Path, env: Env | None = None) -> int:
+    env = env or env_mod.current()
     target = root / CONFIG_NAME
     if target.exists():
         raise DevstackError(
@@ -31,5 +34,5 @@ def run(root: Path) -> int:
     target.write_text(text, encoding="utf-8")
     what = f"{found.wsgi} ({found.how})" if found else "no Flask app found: set app.wsgi"
     where = f"static {Path(static_rel).as_posix()!r}" if static else "no static folder: nginx proxies all"
-    console.err().print(f"wrote {target.name}: {what}, {where}; run `devstack up` to start the stack")
+    env.console("err").print(f"wrote {target.name}: {what}, {where}; run `devstack up` to start the stack")
     return 0

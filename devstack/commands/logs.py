@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack import console, procfile
+from devstack import env as env_mod
+from devstack import procfile
 from devstack.commands._common import load_config
 from devstack.config import RESERVED_NAMES, Config
+from devstack.env import Env
 from devstack.errors import DevstackError, Exit
 from devstack.logs import format as fmt
 from devstack.logs import reader
@@ -31,7 +32,9 @@ def run(
     as_json: bool = False,
     prefix: bool = True,
     color: str = "auto",
+    env: Env | None = None,
 ) -> int:
+    env = env or env_mod.current()
     config = load_config(config_path)
     log_dir = config.state_dir / "logs"
     try:
@@ -42,14 +45,13 @@ def run(
     _check_names(config, names, on_disk)
     chosen = [s for s in on_disk if not names or reader.matches(s, names)]
     if not on_disk and not follow:
-        print(f"devstack: no logs yet in {log_dir} — `devstack up` writes them", file=sys.stderr)
+        env.err().write(f"devstack: no logs yet in {log_dir} — `devstack up` writes them\n")
         return 0
     if lines is None and follow:
         lines = FOLLOW_DEFAULT_LINES
     width = fmt.width_for([*chosen, *names])
-    printer = Printer(
-        sys.stdout.buffer, color=console.use_color(color), prefix=prefix, as_json=as_json, width=width
-    )
+    stdout = env.out()
+    printer = Printer(stdout.buffer, color=env.color(color), prefix=prefix, as_json=as_json, width=width)
     snapshot = reader.Snapshot()
     try:
         printer.write(reader.history(log_dir, chosen, lines, keep, snapshot))
@@ -57,7 +59,7 @@ def run(
             _follow(log_dir, names, snapshot, printer, keep)
     except BrokenPipeError:
         # `devstack logs | head`: the reader left; say nothing more.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a follow ends
     return 0

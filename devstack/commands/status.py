@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from devstack import console, state
+from devstack import env as env_mod
+from devstack import state
 from devstack.commands._common import load_config
+from devstack.env import Env
 
 # Plain ANSI, not rich: importing rich would double this command's run time.
 GREEN, RED, RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
@@ -45,12 +45,13 @@ def collect(config_path: Path | None) -> dict[str, Any]:
     }
 
 
-def run(config_path: Path | None, as_json: bool = False) -> int:
+def run(config_path: Path | None, as_json: bool = False, env: Env | None = None) -> int:
+    env = env or env_mod.current()
     info = collect(config_path)
     if as_json:
-        print(json.dumps(info, indent=2))
+        env.write_json(info)
         return 0 if info["running"] else 1
-    color = console.use_color("auto")  # status has no --color: NO_COLOR, FORCE_COLOR, the tty
+    color = env.color("auto")  # status has no --color: NO_COLOR, FORCE_COLOR, the tty
     mark = "running" if info["running"] else str(info["status"])
     if info["running"] and info["status"] == "waiting":
         mark = "waiting for a fix"  # nginx runs; the app did not start (its error follows)
@@ -68,5 +69,5 @@ def run(config_path: Path | None, as_json: bool = False) -> int:
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         for row in rows:
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    sys.stdout.write("\n".join(lines) + "\n")
+    env.out().write("\n".join(lines) + "\n")
     return 0 if info["running"] else 1

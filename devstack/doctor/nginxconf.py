@@ -9,9 +9,10 @@ from __future__ import annotations
 import glob
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devstack import runner
 
 DUMP_MARK = re.compile(r"^# configuration file (.+):$")
 # Directives whose values are inherited by inner blocks only when the inner block has none.
@@ -263,7 +264,9 @@ def split_dump(stdout: str) -> dict[str, str]:
     return {name: "\n".join(lines) + "\n" for name, lines in files.items()}
 
 
-def load(conf: Path, nginx: str | None, prefix: Path | None = None) -> NginxConf:
+def load(
+    conf: Path, nginx: str | None, prefix: Path | None = None, run: runner.Run = runner.run
+) -> NginxConf:
     """The effective config: `nginx -T` when it runs, else the files on disk."""
     conf = conf.resolve()
     note = ""
@@ -271,15 +274,11 @@ def load(conf: Path, nginx: str | None, prefix: Path | None = None) -> NginxConf
         argv = [nginx, "-T", "-c", str(conf), "-e", "stderr"]
         if prefix is not None:
             argv[1:1] = ["-p", str(prefix)]
-        try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-            files = split_dump(result.stdout)
-            if result.returncode == 0 and str(conf) in files:
-                return NginxConf(parse_text(files, str(conf)), "nginx -T", str(conf))
-            errors = [ln for ln in result.stderr.splitlines() if "emerg" in ln or "crit" in ln]
-            note = (errors or result.stderr.strip().splitlines() or ["no output"])[0]
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            note = str(exc)
+        result = run(argv, timeout=30)
+        files = split_dump(result.out)
+        if result.ok and str(conf) in files:
+            return NginxConf(parse_text(files, str(conf)), "nginx -T", str(conf))
+        note = result.first_error("emerg", "crit")
     else:
         note = "nginx is not installed here"
     return NginxConf(parse_text({}, str(conf), read_disk=True), "files", str(conf), note)

@@ -8,13 +8,12 @@ from __future__ import annotations
 import ast
 import os
 import shlex
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from devstack import apppython, probes
+from devstack import apppython, probes, runner
 
 # option -> (setting name, takes a value)
 OPTIONS: dict[str, tuple[str, bool]] = {
@@ -79,35 +78,18 @@ class Gunicorn:
         chdir = self.get("chdir")
         return (base / chdir) if chdir else base
 
-    def can_import(self, module: str) -> bool:
+    def can_import(self, module: str, run: runner.Run = runner.run) -> bool:
         """Whether the interpreter running this process can import module."""
         if not self.exe:
             return False
-        try:
-            return (
-                subprocess.run(
-                    [self.exe, "-c", f"import {module}"], capture_output=True, timeout=20, check=False
-                ).returncode
-                == 0
-            )
-        except OSError:
-            return False
+        return run([self.exe, "-c", f"import {module}"], timeout=20).ok
 
-    def version(self) -> tuple[int, ...] | None:
+    def version(self, run: runner.Run = runner.run) -> tuple[int, ...] | None:
         """The gunicorn version of the interpreter that runs this process."""
         if not self.exe:
             return None
-        try:
-            out = subprocess.run(
-                [self.exe, "-c", "import gunicorn; print(gunicorn.__version__)"],
-                capture_output=True,
-                text=True,
-                timeout=20,
-                check=False,
-            ).stdout
-        except OSError:
-            return None
-        return apppython.parse_version(out.strip())
+        result = run([self.exe, "-c", "import gunicorn; print(gunicorn.__version__)"], timeout=20)
+        return apppython.parse_version(result.out.strip())
 
 
 def parse_args(argv: list[str], settings: dict[str, str], sources: dict[str, str], origin: str) -> str:

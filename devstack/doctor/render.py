@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +9,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from devstack import __version__
+from devstack import env as env_mod
 from devstack.doctor.context import Context
 from devstack.doctor.model import CheckSpec, Result
 from devstack.doctor.registry import AREAS
 from devstack.doctor.runner import exit_code, summary
+from devstack.env import Env
 
 SCHEMA_ID = "https://devstack.invalid/schemas/doctor-report-1.json"
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
@@ -68,9 +69,13 @@ def to_json(
 
 
 def print_json(
-    results: list[Result], ctx: Context, fail_level: str = "error", ignored: tuple[str, ...] = ()
+    results: list[Result],
+    ctx: Context,
+    fail_level: str = "error",
+    ignored: tuple[str, ...] = (),
+    env: Env | None = None,
 ) -> None:
-    print(json.dumps(to_json(results, ctx, fail_level, ignored), indent=2))
+    (env or env_mod.current()).write_json(to_json(results, ctx, fail_level, ignored))
 
 
 def print_list(checks: list[CheckSpec], out: Console) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import collections
+import enum
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 import psutil
@@ -34,16 +34,30 @@ def wrapped_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+class ChildState(enum.Enum):
+    """Where a child is in its life (Supervisor's states.py). Only the supervisor moves it."""
+
+    STARTING = "starting"  # start() called, not returned yet
+    RUNNING = "running"  # started; an exit event moves it on
+    BACKOFF = "backoff"  # exited or failed to start: a retry is due at retry_at
+    STOPPING = "stopping"  # asked to stop: its exit is expected, not a crash
+    EXITED = "exited"  # stopped, or exited and not (yet) rescheduled
+    FATAL = "fatal"  # given up on. devstack never gives up today (the backoff caps instead)
+
+
 class Child:
     def __init__(self, spec: ProcessSpec, sink: Sink, on_exit: Callable[[Child, int], None]) -> None:
         self.spec = spec
         self.sink = sink
         self.on_exit = on_exit
         self.proc: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
         self.tail: collections.deque[str] = collections.deque(maxlen=40)
         self._readers: list[threading.Thread] = []
-        self.stopping = False
+        # The supervisor's bookkeeping, kept with the child it describes.
+        self.state = ChildState.EXITED
+        self.started_at = 0.0  # on the supervisor's clock
+        self.backoff = 0.0  # the last retry delay; 0: none yet (or reset)
+        self.retry_at: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -51,7 +65,6 @@ class Child:
 
     def start(self) -> None:
         env = {**os.environ, **self.spec.env}
-        self.stopping = False
         self.tail.clear()
         self.proc = subprocess.Popen(
             wrapped_argv(self.spec.argv),
@@ -63,7 +76,6 @@ class Child:
             start_new_session=True,  # own group: Ctrl-C reaches devstack only; we stop the group
             close_fds=True,
         )
-        self.started_at = time.monotonic()
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._readers = [
             threading.Thread(
@@ -159,7 +171,6 @@ class Child:
 
     def stop(self, grace: float = 5.0) -> None:
         """TERM the whole group, wait, then KILL what is left."""
-        self.stopping = True
         proc = self.proc
         if proc is None:
             return

@@ -13,12 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 from devstack import probes
 from devstack.logs.sink import Sink
 from devstack.plan import ProcessSpec
-from devstack.procs.child import Child
+from devstack.procs.child import Child, ChildState
 
 # gunicorn's arbiter exit codes when the app cannot even be imported.
 BOOT_ERRORS = {3: "Worker failed to boot", 4: "App failed to load"}
@@ -34,15 +34,72 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
-@dataclass
-class _Event:
-    kind: str  # exited | changed | stop | timer | call
-    name: str = ""
-    code: int = 0
-    payload: object = None
+class Supervised(Protocol):
+    """What the supervisor needs of a child (Child, or a scripted fake in tests)."""
+
+    spec: ProcessSpec
+    state: ChildState
+    started_at: float
+    backoff: float
+    retry_at: float | None
+
+    @property
+    def pid(self) -> int | None: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def running(self) -> bool: ...
+    def cause(self) -> str: ...
+    def send(self, sig: signal.Signals) -> None: ...
+    def signal_workers(self, sig: signal.Signals) -> int: ...
 
 
-class Supervisor:
+C = TypeVar("C", bound=Supervised)
+# How a child is made: (spec, sink, on_exit) -> child. on_exit(child, code) may run on any thread.
+ChildFactory = Callable[[ProcessSpec, Sink, Callable[[C, int], None]], C]
+
+
+# The events the loop handles, one type per kind. Any thread may post them.
+@dataclass(frozen=True)
+class Exited:
+    name: str
+    code: int
+
+
+@dataclass(frozen=True)
+class Changed:
+    why: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Call:
+    fn: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """No event within the timeout: only the due retries run."""
+
+
+Event = Exited | Changed | Stop | Call | Tick
+
+
+class Supervisor(Generic[C]):
+    @overload
+    def __init__(
+        self: Supervisor[Child],
+        specs: list[ProcessSpec],
+        sink: Sink,
+        on_started: Callable[[str, int], None] | None = None,
+        reload_by_signal: bool = True,
+        reload_kills_workers: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None: ...
+    @overload
     def __init__(
         self,
         specs: list[ProcessSpec],
@@ -50,41 +107,53 @@ class Supervisor:
         on_started: Callable[[str, int], None] | None = None,
         reload_by_signal: bool = True,
         reload_kills_workers: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        child_factory: ChildFactory[C],
+    ) -> None: ...
+    def __init__(
+        self,
+        specs: list[ProcessSpec],
+        sink: Sink,
+        on_started: Callable[[str, int], None] | None = None,
+        reload_by_signal: bool = True,
+        reload_kills_workers: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        child_factory: ChildFactory[Any] = Child,
     ) -> None:
         self.sink = sink
         self.on_started = on_started or (lambda name, pid: None)
         self.reload_by_signal = reload_by_signal
         self.reload_kills_workers = reload_kills_workers
-        self.children: dict[str, Child] = {}
+        self.clock = clock  # seams (honcho's _clock / _child_ctor): tests script both
+        self.child_factory: ChildFactory[C] = child_factory
+        self.children: dict[str, C] = {}
         for spec in specs:
-            self.children[spec.name] = Child(spec, sink, self._exited)
+            self.children[spec.name] = child_factory(spec, sink, self._exited)
         self.services: list[Service] = []
-        self._events: queue.Queue[_Event] = queue.Queue()
-        self._backoff: dict[str, float] = {}
-        self._retry_at: dict[str, float] = {}
+        self._events: queue.Queue[Event] = queue.Queue()
         self._stopping = False
         self.stop_reason = ""
-        self.restarts: dict[str, int] = {name: 0 for name in self.children}
-        self._thread: threading.Thread | None = None
 
     # -- called from any thread ----------------------------------------------------------------
-    def _exited(self, child: Child, code: int) -> None:
-        self._events.put(_Event("exited", child.spec.name, code))
+    def _exited(self, child: C, code: int) -> None:
+        self._events.put(Exited(child.spec.name, code))
 
     def app_changed(self, why: str = "") -> None:
         """A watched app file changed: reload gunicorn, or start it again if it is down."""
-        self._events.put(_Event("changed", "gunicorn", payload=why))
+        self._events.put(Changed(why))
 
     @property
     def stop_requested(self) -> bool:
         return self._stopping
 
     def request_stop(self, reason: str = "") -> None:
-        self._events.put(_Event("stop", payload=reason))
+        self._events.put(Stop(reason))
 
     def call_soon(self, fn: Callable[[], None]) -> None:
         """Run fn on the supervisor thread (where children may be started and stopped)."""
-        self._events.put(_Event("call", payload=fn))
+        self._events.put(Call(fn))
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, _frame: object) -> None:
@@ -104,13 +173,16 @@ class Supervisor:
         for service in self.services:
             service.start()
 
-    def _start(self, child: Child) -> None:
+    def _start(self, child: C) -> None:
+        child.state = ChildState.STARTING
         try:
             child.start()
         except OSError as exc:
             self.sink.note(child.spec.name, f"cannot start {child.spec.argv[0]}: {exc.strerror}")
-            self._schedule_retry(child.spec.name)
+            self._schedule_retry(child)
             return
+        child.state = ChildState.RUNNING
+        child.started_at = self.clock()
         assert child.pid is not None
         self.on_started(child.spec.name, child.pid)
 
@@ -118,12 +190,7 @@ class Supervisor:
         """Supervise until a stop is requested; then stop everything. Returns the stop reason."""
         try:
             while not self._stopping:
-                timeout = self._next_timer()
-                try:
-                    event = self._events.get(timeout=timeout)
-                except queue.Empty:
-                    event = _Event("timer")
-                self._handle(event)
+                self.step(self._next_timer())
                 if until is not None and until():
                     break
         finally:
@@ -131,50 +198,58 @@ class Supervisor:
             self.shutdown()
         return self.stop_reason
 
-    def _next_timer(self) -> float:
-        if not self._retry_at:
-            return 0.5
-        return max(0.0, min(self._retry_at.values()) - time.monotonic())
+    def step(self, timeout: float) -> None:
+        """Handle the next event (waiting up to timeout for one), then the retries that are due."""
+        try:
+            event: Event = self._events.get(timeout=timeout)
+        except queue.Empty:
+            event = Tick()
+        self._handle(event)
 
-    def _handle(self, event: _Event) -> None:
-        if event.kind == "stop":
-            self._stopping = True
-            self.stop_reason = str(event.payload or "stop requested")
-        elif event.kind == "exited":
-            exited = self.children.get(event.name)
-            if exited is not None:  # None: removed by a config change
-                self._on_exit(exited, event.code)
-        elif event.kind == "changed":
-            self._on_change(str(event.payload or ""))
-        elif event.kind == "call":
-            fn = event.payload
-            assert callable(fn)
-            try:
-                fn()
-            except Exception as exc:  # a failing callback must not take the supervisor down
-                self.sink.note(
-                    "devstack",
-                    f"internal error in {getattr(fn, '__name__', fn)}: {type(exc).__name__}: {exc}",
-                )
-        now = time.monotonic()
-        for name, when in list(self._retry_at.items()):
-            if when <= now and not self._stopping:
-                del self._retry_at[name]
-                child = self.children.get(name)
-                if child is not None and not child.running():
-                    self.restarts[name] += 1
+    def _next_timer(self) -> float:
+        due = [c.retry_at for c in self.children.values() if c.retry_at is not None]
+        if not due:
+            return 0.5
+        return max(0.0, min(due) - self.clock())
+
+    def _handle(self, event: Event) -> None:
+        match event:
+            case Stop(reason):
+                self._stopping = True
+                self.stop_reason = reason or "stop requested"
+            case Exited(name, code):
+                exited = self.children.get(name)
+                if exited is not None:  # None: removed by a config change
+                    self._on_exit(exited, code)
+            case Changed(why):
+                self._on_change(why)
+            case Call(fn):
+                try:
+                    fn()
+                except Exception as exc:  # a failing callback must not take the supervisor down
+                    self.sink.note(
+                        "devstack",
+                        f"internal error in {getattr(fn, '__name__', fn)}: {type(exc).__name__}: {exc}",
+                    )
+            case Tick():
+                pass
+        now = self.clock()
+        for name, child in list(self.children.items()):
+            if child.retry_at is not None and child.retry_at <= now and not self._stopping:
+                child.retry_at = None
+                if not child.running():
                     self.sink.note(name, "restarting")
                     self._start(child)
 
-    def _on_exit(self, child: Child, code: int) -> None:
+    def _on_exit(self, child: C, code: int) -> None:
         name = child.spec.name
-        if child.stopping or self._stopping:
+        if child.state is ChildState.STOPPING or self._stopping:
             return
         if child.running():  # a stale exit event from an earlier run
             return
-        ran = time.monotonic() - child.started_at
-        if ran > STABLE_AFTER:
-            self._backoff.pop(name, None)
+        child.state = ChildState.EXITED
+        if self.clock() - child.started_at > STABLE_AFTER:
+            child.backoff = 0.0
         cause = _port_owner(child.cause())
         if name == "gunicorn" and code in BOOT_ERRORS:
             reason = BOOT_ERRORS[code]
@@ -187,14 +262,15 @@ class Supervisor:
         else:
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
             self.sink.note(name, f"{name} {how}{' — ' + cause if cause and code > 0 else ''}")
-        self._schedule_retry(name)
+        self._schedule_retry(child)
 
-    def _schedule_retry(self, name: str) -> None:
-        delay = self._backoff.get(name, BACKOFF_FIRST / 2) * 2
-        delay = min(max(delay, BACKOFF_FIRST), BACKOFF_MAX)
-        self._backoff[name] = delay
-        self._retry_at[name] = time.monotonic() + delay
-        self.sink.note(name, f"next start in {delay:.1f} s")
+    def _schedule_retry(self, child: C) -> None:
+        # 0.5 s, then doubled on each failure up to 30 s; reset by a stable run or a fresh start.
+        delay = min(max(child.backoff * 2, BACKOFF_FIRST), BACKOFF_MAX)
+        child.backoff = delay
+        child.retry_at = self.clock() + delay
+        child.state = ChildState.BACKOFF
+        self.sink.note(child.spec.name, f"next start in {delay:.1f} s")
 
     def _on_change(self, why: str) -> None:
         child = self.children.get("gunicorn")
@@ -212,9 +288,7 @@ class Supervisor:
                     child.send(signal.SIGHUP)
                 self.sink.note("gunicorn", f"reloading{' (' + why + ')' if why else ''}")
             return
-        self._retry_at.pop("gunicorn", None)
-        self._backoff.pop("gunicorn", None)
-        self.restarts["gunicorn"] += 1
+        child.retry_at, child.backoff = None, 0.0
         self.sink.note("gunicorn", f"starting again{' (' + why + ')' if why else ''}")
         self._start(child)
 
@@ -225,26 +299,29 @@ class Supervisor:
             return
         child = self.children.get(spec.name)
         if child is None:
-            child = self.children[spec.name] = Child(spec, self.sink, self._exited)
-            self.restarts[spec.name] = 0
+            child = self.children[spec.name] = self.child_factory(spec, self.sink, self._exited)
             self.sink.note(spec.name, f"starting{' (' + why + ')' if why else ''}")
         else:
             self.sink.note(spec.name, f"restarting{' (' + why + ')' if why else ''}")
-            child.stop()
+            self._stop(child)
             child.spec = spec
-            self.restarts[spec.name] += 1
-        self._retry_at.pop(spec.name, None)
-        self._backoff.pop(spec.name, None)
+        child.retry_at, child.backoff = None, 0.0
         self._start(child)
 
     def remove(self, name: str, why: str = "") -> None:
+        if self._stopping:  # shutdown stops every child anyway
+            return
         child = self.children.pop(name, None)
         if child is None:
             return
-        self._retry_at.pop(name, None)
-        self._backoff.pop(name, None)
+        child.retry_at, child.backoff = None, 0.0
         self.sink.note(name, f"stopping{' (' + why + ')' if why else ''}")
+        self._stop(child)
+
+    def _stop(self, child: C) -> None:
+        child.state = ChildState.STOPPING  # its exit event is expected now, not a crash
         child.stop()
+        child.state = ChildState.EXITED
 
     def shutdown(self) -> None:
         self._stopping = True
@@ -253,9 +330,13 @@ class Supervisor:
                 service.stop()
             except Exception as exc:  # a watcher failing to stop must not keep children alive
                 self.sink.note("devstack", f"stopping a watcher failed: {exc}")
-        # nginx first, so no request reaches a half-stopped app; then the rest in parallel.
-        order = sorted(self.children.values(), key=lambda c: c.spec.name != "nginx")
-        threads = [threading.Thread(target=child.stop, daemon=True) for child in order]
+        # nginx first and on its own (TERM: it exits at once), so no request reaches a
+        # half-stopped app; then the rest in parallel.
+        rest = [c for c in self.children.values() if c.spec.name != "nginx"]
+        nginx = self.children.get("nginx")
+        if nginx is not None:
+            self._stop(nginx)
+        threads = [threading.Thread(target=self._stop, args=(child,), daemon=True) for child in rest]
         for thread in threads:
             thread.start()
         for thread in threads:
