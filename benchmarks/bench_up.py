@@ -72,9 +72,17 @@ def make_copy(base: Path, worker: str) -> tuple[Path, int, int]:
     return root, public, app
 
 
+PYCACHE = Path(tempfile.gettempdir()) / f"devstack-bench-pycache-{os.getuid()}"
+
+
 def env() -> dict[str, str]:
     e = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
     e.pop("GUNICORN_CMD_ARGS", None)
+    # Bytecode cached, as in any install (pip compiles site-packages, typer included): with
+    # PYTHONDONTWRITEBYTECODE set, every devstack command compiled its own modules afresh,
+    # which no user pays. Cached outside the tree.
+    e.pop("PYTHONDONTWRITEBYTECODE", None)
+    e["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     return e
 
 

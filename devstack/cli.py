@@ -1,24 +1,20 @@
 """The command line: parses options and dispatches to devstack.commands.*; nothing else.
 
-main() is the one error boundary: an expected error is one line and a distinct exit code,
-Ctrl-C is 130, anything unexpected is a short message plus a crash log (DEVSTACK_TRACEBACK=1
-prints the traceback instead).
+Every command runs inside boundary.guarded, the one error boundary; `python -m devstack` runs
+status/logs/down written plainly without importing this module (typer) at all.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from devstack import __version__, console, fastpath
+from devstack import __version__, boundary, console, fastpath
 from devstack.console import ColorMode
-from devstack.errors import DevstackError, Exit
+from devstack.errors import Exit
 
 app = typer.Typer(
     name="devstack",
@@ -265,19 +261,18 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_cli(argv: list[str] | None = None) -> int:
+    args = with_aliases(sys.argv[1:] if argv is None else argv)
+    return boundary.guarded(lambda: _run(args))
+
+
+def _run(args: list[str]) -> int:
+    # status/logs/down written plainly skip typer's pydantic coercion (fastpath.py).
+    fast = fastpath.run(args)
+    if fast is not None:
+        return fast
     try:
-        # status/logs/down written plainly skip typer's pydantic coercion (fastpath.py).
-        args = with_aliases(sys.argv[1:] if argv is None else argv)
-        fast = fastpath.run(args)
-        if fast is not None:
-            return fast
         result = app(args=args, prog_name="devstack", standalone_mode=False)
         return int(result or 0)
-    except DevstackError as exc:
-        from rich.markup import escape  # only on this path: rich is slow to import
-
-        console.err().print(f"[bold red]devstack: error:[/] {escape(str(exc))}", soft_wrap=True)
-        return int(exc.exit_code)
     # typer >= 0.26 vendors Click: its exceptions are typer's, and `click` may not be installed.
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -290,18 +285,3 @@ def run_cli(argv: list[str] | None = None) -> int:
         else:
             print(f"Error: {exc.format_message()}", file=sys.stderr)
         return int(Exit.USAGE)
-    except KeyboardInterrupt:
-        return int(Exit.INTERRUPTED)
-    except Exception as exc:
-        if os.environ.get("DEVSTACK_TRACEBACK"):
-            traceback.print_exc()
-            return int(Exit.ERROR)
-        fd, crash = tempfile.mkstemp(prefix="devstack-crash-", suffix=".log")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"devstack {__version__}, Python {sys.version}\n")
-            traceback.print_exc(file=handle)
-        console.err().print(
-            f"devstack: internal error: {type(exc).__name__}: {exc} (details in {crash}; please report it)",
-            markup=False,
-        )
-        return int(Exit.ERROR)
