@@ -70,3 +70,10 @@ def err() -> Console:
     if "err" not in _state:
         _make()
     return _state["err"]
+
+
+def escape(text: str) -> str:
+    """rich's markup escape, imported on first use (the paths that print rarely need it)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
