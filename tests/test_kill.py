@@ -18,14 +18,20 @@ IGNORES_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IG
 def group(script: str) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
     """A shell leading its own group, with two children."""
     proc = subprocess.Popen(["/bin/sh", "-c", script], start_new_session=True)
+    members = three_members(proc)
+    time.sleep(0.2)  # the children install their TERM handlers
+    return proc, members
+
+
+def three_members(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The leader and its two children, once both exist."""
     members: list[psutil.Process] = []
     for _ in range(250):
         members = kill.group_members(proc.pid)
         if len(members) >= 3:
             break
         time.sleep(0.02)
-    time.sleep(0.2)  # the children install their TERM handlers
-    return proc, members
+    return members
 
 
 def test_a_polite_group_ends_on_term() -> None:
@@ -80,12 +86,7 @@ time.sleep(60)
 def test_leader_only_quits_the_master_once_and_kills_it_after_its_workers(tmp_path: Path) -> None:
     marks = tmp_path / "quit"
     proc = subprocess.Popen([sys.executable, "-c", MASTER, str(marks)], start_new_session=True)
-    members: list[psutil.Process] = []
-    for _ in range(250):
-        members = kill.group_members(proc.pid)
-        if len(members) >= 3:
-            break
-        time.sleep(0.02)
+    members = three_members(proc)
     time.sleep(0.3)  # the handlers are installed
     assert len(members) == 3
     killed = kill.stop_group(
