@@ -66,15 +66,28 @@ def make_copy(base: Path, worker: str) -> tuple[Path, int, int]:
     while app == public:  # the kernel may hand the same free port out twice in a row
         app = free_port()
     (root / "devstack.toml").write_text(
-        f'[app]\nwsgi = "app:app"\nworker = "{worker}"\n[static]\ndir = "static"\n'
+        f'[app]\nwsgi = "app:app"\nworker = "{worker}"\n[app.env]\n{APP_ENV_TOML}[static]\ndir = "static"\n'
         f'[server]\nlisten = "127.0.0.1:{public}"\napp_port = {app}\n'
     )
     return root, public, app
 
 
+PYCACHE = Path(tempfile.gettempdir()) / f"devstack-bench-pycache-{os.getuid()}"
+# gunicorn (alone or under devstack) as before: site-packages from pip's bytecode, the app
+# compiled afresh. Cached, the app's edits made within one second at the same size would
+# load stale bytecode (pyc records the source's mtime in whole seconds, and its size).
+APP_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": ""}
+APP_ENV_TOML = "".join(f'{key} = "{value}"\n' for key, value in APP_ENV.items())
+
+
 def env() -> dict[str, str]:
     e = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
     e.pop("GUNICORN_CMD_ARGS", None)
+    # devstack's own modules from cached bytecode, as in any install (pip compiles what it
+    # installs, typer included): with PYTHONDONTWRITEBYTECODE set, every devstack command
+    # compiled its modules afresh, which no user pays. Cached outside the tree.
+    e.pop("PYTHONDONTWRITEBYTECODE", None)
+    e["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     return e
 
 
@@ -139,7 +152,7 @@ def one_gunicorn_start(base: Path, worker: str, engine: str, edits: int) -> tupl
     ]
     if worker == "gthread":
         argv[5:5] = ["--threads", "16"]
-    e = env()
+    e = {**env(), **APP_ENV}
     e["DEVSTACK_ASYNC_MODE"] = "gevent" if worker == "gevent" else "threading"
     t0 = time.perf_counter()
     proc = subprocess.Popen(

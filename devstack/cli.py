@@ -1,27 +1,23 @@
 """The command line: parses options and dispatches to devstack.commands.*; nothing else.
 
-main() is the one error boundary: an expected error is one line and a distinct exit code,
-Ctrl-C is 130, anything unexpected is a short message plus a crash log (DEVSTACK_TRACEBACK=1
-prints the traceback instead).
+Every command runs inside boundary.guarded, the one error boundary; `python -m devstack` runs
+status/logs/down written plainly without importing this module (typer) at all.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-import tempfile
-import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from devstack import __version__, console, fastpath
+from devstack import __version__, boundary, console, fastpath
 from devstack import env as env_mod
 from devstack.console import ColorMode
 from devstack.env import Env
-from devstack.errors import DevstackError, Exit
+from devstack.errors import Exit
 
 app = typer.Typer(
     name="devstack",
@@ -273,28 +269,23 @@ def run_cli(argv: list[str] | None = None, env: Env | None = None) -> int:
     """One CLI call: its exit code. env (default: this process's streams, environ and folder) is
     where everything goes, typer's own help and usage text included."""
     env = env if env is not None else Env()
+    args = with_aliases(sys.argv[1:] if argv is None else argv)
     with env_mod.using(env), contextlib.ExitStack() as streams:
         if env.stdout is not None:
             streams.enter_context(contextlib.redirect_stdout(env.stdout))
         if env.stderr is not None:
             streams.enter_context(contextlib.redirect_stderr(env.stderr))
-        return _run(argv, env)
+        return boundary.guarded(lambda: _run(args, env))
 
 
-def _run(argv: list[str] | None, env: Env) -> int:
+def _run(args: list[str], env: Env) -> int:
+    # status/logs/down written plainly skip typer's pydantic coercion (fastpath.py).
+    fast = fastpath.run(args)
+    if fast is not None:
+        return fast
     try:
-        # status/logs/down written plainly skip typer's pydantic coercion (fastpath.py).
-        args = with_aliases(sys.argv[1:] if argv is None else argv)
-        fast = fastpath.run(args)
-        if fast is not None:
-            return fast
         result = app(args=args, prog_name="devstack", standalone_mode=False)
         return int(result or 0)
-    except DevstackError as exc:
-        from rich.markup import escape  # only on this path: rich is slow to import
-
-        console.err().print(f"[bold red]devstack: error:[/] {escape(str(exc))}", soft_wrap=True)
-        return int(exc.exit_code)
     # typer >= 0.26 vendors Click: its exceptions are typer's, and `click` may not be installed.
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -307,18 +298,3 @@ def _run(argv: list[str] | None, env: Env) -> int:
         else:
             env.err().write(f"Error: {exc.format_message()}\n")
         return int(Exit.USAGE)
-    except KeyboardInterrupt:
-        return int(Exit.INTERRUPTED)
-    except Exception as exc:
-        if env.environ.get("DEVSTACK_TRACEBACK"):
-            traceback.print_exc(file=env.err())
-            return int(Exit.ERROR)
-        fd, crash = tempfile.mkstemp(prefix="devstack-crash-", suffix=".log")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"devstack {__version__}, Python {sys.version}\n")
-            traceback.print_exc(file=handle)
-        console.err().print(
-            f"devstack: internal error: {type(exc).__name__}: {exc} (details in {crash}; please report it)",
-            markup=False,
-        )
-        return int(Exit.ERROR)

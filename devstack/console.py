@@ -34,3 +34,10 @@ def out() -> Console:
 
 def err() -> Console:
     return env_mod.current().console("err")
+
+
+def escape(text: str) -> str:
+    """rich's markup escape, imported on first use (the paths that print rarely need it)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)

@@ -1,10 +1,11 @@
-"""The everyday commands (`status`, `logs`, `down`) parsed without typer's value coercion.
+"""The everyday commands (`up`, `status`, `logs`, `down`) parsed without typer's value coercion.
 
 typer >= 0.2x coerces every parameter through a pydantic TypeAdapter: importing pydantic and
 building the adapters costs ~0.15 s, twice what `import typer` itself costs, on every command.
-These three commands run many times a day, so their plain forms are parsed here with the same
-options as cli.py; anything else (help, an unknown option, a bad value, `--`) returns None and
-typer parses it as always, with its usage errors. tests/test_fastpath.py checks that both paths
+These commands run many times a day, so their plain forms are parsed here with the same
+options as cli.py (and __main__.py runs them without importing typer at all); anything else
+(help, an unknown option, a bad value, `--`) returns None and typer parses it as always, with
+its usage errors. tests/test_fastpath.py checks that both paths
 call the commands with the same arguments.
 """
 
@@ -14,10 +15,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# option -> (keyword, kind): kind is "flag", "str", "path", "int>=0" or "color"
+# option -> (keyword, kind): kind is "flag", "str", "path", "int>=0", "float>=1" or "color"
 Options = dict[str, tuple[str, str]]
 CONFIG: Options = {"--config": ("config", "path"), "-c": ("config", "path")}
 COMMANDS: dict[str, tuple[Options, bool]] = {  # name -> (options, takes NAMES)
+    "up": (
+        {
+            **CONFIG,
+            "--detach": ("detach", "flag"),
+            "-d": ("detach", "flag"),
+            "--vm": ("vm", "flag"),
+            "--color": ("color", "color"),
+            "--timeout": ("timeout", "float>=1"),
+            "--daemon": ("daemon", "flag"),
+        },
+        False,
+    ),
     "status": ({**CONFIG, "--json": ("as_json", "flag")}, False),
     "down": ({**CONFIG, "--halt": ("halt", "flag"), "--destroy": ("destroy", "flag")}, False),
     "logs": (
@@ -87,6 +100,10 @@ def _convert(kind: str, value: str) -> object:
     if kind == "int>=0":
         text = value.strip()
         return int(text) if text.isdigit() else None
+    if kind == "float>=1":
+        text = value.strip()
+        plain = text.replace(".", "", 1).isdigit()  # no sign, exponent, inf or nan: typer judges those
+        return float(text) if plain and float(text) >= 1 else None
     if kind == "color":
         return value if value in COLORS else None
     return value
@@ -99,6 +116,22 @@ def run(argv: list[str]) -> int | None:
         return None
     command, values = parsed
     return RUNNERS[command](values)
+
+
+def _up(values: dict[str, Any]) -> int:
+    from devstack import console
+    from devstack.commands import up as cmd
+
+    color = values.get("color", "auto")
+    console.configure(color)
+    return cmd.run(
+        values.get("config"),
+        detach=values.get("detach", False),
+        color=color,
+        daemon=values.get("daemon", False),
+        vm=values.get("vm", False),
+        timeout=values.get("timeout"),
+    )
 
 
 def _status(values: dict[str, Any]) -> int:
@@ -132,4 +165,9 @@ def _logs(values: dict[str, Any]) -> int:
     )
 
 
-RUNNERS: dict[str, Callable[[dict[str, Any]], int]] = {"status": _status, "down": _down, "logs": _logs}
+RUNNERS: dict[str, Callable[[dict[str, Any]], int]] = {
+    "up": _up,
+    "status": _status,
+    "down": _down,
+    "logs": _logs,
+}

@@ -1,4 +1,4 @@
-"""The fast path for status/logs/down calls the commands exactly as typer's parsing does."""
+"""The fast path for up/status/logs/down calls the commands exactly as typer's parsing does."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ from typing import Any
 import pytest
 
 from devstack import cli, fastpath
-from devstack.commands import down, logs, status
+from devstack.commands import down, logs, status, up
 
 pytestmark = pytest.mark.unit
 
 SAME = [
+    ["up"],
+    ["up", "--detach"],
+    ["up", "-d", "--color", "never", "-c", "x.toml"],
+    ["up", "--timeout", "30", "--vm"],
+    ["up", "--timeout=2.5", "--daemon", "--color=always"],
     ["status"],
     ["status", "--json"],
     ["status", "-c", "some/dir"],
@@ -32,7 +37,14 @@ SAME = [
 ]
 FALLBACK = [
     [],
-    ["up", "--detach"],
+    ["up", "--help"],
+    ["up", "--no-color"],
+    ["up", "--timeout", "0.5"],
+    ["up", "--timeout", "-3"],
+    ["up", "--timeout", "1e3"],
+    ["up", "--timeout", "nan"],
+    ["up", "-dc", "x"],
+    ["up", "app"],
     ["status", "--help"],
     ["status", "-h"],
     ["status", "extra"],
@@ -51,7 +63,7 @@ FALLBACK = [
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
     seen: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-    for name, module in (("status", status), ("down", down), ("logs", logs)):
+    for name, module in (("up", up), ("status", status), ("down", down), ("logs", logs)):
 
         def record(*args: Any, _name: str = name, **kwargs: Any) -> int:
             seen.append((_name, args, kwargs))

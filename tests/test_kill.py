@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 
@@ -16,14 +18,20 @@ IGNORES_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IG
 def group(script: str) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
     """A shell leading its own group, with two children."""
     proc = subprocess.Popen(["/bin/sh", "-c", script], start_new_session=True)
+    members = three_members(proc)
+    time.sleep(0.2)  # the children install their TERM handlers
+    return proc, members
+
+
+def three_members(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """The leader and its two children, once both exist."""
     members: list[psutil.Process] = []
     for _ in range(250):
         members = kill.group_members(proc.pid)
         if len(members) >= 3:
             break
         time.sleep(0.02)
-    time.sleep(0.2)  # the children install their TERM handlers
-    return proc, members
+    return members
 
 
 def test_a_polite_group_ends_on_term() -> None:
@@ -51,3 +59,42 @@ def test_stop_pid_only_while_it_is_ours() -> None:
     assert proc.wait(timeout=5) == -9
     # Not ours any more (the check says so): nothing is signalled, nothing is killed.
     assert not kill.stop_pid(proc.pid, lambda: False, grace=0.3)
+
+
+# A master that passes SIGQUIT on to its workers itself (as gunicorn's does), then lingers.
+MASTER = """
+import os, signal, subprocess, sys, time
+worker = (
+    "import signal, sys, time\\n"
+    "def quit(*_):\\n"
+    "    open(sys.argv[1], 'a').write('quit\\\\n')\\n"
+    "    time.sleep(0.2)\\n"
+    "    sys.exit(0)\\n"
+    "signal.signal(signal.SIGQUIT, quit)\\n"
+    "time.sleep(60)\\n"
+)
+kids = [subprocess.Popen([sys.executable, "-c", worker, f"{sys.argv[1]}.{i}"]) for i in (1, 2)]
+def quit(*_):
+    for kid in kids:
+        kid.send_signal(signal.SIGQUIT)
+    time.sleep(60)  # its own bookkeeping, which a stop need not wait for
+signal.signal(signal.SIGQUIT, quit)
+time.sleep(60)
+"""
+
+
+def test_leader_only_quits_the_master_once_and_kills_it_after_its_workers(tmp_path: Path) -> None:
+    marks = tmp_path / "quit"
+    proc = subprocess.Popen([sys.executable, "-c", MASTER, str(marks)], start_new_session=True)
+    members = three_members(proc)
+    time.sleep(0.3)  # the handlers are installed
+    assert len(members) == 3
+    killed = kill.stop_group(
+        proc.pid, signal.SIGQUIT, grace=10.0, exited=lambda: proc.poll() is not None, leader_only=True
+    )
+    assert not killed  # no KILL of the group: only the lingering master's
+    assert proc.returncode == -signal.SIGKILL
+    # Each worker was told once, by its master (a second QUIT from us would show here).
+    for i in (1, 2):
+        assert Path(f"{marks}.{i}").read_text() == "quit\n"
+    assert not any(kill.alive(m) for m in members)

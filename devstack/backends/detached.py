@@ -11,12 +11,11 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.markup import escape
-
 from devstack import console, plan, safefs, state
 from devstack.backends.foreground import acquire_start_lock, say, supervise
 from devstack.backends.local import check_not_running, check_ports
 from devstack.config import Config
+from devstack.console import escape
 from devstack.errors import DevstackError, Exit
 from devstack.procs import kill
 
@@ -118,7 +117,7 @@ def run_detached(
             exited = _reaped(pid)
             if exited is not None:
                 break
-            time.sleep(0.01)
+            time.sleep(0.005)  # state.json is small: a late look is a slower `up`
     current = state.read(config.state_dir)
     error = current.error if current is not None and current.error else ""
     if not error:

@@ -18,12 +18,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.markup import escape
-
 from devstack import config as config_mod
 from devstack import console, plan, safefs
 from devstack.backends.local import LocalStack, ReadyReport
 from devstack.config import Config
+from devstack.console import escape
 from devstack.errors import DevstackError, Exit
 from devstack.live import paths as live_paths
 from devstack.logs.format import width_for

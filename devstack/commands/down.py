@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from pathlib import Path
 
 from devstack import state
 from devstack.commands._common import config_file, load_config
 from devstack.errors import ConfigError
-from devstack.procs import kill
 
-# No rich, psutil or backend import on the healthy path: `down` is a signal and a short wait.
+# No rich, psutil or backend import on the healthy path: `down` is a signal and a short wait;
+# nothing running here is a read of state.json.
 
 
 def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, destroy: bool = False) -> int:
@@ -35,6 +33,8 @@ def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, des
     record = current.supervisor
     running = record.alive()
     if running:
+        from devstack.procs import kill
+
         # Waits for it to exit, not to be reaped: the detached supervisor's parent is init, which
         # may reap late (a zombie that has already stopped everything counts as gone).
         kill.stop_pid(record.pid, record.alive, timeout)
@@ -49,13 +49,6 @@ def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, des
     note = f" (cleaned up: {', '.join(left)})" if left else ""
     _say(f"devstack: stopped{note}")
     return 0
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _say(message: str) -> None:

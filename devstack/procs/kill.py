@@ -51,17 +51,26 @@ def stop_group(
     grace: float = 5.0,
     exited: Callable[[], bool] | None = None,
     members: list[psutil.Process] | None = None,
+    leader_only: bool = False,
 ) -> bool:
     """Send `first` to the group led by `leader`, wait until every member is gone (and `exited`
     says the leader was reaped, for a child of ours), then KILL what is left. True when it had
-    to KILL."""
+    to KILL. leader_only: `first` goes to the leader, which stops its members itself; once they
+    are gone it has only its own bookkeeping left (gunicorn's master: two 0.1 s polls and its
+    "Shutting down" line), so it is KILLed then."""
     members = group_members(leader) if members is None else members
-    signal_group(leader, first)
+    if leader_only:
+        _send(leader, first)
+    else:
+        signal_group(leader, first)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
         if (exited is None or exited()) and not any(alive(m) for m in members):
             return False
-        time.sleep(0.02)
+        if leader_only and not any(alive(m) for m in members if m.pid != leader):
+            _send(leader, signal.SIGKILL)
+            leader_only = False
+        time.sleep(0.005)
     signal_group(leader, signal.SIGKILL)
     psutil.wait_procs([m for m in members if alive(m)], timeout=KILL_WAIT)
     return True
@@ -87,7 +96,7 @@ def stop_pid(pid: int, still_ours: Callable[[], bool], grace: float) -> bool:
     pause = 0.005  # short at first: a healthy stack is gone in well under 0.3 s
     while still_ours() and time.monotonic() < deadline:
         time.sleep(pause)
-        pause = min(0.05, pause * 1.5)
+        pause = min(0.01, pause * 1.5)  # a cheap /proc read: a late look is a slower `down`
     if still_ours():
         _send(pid, signal.SIGKILL)
         return True

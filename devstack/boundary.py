@@ -1,0 +1,43 @@
+"""The one error boundary of every command: an expected error is one line and a distinct exit
+code, Ctrl-C is 130, anything unexpected is a short message plus a crash log
+(DEVSTACK_TRACEBACK=1 prints the traceback instead). Free of typer, so that the everyday
+commands (fastpath.py) run inside it without importing typer at all."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from devstack import __version__, console
+from devstack import env as env_mod
+from devstack.errors import DevstackError, Exit
+
+
+def guarded(command: Callable[[], int]) -> int:
+    """command()'s exit code, or the code of what it raised, said once on stderr."""
+    try:
+        return command()
+    except DevstackError as exc:
+        from rich.markup import escape  # only on this path: rich is slow to import
+
+        console.err().print(f"[bold red]devstack: error:[/] {escape(str(exc))}", soft_wrap=True)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return int(Exit.INTERRUPTED)
+    except Exception as exc:
+        import tempfile
+        import traceback
+
+        if env_mod.current().environ.get("DEVSTACK_TRACEBACK"):
+            traceback.print_exc(file=env_mod.current().err())
+            return int(Exit.ERROR)
+        fd, crash = tempfile.mkstemp(prefix="devstack-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"devstack {__version__}, Python {sys.version}\n")
+            traceback.print_exc(file=handle)
+        console.err().print(
+            f"devstack: internal error: {type(exc).__name__}: {exc} (details in {crash}; please report it)",
+            markup=False,
+        )
+        return int(Exit.ERROR)
