@@ -151,3 +151,10 @@ def test_init_never_overwrites(chat: Project) -> None:
     wrote = devstack("init", cwd=chat.root)
     assert (wrote.exit, wrote.out) == (0, "") and wrote.err.startswith("wrote devstack.toml: app:app")
     assert chat.config_path.is_file()
+
+
+@unit
+def test_down_with_nothing_running_says_so_on_the_envs_stderr(chat: Project) -> None:
+    result = devstack("down", cwd=chat.root)
+    assert result.exit == 0
+    assert result.err == "devstack: no stack is running here\n" and result.out == ""

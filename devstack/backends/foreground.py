@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from devstack import config as config_mod
 from devstack import console, plan, safefs
+from devstack import env as env_mod
 from devstack.backends.local import LocalStack, ReadyReport
 from devstack.config import Config
 from devstack.console import escape
@@ -37,7 +37,7 @@ def supervise(
     load: Callable[[Path], Config] = config_mod.load,
     timeout: float | None = None,
 ) -> int:
-    terminal = None if daemon else sys.stdout.buffer
+    terminal = None if daemon else env_mod.current().out().buffer
     safefs.check_tree(config.state_dir)  # a planted symlink: one error before any file is opened
     names = [s.source(stream) for s in the_plan.processes for stream in ("stdout", "stderr")]
     mux = LogMux(

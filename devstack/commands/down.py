@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from devstack import env as env_mod
 from devstack import state
 from devstack.commands._common import config_file, load_config
 from devstack.errors import ConfigError
@@ -52,4 +52,6 @@ def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, des
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr)
+    stream = env_mod.current().err()
+    stream.write(message + "\n")
+    stream.flush()
