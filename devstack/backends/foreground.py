@@ -22,11 +22,12 @@ from rich.markup import escape
 
 from devstack import config as config_mod
 from devstack import console, plan, safefs
-from devstack.backends.local import LocalStack, ReadyReport
+from devstack.backends.local import LocalStack
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
 from devstack.logs.format import width_for
 from devstack.logs.sink import LogMux
+from devstack.readiness import ReadyReport
 
 
 def supervise(

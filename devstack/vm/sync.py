@@ -2,15 +2,14 @@
 change sent over ONE long-lived SSH channel to the guest's receiver (`agent receive`).
 
 `vagrant rsync-auto` runs a whole rsync, with a new SSH connection, per change; here a change
-costs one frame on an open pipe. After a static file lands, the freshness watcher proves it is
-served fresh through the forwarded port, and says which copy is stale when it is not.
+costs one frame on an open pipe. Each file the guest acknowledged is reported (on_synced): the
+VM backend hands static ones to the freshness watcher (watch/fresh.py), as local mode does.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import threading
 import time
@@ -20,7 +19,6 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from devstack import probes
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
 from devstack.procs import kill
@@ -165,90 +163,3 @@ class Syncer(FileSystemEventHandler):
                 self.proc.wait(timeout=5)  # stdin closed: the receiver ends by itself
             except subprocess.TimeoutExpired:
                 kill.stop_process(self.proc, grace=2.0)
-
-
-class FreshnessWatcher:
-    """Checks each synced static file through the forward, on its own thread: a slow or stale
-    check never holds up the next sync, and a check a newer edit made moot is dropped."""
-
-    def __init__(self, config: Config, base_url: str, report: Callable[[str], None]) -> None:
-        self.config = config
-        self.base_url = base_url
-        self.report = report
-        self._generation: dict[str, int] = {}
-        self._queue: queue.Queue[tuple[str, int] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, daemon=True, name="vm-fresh")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def synced(self, rel: str) -> None:
-        generation = self._generation.get(rel, 0) + 1
-        self._generation[rel] = generation
-        self._queue.put((rel, generation))
-
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            rel, generation = item
-            if self._generation.get(rel) != generation:
-                continue  # a newer edit of the same file is queued: check that one
-
-            def superseded(rel: str = rel, generation: int = generation) -> bool:
-                return self._generation.get(rel) != generation
-
-            _fresh, line = verify_fresh(self.config, self.base_url, rel, superseded=superseded)
-            if line:
-                self.report(line)
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=FRESH_TIMEOUT + 5)
-
-
-def verify_fresh(
-    config: Config,
-    base_url: str,
-    rel: str,
-    timeout: float = FRESH_TIMEOUT,
-    superseded: Callable[[], bool] = lambda: False,
-) -> tuple[bool, str]:
-    """A synced static file, fetched through the forward until its bytes equal the host's.
-
-    Returns (fresh, a line for the log). When it stays stale, the hash ladder says which copy
-    differs: host disk -> guest copy -> served through the forward.
-    """
-    path = config.root.resolve() / rel
-    static_dir = config.static_dir
-    if not path.is_file() or static_dir not in path.resolve().parents:
-        return True, ""
-    started = time.monotonic()
-    last: probes.Freshness | None = None
-    while time.monotonic() - started < timeout:
-        if superseded():
-            return True, ""
-        try:
-            last = probes.check_static(base_url, config.static.url, static_dir, path, timeout=3.0)
-        except OSError:
-            last = None
-        if last is not None and last.fresh:
-            return True, (
-                f"fresh through :{config.vm.host_port}: {last.relpath} "
-                f"({(time.monotonic() - started) * 1000:.0f} ms after the sync)"
-            )
-        time.sleep(0.05)
-    rel_static = path.relative_to(static_dir).as_posix()
-    guest_file = f"{config.vm.guest_path.rstrip('/')}/{rel}"
-    code, out, _ = ssh.run(config, f"sha256sum {guest_file!r}", timeout=15)
-    guest_sha = out.split()[0] if code == 0 and out.split() else "?"
-    disk_sha = probes.sha256_file(path)
-    served = last.served_sha if last is not None else "-"
-    rung = (
-        "the guest copy is stale (sync)" if guest_sha != disk_sha else "nginx in the guest serves old bytes"
-    )
-    return False, (
-        f"STALE through :{config.vm.host_port}: {rel_static}: host {disk_sha[:12]}, "
-        f"guest {guest_sha[:12]}, served {served[:12] or '-'} — {rung}"
-    )

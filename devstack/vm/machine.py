@@ -1,5 +1,6 @@
-"""The VM itself, through python-vagrant: preflight, status, up/reload with a live progress view,
-halt, destroy, ssh-config.
+"""The VM itself (not a devstack backend: backends/vm.py drives it): `Machine` is what the VM
+backend needs of it, `VagrantMachine` does it through python-vagrant — preflight, state, up/reload
+with a live progress view, halt, destroy, ssh-config.
 
 Every failure a user can hit is a one-line DevstackError with the fix. vagrant's stderr goes to
 .devstack/vm/vagrant.log so an error can quote it; stdout is streamed into the progress view.
@@ -16,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from rich.console import Console
 
@@ -44,12 +45,26 @@ def vagrant_env(config: Config) -> dict[str, str]:
     return env
 
 
-class Backend:
+class Machine(Protocol):
+    """One Vagrant machine, as the VM backend drives it (tests use a fake)."""
+
+    name: str  # vagrant's machine name ("default")
+
+    def preflight(self) -> None: ...
+    def state(self) -> str: ...
+    def up(self) -> float: ...
+    def reload(self) -> float: ...
+    def halt(self) -> None: ...
+    def destroy(self) -> None: ...
+    def ssh_config(self) -> str: ...
+
+
+class VagrantMachine:
     def __init__(self, config: Config, out: Console | None = None) -> None:
         self.config = config
         self.out = out or console.err()
         self.root = vagrantfile.vagrant_root(config)
-        self.machine = vagrantfile.machine_name(config)
+        self.name = vagrantfile.machine_name(config)
         self.own = vagrantfile.own_vagrantfile(config)
         self.log_path = vagrantfile.vm_dir(config) / "vagrant.log"
         self.provider = config.vm.provider
@@ -130,7 +145,7 @@ class Backend:
             return "not_created"
         # No machine id yet: vagrant never created this VM. Saves a `vagrant status` (seconds
         # of ruby start-up) on every first boot.
-        machine = self.root / ".vagrant" / "machines" / self.machine / self.provider / "id"
+        machine = self.root / ".vagrant" / "machines" / self.name / self.provider / "id"
         if not machine.exists():
             return "not_created"
         with open(self.log_path, "a", encoding="utf-8") as log:

@@ -1,0 +1,65 @@
+"""The VM backend's seams without a VM: it is a Stack, the sync feeds the shared freshness
+watcher, the guest's death is asked for at most every few seconds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devstack import readiness
+from devstack.backends.base import Stack
+from devstack.backends.local import LocalStack
+from devstack.backends.vm import VmStack
+from devstack.console import err
+from devstack.logs.sink import LogMux
+from devstack.watch.fresh import StaticWatcher
+from tests.vm.test_vm_units import FakeMachine, _project
+
+pytestmark = pytest.mark.unit
+
+
+def _stack(tmp_path: Path) -> VmStack:
+    config = _project(tmp_path)
+    return VmStack(config, LogMux(None, None), LogMux(None, None), err(), machine=FakeMachine("running"))
+
+
+def _as_stack(stack: Stack) -> Stack:
+    return stack
+
+
+def _local_is_a_stack(stack: LocalStack) -> Stack:
+    return stack  # mypy (strict over tests) proves LocalStack fits the Protocol
+
+
+def test_vm_stack_is_a_stack_and_records_vm_mode(tmp_path: Path) -> None:
+    stack = _as_stack(_stack(tmp_path))
+    assert stack.state.mode == "vm"
+    assert stack.state.url == f"http://127.0.0.1:{stack.config.vm.host_port}"
+    assert stack.state.extra["vm"]["domain"].endswith("default")
+
+
+def test_synced_static_files_go_to_the_freshness_watcher(tmp_path: Path) -> None:
+    stack = _stack(tmp_path)
+    config = stack.config
+    watcher = StaticWatcher(config.static_dir, stack.url, config.static.url, stack.mux, observe=False)
+    stack.watcher = watcher
+    assert watcher.observer is None and watcher.kind == "after each sync"
+    css = config.static_dir.resolve() / "css" / "app.css"
+    stack._synced("static/css/app.css", 0.01)
+    stack._synced("app.py", 0.01)  # not static: synced, not verified
+    assert watcher._superseded(css)  # queued for verification (the worker was never started)
+    assert not watcher._superseded(config.root.resolve() / "app.py")
+
+
+def test_every_asks_at_most_once_per_period() -> None:
+    calls: list[int] = []
+
+    def check() -> str:
+        calls.append(1)
+        return "dead"
+
+    slow = readiness.every(3600.0, check)
+    assert slow() == "" and calls == []
+    fast = readiness.every(0.0, check)
+    assert fast() == "dead" and calls == [1]
