@@ -27,7 +27,7 @@ from devstack.logs.sink import LogMux
 from devstack.procs import kill
 from devstack.readiness import ReadyReport
 from devstack.vm import guest, ssh, sync, vagrantfile, wheelhouse
-from devstack.vm.machine import Machine, VagrantMachine
+from devstack.vm.machine import SSH_CONFIG_CACHE, Machine, VagrantMachine
 from devstack.vm.mirror import LogMirror
 from devstack.watch.fresh import StaticWatcher
 
@@ -254,7 +254,7 @@ def down(config: Config, halt: bool = False, destroy: bool = False) -> int:
     if destroy:
         with out.status("destroying the VM"):
             machine.destroy()
-        for name in ("forwards.json", "ssh_config"):
+        for name in ("forwards.json", "ssh_config", SSH_CONFIG_CACHE):
             (vagrantfile.vm_dir(config) / name).unlink(missing_ok=True)
         out.print("devstack: VM destroyed")
     elif halt:

@@ -9,6 +9,8 @@ Every failure a user can hit is a one-line DevstackError with the fix. vagrant's
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -31,6 +33,7 @@ PLUGINS = {"libvirt": "vagrant-libvirt", "virtualbox": ""}  # virtualbox support
 _STEP = re.compile(r"^==> [\w.-]+: (.*)$")
 # Box uploads redraw one line ("\x1b[KProgress: 42%") thousands of times: keep the last figure.
 _PROGRESS = re.compile(r"Progress: (\d+)%")
+SSH_CONFIG_CACHE = "ssh_config.cache.json"
 
 
 class VMError(DevstackError):
@@ -145,9 +148,10 @@ class VagrantMachine:
             return "not_created"
         # No machine id yet: vagrant never created this VM. Saves a `vagrant status` (seconds
         # of ruby start-up) on every first boot.
-        machine = self.root / ".vagrant" / "machines" / self.name / self.provider / "id"
-        if not machine.exists():
+        if self._machine_id() is None:
             return "not_created"
+        if self._boot_id() is not None:
+            return "running"  # libvirt says so: no `vagrant status` (a ruby start) on a warm `up`
         with open(self.log_path, "a", encoding="utf-8") as log:
             v = self._vagrant(log)
             try:
@@ -246,10 +250,62 @@ class VagrantMachine:
             self._vagrant(log).destroy()  # type: ignore[attr-defined]
 
     def ssh_config(self) -> str:
+        """`vagrant ssh-config`, kept while the same Vagrantfile(s) run the same boot of the same
+        machine (its address and key cannot have changed): a warm `up` starts no ruby for it."""
+        key = self._ssh_config_key()
+        cache = vagrantfile.vm_dir(self.config) / SSH_CONFIG_CACHE
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            cached = json.loads(cache.read_text(encoding="utf-8"))
+            if key is not None and cached["key"] == key:
+                return str(cached["text"])
         with open(self.log_path, "a", encoding="utf-8") as log:
             try:
-                return str(self._vagrant(log).ssh_config())  # type: ignore[attr-defined]
+                text = str(self._vagrant(log).ssh_config())  # type: ignore[attr-defined]
             except subprocess.CalledProcessError as exc:
                 raise VMError(
                     f"`vagrant ssh-config` failed: {self._tail()} — is the VM running? (`devstack up --vm`)"
                 ) from exc
+        if key is not None:
+            cache.write_text(json.dumps({"key": key, "text": text}), encoding="utf-8")
+            cache.chmod(0o600)
+        return text
+
+    def _machine_id(self) -> str | None:
+        path = self.root / ".vagrant" / "machines" / self.name / self.provider / "id"
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def _boot_id(self) -> str | None:
+        """This boot of the machine, when libvirt proves it running (`virsh dominfo`: its domain
+        Id is new on every start); None when it cannot tell (another provider, no virsh)."""
+        machine_id = self._machine_id()
+        virsh = shutil.which("virsh")
+        if self.provider != "libvirt" or machine_id is None or virsh is None:
+            return None
+        uri = os.environ.get("LIBVIRT_DEFAULT_URI", "qemu:///system")  # vagrant-libvirt's default
+        try:
+            result = subprocess.run(
+                [virsh, "-c", uri, "dominfo", machine_id],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        info = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in result.stdout.splitlines())}
+        if result.returncode != 0 or info.get("State") != "running" or not info.get("Id", "-").isdigit():
+            return None
+        return f"{machine_id}/{info['Id']}"
+
+    def _ssh_config_key(self) -> str | None:
+        boot = self._boot_id()
+        if boot is None:
+            return None
+        digest = hashlib.sha256(boot.encode())
+        for path in (vagrantfile.vagrantfile_path(self.config), self.own.path if self.own else None):
+            if path is not None:
+                digest.update(path.read_bytes())
+        return digest.hexdigest()

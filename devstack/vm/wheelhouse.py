@@ -55,10 +55,12 @@ def stack_requirements() -> list[str]:
     return sorted(dict.fromkeys(wanted))
 
 
+# What the guest runs, and which wheelhouse its venv holds: one round trip for both.
 _PROBE = (
     "python3 -c 'import json, platform, sys; "
     'print(json.dumps({"version": list(sys.version_info[:2]), "machine": platform.machine(), '
     '"libc": platform.libc_ver()[1]}))\''
+    f" && {{ cat {GUEST_VENV}/.devstack-wheelhouse 2>/dev/null || true; }}"
 )
 
 
@@ -91,7 +93,8 @@ class Result:
     key: str
 
 
-def probe(config: Config) -> GuestPython:
+def probe(config: Config) -> tuple[GuestPython, str]:
+    """The guest's Python, and the key of the wheelhouse its venv holds ("" for none)."""
     code, out, err = ssh.run(config, _PROBE, timeout=30)
     if code != 0:
         raise DevstackError(
@@ -99,10 +102,11 @@ def probe(config: Config) -> GuestPython:
             "use a box with Python 3.10 or newer",
             Exit.VM,
         )
-    data = json.loads(out)
+    first, _, rest = out.partition("\n")
+    data = json.loads(first)
     found = GuestPython(tuple(data["version"]), data["machine"], data["libc"])
     check_version(found)
-    return found
+    return found, rest.strip()
 
 
 def check_version(found: GuestPython) -> None:
@@ -143,9 +147,9 @@ def cache_dir(config: Config) -> Path:
     return config.state_dir / "vm" / "wheelhouse"
 
 
-def ensure(config: Config, guest: GuestPython | None = None) -> Result:
+def ensure(config: Config) -> Result:
     started = time.monotonic()
-    guest = guest or probe(config)
+    guest, installed_key = probe(config)
     reqs = requirements(config)
     key = cache_key(reqs, guest)
     folder = cache_dir(config) / key
@@ -155,8 +159,7 @@ def ensure(config: Config, guest: GuestPython | None = None) -> Result:
         downloaded = True
     wheels = sorted(p.name for p in (folder / "app").glob("*.whl"))
     installed = False
-    _, out, _ = ssh.run(config, f"cat {GUEST_VENV}/.devstack-wheelhouse 2>/dev/null", timeout=20)
-    if out.strip() != key:
+    if installed_key != key:
         push_and_install(config, folder, key)
         installed = True
     return Result(installed, downloaded, len(wheels), time.monotonic() - started, key)

@@ -63,3 +63,46 @@ def test_every_asks_at_most_once_per_period() -> None:
     assert slow() == "" and calls == []
     fast = readiness.every(0.0, check)
     assert fast() == "dead" and calls == [1]
+
+
+class _FakeVagrant:
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def ssh_config(self) -> str:
+        self.calls.append("ssh-config")
+        return f"Host default\n  HostName 10.0.0.{len(self.calls)}\n"
+
+    def status(self) -> list[object]:
+        self.calls.append("status")
+        return []
+
+
+def test_a_warm_up_starts_no_ruby_while_libvirt_proves_the_same_boot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devstack.vm import vagrantfile
+    from devstack.vm.machine import VagrantMachine
+
+    config = _project(tmp_path)
+    vagrantfile.write(config)
+    machine = VagrantMachine(config)
+    ident = machine.root / ".vagrant" / "machines" / machine.name / machine.provider / "id"
+    ident.parent.mkdir(parents=True)
+    ident.write_text("0b0c-uuid", encoding="utf-8")
+    calls: list[str] = []
+    boot: list[str | None] = ["0b0c-uuid/3"]
+    monkeypatch.setattr(VagrantMachine, "_vagrant", lambda self, log=None: _FakeVagrant(calls))
+    monkeypatch.setattr(VagrantMachine, "_boot_id", lambda self: boot[0])
+    assert machine.state() == "running" and calls == []
+    first = machine.ssh_config()
+    assert machine.ssh_config() == first and calls == ["ssh-config"]
+    boot[0] = "0b0c-uuid/4"  # started again: its address may have changed
+    assert machine.ssh_config() != first and calls == ["ssh-config"] * 2
+    vagrantfile.vagrantfile_path(config).write_text("# changed\n", encoding="utf-8")
+    machine.ssh_config()
+    assert calls == ["ssh-config"] * 3
+    boot[0] = None  # libvirt cannot tell: vagrant is asked every time
+    machine.ssh_config()
+    machine.ssh_config()
+    assert machine.state() == "not_created" and calls == ["ssh-config"] * 5 + ["status"]
