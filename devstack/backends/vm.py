@@ -134,14 +134,19 @@ class VmStack:
                 self.master.start()
                 self._record("ssh", self.master.proc)
             with self.phase("push devstack"):
-                guest.prepare(config)
+                probed = guest.prepare(config, then=wheelhouse.PROBE)
+            # The guest's log follower and sync receiver start (Python, slow under emulation)
+            # while the host syncs and checks the wheelhouse, before the stack loads the guest.
+            self.mirror.start()
             if config.vm.sync == "rsync":
+                self.syncer = sync.Syncer(config, self._synced, lambda msg: self.mux.note("watcher", msg))
+                self.syncer.open()
+                self._record("sync", self.syncer.proc)
                 with self.phase("initial sync"):
                     self.sync_seconds = sync.initial_sync(config)
         with self.out.status("the app's requirements in the VM (wheelhouse)"), self.phase("wheelhouse"):
-            self.wheels = wheelhouse.ensure(config)
+            self.wheels = wheelhouse.ensure(config, probed)
         with self.out.status("starting the stack in the VM"), self.phase("guest stack"):
-            self.mirror.start()
             self.mirror.wait_ready()
             self._record("logs", self.mirror.proc)
             guest.start_stack(config)
@@ -173,7 +178,7 @@ class VmStack:
     def watch(self) -> None:
         """Host edits into the guest as they are saved, each static one proven served fresh."""
         config = self.config
-        if config.vm.sync != "rsync":
+        if self.syncer is None:
             return  # a shared folder (nfs, virtualbox) is the guest's copy already
         if config.has_static:
             self.watcher = StaticWatcher(
@@ -185,9 +190,7 @@ class VmStack:
                 guest_sha=self._guest_sha,
             )
             self.watcher.start()
-        self.syncer = sync.Syncer(config, self._synced, lambda message: self.mux.note("watcher", message))
         self.syncer.start()
-        self._record("sync", self.syncer.proc)
 
     def _synced(self, rel: str, seconds: float) -> None:
         self.mux.note("watcher", f"synced {rel} into the VM ({seconds * 1000:.0f} ms after the edit)")

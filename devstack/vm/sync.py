@@ -84,11 +84,16 @@ class Syncer(FileSystemEventHandler):
             self._wake.set()
 
     # -- sender side ---------------------------------------------------------------------------
-    def start(self) -> None:
+    def open(self) -> None:
+        """Start the guest's receiver (a Python start in the guest: do it while the guest is idle)."""
         guest_root = self.config.vm.guest_path
         command = f"PYTHONPATH={GUEST_SRC} exec python3 -m devstack.vm.agent receive {guest_root}"
         self.proc = ssh.popen(self.config, command)
-        assert self.proc.stdout is not None
+
+    def start(self) -> None:
+        if self.proc is None:
+            self.open()
+        assert self.proc is not None and self.proc.stdout is not None
         first = self.proc.stdout.readline()
         if first.strip() != b"ready":
             err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
@@ -152,8 +157,9 @@ class Syncer(FileSystemEventHandler):
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
-        self.observer.stop()
-        self.observer.join(timeout=5)
+        if self.observer.is_alive():  # not when `up` failed between open() and start()
+            self.observer.stop()
+            self.observer.join(timeout=5)
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self.proc is not None and self.proc.poll() is None:
