@@ -27,6 +27,7 @@ from devstack.vm.agent import GUEST_SRC
 from devstack.watch.observers import ignored
 
 DEBOUNCE = 0.02  # editors save in bursts: send the settled file once
+# ...unless inotify says the writer closed it: then it is complete, and sent at once.
 FRESH_TIMEOUT = 10.0
 
 
@@ -57,7 +58,7 @@ class Syncer(FileSystemEventHandler):
         self.on_error = on_error
         self.proc: subprocess.Popen[bytes] | None = None
         self.observer = Observer()
-        self._dirty: dict[str, float] = {}
+        self._dirty: dict[str, tuple[float, float]] = {}  # path -> (due, first seen)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -69,6 +70,7 @@ class Syncer(FileSystemEventHandler):
         if event.event_type in ("opened", "closed_no_write"):
             return
         now = time.monotonic()
+        due = now if event.event_type == "closed" else now + DEBOUNCE
         for raw in (event.src_path, getattr(event, "dest_path", "") or ""):
             path = os.fsdecode(raw)
             if not path or ignored(path) or path.endswith(".devstack-sync"):
@@ -80,7 +82,7 @@ class Syncer(FileSystemEventHandler):
             if rel in (".", ""):
                 continue
             with self._lock:
-                self._dirty.setdefault(rel, now)
+                self._dirty[rel] = (due, self._dirty.get(rel, (due, now))[1])
             self._wake.set()
 
     # -- sender side ---------------------------------------------------------------------------
@@ -108,14 +110,18 @@ class Syncer(FileSystemEventHandler):
         self._thread.start()
 
     def _loop(self) -> None:
+        pause = 0.5
         while not self._stopping.is_set():
-            self._wake.wait(0.5)
+            self._wake.wait(pause)
             if self._stopping.is_set():
                 return
             self._wake.clear()
-            time.sleep(DEBOUNCE)
+            now = time.monotonic()
             with self._lock:
-                batch, self._dirty = self._dirty, {}
+                batch = {rel: seen for rel, (due, seen) in self._dirty.items() if due <= now}
+                for rel in batch:
+                    del self._dirty[rel]
+                pause = max(0.0, min((due for due, _ in self._dirty.values()), default=now + 0.5) - now)
             for rel, seen in sorted(batch.items()):
                 try:
                     sent = self._send(rel)

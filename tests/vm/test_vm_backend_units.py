@@ -3,6 +3,7 @@ watcher, the guest's death is asked for at most every few seconds."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,21 @@ def test_a_warm_up_starts_no_ruby_while_libvirt_proves_the_same_boot(
     machine.ssh_config()
     machine.ssh_config()
     assert machine.state() == "not_created" and calls == ["ssh-config"] * 5 + ["status"]
+
+
+def test_a_closed_file_is_synced_at_once_a_modified_one_after_the_debounce(tmp_path: Path) -> None:
+    from watchdog.events import FileClosedEvent, FileModifiedEvent
+
+    from devstack.vm import sync
+
+    config = _project(tmp_path)
+    syncer = sync.Syncer(config, lambda rel, seconds: None, lambda message: None)
+    css = str(config.root.resolve() / "static" / "css" / "app.css")
+    syncer.on_any_event(FileModifiedEvent(css))
+    (due, seen) = syncer._dirty["static/css/app.css"]
+    assert due - seen == pytest.approx(sync.DEBOUNCE)
+    syncer.on_any_event(FileClosedEvent(css))
+    assert syncer._dirty["static/css/app.css"][1] == seen  # the edit's first event is kept
+    assert syncer._dirty["static/css/app.css"][0] <= time.monotonic()  # complete: due now
+    syncer.on_any_event(FileModifiedEvent(str(config.root.resolve() / ".git" / "index")))
+    assert list(syncer._dirty) == ["static/css/app.css"]
