@@ -44,10 +44,11 @@ class _Stop:
 def up(config: Config, color: str = "auto", detach: bool = False, daemon: bool = False) -> int:
     out = console.err()
     config = vagrantfile.effective(config)  # the project's own Vagrantfile wins where it speaks
-    check_not_running(config)
     if detach:
         # The same run, forked into its own session; this process echoes its progress (a first
-        # boot takes minutes) and returns once state.json says ready.
+        # boot takes minutes) and returns once state.json says ready. Refused here already when
+        # a stack runs (the daemon's prepare() checks again, under the start lock).
+        check_not_running(config)
         lock = foreground.acquire_start_lock(config.state_dir)
         body = functools.partial(up, config, "never", daemon=True)
         return detached.run_detached(config, body, color, lock, VM_DETACH_TIMEOUT, progress=True)
