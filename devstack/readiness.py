@@ -34,6 +34,9 @@ class Target:
     static_prefix: str
     app_port: int | None = None  # wait for the app's own port first (nginx would log a 502 per try)
     request_timeout: float = 2.0
+    # Between tries of GET /. Each 502 costs the server a log line too: a VM guest under
+    # emulation, booting the app on one slow CPU, is asked less often.
+    pause: float = 0.05
     # A static mismatch is re-checked this long before it fails readiness (a share may lag).
     static_patience: float = 0.0
     socketio_timeout: float = 5.0
@@ -66,7 +69,7 @@ def wait_ready(
             resp = probes.http_get(url + "/", timeout=target.request_timeout)
         except OSError as exc:
             last = f"GET {url}/: {exc}"
-            time.sleep(0.02)
+            time.sleep(min(0.02, target.pause))
             continue
         if probes.app_answered(resp.status):
             took = f"{resp.elapsed * 1000:.0f} ms"
@@ -75,7 +78,7 @@ def wait_ready(
             )
             break
         last = f"GET {url}/ -> {resp.status}"
-        time.sleep(0.05)
+        time.sleep(target.pause)
     else:
         return report(False, f"not ready after {timeout:.0f} s: {last}")
 

@@ -146,10 +146,12 @@ class VmStack:
                     self.sync_seconds = sync.initial_sync(config)
         with self.out.status("the app's requirements in the VM (wheelhouse)"), self.phase("wheelhouse"):
             self.wheels = wheelhouse.ensure(config, probed)
-        with self.out.status("starting the stack in the VM"), self.phase("guest stack"):
-            self.mirror.wait_ready()
-            self._record("logs", self.mirror.proc)
-            guest.start_stack(config)
+        with self.out.status("starting the stack in the VM"):
+            with self.phase("log follower"):
+                self.mirror.wait_ready()
+                self._record("logs", self.mirror.proc)
+            with self.phase("guest stack"):
+                guest.start_stack(config)
 
     def wait_ready(self, started: float, timeout: float = READY_TIMEOUT) -> ReadyReport:
         config = self.config
@@ -159,6 +161,7 @@ class VmStack:
             config.static_dir,
             config.static.url,
             request_timeout=5.0,
+            pause=0.25,
             static_patience=timeout,  # a shared folder may show the host's bytes late
             socketio_timeout=10.0,
         )

@@ -73,17 +73,19 @@ def prepare(config: Config, then: str = "") -> str:
 
 
 def start_stack(config: Config) -> None:
-    """The guest stack as a transient systemd unit: ssh returns at once, systemd owns it."""
+    """The guest stack as a transient systemd unit: ssh returns at once, systemd owns it.
+    One sudo for the three systemd calls (each sudo costs a PAM session under emulation)."""
     cfg = shlex.quote(guest_config_path(config))
-    script = (
-        f"sudo systemctl stop {UNIT} 2>/dev/null; sudo systemctl reset-failed {UNIT} 2>/dev/null;"
-        f" sudo systemd-run --quiet --unit={UNIT} --uid=$(id -u) --gid=$(id -g)"
+    inner = (
+        f"systemctl stop {UNIT} 2>/dev/null; systemctl reset-failed {UNIT} 2>/dev/null;"
+        f" exec systemd-run --quiet --unit={UNIT} --uid=$0 --gid=$1"
         f" --working-directory={shlex.quote(config.vm.guest_path)}"
-        f" --setenv=PYTHONPATH={GUEST_SRC} --setenv=HOME=$HOME"
+        f' --setenv=PYTHONPATH={GUEST_SRC} --setenv=HOME="$2"'
         " --property=KillMode=mixed --property=TimeoutStopSec=20"
         # The venv holds the app's requirements (wheelhouse.py); gunicorn runs under it too.
         f" {GUEST_VENV}/bin/python -m devstack.vm.agent run --config {cfg} --state {GUEST_STATE}"
     )
+    script = f'sudo sh -c {shlex.quote(inner)} "$(id -u)" "$(id -g)" "$HOME"'
     code, _, err = ssh.run(config, script, timeout=60)
     if code != 0:
         raise DevstackError(
