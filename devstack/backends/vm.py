@@ -19,15 +19,14 @@ from pathlib import Path
 import psutil
 from rich.console import Console
 
-from devstack import console, probes, readiness, state
+from devstack import probes, readiness, state
 from devstack.backends.local import check_not_running
 from devstack.config import Config
 from devstack.errors import NotReady, PortTaken
 from devstack.logs.sink import LogMux
-from devstack.procs import kill
 from devstack.readiness import ReadyReport
 from devstack.vm import guest, ssh, sync, vagrantfile, wheelhouse
-from devstack.vm.machine import SSH_CONFIG_CACHE, Machine, VagrantMachine
+from devstack.vm.machine import Machine, VagrantMachine
 from devstack.vm.mirror import LogMirror
 from devstack.watch.fresh import StaticWatcher
 
@@ -238,34 +237,3 @@ class VmStack:
         except psutil.Error:
             return
         state.write(self.config.state_dir, self.state)
-
-
-def down(config: Config, halt: bool = False, destroy: bool = False) -> int:
-    """Stop a running `up --vm` (from any terminal); --halt / --destroy the VM too."""
-    out = console.err()
-    config = vagrantfile.effective(config)
-    current = state.read(config.state_dir)
-    if current is not None and current.supervisor is not None:
-        if current.supervisor.alive():
-            kill.stop_pid(current.supervisor.pid, current.supervisor.alive, 60.0)
-        for record in current.processes.values():
-            state.terminate_group(record, grace=3.0)
-    if not vagrantfile.vagrantfile_path(config).exists():
-        out.print("devstack: no VM here")
-        return 0
-    machine = VagrantMachine(config, out)
-    if machine.state() == "not_created":
-        out.print("devstack: the VM does not exist")
-        return 0
-    if destroy:
-        with out.status("destroying the VM"):
-            machine.destroy()
-        for name in ("forwards.json", "ssh_config", SSH_CONFIG_CACHE):
-            (vagrantfile.vm_dir(config) / name).unlink(missing_ok=True)
-        out.print("devstack: VM destroyed")
-    elif halt:
-        with out.status("halting the VM"):
-            machine.halt()
-        (vagrantfile.vm_dir(config) / "forwards.json").unlink(missing_ok=True)
-        out.print("devstack: VM halted")
-    return 0

@@ -1,4 +1,5 @@
-"""`devstack up --vm`, foreground or detached: drive a VmStack from this process until stopped.
+"""`devstack up --vm` (foreground or detached: drive a VmStack from this process until stopped)
+and `devstack down --halt|--destroy`.
 
 The VM's counterpart of foreground.py. The VM keeps running after the stack stops (`devstack
 down --halt` / `--destroy` end it); Ctrl-C, `devstack down` or a lost SSH connection stop the stack.
@@ -15,14 +16,16 @@ from types import FrameType
 
 from rich.console import Console
 
-from devstack import console
+from devstack import console, state
 from devstack.backends import detached, foreground
 from devstack.backends.local import check_not_running
 from devstack.backends.vm import VmStack
 from devstack.config import Config
 from devstack.errors import Exit
 from devstack.logs.sink import LogMux
+from devstack.procs import kill
 from devstack.vm import vagrantfile
+from devstack.vm.machine import SSH_CONFIG_CACHE, VagrantMachine
 
 VM_DETACH_TIMEOUT = 900.0  # a first boot with a box download and provisioning
 
@@ -130,3 +133,34 @@ def _summary(out: Console, stack: VmStack, total: float, boot: float, steps: lis
         )
     if not daemon:
         out.print("  Ctrl-C stops the stack (the VM keeps running: `devstack down --halt` or `--destroy`)")
+
+
+def down(config: Config, halt: bool = False, destroy: bool = False) -> int:
+    """Stop a running `up --vm` (from any terminal); --halt / --destroy the VM too."""
+    out = console.err()
+    config = vagrantfile.effective(config)
+    current = state.read(config.state_dir)
+    if current is not None and current.supervisor is not None:
+        if current.supervisor.alive():
+            kill.stop_pid(current.supervisor.pid, current.supervisor.alive, 60.0)
+        for record in current.processes.values():
+            state.terminate_group(record, grace=3.0)
+    if not vagrantfile.vagrantfile_path(config).exists():
+        out.print("devstack: no VM here")
+        return 0
+    machine = VagrantMachine(config, out)
+    if machine.state() == "not_created":
+        out.print("devstack: the VM does not exist")
+        return 0
+    if destroy:
+        with out.status("destroying the VM"):
+            machine.destroy()
+        for name in ("forwards.json", "ssh_config", SSH_CONFIG_CACHE):
+            (vagrantfile.vm_dir(config) / name).unlink(missing_ok=True)
+        out.print("devstack: VM destroyed")
+    elif halt:
+        with out.status("halting the VM"):
+            machine.halt()
+        (vagrantfile.vm_dir(config) / "forwards.json").unlink(missing_ok=True)
+        out.print("devstack: VM halted")
+    return 0
