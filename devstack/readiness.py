@@ -91,7 +91,8 @@ def wait_ready(
                 if fresh is not None
                 else "no answer"
             )
-            return report(False, f"static {sample.name} through {target.via}: {detail}")
+            shown = fresh.relpath if fresh is not None else sample.name
+            return report(False, f"static {shown} through {target.via}: {detail}")
         steps.append(f"static {fresh.relpath} byte-identical to disk")
     else:
         steps.append("static folder is empty: nothing to compare")
