@@ -14,6 +14,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -133,18 +134,20 @@ class VmStack:
                 self.master.start()
                 self._record("ssh", self.master.proc)
             with self.phase("push devstack"):
-                probed = guest.prepare(config, then=wheelhouse.PROBE)
-            # The guest's log follower and sync receiver start (Python, slow under emulation)
-            # while the host syncs and checks the wheelhouse, before the stack loads the guest.
+                probed = guest.prepare(config, then=wheelhouse.PROBE)  # makes the guest's folders
+        # The project's rsync, the guest's log follower and sync receiver (Python starts, slow
+        # under emulation) and the wheelhouse all proceed at once, over the one master.
+        with ThreadPoolExecutor(1) as pool:
+            rsync = pool.submit(sync.initial_sync, config) if config.vm.sync == "rsync" else None
             self.mirror.start()
-            if config.vm.sync == "rsync":
+            if rsync is not None:
                 self.syncer = sync.Syncer(config, self._synced, lambda msg: self.mux.note("watcher", msg))
                 self.syncer.open()
                 self._record("sync", self.syncer.proc)
-                with self.phase("initial sync"):
-                    self.sync_seconds = sync.initial_sync(config)
-        with self.out.status("the app's requirements in the VM (wheelhouse)"), self.phase("wheelhouse"):
-            self.wheels = wheelhouse.ensure(config, probed)
+            with self.out.status("the app's requirements in the VM (wheelhouse)"), self.phase("wheelhouse"):
+                self.wheels = wheelhouse.ensure(config, probed)
+            with self.phase("initial sync"):
+                self.sync_seconds = rsync.result() if rsync is not None else 0.0
         with self.out.status("starting the stack in the VM"):
             with self.phase("log follower"):
                 self.mirror.wait_ready()
