@@ -9,7 +9,7 @@ import pytest
 
 from devstack import probes
 from devstack.backends import foreground
-from devstack.backends.local import ReadyReport
+from devstack.readiness import ReadyReport
 from tests.faults.faultutil import start_foreground, wait_status
 from tests.stackutil import Project, wait_for
 

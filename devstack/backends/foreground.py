@@ -20,13 +20,14 @@ from pathlib import Path
 from devstack import config as config_mod
 from devstack import console, plan, safefs
 from devstack import env as env_mod
-from devstack.backends.local import LocalStack, ReadyReport
+from devstack.backends.local import LocalStack
 from devstack.config import Config
 from devstack.console import escape
 from devstack.errors import DevstackError, Exit
 from devstack.live import paths as live_paths
 from devstack.logs.format import width_for
 from devstack.logs.sink import LogMux
+from devstack.readiness import ReadyReport
 
 
 def supervise(

@@ -118,16 +118,10 @@ def _with_guest(
     guest = doctor_guest.run(config, as_json, [c for c in checks if not c.startswith("net")])
     worst = max(host_code, 1 if guest.exit_code != 0 else 0)
     if as_json:
-        report = render.to_json(results, ctx)
         # One document per line of sight: the schema describes each; "guest" holds the second.
-        env.write_json(
-            {
-                "host": report,
-                "guest": guest.report,
-                "guest_clock_skew_s": guest.clock_skew,
-                "exit_code": worst,
-            }
-        )
+        document: dict[str, object] = {"host": render.to_json(results, ctx), "guest": guest.report}
+        document.update(guest_clock_skew_s=guest.clock_skew, exit_code=worst)
+        env.write_json(document)
         return worst
     out = env.console("out")
     render.print_rich(results, ctx, out, verbose)

@@ -15,9 +15,9 @@ from devstack.errors import ConfigError
 
 def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, destroy: bool = False) -> int:
     if halt or destroy:
-        from devstack.commands import up_vm
+        from devstack.backends import vm_run
 
-        return up_vm.down(load_config(config_path), halt=halt, destroy=destroy)
+        return vm_run.down(load_config(config_path), halt=halt, destroy=destroy)
     try:
         state_dir = load_config(config_path).state_dir
     except ConfigError as exc:

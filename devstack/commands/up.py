@@ -1,7 +1,7 @@
 """`devstack up`: render, validate, start, prove ready, then stream logs until Ctrl-C.
 
 The foreground run is backends/foreground.py, `--detach` is backends/detached.py, `--vm` is
-commands/up_vm.py: this module only picks one.
+backends/vm_run.py: this module only picks one.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ def run(
     os.umask(os.umask(0o022) | 0o022)
     config = load_config(config_path)
     if vm:
-        from devstack.commands import up_vm
+        from devstack.backends import vm_run
 
-        return up_vm.run(config, color=color, detach=detach)
+        return vm_run.up(config, color=color, detach=detach)
     the_plan = plan.build(config, facts.gather(config), colors=color != "never")
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")

@@ -4,6 +4,8 @@ and run a command in the guest (for `devstack doctor`'s guest-side checks).
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import json
 import shlex
@@ -32,49 +34,58 @@ def guest_config_path(config: Config) -> str:
     return f"{config.vm.guest_path.rstrip('/')}/{rel}"
 
 
-def source_tarball() -> bytes:
-    """devstack's own package and templates: the guest runs exactly the host's version."""
+def source_tarball() -> tuple[bytes, str]:
+    """devstack's own package and templates (the guest runs exactly the host's version), gzipped,
+    and a digest of their content."""
     package = Path(devstack.__file__).resolve().parent
     buffer = io.BytesIO()
 
     def skip(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         return None if "__pycache__" in info.name or info.name.endswith(".pyc") else info
 
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.add(str(package), arcname="devstack", filter=skip)
         tar.add(str(templates.template_dir()), arcname="templates", filter=skip)
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    return gzip.compress(data, compresslevel=1, mtime=0), hashlib.sha256(data).hexdigest()[:16]
 
 
-def prepare(config: Config) -> None:
-    """Folders owned by the SSH user, and a fresh copy of devstack's source."""
+def prepare(config: Config, then: str = "") -> str:
+    """Folders owned by the SSH user, and devstack's source — replaced only when it changed, so
+    the guest keeps its compiled bytecode (compiling devstack costs seconds under emulation).
+    then: a command run in the same round trip; its output is returned."""
     guest_path = shlex.quote(config.vm.guest_path)
+    tarball, digest = source_tarball()
     script = (
         f"set -e; sudo install -d -o $(id -u) -g $(id -g) {GUEST_BASE} {GUEST_SRC} {GUEST_STATE}"
-        f" {guest_path}; rm -rf {GUEST_SRC}/devstack {GUEST_SRC}/templates;"
-        f" tar -xzf - -C {GUEST_SRC}"
+        f' {guest_path}; if [ "$(cat {GUEST_SRC}/.digest 2>/dev/null)" = {digest} ]; then cat >/dev/null;'
+        f" else rm -rf {GUEST_SRC}/devstack {GUEST_SRC}/templates; tar -xzf - -C {GUEST_SRC};"
+        f" echo {digest} > {GUEST_SRC}/.digest; fi; {then or 'true'}"
     )
-    code, _, err = ssh.run(config, script, timeout=120, stdin=source_tarball())
+    code, out, err = ssh.run(config, script, timeout=120, stdin=tarball)
     if code != 0:
         raise DevstackError(
             f"cannot copy devstack into the VM: {err.strip()[-200:]} — "
             "`devstack down --destroy` and `devstack up --vm` start clean",
             Exit.VM,
         )
+    return out
 
 
 def start_stack(config: Config) -> None:
-    """The guest stack as a transient systemd unit: ssh returns at once, systemd owns it."""
+    """The guest stack as a transient systemd unit: ssh returns at once, systemd owns it.
+    One sudo for the three systemd calls (each sudo costs a PAM session under emulation)."""
     cfg = shlex.quote(guest_config_path(config))
-    script = (
-        f"sudo systemctl stop {UNIT} 2>/dev/null; sudo systemctl reset-failed {UNIT} 2>/dev/null;"
-        f" sudo systemd-run --quiet --unit={UNIT} --uid=$(id -u) --gid=$(id -g)"
+    inner = (
+        f"systemctl stop {UNIT} 2>/dev/null; systemctl reset-failed {UNIT} 2>/dev/null;"
+        f" exec systemd-run --quiet --unit={UNIT} --uid=$0 --gid=$1"
         f" --working-directory={shlex.quote(config.vm.guest_path)}"
-        f" --setenv=PYTHONPATH={GUEST_SRC} --setenv=HOME=$HOME"
+        f' --setenv=PYTHONPATH={GUEST_SRC} --setenv=HOME="$2"'
         " --property=KillMode=mixed --property=TimeoutStopSec=20"
         # The venv holds the app's requirements (wheelhouse.py); gunicorn runs under it too.
         f" {GUEST_VENV}/bin/python -m devstack.vm.agent run --config {cfg} --state {GUEST_STATE}"
     )
+    script = f'sudo sh -c {shlex.quote(inner)} "$(id -u)" "$(id -g)" "$HOME"'
     code, _, err = ssh.run(config, script, timeout=60)
     if code != 0:
         raise DevstackError(

@@ -5,6 +5,9 @@ the PUBLIC URL and its sha256 compared with the disk:
     fresh  css/app.css  4 ms
     STALE css/app.css: served 1a2b3c4d5e6f != disk 9f8e7d6c5b4a — <the layer at fault>
 and, once per distinct header, when the headers would let a browser keep the old copy.
+
+VM mode uses the same watcher without its own observer: the sync says when a file has landed in
+the guest (`submit`), and a STALE line then also names the guest's copy (`guest_sha`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers.api import BaseObserver
 
 from devstack import httpcache, probes
 from devstack.logs.sink import Sink
@@ -46,6 +50,8 @@ class StaticWatcher(FileSystemEventHandler):
         app_url: str | None = None,
         on_result: Callable[[probes.Freshness, float], None] | None = None,
         browser: Browser | None = None,
+        observe: bool = True,
+        guest_sha: Callable[[Path], str | None] | None = None,
     ) -> None:
         self.static_dir = static_dir.resolve()
         self.public_url = public_url
@@ -54,7 +60,12 @@ class StaticWatcher(FileSystemEventHandler):
         self.sink = sink
         self.on_result = on_result
         self.browser = browser
-        self.observer, self.kind = make_observer(self.static_dir, polling)
+        self.guest_sha = guest_sha
+        # observe=False: edits come through submit() (after a VM sync), not from the folder.
+        self.observer: BaseObserver | None = None
+        self.kind = "after each sync"
+        if observe:
+            self.observer, self.kind = make_observer(self.static_dir, polling)
         self._pending: dict[str, tuple[float, float]] = {}  # path -> (due, first seen)
         self._cond = threading.Condition()
         self._stopping = False
@@ -91,6 +102,13 @@ class StaticWatcher(FileSystemEventHandler):
                     if older is not None:
                         self.browser.static_verified(older, "", None)  # superseded by this save
                     self._pushed[path] = handle
+            self._cond.notify()
+
+    def submit(self, file: Path, seen: float) -> None:
+        """Verify file now (it reached where it is served: the VM sync's ack); seen: the edit."""
+        with self._cond:
+            first = self._pending.get(str(file), (0.0, seen))[1]
+            self._pending[str(file)] = (time.monotonic(), first)
             self._cond.notify()
 
     # -- checks (worker thread) -------------------------------------------------------------------
@@ -189,8 +207,14 @@ class StaticWatcher(FileSystemEventHandler):
             self.prefix,
             file,
             [("public URL", self.public_url), ("app server", self.app_url)],
+            guest_sha=self.guest_sha,
         )
-        public = ladder.rungs[1]
+        public = next(rung for rung in ladder.rungs if rung.name == "public URL")
+        guest = next((rung for rung in ladder.rungs if rung.name == "guest"), None)
+        if guest is not None and guest.sha != ladder.disk.sha:
+            return (
+                line + f" — the guest's copy ({guest.sha[:12] or guest.detail}) is not the host's: the sync"
+            )
         if httpcache.etag_kind(result.headers.get("etag")) == "werkzeug":
             return (
                 line + " — the app server (gunicorn/Flask) answers for static, not nginx's "
@@ -219,8 +243,9 @@ class StaticWatcher(FileSystemEventHandler):
 
     # -- service protocol -------------------------------------------------------------------------
     def start(self) -> None:
-        self.observer.schedule(self, str(self.static_dir), recursive=True)
-        self.observer.start()
+        if self.observer is not None:
+            self.observer.schedule(self, str(self.static_dir), recursive=True)
+            self.observer.start()
         self._worker.start()
         self.sink.note(
             "watcher",
@@ -229,8 +254,9 @@ class StaticWatcher(FileSystemEventHandler):
         )
 
     def stop(self) -> None:
-        self.observer.stop()
-        self.observer.join(timeout=5.0)
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout=5.0)
         with self._cond:
             self._stopping = True
             self._cond.notify()

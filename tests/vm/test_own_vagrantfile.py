@@ -119,7 +119,8 @@ def test_served_through_the_users_forward_and_css_edit_fresh(own_project: VMProj
 def test_down_and_up_again_reuse_the_running_vm(own_project: VMProject) -> None:
     own_project.stop_up()
     seconds = own_project.up_vm(timeout=180)
-    print(f"own Vagrantfile: warm `up --vm` (VM already running) ready in {seconds:.1f} s")
+    phases = own_project.state()["extra"]["vm"]["phases"]
+    print(f"own Vagrantfile: warm `up --vm` (VM already running) ready in {seconds:.1f} s: {phases}")
     out = (own_project.root.parent / "up-vm.out").read_text(errors="replace")
     assert "VM already running" in out
     # Same requirements, same guest: nothing downloaded, nothing installed the second time.

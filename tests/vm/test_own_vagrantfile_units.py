@@ -13,7 +13,7 @@ import pytest
 from devstack.config import Config, load
 from devstack.errors import ConfigError
 from devstack.vm import userfile, vagrantfile
-from devstack.vm.backend import vagrant_env
+from devstack.vm.machine import vagrant_env
 from tests.stackutil import EXAMPLE
 
 pytestmark = pytest.mark.unit

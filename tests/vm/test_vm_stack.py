@@ -80,7 +80,9 @@ def test_host_css_edit_served_fresh_and_logged(vm_project: VMProject) -> None:
     seconds = _poll(lambda: probes.http_get(url).body == css.read_bytes(), 10)
     print(f"css edit fresh through the forward after {seconds * 1000:.0f} ms")
     log = vm_project.state_dir / "logs" / "watcher.log"
-    _poll(lambda: log.exists() and "fresh through :8001: css/app.css" in log.read_text(), 10)
+    # The same freshness watcher as local mode, fed by the sync, checking through the forward.
+    _poll(lambda: log.exists() and "fresh  css/app.css" in log.read_text(), 10)
+    assert "fetched from http://127.0.0.1:8001/static" in log.read_text()
 
 
 def test_host_python_edit_served_as_new_code(vm_project: VMProject) -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from devstack.commands import up_vm
+from devstack.backends import vm as vm_backend
 from devstack.config import Config, load
 from devstack.errors import DevstackError, Exit, PortTaken
 from devstack.vm import agent, vagrantfile
-from devstack.vm.backend import Backend, VMError
+from devstack.vm.machine import Machine, VagrantMachine, VMError
 from tests.stackutil import EXAMPLE, free_port
 
 
@@ -63,7 +63,11 @@ def test_users_own_vagrantfile_is_never_touched(tmp_path: Path) -> None:
     assert own.read_text(encoding="utf-8") == "# mine\n"
 
 
-class FakeBackend:
+class FakeMachine:
+    """A Machine (vm/machine.py) that records what the VM backend asked of it."""
+
+    name = "default"
+
     def __init__(self, state: str) -> None:
         self._state = state
         self.calls: list[str] = []
@@ -82,35 +86,48 @@ class FakeBackend:
         self.calls.append("reload")
         return 1.0
 
+    def halt(self) -> None:
+        self.calls.append("halt")
+
+    def destroy(self) -> None:
+        self.calls.append("destroy")
+
+    def ssh_config(self) -> str:
+        return "Host default\n"
+
+
+def _ensure(config: Config, machine: Machine) -> str:
+    return vm_backend.ensure_vm(config, machine, lambda line: None)
+
 
 def test_reload_only_when_the_forwards_change(tmp_path: Path) -> None:
     config = _project(tmp_path, f"host_port = {free_port()}")
-    fake = FakeBackend("not_created")
-    up_vm.ensure_vm(config, fake)  # type: ignore[arg-type]
+    fake = FakeMachine("not_created")
+    _ensure(config, fake)
     assert fake.calls == ["preflight", "up"]
-    running = FakeBackend("running")
-    up_vm.ensure_vm(config, running)  # type: ignore[arg-type]
+    running = FakeMachine("running")
+    _ensure(config, running)
     assert running.calls == ["preflight"]  # same forwards: no reload, no port check
     moved = _project(tmp_path / "x", f"host_port = {free_port()}")
     vagrantfile.vm_dir(moved).mkdir(parents=True)
     (vagrantfile.vm_dir(moved) / "forwards.json").write_text(
         json.dumps([{"id": "devstack", "guest": 5000, "host": 1}]), encoding="utf-8"
     )
-    again = FakeBackend("running")
-    up_vm.ensure_vm(moved, again)  # type: ignore[arg-type]
+    again = FakeMachine("running")
+    _ensure(moved, again)
     assert again.calls == ["preflight", "reload"]
 
 
 def test_taken_host_port_names_the_owner_before_vagrant(tmp_path: Path) -> None:
     port = free_port()
     config = _project(tmp_path, f"host_port = {port}")
-    fake = FakeBackend("not_created")
+    fake = FakeMachine("not_created")
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         sock.listen()
         with pytest.raises(PortTaken) as caught:
-            up_vm.ensure_vm(config, fake)  # type: ignore[arg-type]
+            _ensure(config, fake)
     assert f"host port {port}" in str(caught.value) and f"pid {os.getpid()}" in str(caught.value)
     assert "up" not in fake.calls
 
@@ -119,23 +136,23 @@ def test_preflight_errors_are_one_line_with_the_fix(tmp_path: Path, monkeypatch:
     config = _project(tmp_path)
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(VMError) as caught:
-        Backend(config).preflight()
+        VagrantMachine(config).preflight()
     assert "vagrant is not installed" in str(caught.value) and caught.value.exit_code == Exit.VM
     monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/vagrant")
-    monkeypatch.setattr(Backend, "_has_plugin", lambda self, plugin: False)
+    monkeypatch.setattr(VagrantMachine, "_has_plugin", lambda self, plugin: False)
     with pytest.raises(VMError, match="vagrant-libvirt is missing"):
-        Backend(config).preflight()
-    monkeypatch.setattr(Backend, "_has_plugin", lambda self, plugin: True)
+        VagrantMachine(config).preflight()
+    monkeypatch.setattr(VagrantMachine, "_has_plugin", lambda self, plugin: True)
     monkeypatch.setenv("VAGRANT_HOME", str(tmp_path / "empty"))
     with pytest.raises(VMError, match="box 'devstack-test' is not installed"):
-        Backend(config).preflight()
+        VagrantMachine(config).preflight()
 
 
 def test_boot_timeout_quotes_the_console(tmp_path: Path) -> None:
     config = _project(tmp_path)
     vagrantfile.vm_dir(config).mkdir(parents=True)
     vagrantfile.console_log(config).write_text("Begin: Mounting root\nKernel panic - not syncing\n")
-    backend = Backend(config)
+    backend = VagrantMachine(config)
     error = backend._failure("up", ["Timed out while waiting for the machine to boot."], 300)
     assert "did not boot within 300 s" in str(error) and "Kernel panic" in str(error)
     assert "\n" not in str(error)
@@ -174,7 +191,7 @@ def test_provisioning_failure_names_the_cause(tmp_path: Path) -> None:
         "    default: devstack: nginx is missing in the box and cannot be installed",
         "The SSH command responded with a non-zero exit status.",
     ]
-    error = Backend(config)._failure("up", lines, 300)
+    error = VagrantMachine(config)._failure("up", lines, 300)
     assert str(error).startswith("guest provisioning failed: ")
     assert "nginx is missing" in str(error) and "vm/build-box.sh" in str(error)
 

@@ -66,3 +66,15 @@ def test_cache_key_changes_with_requirements_and_platform() -> None:
     assert key == wheelhouse.cache_key(["flask"], guest)
     assert key != wheelhouse.cache_key(["flask", "humanize"], guest)
     assert key != wheelhouse.cache_key(["flask"], GuestPython((3, 12), "x86_64", "2.36"))
+
+
+def test_the_guest_probe_starts_no_python_and_reads_the_venvs_key() -> None:
+    assert "python3 -c" not in wheelhouse.PROBE  # a Python start costs ~1 s under emulation
+    found, key = wheelhouse.parse_probe("Python 3.11.2\nx86_64\nglibc 2.36\n0123abcd\n")
+    assert found == GuestPython((3, 11), "x86_64", "2.36") and key == "0123abcd"
+    found, key = wheelhouse.parse_probe("Python 3.12.0rc1\naarch64\n\n\n")  # musl: no glibc
+    assert found == GuestPython((3, 12), "aarch64", "") and key == ""
+    with pytest.raises(DevstackError, match=r"no working python3 \(sh: 1: python3: not found\)"):
+        wheelhouse.parse_probe("sh: 1: python3: not found\nx86_64\nglibc 2.36\n\n")
+    with pytest.raises(DevstackError, match=r"3\.10 or newer"):
+        wheelhouse.parse_probe("Python 3.9.2\nx86_64\nglibc 2.31\n\n")

@@ -1,5 +1,6 @@
-"""The VM itself, through python-vagrant: preflight, status, up/reload with a live progress view,
-halt, destroy, ssh-config.
+"""The VM itself (not a devstack backend: backends/vm.py drives it): `Machine` is what the VM
+backend needs of it, `VagrantMachine` does it through python-vagrant — preflight, state, up/reload
+with a live progress view, halt, destroy, ssh-config.
 
 Every failure a user can hit is a one-line DevstackError with the fix. vagrant's stderr goes to
 .devstack/vm/vagrant.log so an error can quote it; stdout is streamed into the progress view.
@@ -8,6 +9,8 @@ Every failure a user can hit is a one-line DevstackError with the fix. vagrant's
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -16,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from rich.console import Console
 
@@ -30,6 +33,7 @@ PLUGINS = {"libvirt": "vagrant-libvirt", "virtualbox": ""}  # virtualbox support
 _STEP = re.compile(r"^==> [\w.-]+: (.*)$")
 # Box uploads redraw one line ("\x1b[KProgress: 42%") thousands of times: keep the last figure.
 _PROGRESS = re.compile(r"Progress: (\d+)%")
+SSH_CONFIG_CACHE = "ssh_config.cache.json"
 
 
 class VMError(DevstackError):
@@ -44,12 +48,26 @@ def vagrant_env(config: Config) -> dict[str, str]:
     return env
 
 
-class Backend:
+class Machine(Protocol):
+    """One Vagrant machine, as the VM backend drives it (tests use a fake)."""
+
+    name: str  # vagrant's machine name ("default")
+
+    def preflight(self) -> None: ...
+    def state(self) -> str: ...
+    def up(self) -> float: ...
+    def reload(self) -> float: ...
+    def halt(self) -> None: ...
+    def destroy(self) -> None: ...
+    def ssh_config(self) -> str: ...
+
+
+class VagrantMachine:
     def __init__(self, config: Config, out: Console | None = None) -> None:
         self.config = config
         self.out = out or console.err()
         self.root = vagrantfile.vagrant_root(config)
-        self.machine = vagrantfile.machine_name(config)
+        self.name = vagrantfile.machine_name(config)
         self.own = vagrantfile.own_vagrantfile(config)
         self.log_path = vagrantfile.vm_dir(config) / "vagrant.log"
         self.provider = config.vm.provider
@@ -130,9 +148,10 @@ class Backend:
             return "not_created"
         # No machine id yet: vagrant never created this VM. Saves a `vagrant status` (seconds
         # of ruby start-up) on every first boot.
-        machine = self.root / ".vagrant" / "machines" / self.machine / self.provider / "id"
-        if not machine.exists():
+        if self._machine_id() is None:
             return "not_created"
+        if self._boot_id() is not None:
+            return "running"  # libvirt says so: no `vagrant status` (a ruby start) on a warm `up`
         with open(self.log_path, "a", encoding="utf-8") as log:
             v = self._vagrant(log)
             try:
@@ -231,10 +250,62 @@ class Backend:
             self._vagrant(log).destroy()  # type: ignore[attr-defined]
 
     def ssh_config(self) -> str:
+        """`vagrant ssh-config`, kept while the same Vagrantfile(s) run the same boot of the same
+        machine (its address and key cannot have changed): a warm `up` starts no ruby for it."""
+        key = self._ssh_config_key()
+        cache = vagrantfile.vm_dir(self.config) / SSH_CONFIG_CACHE
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            cached = json.loads(cache.read_text(encoding="utf-8"))
+            if key is not None and cached["key"] == key:
+                return str(cached["text"])
         with open(self.log_path, "a", encoding="utf-8") as log:
             try:
-                return str(self._vagrant(log).ssh_config())  # type: ignore[attr-defined]
+                text = str(self._vagrant(log).ssh_config())  # type: ignore[attr-defined]
             except subprocess.CalledProcessError as exc:
                 raise VMError(
                     f"`vagrant ssh-config` failed: {self._tail()} — is the VM running? (`devstack up --vm`)"
                 ) from exc
+        if key is not None:
+            cache.write_text(json.dumps({"key": key, "text": text}), encoding="utf-8")
+            cache.chmod(0o600)
+        return text
+
+    def _machine_id(self) -> str | None:
+        path = self.root / ".vagrant" / "machines" / self.name / self.provider / "id"
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def _boot_id(self) -> str | None:
+        """This boot of the machine, when libvirt proves it running (`virsh dominfo`: its domain
+        Id is new on every start); None when it cannot tell (another provider, no virsh)."""
+        machine_id = self._machine_id()
+        virsh = shutil.which("virsh")
+        if self.provider != "libvirt" or machine_id is None or virsh is None:
+            return None
+        uri = os.environ.get("LIBVIRT_DEFAULT_URI", "qemu:///system")  # vagrant-libvirt's default
+        try:
+            result = subprocess.run(
+                [virsh, "-c", uri, "dominfo", machine_id],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        info = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in result.stdout.splitlines())}
+        if result.returncode != 0 or info.get("State") != "running" or not info.get("Id", "-").isdigit():
+            return None
+        return f"{machine_id}/{info['Id']}"
+
+    def _ssh_config_key(self) -> str | None:
+        boot = self._boot_id()
+        if boot is None:
+            return None
+        digest = hashlib.sha256(boot.encode())
+        for path in (vagrantfile.vagrantfile_path(self.config), self.own.path if self.own else None):
+            if path is not None:
+                digest.update(path.read_bytes())
+        return digest.hexdigest()
