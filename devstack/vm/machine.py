@@ -23,7 +23,7 @@ from typing import IO, Protocol
 
 from rich.console import Console
 
-from devstack import console
+from devstack import console, runner
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
 from devstack.vm import vagrantfile
@@ -95,16 +95,10 @@ class VagrantMachine:
                 f"{self.config.vm.box} BOX_FILE_OR_URL` (the test box: vm/build-box.sh)"
             )
 
-    def _plain(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def _plain(self, *args: str, timeout: float = 60.0) -> runner.Completed:
         assert self._vagrant_bin is not None
-        return subprocess.run(
-            [self._vagrant_bin, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=vagrant_env(self.config),
-            cwd=self.root,
-            check=False,
+        return runner.run(
+            [self._vagrant_bin, *args], timeout=timeout, env=vagrant_env(self.config), cwd=self.root
         )
 
     def _has_plugin(self, plugin: str) -> bool:
@@ -112,7 +106,7 @@ class VagrantMachine:
         if any(gems.glob(f"{plugin}-*")):  # Debian's packaged plugin: no need to start ruby
             return True
         result = self._plain("plugin", "list")
-        return plugin in result.stdout
+        return plugin in result.out
 
     def _has_box(self, box: str) -> bool:
         if "/" in box and not Path(box).exists():
@@ -285,18 +279,9 @@ class VagrantMachine:
         if self.provider != "libvirt" or machine_id is None or virsh is None:
             return None
         uri = os.environ.get("LIBVIRT_DEFAULT_URI", "qemu:///system")  # vagrant-libvirt's default
-        try:
-            result = subprocess.run(
-                [virsh, "-c", uri, "dominfo", machine_id],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        info = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in result.stdout.splitlines())}
-        if result.returncode != 0 or info.get("State") != "running" or not info.get("Id", "-").isdigit():
+        result = runner.run([virsh, "-c", uri, "dominfo", machine_id], timeout=10)
+        info = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in result.out.splitlines())}
+        if not result.ok or info.get("State") != "running" or not info.get("Id", "-").isdigit():
             return None
         return f"{machine_id}/{info['Id']}"
 

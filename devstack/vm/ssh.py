@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from devstack import runner
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
 from devstack.procs.kill import stop_process
@@ -98,16 +99,14 @@ class Master:
 
 
 def alive(config: Config) -> bool:
-    result = subprocess.run(
-        [*base_argv(config), "-O", "check", HOST], capture_output=True, timeout=10, check=False
-    )
-    return result.returncode == 0
+    return runner.run([*base_argv(config), "-O", "check", HOST], timeout=10).ok
 
 
 def run(
     config: Config, command: str, timeout: float = 60.0, stdin: bytes | None = None
 ) -> tuple[int, str, str]:
-    """Run a shell command in the guest: (exit code, stdout, stderr). Never raises on failure."""
+    """Run a shell command in the guest: (exit code, stdout, stderr). Never raises on failure.
+    Not through runner.run: stdin here is bytes (the source push is a tar stream)."""
     if not config_path(config).exists():
         return 255, "", "the VM is not up (no .devstack/vm/ssh_config): run `devstack up --vm`"
     try:

@@ -19,6 +19,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from devstack import runner
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
 from devstack.procs import kill
@@ -38,10 +39,10 @@ def initial_sync(config: Config) -> float:
     for pattern in vagrantfile.SYNC_EXCLUDES:
         argv += ["--exclude", pattern]
     argv += [f"{config.root.resolve()}/", f"{ssh.HOST}:{config.vm.guest_path.rstrip('/')}/"]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
-    if result.returncode != 0:
+    result = runner.run(argv, timeout=300)
+    if not result.ok:
         raise DevstackError(
-            f"initial sync into the VM failed: {result.stderr.strip()[-200:]} — "
+            f"initial sync into the VM failed: {result.err.strip()[-200:]} — "
             "check that rsync is installed on the host and in the box",
             Exit.VM,
         )

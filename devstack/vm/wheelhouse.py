@@ -16,7 +16,6 @@ import io
 import json
 import re
 import shlex
-import subprocess
 import sys
 import tarfile
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from devstack import runner
 from devstack.config import Config
 from devstack.errors import DevstackError, Exit
 from devstack.vm import ssh
@@ -212,12 +212,13 @@ def download(root: Path, reqs: list[str], guest: GuestPython, folder: Path) -> N
         ],
     ]
     for argv in steps:
-        try:
-            result = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=600, check=False)
-        except FileNotFoundError:
-            raise DevstackError("cannot run pip on the host to build the VM's wheelhouse", Exit.VM) from None
-        if result.returncode != 0:
-            why = _pip_error(result.stderr or result.stdout)
+        result = runner.run(argv, cwd=root, timeout=600)
+        if result.code in (runner.NOT_FOUND, runner.CANNOT_EXECUTE):
+            raise DevstackError(
+                f"cannot run pip on the host to build the VM's wheelhouse: {result.err}", Exit.VM
+            )
+        if not result.ok:
+            why = _pip_error(result.err or result.out)
             if "No module named pip" in why:
                 why = (
                     f"{sys.executable} has no pip (uv tool installs have none): `uv tool install --with pip`"
