@@ -3,6 +3,7 @@ applied in place in every tab, reloads only onto code that serves, and the watch
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -149,6 +150,21 @@ def test_css_edit_applies_in_both_tabs_without_navigation(live: Project, context
     assert "STALE" not in watcher_log(live)
     rung = browser_rung(live)  # doctor asks the tabs what they apply now
     assert rung["status"] == "ok" and rung["finding"].startswith("2 tab(s): every stylesheet"), rung
+
+
+def test_css_saved_beside_then_renamed_is_applied_in_place(live: Project, context: Any) -> None:
+    """How devstack's VM sync (and many editors) save: a hidden temp file beside, then a rename.
+    The temp file is no edit of its own: the tab must not reload for it."""
+    tab = open_tab(context, live.url + "/")
+    wait_connected(live, 1)
+    css = live.root / "static" / "css" / "app.css"
+    tmp = css.with_name(f".{css.name}.devstack-sync")
+    tmp.write_text(css.read_text().replace(OLD, NEW))
+    os.replace(tmp, css)
+    tab.wait_for_function(f"{H1_COLOR} === {NEW!r}", timeout=5000)
+    assert tab.evaluate("window.marker") == "kept"  # applied in place, never reloaded
+    assert wait_for(lambda: "applied in 1 tab" in watcher_log(live), 5), watcher_log(live)
+    assert "devstack-sync" not in watcher_log(live)
 
 
 def test_imported_stylesheet_and_its_image_are_swapped_in_place(live: Project, context: Any) -> None:

@@ -28,6 +28,7 @@ IGNORED_NAMES = (
     "*___jb_old___",
     ".*.kate-swp",
     "*.crdownload",
+    "*.devstack-sync",  # the VM sync's own write-beside-then-rename file (vm/agent.py receive)
 )
 IGNORED_DIRS = (
     "__pycache__",
