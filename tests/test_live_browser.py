@@ -104,7 +104,7 @@ def open_tab(context: Any, url: str) -> Any:
     page.goto(url)
     page.evaluate("window.marker = 'kept'")
     # Connected: the hub greets every tab with its id.
-    page.wait_for_function("window.__devstackLive === true")
+    page.wait_for_function("window.__devstackTab > 0")
     return page
 
 

@@ -207,7 +207,7 @@
   }
 
   const handlers = { css: applyCss, asset: applyAsset, reload, overlay: (m) => overlay(m.text), sheets: reportSheets,
-                     hello: (m) => { tabId = m.tab; } };
+                     hello: (m) => { tabId = m.tab; window.__devstackTab = m.tab; } }; // the hub knows this tab now
 
   function connect() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";

@@ -30,8 +30,9 @@ def tab(vm_project: VMProject) -> Iterator[Any]:
             page = browser.new_page()
             page.goto(_url(vm_project) + "/")
             page.evaluate("window.marker = 'kept'")
-            # The hub in the guest greets the tab once its WebSocket is through nginx.
-            page.wait_for_function("window.__devstackLive === true", timeout=15000)
+            # The hub in the guest greets the tab once it holds it (its WebSocket is through nginx):
+            # only then does an edit reach this tab.
+            page.wait_for_function("window.__devstackTab > 0", timeout=15000)
             yield page
         finally:
             browser.close()
