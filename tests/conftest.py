@@ -53,6 +53,15 @@ def _processes_in(base: str) -> dict[int, psutil.Process]:
     return found
 
 
+def _child_of(proc: psutil.Process, owners: set[int]) -> bool:
+    """A process forked by one that was already running before the test (a module-scoped
+    fixture's gunicorn forking its worker just after it listens) belongs to that owner."""
+    try:
+        return any(parent.pid in owners for parent in proc.parents())
+    except psutil.Error:
+        return False
+
+
 @pytest.fixture(autouse=True)
 def _no_process_left_behind(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -66,7 +75,9 @@ def _no_process_left_behind(
     base = str(tmp_path_factory.getbasetemp())
     before = set(_processes_in(base))
     yield
-    left = {pid: p for pid, p in _processes_in(base).items() if pid not in before}
+    left = {
+        pid: p for pid, p in _processes_in(base).items() if pid not in before and not _child_of(p, before)
+    }
     if left:  # one still exiting (its stop was sent by the teardown) is not left behind
         _, still = psutil.wait_procs(list(left.values()), timeout=3)
         left = {p.pid: p for p in still}
