@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import probes
+from devstack import ports, probes
 from devstack.errors import NotReady
 
 
@@ -57,7 +57,7 @@ def wait_ready(
 
     if target.app_port is not None:
         while time.monotonic() < deadline and not problem():
-            if probes.wait_port("127.0.0.1", target.app_port, 0.2):
+            if ports.wait_port("127.0.0.1", target.app_port, 0.2):
                 break
     url = target.url
     last = "no answer yet"

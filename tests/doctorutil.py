@@ -20,7 +20,7 @@ from typing import Any
 
 import jsonschema
 
-from devstack import probes
+from devstack import ports
 from tests.stackutil import REPO, cli_env, free_ports
 
 SCHEMA = json.loads((REPO / "devstack/doctor/report.schema.json").read_text())
@@ -137,7 +137,7 @@ def nginx(conf_text: str, base: Path, port: int) -> Iterator[Path]:
         log=base / "nginx.log",
     )
     try:
-        assert probes.wait_port("127.0.0.1", port, 10), (base / "nginx.log").read_text()
+        assert ports.wait_port("127.0.0.1", port, 10), (base / "nginx.log").read_text()
         yield conf
     finally:
         proc.stop()
@@ -175,7 +175,7 @@ def gunicorn(
     proc = Proc(argv, app_dir, full_env, log=log)
     try:
         if wait:
-            assert probes.wait_port("127.0.0.1", port, 30), (
+            assert ports.wait_port("127.0.0.1", port, 30), (
                 log.read_text() if log else "gunicorn did not listen"
             )
         yield proc

@@ -12,7 +12,7 @@ import psutil
 import pytest
 import socketio
 
-from devstack import probes
+from devstack import ports, probes
 from tests.stackutil import Project, cli_env, wait_for
 
 pytestmark = pytest.mark.needs_nginx
@@ -173,5 +173,5 @@ def test_down_stops_everything_and_frees_the_ports(stack: Project) -> None:
     assert not any(
         psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids
     )
-    assert probes.can_bind("127.0.0.1", stack.public_port)
-    assert probes.can_bind("127.0.0.1", stack.app_port)
+    assert ports.can_bind("127.0.0.1", stack.public_port)
+    assert ports.can_bind("127.0.0.1", stack.app_port)

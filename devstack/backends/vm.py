@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 from rich.console import Console
 
-from devstack import probes, readiness, state
+from devstack import ports, readiness, state
 from devstack.backends.local import check_not_running
 from devstack.config import Config
 from devstack.errors import NotReady, PortTaken
@@ -39,7 +39,7 @@ def base_url(config: Config) -> str:
 
 
 def check_host_port(config: Config) -> None:
-    taken = probes.port_conflict(
+    taken = ports.port_conflict(
         "127.0.0.1", config.vm.host_port, "vm.host_port", config.path.name, label="host port"
     )
     if taken is not None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from devstack import fsinfo, probes
+from devstack import fsinfo, ports, probes
 from devstack.doctor import nginxconf, nginxproc, procinfo
 from devstack.doctor.nginxconf import Directive, NginxConf
 
@@ -236,7 +236,7 @@ class Context:
         if nginx is not None and self.nginx_port is not None:
             # Behind a port forward nginx's own port may live in a VM: use it only if this
             # machine's listener there is an nginx.
-            owner = probes.port_owner(self.nginx_port)
+            owner = ports.port_owner(self.nginx_port)
             if owner is None or "nginx" not in owner.name:
                 nginx = None
         rungs: list[tuple[str, str | None]] = [

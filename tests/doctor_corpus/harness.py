@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack import probes
+from devstack import ports
 from tests.doctorutil import Proc, doctor, nginx_bin
 from tests.stackutil import EXAMPLE, free_ports
 
@@ -165,7 +165,7 @@ def launched(site: Site, case: Case, gunicorn_args: list[str]) -> Iterator[None]
             assert _wait_file(sock), (base / "logs" / "gunicorn.log").read_text()
         else:
             port = int(site.values["@APPPORT@"])
-            assert probes.wait_port("127.0.0.1", port, 30), (base / "logs" / "gunicorn.log").read_text()
+            assert ports.wait_port("127.0.0.1", port, 30), (base / "logs" / "gunicorn.log").read_text()
         ngx = Proc(
             [nginx_bin(), "-p", str(base), "-c", str(site.conf), "-g", "daemon off;"],
             base,
@@ -173,7 +173,7 @@ def launched(site: Site, case: Case, gunicorn_args: list[str]) -> Iterator[None]
         )
         stack.callback(ngx.stop)
         port = int(site.values["@LISTEN@"].rsplit(":", 1)[1])
-        assert probes.wait_port("127.0.0.1", port, 10), (base / "logs" / "nginx.out").read_text() + (
+        assert ports.wait_port("127.0.0.1", port, 10), (base / "logs" / "nginx.out").read_text() + (
             base / "logs" / "error.log"
         ).read_text()
         yield

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from devstack import probes
+from devstack import ports, probes
 from tests.stackutil import Project, cli_env, wait_for
 
 # -- the stack's processes ---------------------------------------------------------------------
@@ -53,7 +53,7 @@ def busy_ports(project: Project) -> list[int]:
     return [
         port
         for host, port in (("127.0.0.1", project.public_port), ("127.0.0.1", project.app_port))
-        if not probes.can_bind(host, port)
+        if not ports.can_bind(host, port)
     ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack import probes
+from devstack import ports, probes
 from tests.faults.faultutil import busy_ports, notes, recorded, serving
 from tests.stackutil import Project, free_port, wait_for
 
@@ -60,7 +60,7 @@ def test_listen_port_change_reloads_nginx_in_place(stack: Project) -> None:
     assert said(stack, "nginx reloaded")
     assert wait_for(lambda: serving(stack), timeout=20)
     assert recorded(stack, "nginx") == nginx  # HUP, not a restart
-    assert wait_for(lambda: probes.can_bind("127.0.0.1", old_port), timeout=20)
+    assert wait_for(lambda: ports.can_bind("127.0.0.1", old_port), timeout=20)
     assert stack.state()["ports"]["public"] == new_port
     # The freshness watcher now checks through the new port.
     css = stack.root / "static/css/app.css"

@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from devstack import probes
+from devstack import ports, probes
 from devstack.config import load
 from devstack.vm import guest
 from tests.vm.conftest import VMProject
@@ -179,7 +179,7 @@ def test_changed_public_port_moves_the_forward(vm_project: VMProject) -> None:
     seconds = vm_project.up_vm()
     print(f"up --vm with a changed port (reload) took {seconds:.0f} s")
     assert probes.http_get(_url(vm_project, 8002) + "/").status == 200
-    assert probes.can_bind("127.0.0.1", 8001), "the old forward still holds 8001"
+    assert ports.can_bind("127.0.0.1", 8001), "the old forward still holds 8001"
     with pytest.raises(OSError):
         probes.http_get(_url(vm_project, 8001) + "/", timeout=3)
 
@@ -195,7 +195,7 @@ def test_taken_host_port_is_named_before_vagrant_runs(vm_project: VMProject) -> 
         ]
     )
     try:
-        _poll(lambda: not probes.can_bind("127.0.0.1", 17931), 10)
+        _poll(lambda: not ports.can_bind("127.0.0.1", 17931), 10)
         result = vm_project.cli("up", "--vm", timeout=120)
         assert result.returncode == 3, result.stdout + result.stderr
         assert "17931" in result.stderr and f"pid {holder.pid}" in result.stderr
@@ -224,4 +224,4 @@ def test_down_destroy_leaves_nothing(vm_project: VMProject) -> None:
         if any(str(vm_project.root) in part or domain in part for part in (p.info["cmdline"] or []))
     ]
     assert not left, f"processes left: {left}"
-    assert probes.can_bind("127.0.0.1", 8002)
+    assert ports.can_bind("127.0.0.1", 8002)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psutil
 
-from devstack import probes
+from devstack import ports
 from devstack.doctor.context import Context, port_of
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
@@ -14,18 +14,18 @@ ANY_ADDRESS = ("0.0.0.0", "::", "*")
 
 
 def _ports(ctx: Context) -> dict[str, int]:
-    ports: dict[str, int] = {}
+    found: dict[str, int] = {}
     if ctx.t.managed:
         for key, (_, port) in ctx.t.wanted_ports.items():
-            ports[key] = port
-        return ports
+            found[key] = port
+        return found
     if ctx.nginx_port is not None:
-        ports["nginx"] = ctx.nginx_port
+        found["nginx"] = ctx.nginx_port
     elif ctx.t.public_url:
-        ports["public"] = port_of(ctx.t.public_url)
+        found["public"] = port_of(ctx.t.public_url)
     if ctx.app_port is not None:
-        ports["app"] = ctx.app_port
-    return ports
+        found["app"] = ctx.app_port
+    return found
 
 
 def _listeners(port: int) -> list[tuple[str, int | None]]:
@@ -52,7 +52,7 @@ def public_url(ctx: Context) -> Outcome:
     url = ctx.t.public_url.rstrip("/") + "/"
     resp = ctx.get(url)
     if resp is None:
-        owner = probes.port_owner(port_of(ctx.t.public_url))
+        owner = ports.port_owner(port_of(ctx.t.public_url))
         ev = [Evidence("probe", f"GET / -> {ctx.error_for(url) or 'no answer'}", url)]
         if owner is not None:
             ev.append(Evidence("probe", f"port held by {owner.describe()}", owner.address))
@@ -82,13 +82,13 @@ def public_url(ctx: Context) -> Outcome:
     "stop the other process, or move the stack to free ports (server.listen / server.app_port)",
 )
 def ports_taken(ctx: Context) -> Outcome:
-    ports = _ports(ctx)
-    if not ports:
+    wanted = _ports(ctx)
+    if not wanted:
         return na("no ports known")
     problems: list[Evidence] = []
     fine: list[str] = []
-    for key, port in ports.items():
-        owner = probes.port_owner(port)
+    for key, port in wanted.items():
+        owner = ports.port_owner(port)
         if owner is None:
             fine.append(f"{port} free")
             continue
