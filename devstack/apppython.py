@@ -10,8 +10,9 @@ importable" check therefore run in the app's interpreter, found in this order:
    `$UV_PROJECT_ENVIRONMENT` when uv is told to keep it elsewhere;
 4. devstack's own interpreter (devstack and the app installed together).
 
-The facts are asked of that interpreter in one subprocess (~30 ms); for devstack's own they are
-read in-process. gunicorn_conf.py runs in the app's interpreter and never imports devstack.
+The facts are asked of that interpreter in one subprocess (~60 ms); for devstack's own they are
+read in-process; either answer is remembered while its sys.path folders stay unchanged
+(pythoncache.py). gunicorn_conf.py runs in the app's interpreter and never imports devstack.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-from devstack import runner
+from devstack import pythoncache, runner
 from devstack.config import Config
 from devstack.errors import ConfigError, DevstackError
 
@@ -33,7 +34,7 @@ from devstack.errors import ConfigError, DevstackError
 PROBED = ("gevent", "eventlet", "flask_socketio", "simple_websocket", "inotify", "flask")
 
 _PROBE = """
-import importlib.util, json, sys
+import importlib.util, json, os, sys
 from importlib import metadata
 try:
     gunicorn = metadata.version("gunicorn")
@@ -43,12 +44,15 @@ print(json.dumps({
     "version": "%d.%d.%d" % sys.version_info[:3],
     "gunicorn": gunicorn,
     "has": [m for m in sys.argv[1:] if importlib.util.find_spec(m) is not None],
+    "path": [p for p in sys.path if os.path.isdir(p)],
 }))
 """
 
 
 @dataclass(frozen=True)
 class AppPython:
+    """The interpreter that runs the app, why it was chosen, and what it has installed."""
+
     path: str
     why: str  # how it was chosen, as `up` and `status` say it
     version: str
@@ -100,17 +104,32 @@ def locate(
     return own, "devstack's own: no app.python, $VIRTUAL_ENV, .venv/ or venv/"
 
 
-def probe(path: str, why: str, own: str = sys.executable) -> AppPython:
-    if _same(path, own):
-        return _in_process(path, why)
+def probe(path: str, why: str, own: str = sys.executable, cache: Path | bool | None = True) -> AppPython:
+    """The interpreter's facts: remembered ones while its sys.path folders are unchanged
+    (pythoncache.py), else asked of it (in-process for devstack's own). cache: True for the
+    per-user cache folder, None/False for none, or a folder."""
+    folder = pythoncache.cache_dir() if cache is True else (cache or None)
+    same = _same(path, own)
+    # devstack's own sys.path depends on how it was started (PYTHONPATH, the script's folder):
+    # part of the key. The app's is its interpreter's alone (-I).
+    key = (*PROBED, *sys.path) if same else PROBED
+    data = pythoncache.load(folder, path, key)
+    if data is None:
+        data = _in_process() if same else _ask(path, why)
+        dirs = data.pop("path", [])
+        pythoncache.save(folder, path, key, data, dirs)
+    return AppPython(path, why, data["version"], parse_version(data["gunicorn"]), frozenset(data["has"]))
+
+
+def _ask(path: str, why: str) -> dict[str, Any]:
     result = runner.run([path, "-I", "-c", _PROBE, *PROBED], timeout=30)
     if result.code in (runner.NOT_FOUND, runner.CANNOT_EXECUTE, runner.TIMED_OUT):
         raise DevstackError(f"cannot run the app's python {path} ({why}): {result.err}")
     if not result.ok:
         last = (result.err.strip().splitlines() or ["no output"])[-1]
         raise DevstackError(f"the app's python {path} ({why}) does not run: {last}")
-    data = json.loads(result.out)
-    return AppPython(path, why, data["version"], parse_version(data["gunicorn"]), frozenset(data["has"]))
+    data: dict[str, Any] = json.loads(result.out)
+    return data
 
 
 def find(config: Config, python: str | None = None) -> AppPython:
@@ -127,16 +146,25 @@ def _same(path: str, own: str) -> bool:
 
 def own_gunicorn() -> tuple[int, ...] | None:
     """gunicorn's version in devstack's own interpreter."""
+    return parse_version(_own_gunicorn_raw())
+
+
+def _own_gunicorn_raw() -> str | None:
+    from importlib import metadata  # ~20 ms: only when the cache has no answer
+
     try:
-        return parse_version(metadata.version("gunicorn"))
+        return metadata.version("gunicorn")
     except metadata.PackageNotFoundError:
         return None
 
 
-def _in_process(path: str, why: str) -> AppPython:
-    has = frozenset(m for m in PROBED if importlib.util.find_spec(m) is not None)
-    version = "{}.{}.{}".format(*sys.version_info[:3])
-    return AppPython(path, why, version, own_gunicorn(), has)
+def _in_process() -> dict[str, Any]:
+    return {
+        "version": "{}.{}.{}".format(*sys.version_info[:3]),
+        "gunicorn": _own_gunicorn_raw(),
+        "has": [m for m in PROBED if importlib.util.find_spec(m) is not None],
+        "path": [p for p in sys.path if os.path.isdir(p)],
+    }
 
 
 def parse_version(raw: str | None) -> tuple[int, ...] | None:
