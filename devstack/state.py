@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devstack import safefs
+from devstack import procstat, safefs
 
 if TYPE_CHECKING:
     import psutil
@@ -22,14 +22,19 @@ STATE_FILE = "state.json"
 
 @dataclass
 class ProcRecord:
+    """A process as recorded in state.json: PID plus start time (a reused PID is not ours)."""
+
     pid: int
     create_time: float
 
     @classmethod
     def of(cls, pid: int) -> ProcRecord:
-        import psutil
+        try:
+            return cls(pid=pid, create_time=procstat.started_at(pid))
+        except (OSError, ValueError):  # no /proc (macOS): psutil, ~10 ms to import
+            import psutil
 
-        return cls(pid=pid, create_time=psutil.Process(pid).create_time())
+            return cls(pid=pid, create_time=psutil.Process(pid).create_time())
 
     def process(self) -> psutil.Process | None:
         """The live process this record names, or None if it is gone or the PID was reused."""
@@ -46,38 +51,14 @@ class ProcRecord:
             return None
 
     def alive(self) -> bool:
-        fast = _proc_alive(self.pid, self.create_time)
+        fast = procstat.alive(self.pid, self.create_time)
         return fast if fast is not None else self.process() is not None
-
-
-def _proc_alive(pid: int, create_time: float) -> bool | None:
-    """Linux: /proc/<pid>/stat gives the start time and state as psutil computes them (boot time
-    + start ticks), without importing psutil. None where there is no /proc: ask psutil."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-        boot = _boot_time()
-    except FileNotFoundError:
-        return False if os.path.isdir("/proc/self") else None
-    except (OSError, ValueError):
-        return None
-    fields = data[data.rindex(b")") + 2 :].split()
-    if fields[0] in (b"Z", b"X"):
-        return False
-    started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    return abs(started - create_time) <= 0.05
-
-
-def _boot_time() -> float:
-    with open("/proc/stat", "rb") as handle:
-        for line in handle:
-            if line.startswith(b"btime"):
-                return float(line.split()[1])
-    raise ValueError("no btime in /proc/stat")
 
 
 @dataclass
 class StackState:
+    """state.json: the running stack as `status`, `down` and the next `up` see it."""
+
     status: str = "starting"  # starting | ready | failed | stopping | stopped
     url: str = ""
     mode: str = "local"  # local | vm
@@ -125,10 +106,27 @@ def read(state_dir: Path) -> StackState | None:
         return None
 
 
+# The detached daemon's pipe to the `up` that waits for it (backends/detached.py): one byte per
+# write says "read state.json now", so that `up` returns the moment the stack is ready.
+_notify_fd: int | None = None
+
+
+def notify_on_write(fd: int | None) -> None:
+    global _notify_fd
+    _notify_fd = fd
+
+
 def write(state_dir: Path, state: StackState) -> None:
+    global _notify_fd
     safefs.ensure_dir(state_dir)
     # Atomic (readers never see half a file), and never through a symlink planted there.
     safefs.write_text(path(state_dir), json.dumps(state.to_json(), indent=2))
+    if _notify_fd is not None:
+        try:
+            os.write(_notify_fd, b".")
+        except OSError:  # `up` has returned (its end is closed): nobody waits any more
+            os.close(_notify_fd)
+            _notify_fd = None
 
 
 def terminate_group(record: ProcRecord, grace: float = 5.0) -> bool:
@@ -138,7 +136,7 @@ def terminate_group(record: ProcRecord, grace: float = 5.0) -> bool:
     """
     from devstack.procs import kill
 
-    if record.process() is None:
+    if not record.alive():  # /proc first: after a clean stop, psutil is never imported
         return False
     try:
         pgid = os.getpgid(record.pid)

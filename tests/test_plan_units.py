@@ -245,3 +245,22 @@ def test_gather_reads_the_project_and_the_host_once(tmp_path: Path) -> None:
     assert host.static_fstype != "" and (os.geteuid() == 0) == (host.worker_user != "")
     with pytest.raises(DevstackError, match="nginx is not installed"):
         facts.gather(config, python=sys.executable, environ={"DEVSTACK_NGINX": "/nonexistent/nginx"})
+
+
+def test_mount_table_read_directly_with_its_escapes(tmp_path: Path) -> None:
+    """fsinfo reads /proc/self/mounts itself (no psutil on the path to gunicorn's start): a
+    mount point with a space is written \\040 there; the longest mount holding a path wins."""
+    from devstack import fsinfo
+
+    table = tmp_path / "mounts"
+    table.write_text(
+        "/dev/sda1 / ext4 rw 0 0\n"
+        "vagrant /home/me/My\\040Projects vboxsf rw 0 0\n"
+        "tmpfs /home/me/My\\040Projects/site/tmp tmpfs rw 0 0\n"
+    )
+    assert fsinfo.mounts(str(table)) == [
+        ("/", "ext4"),
+        ("/home/me/My Projects", "vboxsf"),
+        ("/home/me/My Projects/site/tmp", "tmpfs"),
+    ]
+    assert "/" in dict(fsinfo.mounts())  # this machine's own table parses

@@ -15,8 +15,11 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
+
 
 KILL_WAIT = 2.0  # after SIGKILL: the kernel's part, not the process's
 
@@ -31,6 +34,8 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
 def group_members(leader: int) -> list[psutil.Process]:
     """The leader and its descendants, taken before signalling (a dead leader's workers are
     re-parented and would be missed afterwards)."""
+    import psutil  # in the functions: the path to gunicorn's start skips its import (~10 ms)
+
     try:
         proc = psutil.Process(leader)
         return [proc, *proc.children(recursive=True)]
@@ -39,6 +44,8 @@ def group_members(leader: int) -> list[psutil.Process]:
 
 
 def alive(proc: psutil.Process) -> bool:
+    import psutil
+
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
@@ -72,6 +79,8 @@ def stop_group(
             leader_only = False
         time.sleep(0.005)
     signal_group(leader, signal.SIGKILL)
+    import psutil
+
     psutil.wait_procs([m for m in members if alive(m)], timeout=KILL_WAIT)
     return True
 
