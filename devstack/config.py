@@ -36,6 +36,8 @@ RESERVED_NAMES = ("gunicorn", "nginx", "nginx.access", "nginx.error", "watcher",
 
 @dataclass(frozen=True)
 class AppConfig:
+    """[app]: the WSGI app, its folder, worker and reload settings."""
+
     wsgi: str = "app:app"
     dir: Path = Path(".")
     worker: str = "gthread"
@@ -53,6 +55,8 @@ class AppConfig:
 
 @dataclass(frozen=True)
 class StaticConfig:
+    """[static]: the folder nginx serves and its URL prefix."""
+
     dir: Path = Path("static")
     url: str = "/static/"
     polling: str = "auto"
@@ -61,6 +65,8 @@ class StaticConfig:
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """[server]: the public address, the app port and nginx's settings."""
+
     listen_host: str = "127.0.0.1"
     listen_port: int = 5000
     app_port: int = 5001
@@ -76,12 +82,16 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class LogsConfig:
+    """[logs]: rotation of the log store."""
+
     max_bytes: int = 10 * 1024 * 1024
     backups: int = 3
 
 
 @dataclass(frozen=True)
 class VMConfig:
+    """[vm]: the Vagrant machine of `up --vm`."""
+
     box: str = "devstack-test"
     provider: str = "libvirt"
     driver: str = "qemu"
@@ -96,11 +106,15 @@ class VMConfig:
 
 @dataclass(frozen=True)
 class DoctorConfig:
+    """[doctor]: checks the project turns off."""
+
     ignore: tuple[str, ...] = ()  # check IDs (or globs) `devstack doctor` does not run
 
 
 @dataclass(frozen=True)
 class Config:
+    """The project's settings (devstack.toml or pyproject.toml), validated; folders resolve from root."""
+
     path: Path  # the file the config came from (devstack.toml or pyproject.toml)
     root: Path  # the project root: the folder of that file
     app: AppConfig = field(default_factory=AppConfig)

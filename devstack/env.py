@@ -45,6 +45,8 @@ def _isatty(stream: TextIO) -> bool:
 
 @dataclass
 class Env:
+    """Where a command reads and writes: its streams, environment and consoles (tests inject one)."""
+
     # None: the process's sys.stdout / sys.stderr, looked up at each use (pytest's capture and
     # a forked daemon's redirection both swap or repoint them after the Env is made).
     stdout: TextIO | None = None

@@ -35,6 +35,8 @@ MIME_TYPES = (
 
 @dataclass(frozen=True)
 class HostFacts:
+    """Everything planning reads from this machine and the project, gathered once."""
+
     app_python: apppython.AppPython  # the interpreter gunicorn runs under, and what it has
     # The config's folders as resolved on this host (Config's properties resolve on every use).
     app_dir: Path

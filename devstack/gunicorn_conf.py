@@ -13,6 +13,25 @@ import importlib
 import os
 import sys
 
+
+def _die_with_devstack() -> None:
+    """Linux: SIGTERM from the kernel when devstack dies, even by kill -9, as the shim in
+    procs/child.py asks for every other child (here without the shim's extra interpreter start,
+    on the path to "ready"). The parent check closes the race where devstack died before this
+    ran: gunicorn then exits instead of running on as an orphan."""
+    parent = os.environ.get("DEVSTACK_SUPERVISOR_PID", "")
+    if not parent.isdigit() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(parent):
+        os._exit(70)
+
+
+_die_with_devstack()
+
 if os.environ.get("DEVSTACK_WORKER") == "gevent":
     # Patch in the master before anything imports ssl/threading, as gevent asks; the workers
     # patch again after fork (a no-op then), and nothing is imported unpatched.

@@ -6,6 +6,7 @@ nothing here reads, starts a process or prints; the supervisor runs what the pla
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,8 @@ WORKER_PACKAGES = {"gthread": ("simple-websocket",), "gevent": ("gevent",), "eve
 
 @dataclass(frozen=True)
 class ProcessSpec:
+    """One supervised process: what to run, where, and how it is restarted and stopped."""
+
     name: str
     argv: list[str]
     cwd: Path
@@ -32,6 +35,8 @@ class ProcessSpec:
     restart: str = "always"
     # What `stop` sends the group first (then KILL after the grace period).
     stop_signal: str = "SIGTERM"
+    # The child asks for PR_SET_PDEATHSIG itself (gunicorn_conf.py), so it needs no wrapper.
+    own_deathsig: bool = False
 
     def source(self, stream: str) -> str:
         chosen = self.stdout_source if stream == "stdout" else self.stderr_source
@@ -40,9 +45,10 @@ class ProcessSpec:
 
 @dataclass(frozen=True)
 class Plan:
+    """What `up` runs for a config on this machine, decided from HostFacts alone."""
+
     config: Config
     facts: HostFacts  # what build() decided from (reconfigure keeps the nginx binary, the state dir)
-    nginx_conf: str
     processes: list[ProcessSpec]
     warnings: list[str]
     reload_engine: str  # the engine actually used: devstack | inotify | poll | off
@@ -50,6 +56,12 @@ class Plan:
     static_fstype: str
     colors: bool = True  # children asked to keep their colors (a re-plan must ask the same)
     app_python: apppython.AppPython | None = None  # the interpreter gunicorn runs under, and why
+
+    @functools.cached_property
+    def nginx_conf(self) -> str:
+        # Rendered when first written, not in build(): jinja2's import and the render then
+        # happen while gunicorn boots instead of before it starts (`up` -> ready, issue 13).
+        return render_nginx(self.config, self.facts, self.sendfile)
 
 
 def render_nginx(config: Config, facts: HostFacts, sendfile: bool) -> str:
@@ -162,7 +174,6 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
     return Plan(
         config=config,
         facts=facts,
-        nginx_conf=render_nginx(config, facts, sendfile),
         processes=processes,
         warnings=warnings,
         reload_engine=engine,
@@ -268,7 +279,15 @@ def gunicorn_spec(config: Config, facts: HostFacts, engine: str, colors: bool = 
     # SIGQUIT is gunicorn's quick shutdown: TERM is graceful, and a gthread worker notices it
     # only at its next 1 s poll (down took 0.6 s for gunicorn alone). A dev server's in-flight
     # request may be cut short; nothing else is lost.
-    return ProcessSpec(name="gunicorn", argv=argv, cwd=app_dir, env=env, restart="app", stop_signal="SIGQUIT")
+    return ProcessSpec(
+        name="gunicorn",
+        argv=argv,
+        cwd=app_dir,
+        env=env,
+        restart="app",
+        stop_signal="SIGQUIT",
+        own_deathsig=True,
+    )
 
 
 def nginx_spec(facts: HostFacts) -> ProcessSpec:
@@ -286,6 +305,8 @@ def nginx_spec(facts: HostFacts) -> ProcessSpec:
 
 @dataclass(frozen=True)
 class PortCheck:
+    """A port a re-plan needs free before it is applied."""
+
     key: str  # as devstack.toml names it: server.listen, server.app_port
     host: str
     port: int

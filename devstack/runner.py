@@ -26,6 +26,8 @@ TIMED_OUT = 124
 
 @dataclass(frozen=True)
 class Completed:
+    """A short command's outcome: exit code (127/124/126 for missing/timeout/cannot run) and output."""
+
     code: int
     out: str
     err: str

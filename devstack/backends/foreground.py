@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devstack import config as config_mod
 from devstack import console, plan, safefs
@@ -27,7 +28,9 @@ from devstack.errors import DevstackError, Exit
 from devstack.live import paths as live_paths
 from devstack.logs.format import width_for
 from devstack.logs.sink import LogMux
-from devstack.readiness import ReadyReport
+
+if TYPE_CHECKING:
+    from devstack.readiness import ReadyReport
 
 
 def supervise(

@@ -1,5 +1,5 @@
-"""Live reload put together for a stack: the hub, its server, and the taps into the watchers
-and the supervisor's log lines."""
+"""Live reload put together for a stack: the hub, its server, its hooks for the watchers (the
+supervisor's log lines reach it through live/tap.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ from pathlib import Path
 from devstack.live.hub import Hub
 from devstack.live.server import LiveServer
 from devstack.logs.sink import Sink
-
-# The supervisor's line when gunicorn cannot import the app (procs/supervisor.py): its cause is
-# the one line the tabs show.
-BOOT_FAILURE = "gunicorn stopped: "
 
 
 class LiveReload:
@@ -46,33 +42,3 @@ class LiveReload:
 
     def _worker_ready(self) -> None:
         self.hub.worker_ready(self.server.status_of)
-
-    def tap(self, sink: Sink) -> Sink:
-        return _Tap(sink, self)
-
-
-class _Tap:
-    """The stack's sink, passed through; gunicorn's boot failure also goes to the tabs."""
-
-    def __init__(self, inner: Sink, live: LiveReload) -> None:
-        self.inner = inner
-        self.live = live
-
-    def feed(self, source: str, stream: str, data: bytes) -> None:
-        self.inner.feed(source, stream, data)
-
-    def end(self, source: str, stream: str) -> None:
-        self.inner.end(source, stream)
-
-    def note(self, source: str, message: str) -> None:
-        self.inner.note(source, message)
-        if source == "gunicorn" and message.startswith(BOOT_FAILURE):
-            # "gunicorn stopped: Worker failed to boot — NameError: … . nginx stays up; …"
-            text = message[len(BOOT_FAILURE) :].split(". nginx stays up", 1)[0]
-            self.live.hub.boot_failed(text)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def __getattr__(self, name: str) -> object:  # hold(), release(), flush() of the LogMux
-        return getattr(self.inner, name)

@@ -10,12 +10,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-
-import psutil
+from typing import TYPE_CHECKING
 
 from devstack.logs.sink import Sink
 from devstack.plan import ProcessSpec
-from devstack.procs import kill
+from devstack.procs import headstart, kill
+
+if TYPE_CHECKING:
+    pass
 
 # Linux: the child asks the kernel for SIGTERM when devstack dies, even by kill -9, so a crashed
 # supervisor leaves no orphan holding a port. The check on the parent closes the race where
@@ -65,9 +67,17 @@ class Child:
 
     def start(self) -> None:
         env = {**os.environ, **self.spec.env}
+        argv = wrapped_argv(self.spec.argv)
+        early = None
+        if self.spec.own_deathsig:  # gunicorn_conf.py: the same request without the shim's ~20 ms
+            argv = self.spec.argv
+            env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())
+            early = headstart.take(argv, str(self.spec.cwd), env)  # spawned before the plan was
         self.tail.clear()
-        self.proc = subprocess.Popen(
-            wrapped_argv(self.spec.argv),
+        if early is not None:
+            self.sink.note(self.spec.name, f"started ahead of the config (pid {early.pid}): same command")
+        self.proc = early or subprocess.Popen(
+            argv,
             cwd=self.spec.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -156,6 +166,8 @@ class Child:
         """Signal the child's own children (gunicorn's workers). Returns how many were signalled."""
         if self.proc is None or self.proc.poll() is not None:
             return 0
+        import psutil  # not at the top: the path to gunicorn's start skips its import
+
         count = 0
         try:
             workers = psutil.Process(self.proc.pid).children()

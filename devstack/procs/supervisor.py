@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, overload
 
-from devstack import probes
+from devstack import ports
 from devstack.logs.sink import Sink
 from devstack.plan import ProcessSpec
 from devstack.procs.child import Child, ChildState
@@ -61,22 +61,30 @@ ChildFactory = Callable[[ProcessSpec, Sink, Callable[[C, int], None]], C]
 # The events the loop handles, one type per kind. Any thread may post them.
 @dataclass(frozen=True)
 class Exited:
+    """A child exited with this code."""
+
     name: str
     code: int
 
 
 @dataclass(frozen=True)
 class Changed:
+    """The app's code changed: reload it."""
+
     why: str
 
 
 @dataclass(frozen=True)
 class Stop:
+    """Stop the stack, for this reason."""
+
     reason: str
 
 
 @dataclass(frozen=True)
 class Call:
+    """Run fn on the supervisor's thread."""
+
     fn: Callable[[], None]
 
 
@@ -349,5 +357,5 @@ def _port_owner(cause: str) -> str:
     match = re.search(r"(?:in use|connect to).*\('[^']*', (\d+)\)", cause)
     if match is None:
         return cause
-    owner = probes.port_owner(int(match.group(1)))
+    owner = ports.port_owner(int(match.group(1)))
     return f"{cause} — held by {owner.describe()}" if owner else cause

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.faultutil import kill_and_recover, log_text, recorded, serving, tree
-from tests.stackutil import Project, cli_env, kill_leftovers, make_project, processes_under
+from tests.stackutil import Project, cli_env, kill_leftovers, make_project, processes_under, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 
@@ -33,7 +33,9 @@ def test_two_stacks_do_not_interfere(stack: Project, second: Project) -> None:
     # Separate state, control sockets and logs.
     assert stack.state_dir != second.state_dir
     for proj in (stack, second):
-        assert (proj.state_dir / "gunicorn.ctl").exists()
+        # gunicorn opens its control socket once its worker runs, which may follow "ready"
+        ctl = proj.state_dir / "gunicorn.ctl"
+        assert wait_for(ctl.exists, timeout=10), f"no {ctl}"
         access = log_text(proj, "nginx.access")
         assert f"upstream=127.0.0.1:{proj.app_port}" in access
         other = second if proj is stack else stack
