@@ -13,10 +13,20 @@ from devstack import fastpath
 
 def main() -> None:
     args = sys.argv[1:]
-    if fastpath.parse(args) is None:
+    parsed = fastpath.parse(args)
+    if parsed is None:
         from devstack.cli import main as cli_main
 
         cli_main(args)
+    elif fastpath.detaches(parsed):  # before any other import: the daemon forks off first
+        from devstack.backends import handoff
+
+        config = parsed[1].get("config")
+        wait = handoff.split(str(config) if config else None)
+        if wait is not None:  # the shell's process: the daemon's verdict is this command's
+            from devstack import boundary
+
+            leave(boundary.guarded(wait))
     from devstack import boundary
 
     leave(boundary.guarded(lambda: fastpath.run(args) or 0))

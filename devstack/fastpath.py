@@ -12,8 +12,10 @@ call the commands with the same arguments.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # not at run time: `up --detach` forks its daemon before pathlib is imported
+    from typing import Any
 
 # option -> (keyword, kind): kind is "flag", "str", "path", "int>=0", "float>=1" or "color"
 Options = dict[str, tuple[str, str]]
@@ -94,8 +96,17 @@ def parse(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
     return command, values
 
 
+def detaches(parsed: tuple[str, dict[str, Any]]) -> bool:
+    """A plain local `up --detach`: its daemon forks first (backends/handoff.py)."""
+    command, values = parsed
+    plain = not values.get("vm") and not values.get("daemon")
+    return command == "up" and bool(values.get("detach")) and plain
+
+
 def _convert(kind: str, value: str) -> object:
     if kind == "path":
+        from pathlib import Path
+
         return Path(value) if value else None
     if kind == "int>=0":
         text = value.strip()
@@ -121,17 +132,21 @@ def run(argv: list[str]) -> int | None:
 def _up(values: dict[str, Any]) -> int:
     from devstack import console
     from devstack.commands import up as cmd
+    from devstack.procs import headstart
 
     color = values.get("color", "auto")
     console.configure(color)
-    return cmd.run(
-        values.get("config"),
-        detach=values.get("detach", False),
-        color=color,
-        daemon=values.get("daemon", False),
-        vm=values.get("vm", False),
-        timeout=values.get("timeout"),
-    )
+    try:
+        return cmd.run(
+            values.get("config"),
+            detach=values.get("detach", False),
+            color=color,
+            daemon=values.get("daemon", False),
+            vm=values.get("vm", False),
+            timeout=values.get("timeout"),
+        )
+    finally:
+        headstart.discard()  # a head start `up` never got to adopt (it failed first) is stopped
 
 
 def _status(values: dict[str, Any]) -> int:

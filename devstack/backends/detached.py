@@ -1,23 +1,33 @@
-"""`devstack up --detach`: the supervisor forked into its own session, and the parent that
-waits for it to say "ready" (or "waiting" for a fix of the app) in state.json."""
+"""`devstack up --detach`: the supervisor in its own session, and the wait for it to say "ready"
+(or "waiting" for a fix of the app) in state.json — forked from here, or (a plain `up --detach`)
+this process itself, forked first by backends/handoff.py."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devstack import console, plan, safefs, state
+from devstack import env as env_mod
+from devstack.backends import handoff
 from devstack.backends.foreground import acquire_start_lock, say, supervise
 from devstack.backends.local import check_not_running, check_ports
 from devstack.config import Config
 from devstack.console import escape
 from devstack.errors import DevstackError, Exit
-from devstack.procs import kill
+from devstack.procs import headstart, kill
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DETACH_TIMEOUT = 60.0
 
@@ -56,7 +66,26 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
     def body() -> int:
         return supervise(config, the_plan, color, daemon=True, timeout=timeout)
 
-    return run_detached(config, body, color, lock, deadline, waiting_ok=timeout is None)
+    def remember() -> None:  # the next `up` here gives gunicorn a head start (procs/headstart.py)
+        record_key = handoff.record_key()
+        app = next((p for p in the_plan.processes if p.name == "gunicorn"), None)
+        if record_key is None or app is None or not app.own_deathsig:
+            return
+        facts = the_plan.facts
+        headstart.remember(
+            record_key,
+            app.argv,
+            app.cwd,
+            app.env,
+            facts.state_dir,
+            ports=[
+                ("127.0.0.1", config.server.app_port),
+                (config.server.listen_host, config.server.listen_port),
+            ],
+            folders=[app.cwd, facts.control_socket.parent, facts.notify_socket.parent],
+        )
+
+    return run_detached(config, body, color, lock, deadline, waiting_ok=timeout is None, on_ready=remember)
 
 
 def run_detached(
@@ -67,10 +96,13 @@ def run_detached(
     deadline_s: float,
     waiting_ok: bool = True,
     progress: bool = False,
+    on_ready: Callable[[], None] | None = None,
 ) -> int:
-    """Fork body() into its own session (its output into logs/supervisor.out) and wait for
+    """Run body() in its own session (its output into logs/supervisor.out) and wait for
     state.json to say ready (or waiting, when waiting_ok). progress: echo the daemon's own
-    lines meanwhile (a VM boot takes minutes: say what it is doing)."""
+    lines meanwhile (a VM boot takes minutes: say what it is doing). Forked here, unless this
+    process is already `up --detach`'s daemon (backends/handoff.py): then body() runs here
+    and the waiting happens beside it. on_ready: called once the stack is ready."""
     config.state_dir.mkdir(exist_ok=True)
     state.path(config.state_dir).unlink(missing_ok=True)
     log_dir = config.state_dir / "logs"
@@ -86,55 +118,152 @@ def run_detached(
     else:
         log = safefs.open_file(log_dir / "supervisor.out", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     shown = os.fstat(log).st_size if log is not None else 0
-    pid = _fork_daemon(config, body, color, log, lock)
+    wait = _Wait(config, log_dir, shown, deadline_s, waiting_ok, progress)
+    if handoff.parent_waits():
+        return _serve_here(config, body, color, log, lock, wait, on_ready)
+    wake, wake_end = os.pipe()  # the daemon writes a byte with every state.json it writes
+    os.set_blocking(wake_end, False)  # a full pipe must never stall the daemon
+    pid = _fork_daemon(config, body, color, log, lock, (wake, wake_end))
+    os.close(wake_end)  # the daemon's copy only: its exit is then end-of-file here
     if log is not None:
         os.close(log)
-    deadline = time.monotonic() + deadline_s
-    exited: int | None = None
-    with console.err().status(f"starting the stack for {config.public_url}"):
-        while time.monotonic() < deadline:
-            if progress:
-                shown = _echo(log_dir / "supervisor.out", shown)
-            current = state.read(config.state_dir)
-            ours = current is not None and current.supervisor is not None and current.supervisor.pid == pid
-            if current is not None and ours and current.status == "ready":
-                if progress:
-                    _echo(log_dir / "supervisor.out", shown)
-                for notice in current.extra.get("notices", []):
-                    console.err().print(f"[yellow]warning:[/] {escape(str(notice))}")
-                console.err().print(
-                    f"[bold green]ready[/] in {current.ready_seconds or 0:.2f} s — "
-                    f"[bold]{current.url}/[/] (supervisor pid {pid}; `devstack down` stops it)"
-                )
-                return int(Exit.OK)
-            if current is not None and ours and current.status == "waiting" and waiting_ok:
-                console.err().print(f"[yellow]waiting for a fix:[/] {escape(current.error)}", soft_wrap=True)
-                console.err().print(
-                    f"  the stack runs at [bold]{current.url}/[/] (supervisor pid {pid}) and becomes ready "
-                    "on the save that fixes it: `devstack logs -f` shows the app, `devstack down` stops it"
-                )
-                return int(Exit.OK)
-            exited = _reaped(pid)
-            if exited is not None:
-                break
-            time.sleep(0.005)  # state.json is small: a late look is a slower `up`
-    current = state.read(config.state_dir)
-    error = current.error if current is not None and current.error else ""
+    try:
+        error = wait.until_ready(console.err(), pid, lambda: _reaped(pid), wake)
+    finally:
+        os.close(wake)
     if not error:
-        try:
-            tail = (log_dir / "supervisor.out").read_text(errors="replace")
-        except OSError:
-            tail = ""
-        error = (tail.strip().splitlines() or ["no output"])[-1]
-        error = error.removeprefix("devstack: error: ")  # said once, by the raise below
-    if exited is None:
+        if on_ready is not None:
+            on_ready()
+        return int(Exit.OK)
+    if _reaped(pid) is None:
         kill.stop_pid(pid, lambda: _reaped(pid) is None, 15.0)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)  # ours: reap it (after a KILL it is gone at once)
     raise DevstackError(f"the stack did not become ready: {error}", Exit.NOT_READY)
 
 
-def _echo(path: Path, offset: int) -> int:
+class _Wait:
+    """The waiting half of `up --detach`: the spinner, then "ready" (or "waiting for a fix"),
+    or the error — for a daemon forked from here, or for the one this process is."""
+
+    def __init__(
+        self, config: Config, log_dir: Path, shown: int, deadline_s: float, waiting_ok: bool, progress: bool
+    ) -> None:
+        self.config = config
+        self.log_dir = log_dir
+        self.shown = shown  # supervisor.out is echoed from here on (progress)
+        self.deadline_s = deadline_s
+        self.waiting_ok = waiting_ok
+        self.progress = progress
+
+    def until_ready(self, err: Console, pid: int, exited: Callable[[], int | None], wake: int) -> str:
+        """ "" once the stack with supervisor pid is ready (or waiting, if that is fine); else
+        why not (the deadline passed, or the daemon ended first)."""
+        config, out = self.config, self.log_dir / "supervisor.out"
+        deadline = time.monotonic() + self.deadline_s
+        with err.status(f"starting the stack for {config.public_url}"):
+            while time.monotonic() < deadline:
+                if self.progress:
+                    self.shown = _echo(out, self.shown, err)
+                current = state.read(config.state_dir)
+                boss = current.supervisor if current is not None else None
+                ours = boss is not None and boss.pid == pid
+                if current is not None and ours and current.status == "ready":
+                    if self.progress:
+                        _echo(out, self.shown, err)
+                    for notice in current.extra.get("notices", []):
+                        err.print(f"[yellow]warning:[/] {escape(str(notice))}")
+                    err.print(
+                        f"[bold green]ready[/] in {current.ready_seconds or 0:.2f} s — "
+                        f"[bold]{current.url}/[/] (supervisor pid {pid}; `devstack down` stops it)"
+                    )
+                    return ""
+                if current is not None and ours and current.status == "waiting" and self.waiting_ok:
+                    err.print(f"[yellow]waiting for a fix:[/] {escape(current.error)}", soft_wrap=True)
+                    err.print(
+                        f"  the stack runs at [bold]{current.url}/[/] (supervisor pid {pid}) and becomes "
+                        "ready on the save that fixes it: `devstack logs -f` shows the app, "
+                        "`devstack down` stops it"
+                    )
+                    return ""
+                if exited() is not None:
+                    break
+                _wait(wake, 0.1 if self.progress else 1.0)
+        current = state.read(config.state_dir)
+        error = current.error if current is not None and current.error else ""
+        if not error:
+            try:
+                tail = out.read_text(errors="replace")
+            except OSError:
+                tail = ""
+            error = (tail.strip().splitlines() or ["no output"])[-1]
+            error = error.removeprefix("devstack: error: ")  # said once, by the raise
+        return error
+
+
+def _serve_here(
+    config: Config,
+    body: Callable[[], int],
+    color: str,
+    log: int | None,
+    lock: int,
+    wait: _Wait,
+    on_ready: Callable[[], None] | None,
+) -> int:
+    """This process is the daemon already (forked first, its head start running): run body()
+    here while a thread waits for "ready" and prints it on the terminal, then releases the
+    waiting parent. Output from here on goes to supervisor.out, as a forked daemon's does."""
+    terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
+    err = env_mod.Env(
+        stderr=terminal,
+        stderr_isatty=env_mod.current().err_isatty(),
+        stdout_isatty=env_mod.current().out_isatty(),
+        color_mode=color,
+    ).console("err")
+    os.chdir(config.root)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(log if log is not None else devnull, 1)
+    os.dup2(log if log is not None else devnull, 2)
+    os.close(devnull)
+    if log is not None:
+        os.close(log)
+    console.configure(color)  # consoles made afresh for the new stderr (not a terminal)
+    wake, wake_end = os.pipe()
+    os.set_blocking(wake_end, False)
+    state.notify_on_write(wake_end)
+    ended: list[int] = []
+
+    def report() -> None:
+        error = wait.until_ready(err, os.getpid(), lambda: ended[0] if ended else None, wake)
+        if not error and on_ready is not None:
+            with contextlib.suppress(Exception):  # a record not written is only a slower next `up`
+                on_ready()
+        os.close(lock)  # state.json names this supervisor: the next `up` sees it running
+        os.close(wake)  # later state.json writes stop pinging (their write fails and stops)
+        terminal.close()  # the caller's terminal (or pipe) is theirs again
+        if error:
+            handoff.release(int(Exit.NOT_READY), f"the stack did not become ready: {error}")
+            if not ended:
+                os.kill(os.getpid(), signal.SIGTERM)  # not ready in time: stop what runs
+        else:
+            handoff.release(int(Exit.OK))
+
+    reporter = threading.Thread(target=report, daemon=True, name="up-detach")
+    reporter.start()
+    code = int(Exit.ERROR)
+    try:
+        code = body()
+    except DevstackError as exc:
+        say(f"devstack: error: {escape(str(exc))}")
+        code = int(exc.exit_code)
+    finally:
+        ended.append(code)  # the reporter wakes on the last state.json (stopped or failed)
+        reporter.join(timeout=30.0)
+    return code
+
+
+def _echo(path: Path, offset: int, err: Console) -> int:
     """Print the daemon's lines written since offset; return the new offset."""
     try:
         with open(path, "rb") as handle:
@@ -145,11 +274,22 @@ def _echo(path: Path, offset: int) -> int:
     cut = data.rfind(b"\n") + 1
     for line in data[:cut].decode("utf-8", "replace").splitlines():
         if line.strip():
-            console.err().print(line, markup=False, highlight=False)
+            err.print(line, markup=False, highlight=False)
     return offset + cut
 
 
-def _fork_daemon(config: Config, body: Callable[[], int], color: str, log: int | None, lock: int) -> int:
+def _wait(wake: int, timeout: float) -> None:
+    """Until the daemon wrote state.json (or exited), at most timeout."""
+    ready, _, _ = select.select([wake], [], [], timeout)
+    if ready:
+        data = os.read(wake, 4096)
+        if not data:  # the daemon exited: wait for the reap, not for a byte that never comes
+            time.sleep(0.005)
+
+
+def _fork_daemon(
+    config: Config, body: Callable[[], int], color: str, log: int | None, lock: int, wake: tuple[int, int]
+) -> int:
     """The detached supervisor, forked: no second interpreter start and no second import of
     everything (that was half of `up --detach`). The child leads a new session, so the
     terminal's Ctrl-C and hang-up never reach it. Nothing runs threads before the fork."""
@@ -162,6 +302,8 @@ def _fork_daemon(config: Config, body: Callable[[], int], color: str, log: int |
     try:
         os.setsid()
         os.close(lock)  # the parent's copy holds the start lock until it has seen "ready"
+        os.close(wake[0])  # the parent's end: once the parent is gone, a write fails and stops
+        state.notify_on_write(wake[1])
         os.chdir(config.root)
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
