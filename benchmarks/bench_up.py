@@ -5,14 +5,22 @@ One command: `python benchmarks/bench_up.py [--edits N] [--starts N] [--runs N] 
 Everything runs for real (nginx, gunicorn, the example chat app) on free loopback ports; prints
 one table whose ratio column compares each row with its named baseline measured in the same run,
 interleaved (baseline, then devstack, then baseline...) so a busy machine hurts both alike.
-The goals (issue 13): up -> ready <= 1.3 x gunicorn alone -> first 200; `--help`, `status`,
-`logs -n 20`, `down` <= 1.3 x `python -c "import typer"`; `down` <= 0.3 s; `logs -n 20` and
-`logs --since 1m --grep X` on a 1 GB store (rotations included) <= 0.2 s.
+
+Installed as users install (the default, `--install wheel`): devstack from a wheel of this
+checkout in a venv of its own (what pipx and `uv tool install` make), the app in its own `.venv`
+with the example's requirements, and the baseline is that `.venv`'s gunicorn. Both venvs are
+cached by the checkout's contents. `--install checkout` runs this checkout with this
+interpreter (PYTHONPATH), as before.
+The goals (issue 13): up -> ready <= 1.3 x gunicorn alone -> first 200 (measured for a fresh
+copy of the project, and for a project `up` ran in before, where gunicorn gets its head start);
+`--help`, `status`, `logs -n 20`, `down` <= 1.3 x `python -c "import typer"`; `down` <= 0.3 s;
+`logs -n 20` and `logs --since 1m --grep X` on a 1 GB store (rotations included) <= 0.2 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
 import os
 import shutil
@@ -28,6 +36,63 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "chat"
 POLL = 0.002
+
+
+class Install:
+    """Which devstack and which app interpreter the runs use (see the module's docstring)."""
+
+    def __init__(self, devstack: list[str], app_python: str, app_venv: Path | None, env: dict[str, str]):
+        self.devstack = devstack  # argv prefix of the `devstack` command
+        self.app_python = app_python  # the interpreter of gunicorn alone
+        self.app_venv = app_venv  # linked as each project's .venv (None: devstack's own python)
+        self.env = env
+
+
+def checkout_install() -> Install:
+    e = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
+    e.pop("GUNICORN_CMD_ARGS", None)
+    # devstack's own modules from cached bytecode, as in any install (pip compiles what it
+    # installs, typer included): with PYTHONDONTWRITEBYTECODE set, every devstack command
+    # compiled its modules afresh, which no user pays. Cached outside the tree.
+    e.pop("PYTHONDONTWRITEBYTECODE", None)
+    e["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    return Install([sys.executable, "-m", "devstack"], sys.executable, None, e)
+
+
+def wheel_install() -> Install:
+    """devstack's wheel in a tool venv, the example's requirements in an app venv (cached)."""
+    digest = hashlib.sha256()
+    for folder in ("devstack", "templates"):
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(REPO)).encode() + path.read_bytes())
+    digest.update((REPO / "pyproject.toml").read_bytes() + (EXAMPLE / "requirements.txt").read_bytes())
+    home = Path(tempfile.gettempdir()) / f"devstack-bench-venvs-{os.getuid()}" / digest.hexdigest()[:16]
+    tool, app = home / "tool", home / "app"
+
+    def quiet(*argv: str | Path) -> None:
+        subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+
+    if not (tool / "bin" / "devstack").exists():
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        print(f"building the wheel and two venvs in {home} (once per checkout state)", file=sys.stderr)
+        quiet(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", home, REPO)
+        quiet(sys.executable, "-m", "venv", tool)
+        quiet(tool / "bin" / "pip", "install", "-q", next(home.glob("*.whl")))
+    if not (app / "bin" / "gunicorn").exists():
+        quiet(sys.executable, "-m", "venv", app)
+        reqs = EXAMPLE / "requirements.txt"
+        # gevent for the gevent rows, inotify for gunicorn's inotify reload engine
+        quiet(app / "bin" / "pip", "install", "-q", "-r", reqs, "gevent", "inotify")
+    e = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    e.pop("GUNICORN_CMD_ARGS", None)
+    e.pop("PYTHONDONTWRITEBYTECODE", None)  # pip compiled both venvs: use it, as users do
+    e["NO_COLOR"] = "1"
+    return Install([str(tool / "bin" / "devstack")], str(app / "bin" / "python"), app, e)
+
+
+INSTALL: Install  # set by main()
 
 
 def free_port() -> int:
@@ -69,6 +134,8 @@ def make_copy(base: Path, worker: str) -> tuple[Path, int, int]:
         f'[app]\nwsgi = "app:app"\nworker = "{worker}"\n[app.env]\n{APP_ENV_TOML}[static]\ndir = "static"\n'
         f'[server]\nlisten = "127.0.0.1:{public}"\napp_port = {app}\n'
     )
+    if INSTALL.app_venv is not None:  # the project's own .venv, which devstack finds and uses
+        (root / ".venv").symlink_to(INSTALL.app_venv)
     return root, public, app
 
 
@@ -81,14 +148,7 @@ APP_ENV_TOML = "".join(f'{key} = "{value}"\n' for key, value in APP_ENV.items())
 
 
 def env() -> dict[str, str]:
-    e = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(REPO))
-    e.pop("GUNICORN_CMD_ARGS", None)
-    # devstack's own modules from cached bytecode, as in any install (pip compiles what it
-    # installs, typer included): with PYTHONDONTWRITEBYTECODE set, every devstack command
-    # compiled its modules afresh, which no user pays. Cached outside the tree.
-    e.pop("PYTHONDONTWRITEBYTECODE", None)
-    e["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
-    return e
+    return dict(INSTALL.env)
 
 
 def edit_latencies(root: Path, port: int, edits: int) -> list[float]:
@@ -107,7 +167,7 @@ def edit_latencies(root: Path, port: int, edits: int) -> list[float]:
 
 def devstack(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "devstack", *args],
+        [*INSTALL.devstack, *args],
         cwd=root,
         env=env(),
         capture_output=True,
@@ -116,9 +176,10 @@ def devstack(root: Path, *args: str, timeout: float = 120) -> subprocess.Complet
     )
 
 
-def one_devstack_start(base: Path, worker: str) -> tuple[float, float, Path, int]:
-    """(up --detach -> ready, down of that healthy stack, the project, its public port)."""
-    root, public, _ = make_copy(base, worker)
+def one_devstack_start(base: Path, worker: str, root: Path | None = None) -> tuple[float, float, Path]:
+    """(up --detach -> ready, down of that healthy stack, the project): a fresh copy of the
+    example, or root again (its second and later `up`: gunicorn gets its head start)."""
+    root = root if root is not None else make_copy(base, worker)[0]
     t0 = time.perf_counter()
     up = devstack(root, "up", "--detach")
     ready = time.perf_counter() - t0
@@ -128,14 +189,14 @@ def one_devstack_start(base: Path, worker: str) -> tuple[float, float, Path, int
     time.sleep(0.3)  # idle, as a developer's stack is when they stop it
     t0 = time.perf_counter()
     devstack(root, "down", timeout=60)
-    return ready, time.perf_counter() - t0, root, public
+    return ready, time.perf_counter() - t0, root
 
 
 def one_gunicorn_start(base: Path, worker: str, engine: str, edits: int) -> tuple[float, list[float]]:
     """gunicorn --reload started by hand, as the blog setups do (no nginx in front)."""
     root, _, app = make_copy(base, worker)
     argv = [
-        sys.executable,
+        INSTALL.app_python,
         "-m",
         "gunicorn",
         "-w",
@@ -202,21 +263,23 @@ def command_starts(base: Path, runs: int, store: Path | None) -> dict[str, list[
     up = devstack(root, "up", "--detach")  # status and logs have something to show
     if up.returncode != 0:
         raise RuntimeError(up.stderr)
-    py = sys.executable
+    ds = INSTALL.devstack
+    # typer as devstack's own interpreter imports it (the tool venv's python, in a wheel install)
+    py = str(Path(ds[0]).with_name("python")) if len(ds) == 1 else ds[0]
     cases: dict[str, tuple[list[str], Path]] = {
         "import typer": ([py, "-c", "import typer"], root),
-        "devstack --help": ([py, "-m", "devstack", "--help"], root),
-        "devstack status": ([py, "-m", "devstack", "status"], root),
-        "devstack logs -n 20": ([py, "-m", "devstack", "logs", "-n", "20"], root),
+        "devstack --help": ([*ds, "--help"], root),
+        "devstack status": ([*ds, "status"], root),
+        "devstack logs -n 20": ([*ds, "logs", "-n", "20"], root),
         # down of a project with nothing running: the command's own cost (a running stack's down is
         # measured with the starts above)
-        "devstack down (nothing running)": ([py, "-m", "devstack", "down"], base / "idle"),
+        "devstack down (nothing running)": ([*ds, "down"], base / "idle"),
     }
     make_copy_at(base / "idle")
     if store is not None:
-        cases[f"logs -n 20 ({gb_label(store)} store)"] = ([py, "-m", "devstack", "logs", "-n", "20"], store)
+        cases[f"logs -n 20 ({gb_label(store)} store)"] = ([*ds, "logs", "-n", "20"], store)
         cases[f"logs --since 1m --grep X ({gb_label(store)} store)"] = (
-            [py, "-m", "devstack", "logs", "--since", "1m", "--grep", "GET /api/[0-9]+7 "],
+            [*ds, "logs", "--since", "1m", "--grep", "GET /api/[0-9]+7 "],
             store,
         )
     out: dict[str, list[float]] = {name: [] for name in cases}
@@ -293,23 +356,34 @@ def start_rows(base: Path, worker: str, starts: int, edits: int) -> list[Row]:
     engines = ("inotify", "poll") if worker == "gthread" else ("poll",)
     base_ready: list[float] = []
     ready: list[float] = []
+    again: list[float] = []
     downs: list[float] = []
     base_lat: list[float] = []
-    for attempt in range(starts):  # interleaved: baseline, devstack, baseline, ...
+    project = one_devstack_start(base, worker)[2]  # a project where `up` ran before
+    for attempt in range(starts):  # interleaved: baseline, devstack, devstack again, baseline, ...
         g_ready, lat = one_gunicorn_start(base, worker, engines[-1], edits if attempt == 0 else 0)
         base_ready.append(g_ready)
         base_lat = base_lat or lat
-        d_ready, d_down, _, _ = one_devstack_start(base, worker)
+        d_ready, d_down, _ = one_devstack_start(base, worker)
         ready.append(d_ready)
         downs.append(d_down)
+        again.append(one_devstack_start(base, worker, project)[0])
     baseline = f"gunicorn --reload-engine {engines[-1]} ({worker})"
+    alone = f"gunicorn alone -> first 200 ({worker})"
     rows: list[Row] = [
         (
-            f"devstack up --detach -> ready ({worker}, nginx+gunicorn+3 probes)",
+            f"devstack up --detach -> ready ({worker}; the project's first up)",
             "median s",
             statistics.median(ready),
             statistics.median(base_ready),
-            f"gunicorn alone -> first 200 ({worker})",
+            alone,
+        ),
+        (
+            f"devstack up --detach -> ready ({worker}; an up after a down)",
+            "median s",
+            statistics.median(again),
+            statistics.median(base_ready),
+            alone,
         ),
         (
             f"devstack down, healthy stack ({worker}; goal <= 0.3 s)",
@@ -358,7 +432,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="runs of each command")
     parser.add_argument("--store-gb", type=float, default=1.0, help="size of the log store (0: skip)")
     parser.add_argument("--workers", default="gthread,gevent")
+    parser.add_argument(
+        "--install",
+        choices=("wheel", "checkout"),
+        default="wheel",
+        help="wheel: devstack and the app in venvs of their own, as users install (default); "
+        "checkout: this checkout on PYTHONPATH with this interpreter",
+    )
     args = parser.parse_args()
+    global INSTALL
+    INSTALL = wheel_install() if args.install == "wheel" else checkout_install()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="devstack-bench-") as tmp:
         base = Path(tmp)
@@ -379,7 +462,8 @@ def main() -> None:
         print(f"{name:<{width}}  {stat:<8} {value:>8.3f} {base_value:>9.3f} {ratio:>6.2f}  {base_name}")
     print(
         f"(edits per row: {args.edits}; starts per worker: {args.starts}; runs per command: {args.runs}; "
-        f"store: {args.store_gb} GB; {os.cpu_count()} cores; ratio < 1 means devstack is faster)"
+        f"store: {args.store_gb} GB; install: {args.install}; {os.cpu_count()} cores; "
+        "ratio < 1 means devstack is faster)"
     )
 
 
