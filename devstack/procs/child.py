@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from devstack.logs.sink import Sink
 from devstack.plan import ProcessSpec
-from devstack.procs import headstart, kill
+from devstack.procs import headstart, kill, spawn
 
 if TYPE_CHECKING:
     pass
@@ -76,16 +76,7 @@ class Child:
         self.tail.clear()
         if early is not None:
             self.sink.note(self.spec.name, f"started ahead of the config (pid {early.pid}): same command")
-        self.proc = early or subprocess.Popen(
-            argv,
-            cwd=self.spec.cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # own group: Ctrl-C reaches devstack only; we stop the group
-            close_fds=True,
-        )
+        self.proc = early or spawn.popen(argv, str(self.spec.cwd), env)
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._readers = [
             threading.Thread(

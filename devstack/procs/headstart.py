@@ -15,13 +15,13 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 import subprocess
 import zlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from devstack import __version__, cachedir, procstat
+from devstack import __version__, cachedir, ports, procstat
+from devstack.procs import spawn
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -71,17 +71,7 @@ def launch(record_key: list[Any], folder: str | None = None) -> HeadStart | None
         argv, cwd = [str(a) for a in record["argv"]], str(record["cwd"])
         env = {**os.environ, **{str(k): str(v) for k, v in record["env"].items()}}
         env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())  # gunicorn_conf.py: PR_SET_PDEATHSIG
-        # Exactly as procs/child.py starts it: a head start must be indistinguishable.
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            close_fds=True,
-        )
+        proc = spawn.popen(argv, cwd, env)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no record, a foreign or broken one, a planted link: start as usual
     _launched = HeadStart(proc, argv, cwd, env)
@@ -99,20 +89,9 @@ def _free_to_start(record: Mapping[str, Any]) -> bool:
     except FileNotFoundError:
         pass
     for host, port in record["ports"]:
-        if not _can_bind(str(host), int(port)):
+        if not ports.can_bind(str(host), int(port)):
             return False
     return all(os.path.isdir(folder) for folder in record["folders"])
-
-
-def _can_bind(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _bound_ports(argv: list[str]) -> list[str]:
