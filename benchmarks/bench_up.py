@@ -118,7 +118,7 @@ def wait_for(port: int, path: str, needle: bytes, timeout: float = 30.0) -> floa
             status, body = get(port, path)
             if status == 200 and needle in body:
                 return time.perf_counter() - start
-        except OSError:
+        except (OSError, http.client.HTTPException):  # a response cut by the old worker's exit
             pass
         time.sleep(POLL)
     raise TimeoutError(f"{needle!r} not served on :{port}{path} within {timeout} s")
