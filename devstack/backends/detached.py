@@ -220,15 +220,9 @@ def _serve_here(
         stdout_isatty=env_mod.current().out_isatty(),
         color_mode=color,
     ).console("err")
-    os.chdir(config.root)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(log if log is not None else devnull, 1)
-    os.dup2(log if log is not None else devnull, 2)
-    os.close(devnull)
+    _into_log(config, log, color)
     if log is not None:
         os.close(log)
-    console.configure(color)  # consoles made afresh for the new stderr (not a terminal)
     wake, wake_end = os.pipe()
     os.set_blocking(wake_end, False)
     state.notify_on_write(wake_end)
@@ -304,12 +298,7 @@ def _fork_daemon(
         os.close(lock)  # the parent's copy holds the start lock until it has seen "ready"
         os.close(wake[0])  # the parent's end: once the parent is gone, a write fails and stops
         state.notify_on_write(wake[1])
-        os.chdir(config.root)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        os.dup2(devnull, 0)
-        os.dup2(log if log is not None else devnull, 1)
-        os.dup2(log if log is not None else devnull, 2)
-        console.configure(color)  # consoles made afresh for the new stderr (not a terminal)
+        _into_log(config, log, color)
         code = body()
     except DevstackError as exc:
         say(f"devstack: error: {escape(str(exc))}")
@@ -321,6 +310,18 @@ def _fork_daemon(
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)  # never the parent's atexit handlers or buffers a second time
+
+
+def _into_log(config: Config, log: int | None, color: str) -> None:
+    """The daemon's own output from here on: stdin from /dev/null, stdout and stderr into
+    supervisor.out (or /dev/null without one), its folder the project's."""
+    os.chdir(config.root)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(log if log is not None else devnull, 1)
+    os.dup2(log if log is not None else devnull, 2)
+    os.close(devnull)
+    console.configure(color)  # consoles made afresh for the new stderr (not a terminal)
 
 
 def _reaped(pid: int) -> int | None:

@@ -194,7 +194,7 @@ class LocalStack:
                 config.static_dir,
                 config.public_url,
                 config.static.url,
-                self.tap.inner,
+                self.sink,
                 polling=config.static.polling,
                 app_url=f"http://127.0.0.1:{config.server.app_port}",
                 browser=self.live,
@@ -206,8 +206,7 @@ class LocalStack:
     def prepare(self) -> None:
         stale = check_not_running(self.config)
         if stale:
-            self.notices.append(stale)
-            self.sink.note("devstack", stale)
+            self._notice(stale)
         check_ports(self.config)
         prepare_state_dir(self.config, self.plan.facts)
         # nginx.conf is rendered, written and tested in start(), while gunicorn boots.
@@ -217,8 +216,12 @@ class LocalStack:
             f"nginx.conf was edited by hand: your copy is kept as {backup}; devstack writes "
             f"nginx.conf from {self.config.path.name} (change that instead)"
         )
+        self._notice(message)
+
+    def _notice(self, message: str) -> None:
+        """Said once at start: in the log, and to `up --detach` with "ready" (state.json)."""
         self.notices.append(message)
-        with self._state_lock:  # told to `up --detach` with "ready" (state.json)
+        with self._state_lock:
             self.state.extra["notices"] = list(self.notices)
         self.sink.note("devstack", message)
 
@@ -314,8 +317,6 @@ class LocalStack:
     def start(self) -> None:
         self.state.supervisor = state.ProcRecord.of(os.getpid())
         self.state.status = "starting"
-        if self.notices:
-            self.state.extra["notices"] = list(self.notices)
         state.write(self.config.state_dir, self.state)
 
         # gunicorn first (the plan's order): it takes longest to answer, so rendering nginx.conf,

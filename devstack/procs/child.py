@@ -10,14 +10,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from devstack.logs.sink import Sink
 from devstack.plan import ProcessSpec
 from devstack.procs import headstart, kill, spawn
-
-if TYPE_CHECKING:
-    pass
 
 # Linux: the child asks the kernel for SIGTERM when devstack dies, even by kill -9, so a crashed
 # supervisor leaves no orphan holding a port. The check on the parent closes the race where
