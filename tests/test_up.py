@@ -107,6 +107,24 @@ def test_code_edit_is_served_without_a_manual_step(stack: Project) -> None:
     assert wait_for(lambda: b"Edited greeting" in probes.http_get(stack.url + "/health").body, timeout=20)
 
 
+def test_second_code_edit_in_the_same_second_with_equal_size_is_served(project: Project) -> None:
+    # gunicorn writes bytecode here whatever the caller's environment says ("" is off).
+    project.write_config(app='worker = "gthread"\n[app.env]\nPYTHONDONTWRITEBYTECODE = ""')
+    project.up_detached()
+    app_py = project.root / "app.py"
+    original = app_py.read_text()
+    stamp = int(time.time())
+
+    def save_and_serve(greeting: str) -> bool:
+        app_py.write_text(original.replace("Hello from devstack", greeting))
+        os.utime(app_py, (stamp, stamp))  # one mtime second for both saves, as a quick fix has
+        return wait_for(lambda: greeting.encode() in probes.http_get(project.url + "/health").body, 20)
+
+    assert save_and_serve("Greeting A")
+    assert list((project.root / "__pycache__").glob("app.*.pyc"))  # the first save's bytecode
+    assert save_and_serve("Greeting B")  # same size and second: the old .pyc would still pass
+
+
 def test_import_error_then_fix_recovers_without_a_manual_step(stack: Project) -> None:
     app_py = stack.root / "app.py"
     good = app_py.read_text()

@@ -186,6 +186,7 @@ class LocalStack:
                     skip=(config.static_dir, config.state_dir),
                     polling=config.static.polling,
                     on_edit=self.live.code_changed if self.live else None,
+                    pycache_prefix=self._app_env("PYTHONPYCACHEPREFIX"),
                 )
             )
         # Every static edit is fetched through the public URL and compared with the disk.
@@ -202,6 +203,11 @@ class LocalStack:
             self.supervisor.services.append(self.static_watcher)
         if self.live is not None:
             self.supervisor.services.append(self.live)
+
+    def _app_env(self, name: str) -> str | None:
+        """A variable as gunicorn sees it: its spec's environment over devstack's own."""
+        spec = next(p for p in self.plan.processes if p.name == "gunicorn")
+        return spec.env.get(name, os.environ.get(name))
 
     def prepare(self) -> None:
         stale = check_not_running(self.config)

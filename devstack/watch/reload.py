@@ -15,6 +15,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.polling import PollingObserverVFS
 
+from devstack.watch import bytecode
 from devstack.watch.observers import IGNORED_DIRS, ignored, make_observer
 
 POLL_INTERVAL = 0.25
@@ -43,6 +44,7 @@ class AppWatcher(FileSystemEventHandler):
         skip: tuple[Path, ...] = (),
         polling: str = "auto",
         on_edit: Callable[[str], None] | None = None,
+        pycache_prefix: str | None = None,
     ) -> None:
         self.app_dir = app_dir.resolve()
         self.patterns = ("*.py", *extra)
@@ -50,6 +52,7 @@ class AppWatcher(FileSystemEventHandler):
         self.on_change = on_change
         # Told first, before the reload starts (live reload: the tabs reload once it serves).
         self.on_edit = on_edit
+        self.pycache_prefix = pycache_prefix  # gunicorn's PYTHONPYCACHEPREFIX, if it has one
         self.observer, self.kind = make_observer(self.app_dir, polling)
         if self.kind == "polling":
             # A polling observer stats the whole tree every interval: leave out what can never
@@ -93,6 +96,8 @@ class AppWatcher(FileSystemEventHandler):
     def _fire(self) -> None:
         with self._lock:
             changed, self._changed, self._timer = self._changed, set(), None
+        # Before the reload: a same-size save within the second would load the old .pyc.
+        bytecode.forget([Path(p) for p in changed], self.pycache_prefix)
         names = sorted(Path(p).name for p in changed)
         why = ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
         if self.on_edit is not None:
