@@ -10,13 +10,15 @@ importable" check therefore run in the app's interpreter, found in this order:
    `$UV_PROJECT_ENVIRONMENT` when uv is told to keep it elsewhere;
 4. devstack's own interpreter (devstack and the app installed together).
 
-The facts are asked of that interpreter in one subprocess (~60 ms); for devstack's own they are
+The facts are asked of that interpreter in one subprocess (~20 ms, started early by `up`:
+pythonprobe.py); for devstack's own they are
 read in-process; either answer is remembered while its sys.path folders stay unchanged
 (pythoncache.py). gunicorn_conf.py runs in the app's interpreter and never imports devstack.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -26,35 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devstack import pythoncache, runner
+from devstack import pythoncache, pythonprobe, runner
 from devstack.config import Config
 from devstack.errors import ConfigError, DevstackError
-
-# The modules whose presence changes the plan (worker, async mode, reload engine, websockets).
-PROBED = ("gevent", "eventlet", "flask_socketio", "simple_websocket", "inotify", "flask")
-
-# gunicorn's version from its own __init__ (version_info since 0.x): importlib.metadata is ~40 ms
-# of this subprocess's ~55, and an importable gunicorn is what `-m gunicorn` needs anyway.
-_PROBE = """
-import importlib.util, json, os, sys
-try:
-    import gunicorn
-    version = gunicorn.__version__
-except ImportError:
-    version = None
-except AttributeError:  # a gunicorn folder without its __init__'s version: ask the metadata
-    from importlib import metadata
-    try:
-        version = metadata.version("gunicorn")
-    except metadata.PackageNotFoundError:
-        version = None
-print(json.dumps({
-    "version": "%d.%d.%d" % sys.version_info[:3],
-    "gunicorn": version,
-    "has": [m for m in sys.argv[1:] if importlib.util.find_spec(m) is not None],
-    "path": [p for p in sys.path if os.path.isdir(p)],
-}))
-"""
+from devstack.pythonprobe import PROBED
 
 
 @dataclass(frozen=True)
@@ -130,7 +107,12 @@ def probe(path: str, why: str, own: str = sys.executable, cache: Path | bool | N
 
 
 def _ask(path: str, why: str) -> dict[str, Any]:
-    result = runner.run([path, "-I", "-c", _PROBE, *PROBED], timeout=30)
+    early = pythonprobe.early_answer(path)  # `up` asked it first thing (pythonprobe.py)
+    if early is not None:
+        with contextlib.suppress(ValueError):
+            answer: dict[str, Any] = json.loads(early)
+            return answer
+    result = runner.run(pythonprobe.argv(path), timeout=30)
     if result.code in (runner.NOT_FOUND, runner.CANNOT_EXECUTE, runner.TIMED_OUT):
         raise DevstackError(f"cannot run the app's python {path} ({why}): {result.err}")
     if not result.ok:

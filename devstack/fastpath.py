@@ -130,6 +130,11 @@ def run(argv: list[str]) -> int | None:
 
 
 def _up(values: dict[str, Any]) -> int:
+    from devstack import pythonprobe
+
+    if not values.get("vm"):  # the app's interpreter answers while devstack imports and plans
+        config = values.get("config")
+        pythonprobe.start(str(config) if config else None)
     from devstack import console
     from devstack.commands import up as cmd
     from devstack.procs import headstart
@@ -147,6 +152,7 @@ def _up(values: dict[str, Any]) -> int:
         )
     finally:
         headstart.discard()  # a head start `up` never got to adopt (it failed first) is stopped
+        pythonprobe.discard()
 
 
 def _status(values: dict[str, Any]) -> int:

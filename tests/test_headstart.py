@@ -1,15 +1,18 @@
 """gunicorn's head start (procs/headstart.py, backends/handoff.py): a second `up --detach` in a
 project spawns gunicorn from the first one's launch record before reading the config, and
 adopts it when the plan asks for exactly that process; a changed plan stops it and starts the
-right one; a failing `up` leaves nothing behind; a running stack or a taken port gets none."""
+right one; a failing `up` leaves nothing behind; a running stack, a taken port or an edited
+devstack.toml gets none."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
+import psutil
 import pytest
 
 from devstack import procstat
@@ -17,7 +20,7 @@ from devstack.procs import headstart
 from tests.stackutil import Project, cli_env, free_ports, processes_under
 
 pytestmark = pytest.mark.needs_nginx
-ADOPTED = "started ahead of the config"
+ADOPTED = "): same command"  # gunicorn.log: "started ahead of the config (pid N): same command"
 
 
 def up(project: Project, cache: Path) -> tuple[int, str]:
@@ -48,13 +51,31 @@ def test_a_changed_plan_stops_the_head_start(project: Project, tmp_path: Path) -
     cache = tmp_path / "cache"
     assert up(project, cache)[0] == 0
     project.down()
+    # devstack.toml and .env unchanged, so the head start is made; the plan still differs:
+    # without NO_COLOR the children are asked for color (plan.color_env).
+    env = cli_env(XDG_CACHE_HOME=str(cache))
+    del env["NO_COLOR"]
+    done = project.cli("up", "--detach", "--color", "always", env=env)
+    assert done.returncode == 0, done.stderr
+    assert ADOPTED not in gunicorn_log(project)
+    differs = r"started ahead of the config \(pid (\d+)\), but the plan differs"
+    stopped = re.search(differs, gunicorn_log(project))
+    assert stopped is not None, gunicorn_log(project)
+    assert int(stopped.group(1)) != project.state()["processes"]["gunicorn"]["pid"]
+    assert not psutil.pid_exists(int(stopped.group(1)))  # stopped and reaped
+
+
+def test_an_edited_config_gets_no_head_start(project: Project, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert up(project, cache)[0] == 0
+    project.down()
     old_app_port = project.app_port
     project.app_port = free_ports(1)[0]
     project.write_config()
     code, out = up(project, cache)
     assert code == 0, out
     assert project.state()["ports"]["app"] == project.app_port
-    assert ADOPTED not in gunicorn_log(project)  # stopped, never adopted
+    assert "started ahead of the config" not in gunicorn_log(project)  # none was made
     names = [" ".join(p.cmdline()) for p in processes_under(project.root)]
     assert not any(f"127.0.0.1:{old_app_port}" in n for n in names), names
 
@@ -63,21 +84,26 @@ def test_a_failing_up_leaves_no_head_start_behind(project: Project, tmp_path: Pa
     cache = tmp_path / "cache"
     assert up(project, cache)[0] == 0
     project.down()
-    project.config_path.write_text(project.config_path.read_text() + "\n[server\n")
+    # The head start is made (nothing it depends on changed); `up` then refuses the planted link.
+    (project.state_dir / "logs" / "planted.log").symlink_to(tmp_path / "elsewhere")
     code, out = up(project, cache)
-    assert code == 1 and "devstack.toml" in out, out
+    assert code != 0 and "planted.log" in out, out
     assert processes_under(project.root) == []  # the head start was stopped before exiting
 
 
 @pytest.mark.unit
-def test_no_head_start_while_running_or_onto_a_taken_port(tmp_path: Path) -> None:
+def test_no_head_start_while_running_onto_a_taken_port_or_after_an_edit(tmp_path: Path) -> None:
     """Refused before anything is spawned (this test starts no process)."""
     state_dir = tmp_path / ".devstack"
     state_dir.mkdir()
     key = headstart.key(None, str(tmp_path))
     port = free_ports(1)[0]
     argv = ["/bin/sh", "-c", "exit 0", "--bind", f"127.0.0.1:{port}"]
-    headstart.remember(key, argv, tmp_path, {}, state_dir, [("127.0.0.1", port)], [tmp_path], str(tmp_path))
+    config = tmp_path / "devstack.toml"
+    config.write_text("[app]\n")
+    inputs = [config, tmp_path / ".env"]
+    bound = [("127.0.0.1", port)]
+    headstart.remember(key, argv, tmp_path, {}, state_dir, bound, [tmp_path], inputs, str(tmp_path))
     with socket.socket() as held:  # the port is taken
         held.bind(("127.0.0.1", port))
         held.listen()
@@ -86,5 +112,8 @@ def test_no_head_start_while_running_or_onto_a_taken_port(tmp_path: Path) -> Non
     (state_dir / "state.json").write_text(json.dumps({"status": "ready", "supervisor": me}))
     assert headstart.launch(key, str(tmp_path)) is None  # "already running"
     assert headstart.launch(headstart.key("other.toml", str(tmp_path)), str(tmp_path)) is None  # no record
+    (state_dir / "state.json").unlink()
+    config.write_text("[app]\nthreads = 4\n")  # edited since the record: the plan will differ
+    assert headstart.launch(key, str(tmp_path)) is None
     assert headstart._bound_ports(argv) == [str(port)]
     assert not headstart.holds(port)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devstack import console, plan, safefs, state
+from devstack import console, envfiles, plan, safefs, state
 from devstack import env as env_mod
 from devstack.backends import handoff
 from devstack.backends.foreground import acquire_start_lock, say, supervise
@@ -83,6 +83,7 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
                 (config.server.listen_host, config.server.listen_port),
             ],
             folders=[app.cwd, facts.control_socket.parent, facts.notify_socket.parent],
+            inputs=[config.path, *(config.root / name for name in envfiles.FILES)],
         )
 
     return run_detached(config, body, color, lock, deadline, waiting_ok=timeout is None, on_ready=remember)

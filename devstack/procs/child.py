@@ -68,7 +68,13 @@ class Child:
         if self.spec.own_deathsig:  # gunicorn_conf.py: the same request without the shim's ~20 ms
             argv = self.spec.argv
             env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())
+            ahead = headstart.pending()
             early = headstart.take(argv, str(self.spec.cwd), env)  # spawned before the plan was
+            if ahead is not None and early is None:
+                self.sink.note(
+                    self.spec.name,
+                    f"started ahead of the config (pid {ahead}), but the plan differs: stopped",
+                )
         self.tail.clear()
         if early is not None:
             self.sink.note(self.spec.name, f"started ahead of the config (pid {early.pid}): same command")

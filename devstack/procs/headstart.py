@@ -4,7 +4,8 @@ own imports, config and plan, which then run while it boots (~0.1 s off `up` -> 
 Nothing in the record is trusted, only compared. When the supervisor starts gunicorn, a head
 start whose argv, folder and environment are exactly the new plan's is adopted (`take`);
 anything else is stopped and gunicorn starts as usual. A head start is only made when the stack
-is not running, the record's ports are free and its folders exist. The record is written once a
+is not running, the record's ports are free, its folders exist and the files the plan read
+(devstack.toml, .env) are as they were. The record is written once a
 stack is ready (`remember`), per user, keyed by the working folder and `--config`.
 
 Imports nothing heavy: it runs first in `up --detach`'s daemon (backends/handoff.py).
@@ -26,7 +27,7 @@ from devstack.procs import spawn
 if TYPE_CHECKING:
     from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2  # 2: the inputs' stamps
 
 
 class HeadStart:
@@ -88,10 +89,23 @@ def _free_to_start(record: Mapping[str, Any]) -> bool:
             return False
     except FileNotFoundError:
         pass
+    # devstack.toml or .env edited since: the plan will differ, and a head start would only
+    # be stopped again (a doomed gunicorn boot competing with `up` for the CPU).
+    if any(stamp(str(path)) != saved for path, saved in record["inputs"].items()):
+        return False
     for host, port in record["ports"]:
         if not ports.can_bind(str(host), int(port)):
             return False
     return all(os.path.isdir(folder) for folder in record["folders"])
+
+
+def stamp(path: str) -> list[int] | None:
+    """A file as last written (None: no such file)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def _bound_ports(argv: list[str]) -> list[str]:
@@ -106,6 +120,11 @@ def _bound_ports(argv: list[str]) -> list[str]:
 def holds(port: int) -> bool:
     """A head start not yet adopted is bound (or binding) to port: `up`'s port check skips it."""
     return _launched is not None and port in _launched.ports and _launched.proc.poll() is None
+
+
+def pending() -> int | None:
+    """The PID of a head start not yet adopted or stopped."""
+    return _launched.proc.pid if _launched is not None else None
 
 
 def take(argv: list[str], cwd: str, env: Mapping[str, str]) -> subprocess.Popen[bytes] | None:
@@ -147,9 +166,11 @@ def remember(
     state_dir: Path,
     ports: list[tuple[str, int]],
     folders: list[Path],
+    inputs: list[Path],
     folder: str | None = None,
 ) -> None:
-    """Write the launch record of a stack that became ready (best effort)."""
+    """Write the launch record of a stack that became ready (best effort). inputs: the files
+    the plan read (devstack.toml, .env): an edit of one means no head start next time."""
     import contextlib
     from pathlib import Path
 
@@ -167,6 +188,7 @@ def remember(
         "state_dir": str(state_dir),
         "ports": [[host, port] for host, port in ports],
         "folders": [str(f) for f in folders],
+        "inputs": {str(p): stamp(str(p)) for p in inputs},
     }
     with contextlib.suppress(OSError, ValueError, DevstackError):
         safefs.ensure_dir(Path(folder), 0o700)

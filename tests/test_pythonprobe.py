@@ -1,0 +1,59 @@
+"""`up` asks the app's interpreter first thing (pythonprobe.py): the guess of which one, and
+the early answer used only for the very interpreter apppython chose."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from devstack import apppython, pythonprobe, runner
+
+PY = sys.executable
+
+
+def files(*paths: Path) -> object:
+    present = {str(p) for p in paths}
+    return lambda path: path in present
+
+
+@pytest.mark.unit
+def test_guess_follows_locates_order_from_the_config_folder(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    sub = root / "src" / "pkg"
+    toml, dot, plain = root / "devstack.toml", root / ".venv/bin/python", root / "venv/bin/python"
+    active, uv = tmp_path / "active/bin/python", tmp_path / "uvenv/bin/python"
+
+    def guess(environ: dict[str, str], *present: Path, config: str | None = None) -> str | None:
+        return pythonprobe.guess(config, environ, str(sub), files(*present))  # type: ignore[arg-type]
+
+    # From a subfolder: up to the folder holding devstack.toml, as config.find_config does.
+    assert guess({}, toml, dot, plain) == str(dot)
+    assert guess({}, toml, plain) == str(plain)
+    assert guess({"VIRTUAL_ENV": str(tmp_path / "active")}, toml, dot, active) == str(active)
+    assert guess({"UV_PROJECT_ENVIRONMENT": str(tmp_path / "uvenv")}, toml, dot, uv) == str(uv)
+    assert guess({}, toml) is None  # devstack's own interpreter: nothing to ask early
+    assert guess({}, dot, config=str(root / "devstack.toml")) == str(dot)  # --config names the root
+
+
+def test_the_early_answer_is_the_one_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = apppython.probe(PY, "test", own="/not/this/python", cache=None)
+    pythonprobe.ask_early(PY)
+
+    def no_second_question(*args: object, **kwargs: object) -> runner.Completed:
+        raise AssertionError("asked again although the early answer was there")
+
+    monkeypatch.setattr(runner, "run", no_second_question)
+    early = apppython.probe(PY, "test", own="/not/this/python", cache=None)
+    assert early == asked
+
+
+def test_an_early_answer_for_another_interpreter_is_dropped(tmp_path: Path) -> None:
+    pythonprobe.ask_early(PY)
+    assert pythonprobe._early is not None
+    proc = pythonprobe._early[1]
+    assert pythonprobe.early_answer(os.path.join(str(tmp_path), "bin", "python")) is None
+    assert proc.returncode is not None  # ended and reaped, not left running
+    assert pythonprobe._early is None
