@@ -77,8 +77,16 @@ def guess(
 _early: tuple[str, subprocess.Popen[str]] | None = None
 
 
+_started = False
+
+
 def start(config_arg: str | None) -> None:
-    """`up`'s first step: ask the likely interpreter now, unless its answer is remembered."""
+    """`up`'s first step: ask the likely interpreter now, unless its answer is remembered
+    (once per process: `up --detach`'s daemon does it right after forking)."""
+    global _started
+    if _started:
+        return
+    _started = True
     from devstack import pythoncache
 
     python = guess(config_arg)

@@ -36,7 +36,10 @@ def split(config_arg: str | None) -> Callable[[], int] | None:
     os.setsid()  # the terminal's Ctrl-C and hang-up reach the waiting parent only
     _verdict_fd = write
     _record_key = headstart.key(config_arg)
-    headstart.launch(_record_key)
+    if headstart.launch(_record_key) is None:  # no head start: at least ask the app's python now
+        from devstack import pythonprobe
+
+        pythonprobe.start(config_arg)
     return None
 
 
