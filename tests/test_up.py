@@ -51,6 +51,12 @@ def test_second_edit_in_the_same_second_with_equal_size_is_served(stack: Project
     assert got_second.body == second
 
 
+def test_nginx_starts_without_a_warning(stack: Project) -> None:
+    path = stack.state_dir / "logs" / "nginx.error.log"  # made with nginx's first stderr line
+    log = path.read_text(errors="replace") if path.exists() else ""
+    assert "[warn]" not in log and "[emerg]" not in log, log
+
+
 def test_socketio_websocket_echo_through_nginx(stack: Project) -> None:
     client = socketio.Client(reconnection=False)
     received: list[object] = []
