@@ -124,9 +124,12 @@ def _ask(path: str, why: str) -> dict[str, Any]:
 
 def find(config: Config, python: str | None = None) -> AppPython:
     """The app's interpreter and its facts; `python` forces one (the VM agent: its own venv)."""
-    if python:
-        return probe(python, "given")
-    return probe(*locate(config))
+    try:
+        if python:
+            return probe(python, "given")
+        return probe(*locate(config))
+    finally:
+        pythonprobe.discard()  # an early question for another interpreter: not left as a zombie
 
 
 def _same(path: str, own: str) -> bool:
