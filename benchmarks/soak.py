@@ -78,6 +78,12 @@ def get(port: int, path: str, timeout: float = 3.0) -> tuple[int, bytes]:
         conn.close()
 
 
+# Responses cut after their headers (the worker that sent them died: a kill -9, a reload),
+# by the event that was waiting: "not yet" for the wait, and a figure of the report.
+CUT: dict[str, int] = {}
+EVENT = ["start"]
+
+
 def wait_until(check: object, timeout: float) -> float | None:
     """Seconds until check() is true, or None."""
     start = time.perf_counter()
@@ -87,6 +93,8 @@ def wait_until(check: object, timeout: float) -> float | None:
                 return time.perf_counter() - start
         except OSError:
             pass
+        except http.client.HTTPException:
+            CUT[EVENT[0]] = CUT.get(EVENT[0], 0) + 1
         time.sleep(0.005)
     return None
 
@@ -316,6 +324,7 @@ def _day(day: Day, minutes: float, rng: random.Random) -> int:
     # Warm-up: each kind of event once, so the baseline holds what any first use imports or
     # caches once (a re-plan's templates, the reload path); growth after it is what a day adds.
     for warm_up, _ in events:
+        EVENT[0] = f"{warm_up.__name__} (warm-up)"
         warm_up()
     time.sleep(1.0)
     start = sample(project, sup_pid)
@@ -323,7 +332,9 @@ def _day(day: Day, minutes: float, rng: random.Random) -> int:
     deadline = time.monotonic() + minutes * 60
     begun = time.monotonic()
     while time.monotonic() < deadline:
-        rng.choices(funcs, weights)[0]()
+        event = rng.choices(funcs, weights)[0]
+        EVENT[0] = event.__name__
+        event()
         time.sleep(rng.uniform(0.0, 0.2))
     time.sleep(3.0)  # let the last lines reach the store
     end = sample(project, sup_pid)
@@ -401,6 +412,8 @@ def report(
         ("failed verifications (edit not served, not recovered)", "", str(len(day.failures)), "goal 0")
     )
     goals.append(not day.failures)
+    for what, n in sorted(CUT.items()):
+        rows.append((f"responses cut after their headers, waiting in {what}", "", str(n), "retried"))
     for label, samples in (
         ("edit -> fresh (static)", day.fresh),
         ("edit -> new code", day.code),
