@@ -1,6 +1,6 @@
 """The app interpreter's facts, remembered while nothing they depend on changed.
 
-Asking an interpreter what it has costs a subprocess (~60 ms for a venv's python, on the path
+Asking an interpreter what it has costs a subprocess (~20 ms for a venv's python, on the path
 to gunicorn's start on every `up`); devstack's own costs an importlib.metadata import (~20 ms).
 The answer depends only on the interpreter binary and the folders on its sys.path: installing,
 upgrading or removing a package changes its site-packages folder's mtime (a new entry, a renamed
