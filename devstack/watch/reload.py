@@ -6,13 +6,15 @@ works with gevent (gunicorn's inotify engine crashes it), and restarts a gunicor
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import FileCreatedEvent, FileSystemEvent, FileSystemEventHandler
+from watchdog.observers.api import ObservedWatch
 from watchdog.observers.polling import PollingObserverVFS
 
 from devstack.watch import bytecode
@@ -64,6 +66,7 @@ class AppWatcher(FileSystemEventHandler):
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
         self._changed: set[str] = set()
+        self._watches: dict[str, ObservedWatch] = {}  # the app folder's subfolders, when inotify
 
     def matches(self, path: str) -> bool:
         p = Path(path)
@@ -80,6 +83,8 @@ class AppWatcher(FileSystemEventHandler):
         return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(p.name, pat) for pat in self.patterns)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory and self.kind == "inotify":
+            self._follow_top_level(event)
         if event.event_type in ("opened", "closed_no_write") or event.is_directory:
             return
         paths = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
@@ -104,8 +109,54 @@ class AppWatcher(FileSystemEventHandler):
             self.on_edit(why)
         self.on_change(why)
 
+    def _excluded(self, folder: Path) -> bool:
+        return folder.name in IGNORED_DIRS or folder in self.skip
+
+    def _watch(self, folder: Path) -> None:
+        with self._lock:
+            if str(folder) not in self._watches:
+                self._watches[str(folder)] = self.observer.schedule(self, str(folder), recursive=True)
+
+    def _top_level(self, path: object) -> Path | None:
+        folder = Path(str(path)) if path else None
+        if folder is None or folder.parent != self.app_dir or self._excluded(folder):
+            return None
+        return folder
+
+    def _follow_top_level(self, event: FileSystemEvent) -> None:
+        """A folder made or removed right in the app folder gains or loses its watch; a made
+        one that already holds code (a checkout, a move) counts as an edit of it."""
+        kind = event.event_type
+        gone = [event.src_path] if kind in ("deleted", "moved") else []
+        made = [event.src_path] if kind == "created" else []
+        if kind == "moved":
+            made.append(event.dest_path)
+        for folder in filter(None, map(self._top_level, gone)):
+            with self._lock:
+                watch = self._watches.pop(str(folder), None)
+            if watch is not None:
+                with contextlib.suppress(KeyError, OSError):
+                    self.observer.unschedule(watch)
+        for folder in filter(None, map(self._top_level, made)):
+            if folder.is_dir():
+                self._watch(folder)
+                for found in folder.rglob("*.py"):
+                    self.on_any_event(FileCreatedEvent(str(found)))
+
     def start(self) -> None:
-        self.observer.schedule(self, str(self.app_dir), recursive=True)
+        if self.kind == "polling":  # the pruned scandir already leaves these folders out
+            self.observer.schedule(self, str(self.app_dir), recursive=True)
+        else:
+            # Not one recursive watch of the app folder: it holds .devstack, whose log store
+            # takes every line of every process (thousands of writes a second), and inotify
+            # would hand each write to this watcher. The app folder itself, then each of its
+            # folders but the ignored ones, the static folder and the state folder.
+            self.observer.schedule(self, str(self.app_dir), recursive=False)
+            with os.scandir(self.app_dir) as entries:
+                folders = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+            for folder in folders:
+                if not self._excluded(folder):
+                    self._watch(folder)
         self.observer.start()
 
     def stop(self) -> None:
