@@ -75,17 +75,9 @@ def locate(
                 "point it at your venv's python (e.g. .venv/bin/python), or remove it to find one",
             )
         return str(chosen), f"app.python in {config.path.name}"
-    venv = environ.get("VIRTUAL_ENV")
-    if venv and is_file(Path(venv) / "bin" / "python"):
-        return str(Path(venv) / "bin" / "python"), "$VIRTUAL_ENV"
-    candidates = [".venv", "venv"]
-    uv_env = environ.get("UV_PROJECT_ENVIRONMENT")
-    if uv_env:
-        candidates.insert(0, uv_env)
-    for name in candidates:
-        folder = Path(name) if Path(name).is_absolute() else config.root / name
-        if is_file(folder / "bin" / "python"):
-            return str(folder / "bin" / "python"), f"{name}/ in the project"
+    for path, why in pythonprobe.candidates(str(config.root), environ):  # one order for both
+        if is_file(Path(path)):
+            return path, why
     return own, "devstack's own: no app.python, $VIRTUAL_ENV, .venv/ or venv/"
 
 

@@ -64,19 +64,23 @@ def guess(
                 root = start
                 break
             root = parent
-    candidates = []
+    return next((path for path, _ in candidates(root, environ) if is_file(path)), None)
+
+
+def candidates(root: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The venv interpreters apppython.locate tries after app.python, in its order: (path, why)."""
+    out = []
     if environ.get("VIRTUAL_ENV"):
-        candidates.append(os.path.join(environ["VIRTUAL_ENV"], "bin", "python"))
+        out.append((os.path.join(environ["VIRTUAL_ENV"], "bin", "python"), "$VIRTUAL_ENV"))
     names = [".venv", "venv"]
     if environ.get("UV_PROJECT_ENVIRONMENT"):
         names.insert(0, environ["UV_PROJECT_ENVIRONMENT"])
-    candidates += [os.path.join(root, name, "bin", "python") for name in names]
-    return next((os.path.normpath(c) for c in candidates if is_file(c)), None)
+    # join keeps an absolute UV_PROJECT_ENVIRONMENT as it is
+    out += [(os.path.join(root, name, "bin", "python"), f"{name}/ in the project") for name in names]
+    return [(os.path.normpath(path), why) for path, why in out]
 
 
 _early: tuple[str, subprocess.Popen[str]] | None = None
-
-
 _started = False
 
 
