@@ -28,6 +28,7 @@ from devstack.errors import DevstackError, Exit
 from devstack.live import paths as live_paths
 from devstack.logs.format import width_for
 from devstack.logs.sink import LogMux
+from devstack.procs import heap
 
 if TYPE_CHECKING:
     from devstack.readiness import ReadyReport
@@ -41,6 +42,7 @@ def supervise(
     load: Callable[[Path], Config] = config_mod.load,
     timeout: float | None = None,
 ) -> int:
+    heap.one_arena()  # before the log pumps and watchers start their threads (procs/heap.py)
     terminal = None if daemon else env_mod.current().out().buffer
     safefs.check_tree(config.state_dir)  # a planted symlink: one error before any file is opened
     names = [s.source(stream) for s in the_plan.processes for stream in ("stdout", "stderr")]

@@ -25,7 +25,7 @@ from devstack.facts import find_nginx as find_nginx  # doctor and tests import i
 from devstack.live.tap import BootTap
 from devstack.logs.sink import Sink
 from devstack.plan import Plan
-from devstack.procs import headstart
+from devstack.procs import headstart, heap
 from devstack.procs.supervisor import BOOT_ERRORS, Supervisor
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def check_ports(config: Config) -> None:
         ("server.app_port", "127.0.0.1", config.server.app_port),
     ]
     for key, host, port in wanted:
-        if headstart.holds(port):  # our own gunicorn, spawned early from the last run's record
+        if headstart.holds(port):  # our own gunicorn, spawned early (headstart.py)
             continue
         conflict = ports.port_conflict(host, port, key, config.path.name)
         if conflict:
@@ -165,6 +165,7 @@ class LocalStack:
         from devstack.watch.reload import AppWatcher
 
         config, plan = self.config, self.plan
+        self.supervisor.services.append(heap.Trimmer())  # an all-day run keeps its size
         if config.server.live_reload:  # the open tabs follow every edit (devstack/live/)
             self.live = LiveReload(config.state_dir, config.public_url, config.static.url, self.tap.inner)
             self.tap.live = self.live
