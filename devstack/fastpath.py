@@ -137,7 +137,6 @@ def _up(values: dict[str, Any]) -> int:
         pythonprobe.start(str(config) if config else None)
     from devstack import console
     from devstack.commands import up as cmd
-    from devstack.procs import headstart
 
     color = values.get("color", "auto")
     console.configure(color)
@@ -151,7 +150,6 @@ def _up(values: dict[str, Any]) -> int:
             timeout=values.get("timeout"),
         )
     finally:
-        headstart.discard()  # a head start `up` never got to adopt (it failed first) is stopped
         pythonprobe.discard()
 
 

@@ -1,8 +1,9 @@
-"""gunicorn's head start (procs/headstart.py, backends/handoff.py): a second `up --detach` in a
-project spawns gunicorn from the first one's launch record before reading the config, and
-adopts it when the plan asks for exactly that process; a changed plan stops it and starts the
-right one; a failing `up` leaves nothing behind; a running stack, a taken port or an edited
-devstack.toml gets none."""
+"""gunicorn's head start (procs/headstart.py, backends/handoff.py): a first `up` spawns gunicorn as
+soon as the plan exists and adopts it; a second `up --detach` in a project spawns gunicorn from
+the first one's launch record before reading the config, and adopts it when the plan asks for
+exactly that process; a changed plan stops it and starts the right one; a failing `up` leaves
+nothing behind; a running stack, a taken port or an edited devstack.toml gets none from the
+record."""
 
 from __future__ import annotations
 
@@ -102,8 +103,15 @@ def test_no_head_start_while_running_onto_a_taken_port_or_after_an_edit(tmp_path
     config = tmp_path / "devstack.toml"
     config.write_text("[app]\n")
     inputs = [config, tmp_path / ".env"]
-    bound = [("127.0.0.1", port)]
-    headstart.remember(key, argv, tmp_path, {}, state_dir, bound, [tmp_path], inputs, str(tmp_path))
+    record = {
+        "argv": argv,
+        "cwd": str(tmp_path),
+        "env": {},
+        "state_dir": str(state_dir),
+        "ports": [["127.0.0.1", port]],
+        "folders": [str(tmp_path)],
+    }
+    headstart.remember(key, record, inputs, str(tmp_path))
     with socket.socket() as held:  # the port is taken
         held.bind(("127.0.0.1", port))
         held.listen()
@@ -117,3 +125,44 @@ def test_no_head_start_while_running_onto_a_taken_port_or_after_an_edit(tmp_path
     assert headstart.launch(key, str(tmp_path)) is None
     assert headstart._bound_ports(argv) == [str(port)]
     assert not headstart.holds(port)
+
+
+def test_a_first_up_spawns_gunicorn_from_the_plan_and_adopts_it(project: Project, tmp_path: Path) -> None:
+    """No launch record yet: gunicorn starts as soon as the plan exists, before the supervisor's
+    own imports and set-up, and the supervisor adopts that very process."""
+    env = cli_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
+    done = project.cli("up", "--detach", env=env)
+    assert done.returncode == 0, done.stderr
+    log = gunicorn_log(project)
+    assert "plan differs" not in log and "started ahead of the config" not in log, log
+
+
+def test_launch_planned_spawns_the_plans_gunicorn_or_nothing(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devstack import config, facts, plan
+    from devstack.procs import kill
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cfg = config.load(project.root / "devstack.toml")
+    the_plan = plan.build(cfg, facts.gather(cfg))
+    spec = next(p for p in the_plan.processes if p.name == "gunicorn")
+    with socket.socket() as held:  # the app port is taken: nothing is spawned
+        held.bind(("127.0.0.1", project.app_port))
+        assert headstart.launch_planned(cfg, the_plan) is None
+    assert not project.state_dir.exists()
+    launched = headstart.launch_planned(cfg, the_plan)
+    assert launched is not None and launched.source == "plan"
+    try:
+        assert launched.argv == spec.argv and (project.state_dir / "tmp").is_dir()
+        assert headstart.holds(project.app_port)
+        assert headstart.launch_planned(cfg, the_plan) is None  # one at a time
+        child_env = {**os.environ, **spec.env, "DEVSTACK_SUPERVISOR_PID": str(os.getpid())}
+        assert headstart.take(spec.argv, str(spec.cwd), child_env) is launched.proc  # as Child.start asks
+    finally:
+        proc = launched.proc
+        kill.stop_group(proc.pid, grace=3.0, exited=lambda: proc.poll() is not None)
+        for stream in (proc.stdout, proc.stderr):
+            assert stream is not None
+            stream.close()
+    assert headstart.pending() is None

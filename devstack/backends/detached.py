@@ -68,23 +68,11 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
 
     def remember() -> None:  # the next `up` here gives gunicorn a head start (procs/headstart.py)
         record_key = handoff.record_key()
-        app = next((p for p in the_plan.processes if p.name == "gunicorn"), None)
-        if record_key is None or app is None or not app.own_deathsig:
+        record = headstart.planned(config, the_plan)
+        if record_key is None or record is None:
             return
-        facts = the_plan.facts
-        headstart.remember(
-            record_key,
-            app.argv,
-            app.cwd,
-            app.env,
-            facts.state_dir,
-            ports=[
-                ("127.0.0.1", config.server.app_port),
-                (config.server.listen_host, config.server.listen_port),
-            ],
-            folders=[app.cwd, facts.control_socket.parent, facts.notify_socket.parent],
-            inputs=[config.path, *(config.root / name for name in envfiles.FILES)],
-        )
+        inputs = [config.path, *(config.root / name for name in envfiles.FILES)]
+        headstart.remember(record_key, record, inputs)
 
     return run_detached(config, body, color, lock, deadline, waiting_ok=timeout is None, on_ready=remember)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devstack import console, facts, plan
-from devstack.backends import detached, foreground
+from devstack import facts, plan
 from devstack.commands._common import load_config
+from devstack.procs import headstart
 
 
 def run(
@@ -22,6 +22,15 @@ def run(
     vm: bool = False,
     timeout: float | None = None,
 ) -> int:
+    try:
+        return _run(config_path, detach, color, daemon, vm, timeout)
+    finally:
+        headstart.discard()  # a head start `up` never got to adopt (it failed first) is stopped
+
+
+def _run(
+    config_path: Path | None, detach: bool, color: str, daemon: bool, vm: bool, timeout: float | None
+) -> int:
     # State, logs, nginx's temp files and gunicorn's control socket are never writable by other
     # users, whatever the shell's umask (000 would make them all world-writable).
     os.umask(os.umask(0o022) | 0o022)
@@ -31,6 +40,13 @@ def run(
 
         return vm_run.up(config, color=color, detach=detach)
     the_plan = plan.build(config, facts.gather(config), colors=color != "never")
+    from devstack.backends import handoff
+
+    if not detach or handoff.parent_waits():  # this process supervises: gunicorn boots meanwhile
+        headstart.launch_planned(config, the_plan)
+    from devstack import console  # the supervisor's own imports and set-up overlap gunicorn's boot
+    from devstack.backends import detached, foreground
+
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")
     if detach:

@@ -70,14 +70,16 @@ class Child:
             env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())
             ahead = headstart.pending()
             early = headstart.take(argv, str(self.spec.cwd), env)  # spawned before the plan was
+            # One spawned from the plan is simply this start, made sooner: said only if it differs.
             if ahead is not None and early is None:
                 self.sink.note(
                     self.spec.name,
-                    f"started ahead of the config (pid {ahead}), but the plan differs: stopped",
+                    f"started ahead of the config (pid {ahead.proc.pid}), but the plan differs: stopped",
                 )
+            elif ahead is not None and ahead.source == "record":
+                pid = ahead.proc.pid
+                self.sink.note(self.spec.name, f"started ahead of the config (pid {pid}): same command")
         self.tail.clear()
-        if early is not None:
-            self.sink.note(self.spec.name, f"started ahead of the config (pid {early.pid}): same command")
         self.proc = early or spawn.popen(argv, str(self.spec.cwd), env)
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._readers = [

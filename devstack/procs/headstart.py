@@ -1,5 +1,7 @@
 """gunicorn's head start: spawned from the last ready stack's launch record, before devstack's
-own imports, config and plan, which then run while it boots (~0.1 s off `up` -> ready).
+own imports, config and plan, which then run while it boots (~0.1 s off `up` -> ready). With
+no usable record (a project's first `up`, an edited devstack.toml), it is spawned from the plan
+the moment it exists (`launch_planned`), before the supervisor's own imports and set-up.
 
 Nothing in the record is trusted, only compared. When the supervisor starts gunicorn, a head
 start whose argv, folder and environment are exactly the new plan's is adopted (`take`);
@@ -27,15 +29,21 @@ from devstack.procs import spawn
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from devstack.config import Config
+    from devstack.plan import Plan
+
 FORMAT = 2  # 2: the inputs' stamps
 
 
 class HeadStart:
-    def __init__(self, proc: subprocess.Popen[bytes], argv: list[str], cwd: str, env: dict[str, str]):
+    def __init__(
+        self, proc: subprocess.Popen[bytes], argv: list[str], cwd: str, env: dict[str, str], source: str
+    ):
         self.proc = proc
         self.argv = argv
         self.cwd = cwd
         self.env = env
+        self.source = source  # "record" (before the config was read) or "plan"
         self.ports = {int(p) for p in _bound_ports(argv)}
 
 
@@ -61,7 +69,6 @@ def _read_json(path: str) -> Any:
 
 def launch(record_key: list[Any], folder: str | None = None) -> HeadStart | None:
     """Spawn gunicorn as the record says, if the record allows it now. Never raises."""
-    global _launched
     folder = folder if folder is not None else cachedir.path()
     if folder is None:
         return None
@@ -69,17 +76,65 @@ def launch(record_key: list[Any], folder: str | None = None) -> HeadStart | None
         record = _read_json(_file(folder, record_key))
         if record.get("key") != record_key or not _free_to_start(record):
             return None
-        argv, cwd = [str(a) for a in record["argv"]], str(record["cwd"])
-        env = {**os.environ, **{str(k): str(v) for k, v in record["env"].items()}}
-        env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())  # gunicorn_conf.py: PR_SET_PDEATHSIG
-        proc = spawn.popen(argv, cwd, env)
+        return _spawn(record, "record")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # no record, a foreign or broken one, a planted link: start as usual
-    _launched = HeadStart(proc, argv, cwd, env)
+
+
+def launch_planned(config: Config, the_plan: Plan) -> HeadStart | None:
+    """Spawn the plan's gunicorn now, if nothing was launched yet and the stack could start
+    (not running, its ports free). Only for the process that will supervise it: take() wants
+    this PID in its environment. Never raises; a refusal is said later, by `up` itself."""
+    if _launched is not None:
+        return None
+    facts = the_plan.facts
+    record = planned(config, the_plan)
+    if record is None:
+        return None
+    from devstack.backends.statedir import prepare_state_dir
+    from devstack.errors import DevstackError
+
+    try:
+        if not _free_to_start(record, need_folders=False):
+            return None
+        prepare_state_dir(config, facts)  # what `up` does next anyway: the socket folders exist
+        return _spawn(record, "plan")
+    except (OSError, ValueError, KeyError, DevstackError):  # a planted link: `up` says it itself
+        return None
+
+
+def planned(config: Config, the_plan: Plan) -> dict[str, Any] | None:
+    """A launch record's fields for this config and plan (None: no gunicorn of ours to start
+    early). One definition for the record written at ready and the head start from a plan."""
+    app = next((p for p in the_plan.processes if p.name == "gunicorn"), None)
+    if app is None or not app.own_deathsig:
+        return None
+    facts = the_plan.facts
+    return {
+        "argv": list(app.argv),
+        "cwd": str(app.cwd),
+        "env": dict(app.env),
+        "state_dir": str(facts.state_dir),
+        "ports": [
+            ["127.0.0.1", config.server.app_port],
+            [config.server.listen_host, config.server.listen_port],
+        ],
+        "folders": [str(f) for f in (app.cwd, facts.control_socket.parent, facts.notify_socket.parent)],
+        "inputs": {},
+    }
+
+
+def _spawn(record: Mapping[str, Any], source: str) -> HeadStart:
+    global _launched
+    argv, cwd = [str(a) for a in record["argv"]], str(record["cwd"])
+    env = {**os.environ, **{str(k): str(v) for k, v in record["env"].items()}}
+    env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())  # gunicorn_conf.py: PR_SET_PDEATHSIG
+    proc = spawn.popen(argv, cwd, env)
+    _launched = HeadStart(proc, argv, cwd, env, source)
     return _launched
 
 
-def _free_to_start(record: Mapping[str, Any]) -> bool:
+def _free_to_start(record: Mapping[str, Any], need_folders: bool = True) -> bool:
     """Not while the stack runs, not onto a taken port, not without its socket folders."""
     try:
         current = _read_json(os.path.join(record["state_dir"], "state.json"))
@@ -96,7 +151,7 @@ def _free_to_start(record: Mapping[str, Any]) -> bool:
     for host, port in record["ports"]:
         if not ports.can_bind(str(host), int(port)):
             return False
-    return all(os.path.isdir(folder) for folder in record["folders"])
+    return not need_folders or all(os.path.isdir(folder) for folder in record["folders"])
 
 
 def stamp(path: str) -> list[int] | None:
@@ -122,9 +177,9 @@ def holds(port: int) -> bool:
     return _launched is not None and port in _launched.ports and _launched.proc.poll() is None
 
 
-def pending() -> int | None:
-    """The PID of a head start not yet adopted or stopped."""
-    return _launched.proc.pid if _launched is not None else None
+def pending() -> HeadStart | None:
+    """A head start not yet adopted or stopped."""
+    return _launched
 
 
 def take(argv: list[str], cwd: str, env: Mapping[str, str]) -> subprocess.Popen[bytes] | None:
@@ -159,18 +214,11 @@ def _stop(launched: HeadStart) -> None:
 
 
 def remember(
-    record_key: list[Any],
-    argv: list[str],
-    cwd: Path,
-    env: Mapping[str, str],
-    state_dir: Path,
-    ports: list[tuple[str, int]],
-    folders: list[Path],
-    inputs: list[Path],
-    folder: str | None = None,
+    record_key: list[Any], record: Mapping[str, Any], inputs: list[Path], folder: str | None = None
 ) -> None:
-    """Write the launch record of a stack that became ready (best effort). inputs: the files
-    the plan read (devstack.toml, .env): an edit of one means no head start next time."""
+    """Write the launch record (`planned`'s fields) of a stack that became ready (best effort).
+    inputs: the files the plan read (devstack.toml, .env): an edit of one means no head start
+    from the record next time."""
     import contextlib
     from pathlib import Path
 
@@ -180,16 +228,7 @@ def remember(
     folder = folder if folder is not None else cachedir.path()
     if folder is None:
         return
-    record = {
-        "key": record_key,
-        "argv": list(argv),
-        "cwd": str(cwd),
-        "env": dict(env),
-        "state_dir": str(state_dir),
-        "ports": [[host, port] for host, port in ports],
-        "folders": [str(f) for f in folders],
-        "inputs": {str(p): stamp(str(p)) for p in inputs},
-    }
+    saved = {**record, "key": record_key, "inputs": {str(p): stamp(str(p)) for p in inputs}}
     with contextlib.suppress(OSError, ValueError, DevstackError):
         safefs.ensure_dir(Path(folder), 0o700)
-        safefs.write_text(Path(_file(folder, record_key)), json.dumps(record), mode=0o600)
+        safefs.write_text(Path(_file(folder, record_key)), json.dumps(saved), mode=0o600)
