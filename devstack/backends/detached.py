@@ -24,7 +24,7 @@ from devstack.backends.local import check_not_running, check_ports
 from devstack.config import Config
 from devstack.console import escape
 from devstack.errors import DevstackError, Exit
-from devstack.procs import headstart, kill
+from devstack.procs import headstart, heap, kill
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -216,6 +216,7 @@ def _serve_here(
     os.set_blocking(wake_end, False)
     state.notify_on_write(wake_end)
     ended: list[int] = []
+    heap.one_arena()  # before this daemon's first thread (procs/heap.py)
 
     def report() -> None:
         error = wait.until_ready(err, os.getpid(), lambda: ended[0] if ended else None, wake)
