@@ -13,7 +13,7 @@ cached by the checkout's contents. `--install checkout` runs this checkout with 
 interpreter (PYTHONPATH), as before.
 The goals (issue 13): up -> ready <= 1.3 x gunicorn alone -> first 200 (measured for a fresh
 copy of the project, for a project `up` ran in before, where gunicorn gets its head start, and
-for one whose devstack.toml was edited since, where it gets none);
+for one whose devstack.toml was edited since, where it starts from the plan instead);
 `--help`, `status`, `logs -n 20`, `down` <= 1.3 x `python -c "import typer"`; `down` <= 0.3 s;
 `logs -n 20` and `logs --since 1m --grep X` on a 1 GB store (rotations included) <= 0.2 s.
 """
