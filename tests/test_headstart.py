@@ -141,22 +141,27 @@ def test_launch_planned_spawns_the_plans_gunicorn_or_nothing(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from devstack import config, facts, plan
+    from devstack.backends.statedir import prepare_state_dir
     from devstack.procs import kill
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cfg = config.load(project.root / "devstack.toml")
     the_plan = plan.build(cfg, facts.gather(cfg))
     spec = next(p for p in the_plan.processes if p.name == "gunicorn")
+
+    def prepare() -> None:
+        prepare_state_dir(cfg, the_plan.facts)
+
     with socket.socket() as held:  # the app port is taken: nothing is spawned
         held.bind(("127.0.0.1", project.app_port))
-        assert headstart.launch_planned(cfg, the_plan) is None
+        assert headstart.launch_planned(cfg, the_plan, prepare) is None
     assert not project.state_dir.exists()
-    launched = headstart.launch_planned(cfg, the_plan)
+    launched = headstart.launch_planned(cfg, the_plan, prepare)
     assert launched is not None and launched.source == "plan"
     try:
         assert launched.argv == spec.argv and (project.state_dir / "tmp").is_dir()
         assert headstart.holds(project.app_port)
-        assert headstart.launch_planned(cfg, the_plan) is None  # one at a time
+        assert headstart.launch_planned(cfg, the_plan, prepare) is None  # one at a time
         child_env = {**os.environ, **spec.env, "DEVSTACK_SUPERVISOR_PID": str(os.getpid())}
         assert headstart.take(spec.argv, str(spec.cwd), child_env) is launched.proc  # as Child.start asks
     finally:

@@ -41,9 +41,10 @@ def _run(
         return vm_run.up(config, color=color, detach=detach)
     the_plan = plan.build(config, facts.gather(config), colors=color != "never")
     from devstack.backends import handoff
+    from devstack.backends.statedir import prepare_state_dir
 
     if not detach or handoff.parent_waits():  # this process supervises: gunicorn boots meanwhile
-        headstart.launch_planned(config, the_plan)
+        headstart.launch_planned(config, the_plan, lambda: prepare_state_dir(config, the_plan.facts))
     from devstack import console  # the supervisor's own imports and set-up overlap gunicorn's boot
     from devstack.backends import detached, foreground
 

@@ -20,7 +20,7 @@ import json
 import os
 import subprocess
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from devstack import __version__, cachedir, ports, procstat
@@ -81,23 +81,22 @@ def launch(record_key: list[Any], folder: str | None = None) -> HeadStart | None
         return None  # no record, a foreign or broken one, a planted link: start as usual
 
 
-def launch_planned(config: Config, the_plan: Plan) -> HeadStart | None:
+def launch_planned(config: Config, the_plan: Plan, prepare: Callable[[], None]) -> HeadStart | None:
     """Spawn the plan's gunicorn now, if nothing was launched yet and the stack could start
-    (not running, its ports free). Only for the process that will supervise it: take() wants
-    this PID in its environment. Never raises; a refusal is said later, by `up` itself."""
+    (not running, its ports free); prepare() first makes its folders (the backend's state dir).
+    Only for the process that will supervise it: take() wants this PID in its environment.
+    Never raises; a refusal is said later, by `up` itself."""
     if _launched is not None:
         return None
-    facts = the_plan.facts
     record = planned(config, the_plan)
     if record is None:
         return None
-    from devstack.backends.statedir import prepare_state_dir
     from devstack.errors import DevstackError
 
     try:
         if not _free_to_start(record, need_folders=False):
             return None
-        prepare_state_dir(config, facts)  # what `up` does next anyway: the socket folders exist
+        prepare()  # what `up` does next anyway: the socket folders exist
         return _spawn(record, "plan")
     except (OSError, ValueError, KeyError, DevstackError):  # a planted link: `up` says it itself
         return None
