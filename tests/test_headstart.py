@@ -11,17 +11,27 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
 import pytest
 
-from devstack import procstat
+from devstack import procstat, startlock
 from devstack.procs import headstart
 from tests.stackutil import Project, cli_env, free_ports, processes_under
 
 pytestmark = pytest.mark.needs_nginx
 ADOPTED = "): same command"  # gunicorn.log: "started ahead of the config (pid N): same command"
+# Another `up` starting the same stack: it holds the start lock until killed.
+LOCK_HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
 
 
 def up(project: Project, cache: Path) -> tuple[int, str]:
@@ -125,6 +135,7 @@ def test_no_head_start_while_running_onto_a_taken_port_or_after_an_edit(tmp_path
     assert headstart.launch(key, str(tmp_path)) is None
     assert headstart._bound_ports(argv) == [str(port)]
     assert not headstart.holds(port)
+    assert not startlock._held  # every refusal let the start lock go again
 
 
 def test_a_first_up_spawns_gunicorn_from_the_plan_and_adopts_it(project: Project, tmp_path: Path) -> None:
@@ -155,15 +166,34 @@ def test_launch_planned_spawns_the_plans_gunicorn_or_nothing(
     with socket.socket() as held:  # the app port is taken: nothing is spawned
         held.bind(("127.0.0.1", project.app_port))
         assert headstart.launch_planned(cfg, the_plan, prepare) is None
-    assert not project.state_dir.exists()
+    assert not (project.state_dir / "tmp").exists()  # nor prepared
+    # Another `up` holds the start lock (it is starting this stack): no second gunicorn.
+    other = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(project.state_dir / "up.lock")],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline() == b"held\n"
+        assert headstart.launch_planned(cfg, the_plan, prepare) is None
+        assert not startlock._held
+    finally:
+        other.kill()
+        other.wait()
+        assert other.stdout is not None
+        other.stdout.close()
     launched = headstart.launch_planned(cfg, the_plan, prepare)
     assert launched is not None and launched.source == "plan"
     try:
         assert launched.argv == spec.argv and (project.state_dir / "tmp").is_dir()
         assert headstart.holds(project.app_port)
         assert headstart.launch_planned(cfg, the_plan, prepare) is None  # one at a time
-        child_env = {**os.environ, **spec.env, "DEVSTACK_SUPERVISOR_PID": str(os.getpid())}
-        assert headstart.take(spec.argv, str(spec.cwd), child_env) is launched.proc  # as Child.start asks
+        lock = startlock.acquire(project.state_dir)  # `up` gets the lock the head start took
+        try:
+            assert not startlock._held
+            child_env = {**os.environ, **spec.env, "DEVSTACK_SUPERVISOR_PID": str(os.getpid())}
+            assert headstart.take(spec.argv, str(spec.cwd), child_env) is launched.proc  # as Child.start asks
+        finally:
+            os.close(lock)
     finally:
         proc = launched.proc
         kill.stop_group(proc.pid, grace=3.0, exited=lambda: proc.poll() is not None)

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devstack import console, envfiles, plan, safefs, state
+from devstack import console, envfiles, plan, safefs, startlock, state
 from devstack import env as env_mod
 from devstack.backends import handoff
-from devstack.backends.foreground import acquire_start_lock, say, supervise
+from devstack.backends.foreground import say, supervise
 from devstack.backends.local import check_not_running, check_ports
 from devstack.config import Config
 from devstack.console import escape
@@ -56,7 +56,7 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
     """Start the supervisor in its own session and return once the stack is ready, or waits
     for a fix of the app (no timeout); with a timeout, not ready in time is exit 4."""
     safefs.check_tree(config.state_dir)  # before the first file is opened there
-    lock = acquire_start_lock(config.state_dir)  # held until this process exits
+    lock = startlock.acquire(config.state_dir)  # held until this process exits
     stale = check_not_running(config)
     if stale:
         console.err().print(f"[yellow]warning:[/] {escape(stale)}")

@@ -10,7 +10,6 @@ old contract for scripts: not ready in time is exit 4.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devstack import config as config_mod
-from devstack import console, plan, safefs
+from devstack import console, plan, safefs, startlock
 from devstack import env as env_mod
 from devstack.backends.local import LocalStack
 from devstack.config import Config
@@ -56,7 +55,7 @@ def supervise(
     )
     stack = LocalStack(config, the_plan, mux, load=load)
     # The daemon of `up --detach` runs under its parent's lock.
-    lock = None if daemon else acquire_start_lock(config.state_dir)
+    lock = None if daemon else startlock.acquire(config.state_dir)
     stack.prepare()
     stack.supervisor.install_signal_handlers()
     started = time.monotonic()
@@ -173,13 +172,3 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
         say("  Ctrl-C stops the stack; `devstack logs -f` follows it from another terminal")
     mux.note("devstack", f"ready in {report.seconds:.2f} s at {stack.config.public_url}/")
     mux.release()
-
-
-def acquire_start_lock(state_dir: Path) -> int:
-    """Held from the already-running check until the new supervisor is in state.json: two `up`
-    started at once in one project must not both pass the check (the loser then says "already
-    running" instead of reporting the winner's stack as its own). Released when the fd closes."""
-    safefs.ensure_dir(state_dir)
-    fd = safefs.open_file(state_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd

@@ -16,8 +16,8 @@ from types import FrameType
 
 from rich.console import Console
 
-from devstack import console, state
-from devstack.backends import detached, foreground
+from devstack import console, startlock, state
+from devstack.backends import detached
 from devstack.backends.local import check_not_running
 from devstack.backends.vm import VmStack
 from devstack.config import Config
@@ -52,7 +52,7 @@ def up(config: Config, color: str = "auto", detach: bool = False, daemon: bool =
         # boot takes minutes) and returns once state.json says ready. Refused here already when
         # a stack runs (the daemon's prepare() checks again, under the start lock).
         check_not_running(config)
-        lock = foreground.acquire_start_lock(config.state_dir)
+        lock = startlock.acquire(config.state_dir)
         body = functools.partial(up, config, "never", daemon=True)
         return detached.run_detached(config, body, color, lock, VM_DETACH_TIMEOUT, progress=True)
     started = time.monotonic()

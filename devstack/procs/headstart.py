@@ -5,10 +5,11 @@ the moment it exists (`launch_planned`), before the supervisor's own imports and
 
 Nothing in the record is trusted, only compared. When the supervisor starts gunicorn, a head
 start whose argv, folder and environment are exactly the new plan's is adopted (`take`);
-anything else is stopped and gunicorn starts as usual. A head start is only made when the stack
-is not running, the record's ports are free, its folders exist and the files the plan read
-(devstack.toml, .env) are as they were. The record is written once a
-stack is ready (`remember`), per user, keyed by the working folder and `--config`.
+anything else is stopped and gunicorn starts as usual. A head start is only made under the
+project's start lock (startlock.py: no two `up` racing), when the stack is not running, the
+record's ports are free, its folders exist and the files the plan read (devstack.toml, .env)
+are as they were. The record is written once a stack is ready (`remember`), per user, keyed by
+the working folder and `--config`.
 
 Imports nothing heavy: it runs first in `up --detach`'s daemon (backends/handoff.py).
 """
@@ -23,7 +24,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from devstack import __version__, cachedir, ports, procstat
+from devstack import __version__, cachedir, ports, procstat, startlock
 from devstack.procs import spawn
 
 if TYPE_CHECKING:
@@ -74,7 +75,10 @@ def launch(record_key: list[Any], folder: str | None = None) -> HeadStart | None
         return None
     try:
         record = _read_json(_file(folder, record_key))
-        if record.get("key") != record_key or not _free_to_start(record):
+        if record.get("key") != record_key or not startlock.hold(record["state_dir"]):
+            return None
+        if not _free_to_start(record):
+            startlock.release_held()
             return None
         return _spawn(record, "record")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -91,14 +95,20 @@ def launch_planned(config: Config, the_plan: Plan, prepare: Callable[[], None]) 
     record = planned(config, the_plan)
     if record is None:
         return None
+    from devstack import safefs
     from devstack.errors import DevstackError
 
     try:
+        safefs.ensure_dir(config.state_dir)  # for its start lock
+        if not startlock.hold(str(config.state_dir)):  # another `up` is starting this stack
+            return None
         if not _free_to_start(record, need_folders=False):
+            startlock.release_held()
             return None
         prepare()  # what `up` does next anyway: the socket folders exist
         return _spawn(record, "plan")
     except (OSError, ValueError, KeyError, DevstackError):  # a planted link: `up` says it itself
+        startlock.release_held()
         return None
 
 
@@ -185,6 +195,7 @@ def take(argv: list[str], cwd: str, env: Mapping[str, str]) -> subprocess.Popen[
     """The head start, if it is exactly this child and still running; else it is stopped."""
     global _launched
     launched, _launched = _launched, None
+    startlock.release_held()  # `up` has its start lock by now: one still held is another dir's
     if launched is None:
         return None
     same = (launched.argv, launched.cwd, launched.env) == (list(argv), str(cwd), dict(env))
@@ -198,6 +209,7 @@ def discard() -> None:
     """Stop a head start nobody adopted (`up` failed before starting gunicorn)."""
     global _launched
     launched, _launched = _launched, None
+    startlock.release_held()
     if launched is not None:
         _stop(launched)
 
