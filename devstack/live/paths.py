@@ -5,10 +5,8 @@ dir, or a short private folder when that path is too long for a unix socket (sun
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from devstack.errors import DevstackError
@@ -24,6 +22,9 @@ def socket_dir(state_dir: Path) -> Path:
     # nginx reads "$" in a socket path as a variable: such a project gets the short folder too.
     if len(str(state / LONGEST).encode()) <= SUN_PATH_MAX and "$" not in str(state):
         return state
+    import hashlib  # only here (~3 ms, with tempfile): a short path needs neither, on `up`'s start
+    import tempfile
+
     digest = hashlib.sha256(str(state).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"devstack-{os.getuid()}-{digest}"
 
