@@ -45,6 +45,13 @@ def _key(python: str, probed: tuple[str, ...]) -> list[Any]:
     return [FORMAT, os.path.abspath(python), list(probed)]
 
 
+def stale(saved: Any) -> bool:
+    """Facts no `up` will use again (cacheprune.py): another format or user, or an
+    interpreter that is gone."""
+    format_, python = saved["key"][:2]
+    return format_ != FORMAT or saved["owner"] != os.getuid() or not os.path.exists(python)
+
+
 def _file(folder: Path, python: str, probed: tuple[str, ...]) -> Path:
     # crc32, not sha256: hashlib's import is ~3 ms on the path to gunicorn's start. The file
     # holds the whole key, so two keys sharing a name only evict each other.

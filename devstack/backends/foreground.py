@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devstack import cacheprune, console, plan, safefs, startlock
 from devstack import config as config_mod
-from devstack import console, plan, safefs, startlock
 from devstack import env as env_mod
 from devstack.backends.local import LocalStack
 from devstack.config import Config
@@ -82,6 +82,8 @@ def supervise(
         )
         outcome["report"] = report
         stack.supervisor.call_soon(lambda: _on_ready(stack, mux, report, spinner, daemon))
+        if report.ok:
+            cacheprune.prune()  # at most once a day, here: after ready, off the supervisor's loop
 
     threading.Thread(target=readiness, daemon=True, name="readiness").start()
     try:

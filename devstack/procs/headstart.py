@@ -57,6 +57,13 @@ def key(config_arg: str | None, cwd: str | None = None) -> list[Any]:
     return [FORMAT, __version__, os.getuid(), folder, config_arg or ""]
 
 
+def stale(saved: Any) -> bool:
+    """A launch record no `up` will use again (cacheprune.py): another format or devstack
+    version, another user's, or for a project folder that is gone."""
+    format_, version, uid, folder = saved["key"][:4]
+    return (format_, version, uid) != (FORMAT, __version__, os.getuid()) or not os.path.isdir(folder)
+
+
 def _file(folder: str, record_key: list[Any]) -> str:
     return os.path.join(folder, f"launch-{zlib.crc32(json.dumps(record_key).encode()):08x}.json")
 
