@@ -12,7 +12,6 @@ is stale; anything else in the folder is left alone, and no symlink is followed.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 import time
@@ -79,9 +78,7 @@ def _stale(folder: str, entry: os.DirEntry[str], now: float) -> bool:
     if check is None or not name.endswith(".json"):
         return False
     try:
-        fd = os.open(os.path.join(folder, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            saved = json.loads(handle.read(1 << 20))
+        saved = headstart.read_json(os.path.join(folder, name))
     except FileNotFoundError:
         return False  # removed meanwhile (another prune)
     except (OSError, ValueError):

@@ -68,7 +68,7 @@ def _file(folder: str, record_key: list[Any]) -> str:
     return os.path.join(folder, f"launch-{zlib.crc32(json.dumps(record_key).encode()):08x}.json")
 
 
-def _read_json(path: str) -> Any:
+def read_json(path: str) -> Any:
     """A small JSON file, never through a symlink planted in its place (ELOOP: an OSError)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
@@ -81,11 +81,8 @@ def launch(record_key: list[Any], folder: str | None = None) -> HeadStart | None
     if folder is None:
         return None
     try:
-        record = _read_json(_file(folder, record_key))
-        if record.get("key") != record_key or not startlock.hold(record["state_dir"]):
-            return None
-        if not _free_to_start(record):
-            startlock.release_held()
+        record = read_json(_file(folder, record_key))
+        if record.get("key") != record_key or not _free_to_start(record):
             return None
         return _spawn(record, "record")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -107,10 +104,7 @@ def launch_planned(config: Config, the_plan: Plan, prepare: Callable[[], None]) 
 
     try:
         safefs.ensure_dir(config.state_dir)  # for its start lock
-        if not startlock.hold(str(config.state_dir)):  # another `up` is starting this stack
-            return None
         if not _free_to_start(record, need_folders=False):
-            startlock.release_held()
             return None
         prepare()  # what `up` does next anyway: the socket folders exist
         return _spawn(record, "plan")
@@ -151,9 +145,23 @@ def _spawn(record: Mapping[str, Any], source: str) -> HeadStart:
 
 
 def _free_to_start(record: Mapping[str, Any], need_folders: bool = True) -> bool:
+    """Not while another `up` starts this stack: its start lock is taken here (kept for `up`
+    when True, released otherwise). Then as _could_start says."""
+    if not startlock.hold(str(record["state_dir"])):
+        return False
+    free = False
+    try:
+        free = _could_start(record, need_folders)
+    finally:
+        if not free:
+            startlock.release_held()
+    return free
+
+
+def _could_start(record: Mapping[str, Any], need_folders: bool) -> bool:
     """Not while the stack runs, not onto a taken port, not without its socket folders."""
     try:
-        current = _read_json(os.path.join(record["state_dir"], "state.json"))
+        current = read_json(os.path.join(record["state_dir"], "state.json"))
         boss = current.get("supervisor") or {}
         running = current.get("status") not in ("stopped", "failed") and boss
         if running and procstat.alive(int(boss["pid"]), float(boss["create_time"])) is not False:
