@@ -1,7 +1,9 @@
 """The one error boundary of every command: an expected error is one line and a distinct exit
 code, Ctrl-C is 130, anything unexpected is a short message plus a crash log
 (DEVSTACK_TRACEBACK=1 prints the traceback instead). Free of typer, so that the everyday
-commands (fastpath.py) run inside it without importing typer at all."""
+commands (fastpath.py) run inside it without importing typer at all, and of the consoles until
+something is said: `up --detach`'s waiting process runs in it beside the daemon and gunicorn's
+boot, and on 2 cores every millisecond of its imports is taken from them."""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ import os
 import sys
 from collections.abc import Callable
 
-from devstack import __version__, console
-from devstack import env as env_mod
 from devstack.errors import DevstackError, Exit
 
 
@@ -21,6 +21,8 @@ def guarded(command: Callable[[], int]) -> int:
     except DevstackError as exc:
         from rich.markup import escape  # only on this path: rich is slow to import
 
+        from devstack import console
+
         console.err().print(f"[bold red]devstack: error:[/] {escape(str(exc))}", soft_wrap=True)
         return int(exc.exit_code)
     except KeyboardInterrupt:
@@ -28,6 +30,9 @@ def guarded(command: Callable[[], int]) -> int:
     except Exception as exc:
         import tempfile
         import traceback
+
+        from devstack import __version__, console
+        from devstack import env as env_mod
 
         if env_mod.current().environ.get("DEVSTACK_TRACEBACK"):
             traceback.print_exc(file=env_mod.current().err())
