@@ -68,6 +68,7 @@ def render_nginx(config: Config, facts: HostFacts, sendfile: bool) -> str:
     state = facts.state_dir
     return templates.render(
         "nginx.conf.j2",
+        cache=state / ".nginx.conf.cache",
         prefix=str(state),
         listen=_nginx_listen(config.server.listen_host, config.server.listen_port),
         app_port=config.server.app_port,
