@@ -1,12 +1,15 @@
-"""devstack's per-user cache folder: $XDG_CACHE_HOME/devstack, else ~/.cache/devstack.
+"""devstack's per-user cache folder: $XDG_CACHE_HOME/devstack, else ~/.cache/devstack, and
+reading one of its files.
 
 A string, not a Path: `up --detach`'s head start (procs/headstart.py) reads its record from
 here before pathlib is imported."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from typing import Any
 
 
 def path(environ: Mapping[str, str] = os.environ) -> str | None:
@@ -14,3 +17,10 @@ def path(environ: Mapping[str, str] = os.environ) -> str | None:
         os.path.join(environ["HOME"], ".cache") if environ.get("HOME") else ""
     )
     return os.path.join(base, "devstack") if base else None
+
+
+def read_json(path: str) -> Any:
+    """A small JSON file, never through a symlink planted in its place (ELOOP: an OSError)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        return json.loads(handle.read(1 << 20))

@@ -68,20 +68,13 @@ def _file(folder: str, record_key: list[Any]) -> str:
     return os.path.join(folder, f"launch-{zlib.crc32(json.dumps(record_key).encode()):08x}.json")
 
 
-def read_json(path: str) -> Any:
-    """A small JSON file, never through a symlink planted in its place (ELOOP: an OSError)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        return json.loads(handle.read(1 << 20))
-
-
 def launch(record_key: list[Any], folder: str | None = None) -> HeadStart | None:
     """Spawn gunicorn as the record says, if the record allows it now. Never raises."""
     folder = folder if folder is not None else cachedir.path()
     if folder is None:
         return None
     try:
-        record = read_json(_file(folder, record_key))
+        record = cachedir.read_json(_file(folder, record_key))
         if record.get("key") != record_key or not _free_to_start(record):
             return None
         return _spawn(record, "record")
@@ -161,7 +154,7 @@ def _free_to_start(record: Mapping[str, Any], need_folders: bool = True) -> bool
 def _could_start(record: Mapping[str, Any], need_folders: bool) -> bool:
     """Not while the stack runs, not onto a taken port, not without its socket folders."""
     try:
-        current = read_json(os.path.join(record["state_dir"], "state.json"))
+        current = cachedir.read_json(os.path.join(record["state_dir"], "state.json"))
         boss = current.get("supervisor") or {}
         running = current.get("status") not in ("stopped", "failed") and boss
         if running and procstat.alive(int(boss["pid"]), float(boss["create_time"])) is not False:
