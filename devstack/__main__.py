@@ -1,6 +1,6 @@
 """`python -m devstack` and the `devstack` script: up/status/logs/down written plainly run without
-importing typer (the CLI module and typer cost a third of such a command's start); anything else
-goes through the CLI."""
+importing typer (the CLI module and typer cost a third of such a command's start), and so does
+a help printed before (helpcache.py); anything else goes through the CLI."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ def main() -> None:
     args = sys.argv[1:]
     parsed = fastpath.parse(args)
     if parsed is None:
+        from devstack import helpcache
+
+        if helpcache.asked(args):  # typer only when this help was never printed before
+            leave(helpcache.show(args))
         from devstack.cli import main as cli_main
 
         cli_main(args)

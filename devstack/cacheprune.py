@@ -1,11 +1,12 @@
 """Keeps devstack's per-user cache folder (cachedir.py) from growing without bound.
 
-Every project folder ever started leaves a launch record (procs/headstart.py) and every app
-interpreter a facts file (pythoncache.py); nothing removed them, so a machine that starts many
-short-lived projects (checkouts, CI, benchmarks) collected thousands. Once a day at most (a
-stamp file's mtime), after a stack is ready and off the supervisor's loop, files are removed
-whose project folder or interpreter is gone, written by another format or devstack version,
-unreadable, or temporary files a crash left behind. Each file's owner module says whether it
+Every project folder ever started leaves a launch record (procs/headstart.py), every app
+interpreter a facts file (pythoncache.py), every devstack version its help texts
+(helpcache.py); nothing removed them, so a machine that starts many short-lived projects
+(checkouts, CI, benchmarks) collected thousands. Once a day at most (a stamp file's mtime),
+after a stack is ready and off the supervisor's loop, files are removed whose project folder or
+interpreter is gone, written by another format or devstack version, unreadable, or temporary
+files a crash left behind. Each file's owner module says whether it
 is stale; anything else in the folder is left alone, and no symlink is followed.
 """
 
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from devstack import cachedir, pythoncache
+from devstack import cachedir, helpcache, pythoncache
 from devstack.procs import headstart
 
 EVERY = 24 * 3600.0  # seconds between two prunes
@@ -27,6 +28,7 @@ TMP_AGE = 3600.0  # a temporary file this old was left by a writer that died
 KINDS: dict[str, Callable[[Any], bool]] = {
     "launch-": headstart.stale,
     "python-": pythoncache.stale,
+    "help-": helpcache.stale,
 }
 
 
@@ -78,7 +80,7 @@ def _stale(folder: str, entry: os.DirEntry[str], now: float) -> bool:
     if check is None or not name.endswith(".json"):
         return False
     try:
-        saved = headstart.read_json(os.path.join(folder, name))
+        saved = cachedir.read_json(os.path.join(folder, name))
     except FileNotFoundError:
         return False  # removed meanwhile (another prune)
     except (OSError, ValueError):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import __version__, cacheprune, pythoncache
+from devstack import __version__, cacheprune, helpcache, pythoncache
 from devstack.procs import headstart
 from tests.stackutil import Project, cli_env
 
@@ -24,6 +24,13 @@ def launch_record(cache: Path, project_folder: Path, version: str = __version__)
     key = [headstart.FORMAT, version, os.getuid(), str(project_folder), ""]
     path = Path(headstart._file(str(cache), key))
     path.write_text(json.dumps({"key": key, "argv": ["gunicorn"]}))
+    return path
+
+
+def help_text(cache: Path, version: str = __version__) -> Path:
+    key = [helpcache.FORMAT, version, [1, 2], ["--help"], 80]
+    path = cache / f"help-{abs(hash(version)) % 10**8:08d}.json"
+    path.write_text(json.dumps({"key": key, "text": "Usage: devstack"}))
     return path
 
 
@@ -43,6 +50,7 @@ def test_stale_files_go_and_the_rest_stay(tmp_path: Path) -> None:
     keep = {
         launch_record(cache, here),
         python_facts(cache, sys.executable),
+        help_text(cache),
         cache / "notes.txt",  # not ours to judge
     }
     (cache / "notes.txt").write_text("mine")
@@ -50,6 +58,7 @@ def test_stale_files_go_and_the_rest_stay(tmp_path: Path) -> None:
         launch_record(cache, gone),
         python_facts(cache, str(tmp_path / "old-venv" / "bin" / "python")),
         cache / "launch-0000beef.json",  # broken
+        help_text(cache, version="0.0.1"),  # an older devstack's help
     }
     (cache / "launch-0000beef.json").write_text("{not json")
     older = here / "second"
