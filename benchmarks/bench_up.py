@@ -14,7 +14,8 @@ interpreter (PYTHONPATH), as before.
 The goals (issue 13): up -> ready <= 1.3 x gunicorn alone -> first 200 (measured for a fresh
 copy of the project, for a project `up` ran in before, where gunicorn gets its head start, and
 for one whose devstack.toml was edited since, where it starts from the plan instead);
-`--help`, `status`, `logs -n 20`, `down` <= 1.3 x `python -c "import typer"`; `down` <= 0.3 s;
+`--help`, `status`, `logs -n 20`, `down` <= 1.3 x `python -c "import typer"` (a help is printed
+from devstack's cache after its first time: that first one is a row of its own); `down` <= 0.3 s;
 `logs -n 20` and `logs --since 1m --grep X` on a 1 GB store (rotations included) <= 0.2 s.
 """
 
@@ -250,10 +251,12 @@ def devstack_edits(base: Path, worker: str, edits: int) -> list[float]:
         devstack(root, "down", timeout=60)
 
 
-def wall(argv: list[str], cwd: Path) -> float:
+def wall(argv: list[str], cwd: Path, cache: Path | None = None) -> float:
+    """One run; cache: a per-user cache folder of its own (XDG_CACHE_HOME) instead of the user's."""
+    run_env = env() if cache is None else {**env(), "XDG_CACHE_HOME": str(cache)}
     t0 = time.perf_counter()
     subprocess.run(
-        argv, cwd=cwd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+        argv, cwd=cwd, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
     )
     return time.perf_counter() - t0
 
@@ -269,7 +272,9 @@ def command_starts(base: Path, runs: int, store: Path | None) -> dict[str, list[
     py = str(Path(ds[0]).with_name("python")) if len(ds) == 1 else ds[0]
     cases: dict[str, tuple[list[str], Path]] = {
         "import typer": ([py, "-c", "import typer"], root),
+        # helpcache.py: every --help after the first prints the text typer made then
         "devstack --help": ([*ds, "--help"], root),
+        "devstack --help (its first: typer makes the text)": ([*ds, "--help"], root),
         "devstack status": ([*ds, "status"], root),
         "devstack logs -n 20": ([*ds, "logs", "-n", "20"], root),
         # down of a project with nothing running: the command's own cost (a running stack's down is
@@ -285,9 +290,10 @@ def command_starts(base: Path, runs: int, store: Path | None) -> dict[str, list[
         )
     out: dict[str, list[float]] = {name: [] for name in cases}
     try:
-        for _ in range(runs):
+        for attempt in range(runs):
             for name, (argv, cwd) in cases.items():
-                out[name].append(wall(argv, cwd))
+                fresh = base / "caches" / f"{attempt}" if "its first" in name else None
+                out[name].append(wall(argv, cwd, fresh))
     finally:
         devstack(root, "down", timeout=60)
     return out
