@@ -1,5 +1,5 @@
-"""devstack's per-user cache folder: $XDG_CACHE_HOME/devstack, else ~/.cache/devstack, and
-reading one of its files.
+"""devstack's per-user cache folder: $XDG_CACHE_HOME/devstack, else ~/.cache/devstack, and the
+reader of its small JSON files (the head start also reads state.json with it).
 
 A string, not a Path: `up --detach`'s head start (procs/headstart.py) reads its record from
 here before pathlib is imported."""

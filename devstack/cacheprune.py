@@ -6,8 +6,8 @@ interpreter a facts file (pythoncache.py), every devstack version its help texts
 (checkouts, CI, benchmarks) collected thousands. Once a day at most (a stamp file's mtime),
 after a stack is ready and off the supervisor's loop, files are removed whose project folder or
 interpreter is gone, written by another format or devstack version, unreadable, or temporary
-files a crash left behind. Each file's owner module says whether it
-is stale; anything else in the folder is left alone, and no symlink is followed.
+files a crash left behind. Each file's owner module says whether it is stale; anything else in
+the folder is left alone, and no symlink is followed.
 """
 
 from __future__ import annotations

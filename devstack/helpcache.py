@@ -19,6 +19,7 @@ from devstack import __version__, cachedir
 
 FORMAT = 1
 HELP_OPTIONS = ("--help", "-h")
+HERE = os.path.dirname(os.path.abspath(__file__))  # this package's folder
 
 
 def asked(args: list[str]) -> bool:
@@ -53,9 +54,6 @@ def show(args: list[str]) -> int:
     if code == 0 and text and key is not None and path is not None:
         keep(path, key, text)
     return code
-
-
-HERE = os.path.dirname(os.path.abspath(__file__))  # this package's folder
 
 
 def cache_key(args: list[str], here: str = HERE) -> list[Any] | None:
