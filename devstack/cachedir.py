@@ -1,5 +1,5 @@
 """devstack's per-user cache folder: $XDG_CACHE_HOME/devstack, else ~/.cache/devstack, and the
-reader of its small JSON files (the head start also reads state.json with it).
+reader and writer of its small JSON files (the head start also reads state.json with it).
 
 A string, not a Path: `up --detach`'s head start (procs/headstart.py) reads its record from
 here before pathlib is imported."""
@@ -24,3 +24,18 @@ def read_json(path: str) -> Any:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as handle:
         return json.loads(handle.read(1 << 20))
+
+
+def write_json(path: str, data: Any) -> None:
+    """Keep data at path, private to this user (best effort: a cache not written is only a
+    slower next time). Replaced atomically; a symlink planted there is refused, never followed."""
+    from pathlib import Path  # on the writing side only: readers run before pathlib is imported
+
+    from devstack import safefs
+    from devstack.errors import DevstackError
+
+    try:
+        safefs.ensure_dir(Path(path).parent, 0o700)
+        safefs.write_text(Path(path), json.dumps(data), mode=0o600)
+    except (OSError, ValueError, DevstackError):
+        pass

@@ -52,7 +52,7 @@ def show(args: list[str]) -> int:
     text = captured.getvalue()
     sys.stdout.write(text)
     if code == 0 and text and key is not None and path is not None:
-        keep(path, key, text)
+        cachedir.write_json(path, {"key": key, "text": text})
     return code
 
 
@@ -84,17 +84,3 @@ def _file(key: list[Any] | None) -> str | None:
     if key is None or folder is None:
         return None
     return os.path.join(folder, f"help-{zlib.crc32(json.dumps(key).encode()):08x}.json")
-
-
-def keep(path: str, key: list[Any], text: str) -> None:
-    """Best effort: a help that cannot be kept is only made again next time."""
-    from pathlib import Path
-
-    from devstack import safefs
-    from devstack.errors import DevstackError
-
-    try:
-        safefs.ensure_dir(Path(path).parent, 0o700)
-        safefs.write_text(Path(path), json.dumps({"key": key, "text": text}), mode=0o600)
-    except (OSError, DevstackError):
-        pass

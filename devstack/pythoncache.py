@@ -88,5 +88,4 @@ def save(
             "stamps": stamps(python, dirs),
             "facts": facts,
         }
-        safefs.ensure_dir(folder, 0o700)
-        safefs.write_text(_file(folder, python, probed), json.dumps(record), mode=0o600)
+        cachedir.write_json(str(_file(folder, python, probed)), record)

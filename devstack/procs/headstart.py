@@ -238,16 +238,8 @@ def remember(
     """Write the launch record (`planned`'s fields) of a stack that became ready (best effort).
     inputs: the files the plan read (devstack.toml, .env): an edit of one means no head start
     from the record next time."""
-    import contextlib
-    from pathlib import Path
-
-    from devstack import safefs
-    from devstack.errors import DevstackError
-
     folder = folder if folder is not None else cachedir.path()
     if folder is None:
         return
     saved = {**record, "key": record_key, "inputs": {str(p): stamp(str(p)) for p in inputs}}
-    with contextlib.suppress(OSError, ValueError, DevstackError):
-        safefs.ensure_dir(Path(folder), 0o700)
-        safefs.write_text(Path(_file(folder, record_key)), json.dumps(saved), mode=0o600)
+    cachedir.write_json(_file(folder, record_key), saved)
