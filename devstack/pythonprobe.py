@@ -54,17 +54,30 @@ def guess(
 ) -> str | None:
     """apppython.locate's likely answer before the config is read: the same order, without
     app.python (a guess that differs is simply not used). None: devstack's own interpreter."""
-    if config_arg:
-        root = os.path.dirname(os.path.realpath(config_arg))
-    else:
-        root = start = os.path.realpath(cwd or os.getcwd())
-        while not any(is_file(os.path.join(root, n)) for n in ("devstack.toml", "pyproject.toml")):
-            parent = os.path.dirname(root)
-            if parent == root:
-                root = start
-                break
-            root = parent
+    root = project_root(config_arg, cwd, is_file)[0]
     return next((path for path, _ in candidates(root, environ) if is_file(path)), None)
+
+
+def project_root(
+    config_arg: str | None, cwd: str | None = None, is_file: Callable[[str], bool] = os.path.isfile
+) -> tuple[str, bool]:
+    """(the folder config.find_config will most likely call the project root, sure): sure when
+    it holds a devstack.toml, the file `up` reads first (a pyproject.toml may lack the section)."""
+    if config_arg:
+        path = os.path.realpath(config_arg)
+        if path.endswith(".toml") or is_file(path):  # the file `up` reads, named
+            return os.path.dirname(path), True
+        cwd = path  # a folder: searched from, as from the working folder
+    root = start = os.path.realpath(cwd or os.getcwd())
+    while True:
+        if is_file(os.path.join(root, "devstack.toml")):
+            return root, True
+        if is_file(os.path.join(root, "pyproject.toml")):
+            return root, False
+        parent = os.path.dirname(root)
+        if parent == root:
+            return start, False
+        root = parent
 
 
 def candidates(root: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:

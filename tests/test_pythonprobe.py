@@ -38,6 +38,25 @@ def test_guess_follows_locates_order_from_the_config_folder(tmp_path: Path) -> N
     assert guess({}, dot, config=str(root / "devstack.toml")) == str(dot)  # --config names the root
 
 
+@pytest.mark.unit
+def test_the_project_root_is_sure_only_beside_a_devstack_toml(tmp_path: Path) -> None:
+    """A gated gunicorn (headstart.py) makes .devstack/ there: never beside a pyproject.toml
+    that may hold no [tool.devstack]."""
+    root = tmp_path / "proj"
+    sub = str(root / "src")
+
+    def where(*present: Path, config: str | None = None) -> tuple[str, bool]:
+        return pythonprobe.project_root(config, sub, files(*present))  # type: ignore[arg-type]
+
+    assert where(root / "devstack.toml") == (str(root), True)
+    assert where(root / "pyproject.toml") == (str(root), False)
+    assert where(root / "pyproject.toml", root / "src" / "devstack.toml") == (sub, True)  # the nearest
+    assert where() == (sub, False)  # none anywhere: `up` says so
+    assert where(config=str(root / "other.toml")) == (str(root), True)  # --config names the file
+    assert where(root / "devstack.toml", config=str(root)) == (str(root), True)  # ... or a folder
+    assert where(config=sub) == (sub, False)
+
+
 def test_the_early_answer_is_the_one_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     asked = apppython.probe(PY, "test", own="/not/this/python", cache=None)
     pythonprobe.ask_early(PY)

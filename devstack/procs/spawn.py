@@ -9,7 +9,9 @@ import subprocess
 from collections.abc import Mapping
 
 
-def popen(argv: list[str], cwd: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+def popen(
+    argv: list[str], cwd: str, env: Mapping[str, str], pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         argv,
         cwd=cwd,
@@ -19,4 +21,5 @@ def popen(argv: list[str], cwd: str, env: Mapping[str, str]) -> subprocess.Popen
         stderr=subprocess.PIPE,
         start_new_session=True,
         close_fds=True,
+        pass_fds=pass_fds,  # a gated head start's pipe (headstart.py)
     )
