@@ -133,8 +133,12 @@ def _up(values: dict[str, Any]) -> int:
     from devstack import pythonprobe
 
     if not values.get("vm"):  # the app's interpreter answers while devstack imports and plans
-        config = values.get("config")
-        pythonprobe.start(str(config) if config else None)
+        config = str(values["config"]) if values.get("config") else None
+        if not values.get("detach") and not values.get("daemon"):  # a detached one's daemon: after its fork
+            from devstack.procs import headstart
+
+            headstart.launch_gated(config)  # gunicorn imports meanwhile, too
+        pythonprobe.start(config)
     from devstack import console
     from devstack.commands import up as cmd
 

@@ -30,7 +30,42 @@ def _die_with_devstack() -> None:
         os._exit(70)
 
 
+def _through_the_gate() -> None:
+    """A gated gunicorn (procs/headstart.py) was started with no settings but this file: wait
+    for devstack's plan on the pipe, then take its environment and its command line's settings
+    as this file's, the way gunicorn applies a command line. An empty pipe: devstack starts
+    gunicorn the usual way instead, this one exits. A HUP re-reads this file: the same again."""
+    fd = os.environ.pop("DEVSTACK_GATE", None)
+    if fd is not None and fd.isdigit():
+        chunks = []
+        while chunk := os.read(int(fd), 65536):
+            chunks.append(chunk)
+        os.close(int(fd))
+        if not chunks:
+            os._exit(0)
+        import json
+
+        from gunicorn.config import Config
+
+        message = json.loads(b"".join(chunks))
+        for name in [n for n in os.environ if n not in message["env"]]:
+            del os.environ[name]
+        os.environ.update(message["env"])
+        # The two start-up variables a running interpreter can still honour (headstart.py
+        # lets a plan differ in these only): both are read at every import.
+        sys.dont_write_bytecode = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+        prefix = os.environ.get("PYTHONPYCACHEPREFIX")
+        sys.pycache_prefix = os.path.abspath(prefix) if prefix else None
+        parsed = Config().parser().parse_args(message["argv"][3:])  # after `python -m gunicorn`
+        settings = {k: v for k, v in vars(parsed).items() if v is not None and k not in ("args", "config")}
+        if parsed.args:
+            settings["wsgi_app"] = settings["default_proc_name"] = parsed.args[0]
+        sys._devstack_gate = settings  # type: ignore[attr-defined]  # kept for a HUP's re-read
+    globals().update(getattr(sys, "_devstack_gate", {}))
+
+
 _die_with_devstack()
+_through_the_gate()
 
 if os.environ.get("DEVSTACK_WORKER") == "gevent":
     # Patch in the master before anything imports ssl/threading, as gevent asks; the workers

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import psutil
@@ -20,7 +22,8 @@ import pytest
 
 from devstack import procstat, startlock
 from devstack.procs import headstart
-from tests.stackutil import Project, cli_env, free_ports, processes_under
+from tests.doctorutil import doctor, finding, statuses
+from tests.stackutil import Project, cli_env, free_ports, processes_under, wait_for
 
 pytestmark = pytest.mark.needs_nginx
 ADOPTED = "): same command"  # gunicorn.log: "started ahead of the config (pid N): same command"
@@ -34,8 +37,18 @@ time.sleep(60)
 """
 
 
+def http_text(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
+
+
 def up(project: Project, cache: Path) -> tuple[int, str]:
-    done = project.cli("up", "--detach", env=cli_env(XDG_CACHE_HOME=str(cache)))
+    env = cli_env(XDG_CACHE_HOME=str(cache))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the gate tests set it in [app.env] only
+    done = project.cli("up", "--detach", env=env)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -201,3 +214,82 @@ def test_launch_planned_spawns_the_plans_gunicorn_or_nothing(
             assert stream is not None
             stream.close()
     assert headstart.pending() is None
+
+
+# What the app's worker sees: a variable of [app.env] and the interpreter's bytecode setting.
+PROBE_ROUTE = """
+
+@app.route("/gate-probe")
+def gate_probe():
+    import sys
+
+    return f"{os.environ.get('GATE_PROBE')} {sys.dont_write_bytecode} {os.environ.get('DEVSTACK_GATE')}"
+"""
+
+
+def gated_project(project: Project, app_env: str) -> None:
+    with (project.root / "app.py").open("a", encoding="utf-8") as app:
+        app.write(PROBE_ROUTE)
+    project.write_config(extra=f"[app.env]\n{app_env}\n")
+
+
+def gunicorn_cmdline(project: Project) -> list[str]:
+    return psutil.Process(project.state()["processes"]["gunicorn"]["pid"]).cmdline()
+
+
+def test_a_first_up_hands_the_plan_to_a_gated_gunicorn(project: Project, tmp_path: Path) -> None:
+    """No launch record: gunicorn was spawned at the fork with no settings but gunicorn_conf.py,
+    and got the plan's through its pipe: the app sees [app.env], a HUP keeps every setting."""
+    gated_project(project, 'GATE_PROBE = "through"\nPYTHONDONTWRITEBYTECODE = "1"')
+    code, out = up(project, tmp_path / "cache")
+    assert code == 0, out
+    pid = project.state()["processes"]["gunicorn"]["pid"]
+    argv = gunicorn_cmdline(project)
+    assert argv[-2:] == ["--config", headstart.CONF] and "--bind" not in argv, argv  # the gated one
+    record = json.loads((project.state_dir / headstart.GATE_RECORD).read_text())
+    assert record["pid"] == pid and f"127.0.0.1:{project.app_port}" in record["argv"]
+    probe = f"http://127.0.0.1:{project.app_port}/gate-probe"
+    assert http_text(probe) == "through True None"  # its environment, sys, and no pipe left over
+    worker = psutil.Process(pid).children()[0].pid
+    os.kill(pid, signal.SIGHUP)  # gunicorn reads its config file again and replaces the worker
+    assert wait_for(lambda: [c.pid for c in psutil.Process(pid).children()] not in ([], [worker]), 20)
+    assert wait_for(lambda: http_text(probe) == "through True None", 20)
+    report = doctor(cwd=project.root)[1]  # the settings it judges are the plan's, not the argv's
+    bad = {k: v for k, v in statuses(report).items() if k.startswith("gunicorn.") and v not in ("ok", "na")}
+    assert not bad, [finding(report, k) for k in bad]
+
+
+def test_a_plan_the_gate_cannot_give_gets_gunicorn_spawned(project: Project, tmp_path: Path) -> None:
+    """A variable the interpreter reads only at start (PYTHONHASHSEED): the gated gunicorn is
+    stopped and the plan's own command line is spawned, with nothing left behind."""
+    gated_project(project, 'GATE_PROBE = "spawned"\nPYTHONHASHSEED = "7"')
+    code, out = up(project, tmp_path / "cache")
+    assert code == 0, out
+    assert f"127.0.0.1:{project.app_port}" in gunicorn_cmdline(project)
+    assert http_text(f"http://127.0.0.1:{project.app_port}/gate-probe") == "spawned False None"
+    gated = [
+        p for p in processes_under(project.root) if "gunicorn" in p.cmdline() and "--bind" not in p.cmdline()
+    ]
+    assert gated == [], gated
+
+
+def test_an_up_that_fails_stops_its_gated_gunicorn(project: Project, tmp_path: Path) -> None:
+    project.write_config(app="threads = 0")  # refused by the config's check, after the fork
+    code, out = up(project, tmp_path / "cache")
+    assert code != 0 and "threads" in out, out
+    assert wait_for(lambda: processes_under(project.root) == [], 10), processes_under(project.root)
+
+
+@pytest.mark.unit
+def test_a_gate_opens_only_where_nothing_read_at_start_differs() -> None:
+    gated = {"PATH": "/bin", "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8", headstart.GATE: "5"}
+    assert headstart.applicable(gated, {**gated, "FLASK_DEBUG": "1", "PATH": "/usr/bin"})
+    assert headstart.applicable(gated, {**gated, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": ""})
+    for name, value in [
+        ("PYTHONPATH", "src"),
+        ("LC_ALL", "C"),
+        ("LD_PRELOAD", "x.so"),
+        ("WEB_CONCURRENCY", "4"),
+    ]:
+        assert not headstart.applicable(gated, {**gated, name: value}), name
+    assert not headstart.applicable(gated, {k: v for k, v in gated.items() if k != "LANG"})  # unset too

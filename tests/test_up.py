@@ -172,6 +172,8 @@ def test_ctrl_c_leaves_no_child_process(project: Project, tmp_path: object) -> N
         children = psutil.Process(proc.pid).children(recursive=True)
         names = {c.name() for c in children}
         assert any("nginx" in n for n in names) and len(children) >= 4  # masters and workers
+        gunicorn = psutil.Process(project.state()["processes"]["gunicorn"]["pid"])
+        assert "--bind" not in gunicorn.cmdline()  # a first up: gated at the start (headstart.py)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
         _, alive = psutil.wait_procs(children, timeout=5)

@@ -36,7 +36,8 @@ def split(config_arg: str | None) -> Callable[[], int] | None:
     os.setsid()  # the terminal's Ctrl-C and hang-up reach the waiting parent only
     _verdict_fd = write
     _record_key = headstart.key(config_arg)
-    if headstart.launch(_record_key) is None:  # no head start: at least ask the app's python now
+    if headstart.launch(_record_key) is None:  # no record: a gated gunicorn, and its facts asked now
+        headstart.launch_gated(config_arg)
         from devstack import pythonprobe
 
         pythonprobe.start(config_arg)

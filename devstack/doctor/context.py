@@ -154,7 +154,7 @@ class Context:
 
     @cached_property
     def gunicorn(self) -> procinfo.Gunicorn | None:
-        return procinfo.find(self.app_url)
+        return procinfo.find(self.app_url, self.t.nginx_prefix if self.t.managed else None)
 
     # -- static files ---------------------------------------------------------------------------
     @cached_property

@@ -6,14 +6,18 @@ Precedence as gunicorn applies it: config file < GUNICORN_CMD_ARGS < command lin
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from devstack import apppython, probes, runner
+from devstack import apppython, probes, runner, safefs
+from devstack.errors import DevstackError
+from devstack.procs.headstart import GATE, GATE_RECORD
 
 # option -> (setting name, takes a value)
 OPTIONS: dict[str, tuple[str, bool]] = {
@@ -169,7 +173,7 @@ def master_of(pid: int) -> psutil.Process | None:
     return proc
 
 
-def describe(proc: psutil.Process) -> Gunicorn:
+def describe(proc: psutil.Process, state_dir: Path | None = None) -> Gunicorn:
     cmdline = proc.cmdline()
     info = Gunicorn(pid=proc.pid, cmdline=cmdline)
     try:
@@ -179,6 +183,10 @@ def describe(proc: psutil.Process) -> Gunicorn:
         info.live_workers = len([c for c in proc.children() if is_gunicorn(c)])
     except psutil.Error:
         pass
+    gated = gate_record(state_dir, proc.pid) if GATE in info.env else None
+    if gated is not None:  # devstack's own, started gated: its settings came through the pipe
+        info.cmdline = cmdline = gated["argv"]
+        info.env = {**info.env, **gated["env"]}
     args = gunicorn_args(cmdline)
     # Config file first (lowest precedence), then GUNICORN_CMD_ARGS, then the command line.
     probe: dict[str, str] = {}
@@ -197,8 +205,23 @@ def describe(proc: psutil.Process) -> Gunicorn:
     return info
 
 
-def find(app_url: str | None) -> Gunicorn | None:
-    """The gunicorn master holding the address nginx proxies to (a TCP port or a unix socket).
+def gate_record(state_dir: Path | None, pid: int) -> dict[str, Any] | None:
+    """What devstack's gated gunicorn pid was given (procs/headstart.py), from state_dir; None
+    for another process, no record, or a planted link."""
+    if state_dir is None:
+        return None
+    try:
+        record = json.loads(safefs.read_text(state_dir / GATE_RECORD))
+    except (OSError, ValueError, DevstackError):
+        return None
+    if not isinstance(record, dict) or record.get("pid") != pid:
+        return None
+    return record
+
+
+def find(app_url: str | None, state_dir: Path | None = None) -> Gunicorn | None:
+    """The gunicorn master holding the address nginx proxies to (a TCP port or a unix socket);
+    state_dir: devstack's, whose gated gunicorn's settings are read from there.
 
     Never "the only gunicorn running": an unrelated gunicorn must not change the verdict."""
     if app_url is None:
@@ -226,5 +249,5 @@ def find(app_url: str | None) -> Gunicorn | None:
     for pid in sorted(set(pids)):
         master = master_of(pid)
         if master is not None:
-            return describe(master)
+            return describe(master, state_dir)
     return None

@@ -1,7 +1,12 @@
 """gunicorn's head start: spawned from the last ready stack's launch record, before devstack's
 own imports, config and plan, which then run while it boots (~0.1 s off `up` -> ready). With
-no usable record (a project's first `up`, an edited devstack.toml), it is spawned from the plan
-the moment it exists (`launch_planned`), before the supervisor's own imports and set-up.
+no usable record (a project's first `up`, an edited devstack.toml), gunicorn is spawned gated
+(`launch_gated`): `python -m gunicorn --config gunicorn_conf.py`, nothing of the plan in it,
+waiting in gunicorn_conf.py on a pipe while it imports; once the plan exists, `launch_planned`
+writes the plan's command line and environment into the pipe and gunicorn_conf.py applies them
+as config-file settings. A plan that needs what a started interpreter can no longer change (a
+PYTHON*, locale or loader variable, another interpreter or folder) closes the gate instead: the
+gated gunicorn exits and the plan's is spawned at once.
 
 Nothing in the record is trusted, only compared. When the supervisor starts gunicorn, a head
 start whose argv, folder and environment are exactly the new plan's is adopted (`take`);
@@ -16,10 +21,12 @@ Imports nothing heavy: it runs first in `up --detach`'s daemon (backends/handoff
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
 import subprocess
+import sys
 import zlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -34,6 +41,27 @@ if TYPE_CHECKING:
     from devstack.plan import Plan
 
 FORMAT = 2  # 2: the inputs' stamps
+GATE = "DEVSTACK_GATE"  # the gated gunicorn's end of its pipe (gunicorn_conf.py reads it)
+GATE_RECORD = "gunicorn.gate.json"  # in the state dir: what a gated gunicorn was given (doctor)
+CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gunicorn_conf.py")
+# Read by the interpreter or by gunicorn's own imports before gunicorn_conf.py runs: a gated
+# gunicorn started with another value cannot become the plan's (gunicorn reads PORT,
+# WEB_CONCURRENCY, FORWARDED_ALLOW_IPS, SENDFILE and XDG_RUNTIME_DIR into its defaults).
+READ_AT_START = ("PYTHON", "LC_", "LD_", "MALLOC_", "GUNICORN_")
+READ_AT_START_NAMES = frozenset(
+    (
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "PORT",
+        "WEB_CONCURRENCY",
+        "FORWARDED_ALLOW_IPS",
+        "SENDFILE",
+        "XDG_RUNTIME_DIR",
+    )
+)
+# ... except these, which gunicorn_conf.py applies to sys as it opens the gate.
+APPLIED_AT_GATE = frozenset(("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"))
 
 
 class HeadStart:
@@ -44,8 +72,9 @@ class HeadStart:
         self.argv = argv
         self.cwd = cwd
         self.env = env
-        self.source = source  # "record" (before the config was read) or "plan"
+        self.source = source  # "record" (before the config was read), "gate" or "plan"
         self.ports = {int(p) for p in _bound_ports(argv)}
+        self.gate: int | None = None  # a gated one: the pipe its settings are written to
 
 
 _launched: HeadStart | None = None
@@ -82,15 +111,53 @@ def launch(record_key: list[Any], folder: str | None = None) -> HeadStart | None
         return None  # no record, a foreign or broken one, a planted link: start as usual
 
 
-def launch_planned(config: Config, the_plan: Plan, prepare: Callable[[], None]) -> HeadStart | None:
-    """Spawn the plan's gunicorn now, if nothing was launched yet and the stack could start
-    (not running, its ports free); prepare() first makes its folders (the backend's state dir).
-    Only for the process that will supervise it: take() wants this PID in its environment.
-    Never raises; a refusal is said later, by `up` itself."""
+def launch_gated(config_arg: str | None) -> HeadStart | None:
+    """No launch record: spawn gunicorn gated now, in the folder holding devstack.toml with the
+    interpreter `up` will most likely choose (pythonprobe.py), under the project's start lock,
+    unless the stack runs. Its imports then overlap devstack's config and plan. Never raises."""
     if _launched is not None:
+        return None
+    from devstack import pythonprobe
+
+    root, sure = pythonprobe.project_root(config_arg)
+    if not sure:
+        return None  # a pyproject.toml may not be devstack's: no .devstack/ made beside it
+    python = pythonprobe.guess(config_arg) or sys.executable  # apppython.locate's last resort
+    state_dir = os.path.join(root, ".devstack")
+    try:
+        if os.path.islink(state_dir):
+            return None  # `up` refuses it with its one-line error
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(state_dir, 0o755)
+        if not _free_to_start({"state_dir": state_dir, "inputs": {}, "ports": []}, need_folders=False):
+            return None
+        read, write = os.pipe()
+        try:
+            # PYTHONUNBUFFERED and an empty GUNICORN_CMD_ARGS are what every plan sets (plan.py).
+            gated_env = {"PYTHONUNBUFFERED": "1", "GUNICORN_CMD_ARGS": "", GATE: str(read)}
+            record = {"argv": [python, "-m", "gunicorn", "--config", CONF], "cwd": root, "env": gated_env}
+            launched = _spawn(record, "gate", pass_fds=(read,))
+        finally:
+            os.close(read)
+    except OSError:
+        startlock.release_held()
+        return None
+    launched.gate = write
+    return launched
+
+
+def launch_planned(config: Config, the_plan: Plan, prepare: Callable[[], None]) -> HeadStart | None:
+    """Start the plan's gunicorn now, if the stack could start (not running, its ports free):
+    through the gate of a gated one (launch_gated) when it can become the plan's, else spawned;
+    prepare() first makes its folders (the backend's state dir). Only for the process that will
+    supervise it: take() wants this PID in its environment. Never raises; a refusal is said
+    later, by `up` itself."""
+    gated = _launched if _launched is not None and _launched.gate is not None else None
+    if _launched is not None and gated is None:
         return None
     record = planned(config, the_plan)
     if record is None:
+        discard()
         return None
     from devstack import safefs
     from devstack.errors import DevstackError
@@ -98,12 +165,60 @@ def launch_planned(config: Config, the_plan: Plan, prepare: Callable[[], None]) 
     try:
         safefs.ensure_dir(config.state_dir)  # for its start lock
         if not _free_to_start(record, need_folders=False):
+            discard()
             return None
         prepare()  # what `up` does next anyway: the socket folders exist
+        if gated is not None:
+            if _open_gate(gated, record, the_plan.facts.app_python.gunicorn):
+                return gated
+            _stop(gated)
         return _spawn(record, "plan")
     except (OSError, ValueError, KeyError, DevstackError):  # a planted link: `up` says it itself
-        startlock.release_held()
+        discard()
         return None
+
+
+def applicable(gated_env: Mapping[str, str], env: Mapping[str, str]) -> bool:
+    """Whether a gunicorn started with gated_env becomes one started with env by setting its
+    variables: none that is read at start differs."""
+    names = (set(gated_env) | set(env)) - {GATE} - APPLIED_AT_GATE
+    at_start = [n for n in names if n.startswith(READ_AT_START) or n in READ_AT_START_NAMES]
+    return all(gated_env.get(n) == env.get(n) for n in at_start)
+
+
+def _open_gate(gated: HeadStart, record: Mapping[str, Any], gunicorn: tuple[int, ...] | None) -> bool:
+    """Hand the gated gunicorn the plan's command line and environment (what Child.start would
+    spawn), if it can become that one; False: it could not, and its gate is still shut."""
+    argv, cwd = [str(a) for a in record["argv"]], str(record["cwd"])
+    env = {**os.environ, **{str(k): str(v) for k, v in record["env"].items()}}
+    env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())
+    same_start = argv[: len(gated.argv)] == gated.argv and cwd == gated.cwd
+    # gunicorn >= 20.1 takes the app from a config file (wsgi_app)
+    if not same_start or (gunicorn or (0,)) < (20, 1) or not applicable(gated.env, env):
+        return False
+    if gated.proc.poll() is not None:
+        return False
+    from pathlib import Path
+
+    from devstack import safefs
+
+    # The doctor's variables only: the app's own values (a .env secret) are never written down.
+    told = {k: v for k, v in env.items() if k.startswith(("DEVSTACK", "GUNICORN_")) or k == "WEB_CONCURRENCY"}
+    state = {"pid": gated.proc.pid, "argv": argv, "env": told}
+    safefs.write_text(Path(record["state_dir"]) / GATE_RECORD, json.dumps(state), mode=0o600)
+    message = memoryview(json.dumps({"argv": argv, "env": env}).encode())
+    fd, gated.gate = gated.gate, None
+    assert fd is not None
+    try:
+        while message:
+            message = message[os.write(fd, message) :]
+    except OSError:  # it died meanwhile: Child.start spawns the plan's
+        return False
+    finally:
+        os.close(fd)
+    gated.argv, gated.env, gated.source = argv, env, "plan"
+    gated.ports = {int(p) for p in _bound_ports(argv)}
+    return True
 
 
 def planned(config: Config, the_plan: Plan) -> dict[str, Any] | None:
@@ -127,12 +242,12 @@ def planned(config: Config, the_plan: Plan) -> dict[str, Any] | None:
     }
 
 
-def _spawn(record: Mapping[str, Any], source: str) -> HeadStart:
+def _spawn(record: Mapping[str, Any], source: str, pass_fds: tuple[int, ...] = ()) -> HeadStart:
     global _launched
     argv, cwd = [str(a) for a in record["argv"]], str(record["cwd"])
     env = {**os.environ, **{str(k): str(v) for k, v in record["env"].items()}}
     env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())  # gunicorn_conf.py: PR_SET_PDEATHSIG
-    proc = spawn.popen(argv, cwd, env)
+    proc = spawn.popen(argv, cwd, env, pass_fds)
     _launched = HeadStart(proc, argv, cwd, env, source)
     return _launched
 
@@ -223,8 +338,14 @@ def discard() -> None:
 
 
 def _stop(launched: HeadStart) -> None:
+    global _launched
     from devstack.procs import kill
 
+    if _launched is launched:
+        _launched = None
+    if launched.gate is not None:  # shut: gunicorn_conf.py makes it exit at once
+        os.close(launched.gate)
+        launched.gate = None
     proc = launched.proc
     kill.stop_group(proc.pid, grace=3.0, exited=lambda: proc.poll() is not None)
     for stream in (proc.stdout, proc.stderr):

@@ -150,6 +150,10 @@ def test_installed_devstack_runs_the_projects_own_venv(
         assert ago.status == 200 and ago.body == b"a minute", ago.body[:300]
         status = run([devstack, "status"], cwd=app)
         assert f"app python: {app / '.venv' / 'bin' / 'python'} (.venv/ in the project)" in status, status
+        # A first up: the .venv's gunicorn was spawned gated at the fork and given the plan.
+        state = json.loads((app / ".devstack" / "state.json").read_text())
+        gated = json.loads((app / ".devstack" / "gunicorn.gate.json").read_text())
+        assert gated["pid"] == state["processes"]["gunicorn"]["pid"], gated
     finally:
         subprocess.run([devstack, "down"], cwd=app, env=clean_env(), capture_output=True, timeout=60)
     assert not processes_under(app), "processes left behind"
