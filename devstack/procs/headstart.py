@@ -189,9 +189,7 @@ def applicable(gated_env: Mapping[str, str], env: Mapping[str, str]) -> bool:
 def _open_gate(gated: HeadStart, record: Mapping[str, Any], gunicorn: tuple[int, ...] | None) -> bool:
     """Hand the gated gunicorn the plan's command line and environment (what Child.start would
     spawn), if it can become that one; False: it could not, and its gate is still shut."""
-    argv, cwd = [str(a) for a in record["argv"]], str(record["cwd"])
-    env = {**os.environ, **{str(k): str(v) for k, v in record["env"].items()}}
-    env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())
+    argv, cwd, env = _command(record)
     same_start = argv[: len(gated.argv)] == gated.argv and cwd == gated.cwd
     # gunicorn >= 20.1 takes the app from a config file (wsgi_app)
     if not same_start or (gunicorn or (0,)) < (20, 1) or not applicable(gated.env, env):
@@ -244,12 +242,18 @@ def planned(config: Config, the_plan: Plan) -> dict[str, Any] | None:
 
 def _spawn(record: Mapping[str, Any], source: str, pass_fds: tuple[int, ...] = ()) -> HeadStart:
     global _launched
-    argv, cwd = [str(a) for a in record["argv"]], str(record["cwd"])
-    env = {**os.environ, **{str(k): str(v) for k, v in record["env"].items()}}
-    env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())  # gunicorn_conf.py: PR_SET_PDEATHSIG
+    argv, cwd, env = _command(record)
     proc = spawn.popen(argv, cwd, env, pass_fds)
     _launched = HeadStart(proc, argv, cwd, env, source)
     return _launched
+
+
+def _command(record: Mapping[str, Any]) -> tuple[list[str], str, dict[str, str]]:
+    """A record's argv, folder and whole environment, as Child.start would spawn it."""
+    argv, cwd = [str(a) for a in record["argv"]], str(record["cwd"])
+    env = {**os.environ, **{str(k): str(v) for k, v in record["env"].items()}}
+    env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())  # gunicorn_conf.py: PR_SET_PDEATHSIG
+    return argv, cwd, env
 
 
 def _free_to_start(record: Mapping[str, Any], need_folders: bool = True) -> bool:
