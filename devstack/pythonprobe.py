@@ -54,7 +54,13 @@ def guess(
 ) -> str | None:
     """apppython.locate's likely answer before the config is read: the same order, without
     app.python (a guess that differs is simply not used). None: devstack's own interpreter."""
-    root = project_root(config_arg, cwd, is_file)[0]
+    return venv_python(project_root(config_arg, cwd, is_file)[0], environ, is_file)
+
+
+def venv_python(
+    root: str, environ: Mapping[str, str] = os.environ, is_file: Callable[[str], bool] = os.path.isfile
+) -> str | None:
+    """The first of root's candidates that exists (None: devstack's own interpreter)."""
     return next((path for path, _ in candidates(root, environ) if is_file(path)), None)
 
 

@@ -122,7 +122,7 @@ def launch_gated(config_arg: str | None) -> HeadStart | None:
     root, sure = pythonprobe.project_root(config_arg)
     if not sure:
         return None  # a pyproject.toml may not be devstack's: no .devstack/ made beside it
-    python = pythonprobe.guess(config_arg) or sys.executable  # apppython.locate's last resort
+    python = pythonprobe.venv_python(root) or sys.executable  # apppython.locate's last resort
     state_dir = os.path.join(root, ".devstack")
     try:
         if os.path.islink(state_dir):
