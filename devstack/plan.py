@@ -14,6 +14,7 @@ from devstack import apppython, fsinfo, procfile, templates
 from devstack.config import RESERVED_NAMES, Config
 from devstack.errors import ConfigError, DevstackError
 from devstack.facts import HostFacts
+from devstack.procs import headstart
 
 ASYNC_MODES = {"gthread": "threading", "gevent": "gevent", "eventlet": "eventlet"}
 # What each worker needs besides gunicorn, as pip names (in the install hints).
@@ -240,7 +241,7 @@ def gunicorn_spec(config: Config, facts: HostFacts, engine: str, colors: bool = 
         "-m",
         "gunicorn",
         "--config",
-        str(Path(__file__).with_name("gunicorn_conf.py")),
+        headstart.CONF,  # the same file a gated head start was given: compared there
         "--chdir",
         str(app_dir),
         "--bind",
