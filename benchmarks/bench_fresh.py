@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from devstack import probes  # noqa: E402
-from tests.stackutil import cli_env, make_project  # noqa: E402
+from devstack.stack import probes  # noqa: E402
+from tests.support.stack import cli_env, make_project  # noqa: E402
 
 CSS = "static/css/app.css"
 

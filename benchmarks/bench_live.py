@@ -34,8 +34,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.browserutil import CHROMIUM, FLAGS  # noqa: E402
-from tests.stackutil import Project, cli_env, free_port, make_project, wait_for  # noqa: E402
+from tests.support.browser import CHROMIUM, FLAGS  # noqa: E402
+from tests.support.stack import Project, cli_env, free_port, make_project, wait_for  # noqa: E402
 
 NODE_DIR = Path.home() / ".cache" / "devstack-bench" / "node"
 POLL = """() => {

@@ -62,7 +62,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from devstack.logs.sink import LogMux
 from devstack.logs.format import width_for
-from devstack.plan import ProcessSpec
+from devstack.stack.plan import ProcessSpec
 from devstack.procs.child import Child
 log_dir, procfile = Path(sys.argv[2]), Path(sys.argv[3])
 specs = []

@@ -272,7 +272,7 @@ def command_starts(base: Path, runs: int, store: Path | None) -> dict[str, list[
     py = str(Path(ds[0]).with_name("python")) if len(ds) == 1 else ds[0]
     cases: dict[str, tuple[list[str], Path]] = {
         "import typer": ([py, "-c", "import typer"], root),
-        # helpcache.py: every --help after the first prints the text typer made then
+        # speed/helpcache.py: every --help after the first prints the text typer made then
         "devstack --help": ([*ds, "--help"], root),
         "devstack --help (its first: typer makes the text)": ([*ds, "--help"], root),
         "devstack status": ([*ds, "status"], root),

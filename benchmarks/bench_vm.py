@@ -64,8 +64,8 @@ def outside() -> int:
 
 
 def inside() -> int:
-    from devstack import probes
-    from devstack.config import load
+    from devstack.project.config import load
+    from devstack.stack import probes
     from devstack.vm import vagrantfile
 
     base = Path(tempfile.mkdtemp(prefix="devstack-bench-"))

@@ -2,7 +2,7 @@
 
 `python benchmarks/fault_figures.py [--cycles 100] [--kills 5] [--fuzz 3000]`
 
-Runs the scenarios of tests/faults (the same code, tests/faults/faultutil.py) on free loopback
+Runs the scenarios of tests/faults (the same code, tests/support/faults.py) on free loopback
 ports and prints what they measured: up/down cycles and what they left behind, recovery times
 after kill -9, the crash-loop backoff and its CPU cost, signals, kill -9 of devstack itself, fuzz
 cases, traversal attempts, and the watcher under a 100,000-file tree.
@@ -27,9 +27,9 @@ os.environ.setdefault("NO_COLOR", "1")
 
 import psutil  # noqa: E402
 
-from devstack import probes  # noqa: E402
-from tests.faults import faultutil as fu  # noqa: E402
-from tests.stackutil import Project, kill_leftovers, make_project, processes_under  # noqa: E402
+from devstack.stack import probes  # noqa: E402
+from tests.support import faults as fu  # noqa: E402
+from tests.support.stack import Project, kill_leftovers, make_project, processes_under  # noqa: E402
 
 ROWS: list[tuple[str, str, str]] = []
 

@@ -40,7 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.stackutil import Project, make_project, memory_split  # noqa: E402
+from tests.support.stack import Project, make_project, memory_split  # noqa: E402
 
 SPAM = r"""
 import os, sys, time

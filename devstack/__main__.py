@@ -1,6 +1,6 @@
 """`python -m devstack` and the `devstack` script: up/status/logs/down written plainly run without
 importing typer (the CLI module and typer cost a third of such a command's start), and so does
-a help printed before (helpcache.py); anything else goes through the CLI."""
+a help printed before (speed/helpcache.py); anything else goes through the CLI."""
 
 from __future__ import annotations
 
@@ -8,30 +8,30 @@ import contextlib
 import os
 import sys
 
-from devstack import fastpath
+from devstack.speed import fastpath
 
 
 def main() -> None:
     args = sys.argv[1:]
     parsed = fastpath.parse(args)
     if parsed is None:
-        from devstack import helpcache
+        from devstack.speed import helpcache
 
         if helpcache.asked(args):  # typer only when this help was never printed before
             leave(helpcache.show(args))
-        from devstack.cli import main as cli_main
+        from devstack.cli.app import main as cli_main
 
         cli_main(args)
     elif fastpath.detaches(parsed):  # before any other import: the daemon forks off first
-        from devstack.backends import handoff
+        from devstack.speed import handoff
 
         config = parsed[1].get("config")
         wait = handoff.split(str(config) if config else None)
         if wait is not None:  # the shell's process: the daemon's verdict is this command's
-            from devstack import boundary
+            from devstack.cli import boundary
 
             leave(boundary.guarded(wait))
-    from devstack import boundary
+    from devstack.cli import boundary
 
     leave(boundary.guarded(lambda: fastpath.run(args) or 0))
 

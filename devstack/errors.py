@@ -1,4 +1,4 @@
-"""The errors devstack expects, each printed as one line by the error boundary in cli.py."""
+"""The errors devstack expects, each printed as one line by the error boundary in cli/app.py."""
 
 from __future__ import annotations
 

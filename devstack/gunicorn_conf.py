@@ -31,7 +31,7 @@ def _die_with_devstack() -> None:
 
 
 def _through_the_gate() -> None:
-    """A gated gunicorn (procs/headstart.py) was started with no settings but this file: wait
+    """A gated gunicorn (speed/headstart.py) was started with no settings but this file: wait
     for devstack's plan on the pipe, then take its environment and its command line's settings
     as this file's, the way gunicorn applies a command line. An empty pipe: devstack starts
     gunicorn the usual way instead, this one exits. A HUP re-reads this file: the same again."""

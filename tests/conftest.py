@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.stackutil import Project, kill_leftovers, make_project, processes_under
+from tests.support.stack import Project, kill_leftovers, make_project, processes_under
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.stackutil import REPO
+from tests.support.stack import REPO
 
 
 @pytest.mark.parametrize(

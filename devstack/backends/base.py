@@ -1,7 +1,7 @@
 """What a backend is: the `Stack` both local.py (this machine) and vm.py (a Vagrant VM) implement.
 
 A command picks one and drives it the same way: prepare (cheap checks that can fail before
-anything starts), start, wait_ready (readiness.py's three proofs through the public URL), then
+anything starts), start, wait_ready (stack/readiness.py's three proofs through the public URL), then
 set_status as it goes and stop at the end. What each run records lives in `state` (state.json).
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from devstack.config import Config
-from devstack.readiness import ReadyReport
-from devstack.state import StackState
+from devstack.project.config import Config
+from devstack.stack.readiness import ReadyReport
+from devstack.stack.state import StackState
 
 
 class Stack(Protocol):

@@ -1,6 +1,6 @@
 """`devstack up --detach`: the supervisor in its own session, and the wait for it to say "ready"
 (or "waiting" for a fix of the app) in state.json — forked from here, or (a plain `up --detach`)
-this process itself, forked first by backends/handoff.py."""
+this process itself, forked first by speed/handoff.py."""
 
 from __future__ import annotations
 
@@ -16,15 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devstack import console, envfiles, plan, safefs, startlock, state
-from devstack import env as env_mod
-from devstack.backends import handoff
 from devstack.backends.foreground import say, supervise
 from devstack.backends.local import check_not_running, check_ports
-from devstack.config import Config
-from devstack.console import escape
 from devstack.errors import DevstackError, Exit
-from devstack.procs import headstart, heap, kill
+from devstack.procs import heap
+from devstack.project import envfiles
+from devstack.project.config import Config
+from devstack.speed import handoff, headstart
+from devstack.stack import plan, state
+from devstack.system import console, kill, safefs, startlock
+from devstack.system import env as env_mod
+from devstack.system.console import escape
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -66,7 +68,7 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
     def body() -> int:
         return supervise(config, the_plan, color, daemon=True, timeout=timeout)
 
-    def remember() -> None:  # the next `up` here gives gunicorn a head start (procs/headstart.py)
+    def remember() -> None:  # the next `up` here gives gunicorn a head start (speed/headstart.py)
         record_key = handoff.record_key()
         record = headstart.planned(config, the_plan)
         if record_key is None or record is None:
@@ -90,7 +92,7 @@ def run_detached(
     """Run body() in its own session (its output into logs/supervisor.out) and wait for
     state.json to say ready (or waiting, when waiting_ok). progress: echo the daemon's own
     lines meanwhile (a VM boot takes minutes: say what it is doing). Forked here, unless this
-    process is already `up --detach`'s daemon (backends/handoff.py): then body() runs here
+    process is already `up --detach`'s daemon (speed/handoff.py): then body() runs here
     and the waiting happens beside it. on_ready: called once the stack is ready."""
     config.state_dir.mkdir(exist_ok=True)
     state.path(config.state_dir).unlink(missing_ok=True)

@@ -17,20 +17,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devstack import cacheprune, console, plan, safefs, startlock
-from devstack import config as config_mod
-from devstack import env as env_mod
 from devstack.backends.local import LocalStack
-from devstack.config import Config
-from devstack.console import escape
 from devstack.errors import DevstackError, Exit
-from devstack.live import paths as live_paths
 from devstack.logs.format import width_for
 from devstack.logs.sink import LogMux
 from devstack.procs import heap
+from devstack.project import config as config_mod
+from devstack.project.config import Config
+from devstack.speed import cacheprune
+from devstack.stack import livepaths as live_paths
+from devstack.stack import plan
+from devstack.system import console, safefs, startlock
+from devstack.system import env as env_mod
+from devstack.system.console import escape
 
 if TYPE_CHECKING:
-    from devstack.readiness import ReadyReport
+    from devstack.stack.readiness import ReadyReport
 
 
 def supervise(

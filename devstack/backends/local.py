@@ -15,22 +15,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devstack import config as config_mod
-from devstack import facts, ports, runner, safefs, state
-from devstack import plan as plan_mod
 from devstack.backends.statedir import prepare_state_dir
-from devstack.config import Config
 from devstack.errors import DevstackError, Exit, PortTaken
-from devstack.facts import find_nginx as find_nginx  # doctor and tests import it from here
 from devstack.live.tap import BootTap
 from devstack.logs.sink import Sink
-from devstack.plan import Plan
-from devstack.procs import headstart, heap
+from devstack.procs import heap
 from devstack.procs.supervisor import BOOT_ERRORS, Supervisor
+from devstack.project import config as config_mod
+from devstack.project.config import Config
+from devstack.speed import headstart
+from devstack.stack import facts, state
+from devstack.stack import plan as plan_mod
+from devstack.stack.facts import find_nginx as find_nginx  # doctor and tests import it from here
+from devstack.stack.plan import Plan
+from devstack.system import ports, runner, safefs
 
 if TYPE_CHECKING:
     from devstack.live.reloader import LiveReload
-    from devstack.readiness import ReadyReport
+    from devstack.stack.readiness import ReadyReport
     from devstack.watch.fresh import StaticWatcher
 
 READY_TIMEOUT = 30.0
@@ -362,7 +364,7 @@ class LocalStack:
 
     def wait_ready(self, started: float, timeout: float = READY_TIMEOUT) -> ReadyReport:
         """HTTP 200 on / through nginx, static bytes equal to disk, Socket.IO over websocket."""
-        from devstack import readiness  # http.client & co: imported while gunicorn boots
+        from devstack.stack import readiness  # http.client & co: imported while gunicorn boots
 
         config = self.config
         target = readiness.Target(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import contextlib
 import os
 
-from devstack import safefs
-from devstack.config import Config
-from devstack.facts import HostFacts
-from devstack.live import paths as live_paths
+from devstack.project.config import Config
+from devstack.stack import livepaths as live_paths
+from devstack.stack.facts import HostFacts
+from devstack.system import safefs
 
 # Where nginx keeps its pid and temp files: all under the state dir, nothing under /etc or /var.
 NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")

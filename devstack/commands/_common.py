@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devstack import config as config_mod
-from devstack import env as env_mod
-from devstack.config import Config
+from devstack.project import config as config_mod
+from devstack.project.config import Config
+from devstack.system import env as env_mod
 
 
 def config_file(path: Path | None) -> Path:

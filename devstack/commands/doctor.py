@@ -6,15 +6,15 @@ from pathlib import Path
 
 from rich.text import Text
 
-from devstack import config as config_mod
-from devstack import env as env_mod
 from devstack.commands._common import load_config
 from devstack.doctor import guest as doctor_guest
 from devstack.doctor import registry, render, runner, targets
 from devstack.doctor.context import Context
 from devstack.doctor.model import CheckSpec, Result
-from devstack.env import Env
 from devstack.errors import ConfigError, DevstackError, Exit
+from devstack.project import config as config_mod
+from devstack.system import env as env_mod
+from devstack.system.env import Env
 
 
 def run(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devstack import env as env_mod
-from devstack import state
 from devstack.commands._common import config_file, load_config
 from devstack.errors import ConfigError
+from devstack.stack import state
+from devstack.system import env as env_mod
 
 # No rich, psutil or backend import on the healthy path: `down` is a signal and a short wait;
 # nothing running here is a read of state.json.
@@ -15,7 +15,7 @@ from devstack.errors import ConfigError
 
 def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, destroy: bool = False) -> int:
     if halt or destroy:
-        from devstack.backends import vm_run
+        from devstack.vm import run as vm_run
 
         return vm_run.down(load_config(config_path), halt=halt, destroy=destroy)
     try:
@@ -33,7 +33,7 @@ def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, des
     record = current.supervisor
     running = record.alive()
     if running:
-        from devstack.procs import kill
+        from devstack.system import kill
 
         # Waits for it to exit, not to be reaped: the detached supervisor's parent is init, which
         # may reap late (a zombie that has already stopped everything counts as gone).

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devstack import env as env_mod
-from devstack import layout, templates
-from devstack.config import CONFIG_NAME
-from devstack.env import Env
 from devstack.errors import DevstackError
+from devstack.project import layout
+from devstack.project.config import CONFIG_NAME
+from devstack.stack import templates
+from devstack.system import env as env_mod
+from devstack.system.env import Env
 
 
 def run(root: Path, env: Env | None = None) -> int:

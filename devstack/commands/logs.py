@@ -7,16 +7,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack import env as env_mod
-from devstack import procfile
 from devstack.commands._common import load_config
-from devstack.config import RESERVED_NAMES, Config
-from devstack.env import Env
 from devstack.errors import DevstackError, Exit
 from devstack.logs import format as fmt
 from devstack.logs import reader
 from devstack.logs.printer import Printer
 from devstack.logs.query import QueryError, record_filter
+from devstack.project import procfile
+from devstack.project.config import RESERVED_NAMES, Config
+from devstack.system import env as env_mod
+from devstack.system.env import Env
 
 FOLLOW_DEFAULT_LINES = 10  # like tail -f: some context, then what comes
 POLL_SECONDS = 0.1

@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devstack import env as env_mod
-from devstack import state
 from devstack.commands._common import load_config
-from devstack.env import Env
+from devstack.stack import state
+from devstack.system import env as env_mod
+from devstack.system.env import Env
 
 # Plain ANSI, not rich: importing rich would double this command's run time.
 GREEN, RED, RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"

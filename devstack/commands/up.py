@@ -1,7 +1,7 @@
 """`devstack up`: render, validate, start, prove ready, then stream logs until Ctrl-C.
 
 The foreground run is backends/foreground.py, `--detach` is backends/detached.py, `--vm` is
-backends/vm_run.py: this module only picks one.
+vm/run.py: this module only picks one.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devstack import facts, plan
 from devstack.commands._common import load_config
-from devstack.procs import headstart
+from devstack.speed import headstart
+from devstack.stack import facts, plan
 
 
 def run(
@@ -36,17 +36,17 @@ def _run(
     os.umask(os.umask(0o022) | 0o022)
     config = load_config(config_path)
     if vm:
-        from devstack.backends import vm_run
+        from devstack.vm import run as vm_run
 
         return vm_run.up(config, color=color, detach=detach)
     the_plan = plan.build(config, facts.gather(config), colors=color != "never")
-    from devstack.backends import handoff
     from devstack.backends.statedir import prepare_state_dir
+    from devstack.speed import handoff
 
     if not detach or handoff.parent_waits():  # this process supervises: gunicorn boots meanwhile
         headstart.launch_planned(config, the_plan, lambda: prepare_state_dir(config, the_plan.facts))
-    from devstack import console  # the supervisor's own imports and set-up overlap gunicorn's boot
     from devstack.backends import detached, foreground
+    from devstack.system import console  # the supervisor's own imports and set-up overlap gunicorn's boot
 
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from devstack import fsinfo, ports, probes
 from devstack.doctor import nginxconf, nginxproc, procinfo
 from devstack.doctor.nginxconf import Directive, NginxConf
+from devstack.stack import probes
+from devstack.system import fsinfo, ports
 
 ASSET = re.compile(r"""<(?:link|script)\b[^>]*?(?:href|src)\s*=\s*["']([^"']+)["']""", re.I)
 WS_TIMEOUT = 3.0  # a websocket handshake that works takes milliseconds on loopback

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from devstack import state
-from devstack.config import Config
+from devstack.project.config import Config
+from devstack.stack import state
 
 
 @dataclass

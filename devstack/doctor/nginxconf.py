@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import runner
+from devstack.system import runner
 
 DUMP_MARK = re.compile(r"^# configuration file (.+):$")
 # Directives whose values are inherited by inner blocks only when the inner block has none.

@@ -15,9 +15,11 @@ from typing import Any
 
 import psutil
 
-from devstack import apppython, probes, runner, safefs
 from devstack.errors import DevstackError
-from devstack.procs.headstart import GATE, GATE_RECORD
+from devstack.project import apppython
+from devstack.speed.headstart import GATE, GATE_RECORD
+from devstack.stack import probes
+from devstack.system import runner, safefs
 
 # option -> (setting name, takes a value)
 OPTIONS: dict[str, tuple[str, bool]] = {
@@ -206,7 +208,7 @@ def describe(proc: psutil.Process, state_dir: Path | None = None) -> Gunicorn:
 
 
 def gate_record(state_dir: Path | None, pid: int) -> dict[str, Any] | None:
-    """What devstack's gated gunicorn pid was given (procs/headstart.py), from state_dir; None
+    """What devstack's gated gunicorn pid was given (speed/headstart.py), from state_dir; None
     for another process, no record, or a planted link."""
     if state_dir is None:
         return None

@@ -9,12 +9,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from devstack import __version__
-from devstack import env as env_mod
 from devstack.doctor.context import Context
 from devstack.doctor.model import CheckSpec, Result
 from devstack.doctor.registry import AREAS
 from devstack.doctor.runner import exit_code, summary
-from devstack.env import Env
+from devstack.system import env as env_mod
+from devstack.system.env import Env
 
 SCHEMA_ID = "https://devstack.invalid/schemas/doctor-report-1.json"
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")

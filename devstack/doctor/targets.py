@@ -9,10 +9,10 @@ from pathlib import Path
 
 import psutil
 
-from devstack import state
-from devstack.config import Config
 from devstack.doctor.context import Target
 from devstack.errors import DevstackError
+from devstack.project.config import Config
+from devstack.stack import state
 
 
 def nginx_binary() -> str | None:

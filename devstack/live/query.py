@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from devstack.live import paths
+from devstack.stack import livepaths as paths
 
 
 def tabs_report(state_dir: Path, timeout: float = 4.0) -> dict[str, Any] | None:

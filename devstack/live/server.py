@@ -20,9 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devstack import probes
-from devstack.live import paths, ws
+from devstack.live import ws
 from devstack.live.hub import Hub, Tab
+from devstack.stack import livepaths as paths
+from devstack.stack import probes
 
 CLIENT_JS = Path(__file__).with_name("client.js")
 MAX_HEAD = 16384

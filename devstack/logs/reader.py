@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from devstack import safefs
 from devstack.logs import format as fmt
 from devstack.logs.store import generations
+from devstack.system import safefs
 
 Record = tuple[bytes, str, bytes, bytes]
 _ROTATED = re.compile(r"^(?P<name>.+)\.log(?:\.\d+)?$")

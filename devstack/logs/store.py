@@ -18,7 +18,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from devstack import safefs
+from devstack.system import safefs
 
 _GENERATION = re.compile(r"\.log\.(\d+)$")
 

@@ -12,8 +12,9 @@ import threading
 from collections.abc import Callable
 
 from devstack.logs.sink import Sink
-from devstack.plan import ProcessSpec
-from devstack.procs import headstart, kill, spawn
+from devstack.speed import headstart
+from devstack.stack.plan import ProcessSpec
+from devstack.system import kill, spawn
 
 # Linux: the child asks the kernel for SIGTERM when devstack dies, even by kill -9, so a crashed
 # supervisor leaves no orphan holding a port. The check on the parent closes the race where

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, overload
 
-from devstack import ports
 from devstack.logs.sink import Sink
-from devstack.plan import ProcessSpec
 from devstack.procs.child import Child, ChildState
+from devstack.stack.plan import ProcessSpec
+from devstack.system import ports
 
 # gunicorn's arbiter exit codes when the app cannot even be imported.
 BOOT_ERRORS = {3: "Worker failed to boot", 4: "App failed to load"}

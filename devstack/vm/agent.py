@@ -29,9 +29,9 @@ UNIT = "devstack-stack"
 
 
 def _run(config_file: Path, guest_state_dir: Path) -> int:
-    from devstack import config as config_mod
-    from devstack import facts, plan
     from devstack.backends import foreground
+    from devstack.project import config as config_mod
+    from devstack.stack import facts, plan
 
     def guest_load(path: Path) -> config_mod.Config:
         """The synced devstack.toml, derived for the guest by plain fields (no subclass): state

@@ -13,9 +13,9 @@ import tarfile
 from pathlib import Path
 
 import devstack
-from devstack import templates
-from devstack.config import Config
 from devstack.errors import DevstackError, Exit
+from devstack.project.config import Config
+from devstack.stack import templates
 from devstack.vm import ssh
 from devstack.vm.agent import GUEST_BASE, GUEST_SRC, GUEST_STATE, UNIT
 from devstack.vm.wheelhouse import GUEST_VENV

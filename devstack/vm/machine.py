@@ -1,4 +1,4 @@
-"""The VM itself (not a devstack backend: backends/vm.py drives it): `Machine` is what the VM
+"""The VM itself (not a devstack backend: vm/backend.py drives it): `Machine` is what the VM
 backend needs of it, `VagrantMachine` does it through python-vagrant — preflight, state, up/reload
 with a live progress view, halt, destroy, ssh-config.
 
@@ -23,9 +23,9 @@ from typing import IO, Protocol
 
 from rich.console import Console
 
-from devstack import console, runner
-from devstack.config import Config
 from devstack.errors import DevstackError, Exit
+from devstack.project.config import Config
+from devstack.system import console, runner
 from devstack.vm import vagrantfile
 
 PLUGINS = {"libvirt": "vagrant-libvirt", "virtualbox": ""}  # virtualbox support is built in

@@ -9,10 +9,10 @@ from __future__ import annotations
 import subprocess
 import threading
 
-from devstack.config import Config
 from devstack.logs.sink import LogMux
 from devstack.logs.store import LogStore
-from devstack.procs.kill import stop_process
+from devstack.project.config import Config
+from devstack.system.kill import stop_process
 from devstack.vm import ssh
 from devstack.vm.agent import GUEST_SRC, GUEST_STATE
 

@@ -11,10 +11,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from devstack import runner
-from devstack.config import Config
 from devstack.errors import DevstackError, Exit
-from devstack.procs.kill import stop_process
+from devstack.project.config import Config
+from devstack.system import runner
+from devstack.system.kill import stop_process
 from devstack.vm import sockdir, vagrantfile
 
 HOST = "default"  # the Host name in `vagrant ssh-config` output

@@ -19,10 +19,9 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from devstack import runner
-from devstack.config import Config
 from devstack.errors import DevstackError, Exit
-from devstack.procs import kill
+from devstack.project.config import Config
+from devstack.system import kill, runner
 from devstack.vm import ssh, vagrantfile
 from devstack.vm.agent import GUEST_SRC
 from devstack.watch.observers import ignored

@@ -20,9 +20,9 @@ import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from devstack import templates
-from devstack.config import Config
 from devstack.errors import ConfigError
+from devstack.project.config import Config
+from devstack.stack import templates
 from devstack.vm import userfile
 from devstack.vm.userfile import UserVagrantfile
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from devstack import runner
-from devstack.config import Config
 from devstack.errors import DevstackError, Exit
+from devstack.project.config import Config
+from devstack.system import runner
 from devstack.vm import ssh
 from devstack.vm.agent import GUEST_BASE
 

@@ -21,8 +21,8 @@ from typing import Protocol
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver
 
-from devstack import httpcache, probes
 from devstack.logs.sink import Sink
+from devstack.stack import httpcache, probes
 from devstack.watch.observers import ignored, make_observer
 
 DEBOUNCE = 0.008  # a save is write(s) then close: wait this long after the last write

@@ -8,7 +8,7 @@ from pathlib import Path
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from devstack import fsinfo
+from devstack.system import fsinfo
 from devstack.watch.poller import CheapPollingObserver
 
 # Editors write these around a save; none of them is the file the user meant.

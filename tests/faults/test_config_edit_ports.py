@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from tests.faults.faultutil import notes, recorded, serving
-from tests.stackutil import Project, free_port, wait_for
+from tests.support.faults import notes, recorded, serving
+from tests.support.stack import Project, free_port, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

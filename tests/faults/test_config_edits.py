@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from devstack import ports, probes
-from tests.faults.faultutil import busy_ports, notes, recorded, serving
-from tests.stackutil import Project, free_port, wait_for
+from devstack.stack import probes
+from devstack.system import ports
+from tests.support.faults import busy_ports, notes, recorded, serving
+from tests.support.stack import Project, free_port, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

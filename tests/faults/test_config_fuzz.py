@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devstack import config as config_mod
 from devstack.errors import ConfigError
-from tests.stackutil import EXAMPLE, cli_env
+from devstack.project import config as config_mod
+from tests.support.stack import EXAMPLE, cli_env
 
 pytestmark = [pytest.mark.faults]
 

@@ -9,15 +9,8 @@ import sys
 
 import pytest
 
-from tests.faults.faultutil import (
-    kill_and_recover,
-    notes,
-    recorded,
-    serving,
-    wait_status,
-    watch_crash_loop,
-)
-from tests.stackutil import Project, wait_for
+from tests.support.faults import kill_and_recover, notes, recorded, serving, wait_status, watch_crash_loop
+from tests.support.stack import Project, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from tests.faults.faultutil import up_down_cycle
-from tests.stackutil import Project, processes_under
+from tests.support.faults import up_down_cycle
+from tests.support.stack import Project, processes_under
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stackutil import Project, processes_under
+from tests.support.stack import Project, processes_under
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

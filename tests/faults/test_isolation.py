@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.faultutil import kill_and_recover, log_text, recorded, serving, tree
-from tests.stackutil import Project, cli_env, kill_leftovers, make_project, processes_under, wait_for
+from tests.support.faults import kill_and_recover, log_text, recorded, serving, tree
+from tests.support.stack import Project, cli_env, kill_leftovers, make_project, processes_under, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

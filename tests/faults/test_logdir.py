@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack import probes
-from tests.faults.faultutil import serving, start_foreground, wait_status
-from tests.stackutil import Project, wait_for
+from devstack.stack import probes
+from tests.support.faults import serving, start_foreground, wait_status
+from tests.support.stack import Project, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

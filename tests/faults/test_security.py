@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from devstack import probes
-from tests.faults.faultutil import (
+from devstack.stack import probes
+from tests.support.faults import (
     SECRET,
     plant_secrets,
     raw_get,
@@ -23,7 +23,7 @@ from tests.faults.faultutil import (
     try_traversals,
     wait_status,
 )
-from tests.stackutil import Project, cli_env
+from tests.support.stack import Project, cli_env
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 
@@ -125,7 +125,7 @@ def test_state_and_logs_are_not_world_writable(project: Project, umask: int) -> 
 
 def test_project_folder_with_spaces_and_nginx_punctuation(tmp_path: Path) -> None:
     # "My Projects" is a common folder name; ; { } # would end or open an nginx directive.
-    from tests.stackutil import kill_leftovers, make_project, processes_under
+    from tests.support.stack import kill_leftovers, make_project, processes_under
 
     proj = make_project(tmp_path / "My Projects; {dev} #1")
     try:

@@ -15,15 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.faults.faultutil import (
-    alive,
-    busy_ports,
-    serving,
-    start_foreground,
-    tree,
-    wait_status,
-)
-from tests.stackutil import Project, cli_env, processes_under, wait_for
+from tests.support.faults import alive, busy_ports, serving, start_foreground, tree, wait_status
+from tests.support.stack import Project, cli_env, processes_under, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.stackutil import REPO, cli_env
+from tests.support.stack import REPO, cli_env
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from devstack import probes
-from tests.faults.faultutil import notes, serving
-from tests.stackutil import Project, kill_leftovers, make_project, processes_under, wait_for
+from devstack.stack import probes
+from tests.support.faults import notes, serving
+from tests.support.stack import Project, kill_leftovers, make_project, processes_under, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 

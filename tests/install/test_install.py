@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack import __version__, probes
-from tests.stackutil import EXAMPLE, REPO, free_ports, kill_leftovers, processes_under
+from devstack import __version__
+from devstack.stack import probes
+from tests.support.stack import EXAMPLE, REPO, free_ports, kill_leftovers, processes_under
 
 pytestmark = [pytest.mark.install, pytest.mark.needs_nginx]
 
@@ -243,7 +244,7 @@ def imported(run: subprocess.CompletedProcess[str], module: str) -> bool:
 
 
 def test_help_is_kept_and_printed_again_without_typer(wheel_devstack: Path, tmp_path: Path) -> None:
-    """helpcache.py: the help typer printed once is printed again from the per-user cache, for
+    """speed/helpcache.py: the help typer printed once is printed again from the per-user cache, for
     the same words and terminal width only; a usage error is never kept; a link planted in
     place of a kept help is neither read nor written through."""
     cache = tmp_path / "cache"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack.plan import ProcessSpec
 from devstack.procs.child import ChildState
 from devstack.procs.supervisor import BACKOFF_MAX, STABLE_AFTER, Supervisor
+from devstack.stack.plan import ProcessSpec
 
 pytestmark = pytest.mark.unit
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stackutil import EXAMPLE, Project, cli_env
+from tests.support.stack import EXAMPLE, Project, cli_env
 
 BOOT_TIMEOUT = 600.0
 

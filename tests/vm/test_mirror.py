@@ -16,7 +16,7 @@ def test_mirrored_guest_logs_rotate_by_size(tmp_path: Path, monkeypatch: pytest.
     config = _project(tmp_path)
     with open(config.root / "devstack.toml", "a", encoding="utf-8") as handle:
         handle.write("\n[logs]\nmax_bytes = 4096\nbackups = 2\n")
-    from devstack.config import load
+    from devstack.project.config import load
 
     config = load(config.root / "devstack.toml")
     # What `agent follow` prints: "following", then "<source>\t<time> <o|e|d> <text>" lines.

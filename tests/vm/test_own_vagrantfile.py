@@ -13,12 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack import probes
-from devstack.config import load
+from devstack.project.config import load
+from devstack.stack import probes
 from devstack.vm import guest, vagrantfile
-from tests.stackutil import EXAMPLE
+from tests.support.stack import EXAMPLE
+from tests.support.wheel import make_wheel
 from tests.vm.conftest import VMProject, _sweep, vm_unavailable
-from tests.wheelutil import make_wheel
 
 pytestmark = pytest.mark.vm
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from devstack.config import Config, load
 from devstack.errors import ConfigError
+from devstack.project.config import Config, load
 from devstack.vm import userfile, vagrantfile
 from devstack.vm.machine import vagrant_env
-from tests.stackutil import EXAMPLE
+from tests.support.stack import EXAMPLE
 
 pytestmark = pytest.mark.unit
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from devstack import readiness
 from devstack.backends.base import Stack
 from devstack.backends.local import LocalStack
-from devstack.backends.vm import VmStack
-from devstack.console import err
 from devstack.logs.sink import LogMux
+from devstack.stack import readiness
+from devstack.system.console import err
+from devstack.vm.backend import VmStack
 from devstack.watch.fresh import StaticWatcher
 from tests.vm.test_vm_units import FakeMachine, _project
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from devstack import probes
-from tests.browserutil import BROWSER_MARKS, CHROMIUM, FLAGS
+from devstack.stack import probes
+from tests.support.browser import BROWSER_MARKS, CHROMIUM, FLAGS
 from tests.vm.conftest import VMProject
 
 pytestmark = [pytest.mark.vm, *BROWSER_MARKS]

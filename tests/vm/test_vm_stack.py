@@ -13,8 +13,9 @@ import time
 import psutil
 import pytest
 
-from devstack import ports, probes
-from devstack.config import load
+from devstack.project.config import load
+from devstack.stack import probes
+from devstack.system import ports
 from devstack.vm import guest
 from tests.vm.conftest import VMProject
 

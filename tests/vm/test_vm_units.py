@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from devstack.backends import vm as vm_backend
-from devstack.config import Config, load
 from devstack.errors import DevstackError, Exit, PortTaken
+from devstack.project.config import Config, load
 from devstack.vm import agent, vagrantfile
+from devstack.vm import backend as vm_backend
 from devstack.vm.machine import Machine, VagrantMachine, VMError
-from tests.stackutil import EXAMPLE, free_port
+from tests.support.stack import EXAMPLE, free_port
 
 
 def _project(tmp_path: Path, vm: str = "") -> Config:

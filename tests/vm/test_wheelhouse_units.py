@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.config import parse
 from devstack.errors import DevstackError
+from devstack.project.config import parse
 from devstack.vm import wheelhouse
 from devstack.vm.wheelhouse import GuestPython
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from devstack import probes
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na
 from devstack.doctor.nginxconf import Directive
+from devstack.stack import probes
 
 
 def config(d: Directive) -> Evidence:

@@ -6,12 +6,12 @@ the page) the stylesheets it applies; doctor compares them with the disk.
 
 from __future__ import annotations
 
-from devstack import probes
 from devstack.doctor.checks import static as _static  # noqa: F401 -- the ladder first, then this rung
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
 from devstack.live.query import tabs_report
+from devstack.stack import probes
 
 
 @check(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from devstack import apppython, fsinfo
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
+from devstack.project import apppython
+from devstack.system import fsinfo
 
 EVENTLET_FIX = (
     "run the gthread worker with simple-websocket: `pip install simple-websocket`, "
@@ -299,8 +300,8 @@ def sync_worker(ctx: Context) -> Outcome:
 
 def _app_gunicorn(config_path: Path | None) -> tuple[int, ...] | None:
     """gunicorn's version in the APP's interpreter (what `up` would run), not in devstack's."""
-    from devstack.config import load
     from devstack.errors import DevstackError
+    from devstack.project.config import load
 
     if config_path is None:
         return None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import psutil
 
-from devstack import ports
 from devstack.doctor.context import Context, port_of
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
+from devstack.system import ports
 
 EXPECTED = {"public": ("nginx",), "nginx": ("nginx",), "app": ("gunicorn", "python")}
 ANY_ADDRESS = ("0.0.0.0", "::", "*")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devstack import fsinfo, probes
 from devstack.doctor import nginxconf
 from devstack.doctor.checks import config, needs_nginx, needs_public
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
+from devstack.stack import probes
+from devstack.system import fsinfo
 
 
 def _static_loc(ctx: Context) -> Outcome | nginxconf.Directive:

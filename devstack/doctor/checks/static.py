@@ -7,12 +7,12 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from devstack import httpcache
 from devstack.doctor import nginxconf, nginxproc
 from devstack.doctor.checks import config, needs_nginx, needs_public, needs_static, public_static_200
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, header, na, ok
 from devstack.doctor.registry import check
+from devstack.stack import httpcache
 
 DEV_HEADERS = 'add_header Cache-Control "no-store" always; expires off; (or expires -1; for no-cache)'
 

@@ -1,0 +1,166 @@
+"""Which Python runs the app, and what that Python has installed.
+
+devstack is installed like a CLI (pipx, `uv tool install`), in a venv of its own that holds none
+of the app's packages; the app lives in ITS venv. gunicorn, its worker and every "is X
+importable" check therefore run in the app's interpreter, found in this order:
+
+1. `app.python` in devstack.toml (relative to the project root);
+2. `$VIRTUAL_ENV` (an activated venv);
+3. `.venv/` or `venv/` in the project root (uv, poetry in-project, `python -m venv .venv`);
+   `$UV_PROJECT_ENVIRONMENT` when uv is told to keep it elsewhere;
+4. devstack's own interpreter (devstack and the app installed together).
+
+The facts are asked of that interpreter in one subprocess (~20 ms, started early by `up`:
+project/pythonprobe.py); for devstack's own they are
+read in-process; either answer is remembered while its sys.path folders stay unchanged
+(speed/pythoncache.py). gunicorn_conf.py runs in the app's interpreter and never imports devstack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devstack.errors import ConfigError, DevstackError
+from devstack.project import pythonprobe
+from devstack.project.config import Config
+from devstack.project.pythonprobe import PROBED
+from devstack.speed import pythoncache
+from devstack.system import runner
+
+
+@dataclass(frozen=True)
+class AppPython:
+    """The interpreter that runs the app, why it was chosen, and what it has installed."""
+
+    path: str
+    why: str  # how it was chosen, as `up` and `status` say it
+    version: str
+    gunicorn: tuple[int, ...] | None
+    has: frozenset[str]
+
+    @property
+    def gunicorn_shown(self) -> str:
+        return ".".join(map(str, self.gunicorn)) if self.gunicorn else "not installed"
+
+    def importable(self, module: str) -> bool:
+        return module in self.has
+
+    def install_hint(self, *packages: str) -> str:
+        """The exact command that installs packages into this interpreter."""
+        quoted = " ".join(f"'{p}'" if any(c in p for c in "<>=[") else p for p in packages)
+        return f"{self.path} -m pip install {quoted}"
+
+
+def locate(
+    config: Config,
+    environ: Mapping[str, str] = os.environ,
+    own: str = sys.executable,
+    is_file: Callable[[Path], bool] = Path.is_file,
+) -> tuple[str, str]:
+    """(interpreter path, why) — pure apart from is_file, which the unit tests replace."""
+    if config.app.python:
+        chosen = Path(config.app.python).expanduser()
+        chosen = chosen if chosen.is_absolute() else config.root / chosen
+        if not is_file(chosen):
+            raise ConfigError(
+                str(config.path.name),
+                "app.python",
+                f"{chosen} does not exist",
+                "point it at your venv's python (e.g. .venv/bin/python), or remove it to find one",
+            )
+        return str(chosen), f"app.python in {config.path.name}"
+    for path, why in pythonprobe.candidates(str(config.root), environ):  # one order for both
+        if is_file(Path(path)):
+            return path, why
+    return own, "devstack's own: no app.python, $VIRTUAL_ENV, .venv/ or venv/"
+
+
+def probe(path: str, why: str, own: str = sys.executable, cache: Path | bool | None = True) -> AppPython:
+    """The interpreter's facts: remembered ones while its sys.path folders are unchanged
+    (speed/pythoncache.py), else asked of it (in-process for devstack's own). cache: True for the
+    per-user cache folder, None/False for none, or a folder."""
+    folder = pythoncache.cache_dir() if cache is True else (cache or None)
+    same = _same(path, own)
+    # devstack's own sys.path depends on how it was started (PYTHONPATH, the script's folder):
+    # part of the key. The app's is its interpreter's alone (-I).
+    key = (*PROBED, *sys.path) if same else PROBED
+    data = pythoncache.load(folder, path, key)
+    if data is None:
+        data = _in_process() if same else _ask(path, why)
+        dirs = data.pop("path", [])
+        pythoncache.save(folder, path, key, data, dirs)
+    return AppPython(path, why, data["version"], parse_version(data["gunicorn"]), frozenset(data["has"]))
+
+
+def _ask(path: str, why: str) -> dict[str, Any]:
+    early = pythonprobe.early_answer(path)  # `up` asked it first thing (project/pythonprobe.py)
+    if early is not None:
+        with contextlib.suppress(ValueError):
+            answer: dict[str, Any] = json.loads(early)
+            return answer
+    result = runner.run(pythonprobe.argv(path), timeout=30)
+    if result.code in (runner.NOT_FOUND, runner.CANNOT_EXECUTE, runner.TIMED_OUT):
+        raise DevstackError(f"cannot run the app's python {path} ({why}): {result.err}")
+    if not result.ok:
+        last = (result.err.strip().splitlines() or ["no output"])[-1]
+        raise DevstackError(f"the app's python {path} ({why}) does not run: {last}")
+    data: dict[str, Any] = json.loads(result.out)
+    return data
+
+
+def find(config: Config, python: str | None = None) -> AppPython:
+    """The app's interpreter and its facts; `python` forces one (the VM agent: its own venv)."""
+    try:
+        if python:
+            return probe(python, "given")
+        return probe(*locate(config))
+    finally:
+        pythonprobe.discard()  # an early question for another interpreter: not left as a zombie
+
+
+def _same(path: str, own: str) -> bool:
+    # Never samefile(): every venv's bin/python is a symlink to the same base interpreter.
+    return os.path.abspath(path) == os.path.abspath(own)
+
+
+def own_gunicorn() -> tuple[int, ...] | None:
+    """gunicorn's version in devstack's own interpreter."""
+    return parse_version(_own_gunicorn_raw())
+
+
+def _own_gunicorn_raw() -> str | None:
+    from importlib import metadata  # ~20 ms: only when the cache has no answer
+
+    try:
+        return metadata.version("gunicorn")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _in_process() -> dict[str, Any]:
+    return {
+        "version": "{}.{}.{}".format(*sys.version_info[:3]),
+        "gunicorn": _own_gunicorn_raw(),
+        "has": [m for m in PROBED if importlib.util.find_spec(m) is not None],
+        "path": [p for p in sys.path if os.path.isdir(p)],
+    }
+
+
+def parse_version(raw: str | None) -> tuple[int, ...] | None:
+    """ "27.0.1" -> (27, 0, 1); up to three numeric pieces, None when there is none (doctor reads
+    versions from gunicorn's output the same way)."""
+    parts: list[int] = []
+    for piece in (raw or "").split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None

@@ -1,0 +1,467 @@
+"""devstack.toml (or [tool.devstack] in pyproject.toml) -> a typed, validated Config.
+
+Pure: reads the one file and stats paths; never imports the app or opens a socket. Every problem
+is a ConfigError naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, in a VM guest: the agent ships tomli for it
+    import tomli as tomllib  # type: ignore[no-redef]
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.errors import ConfigError
+
+CONFIG_NAME = "devstack.toml"
+WORKERS = ("gthread", "gevent", "eventlet")
+RELOAD_ENGINES = ("devstack", "inotify", "poll", "off")
+POLLING = ("auto", "always", "never")
+SYNC_TYPES = ("rsync", "virtualbox", "nfs")
+PROVIDERS = ("libvirt", "virtualbox")
+# "auto": the project's own Vagrantfile when it has one, else devstack's generated one.
+VAGRANTFILE_MODES = ("auto", "own", "generated")
+LIBVIRT_DRIVERS = ("qemu", "kvm")
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\(.*\))?$")
+_PROC_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+# Names devstack itself uses for its own processes and log sources.
+RESERVED_NAMES = ("gunicorn", "nginx", "nginx.access", "nginx.error", "watcher", "devstack")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """[app]: the WSGI app, its folder, worker and reload settings."""
+
+    wsgi: str = "app:app"
+    dir: Path = Path(".")
+    worker: str = "gthread"
+    threads: int = 16
+    reload: bool = True
+    reload_engine: str = "devstack"
+    reload_extra: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    python: str = ""  # the app's interpreter; "" = find it (project/apppython.py)
+
+    @property
+    def module(self) -> str:
+        return self.wsgi.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class StaticConfig:
+    """[static]: the folder nginx serves and its URL prefix."""
+
+    dir: Path = Path("static")
+    url: str = "/static/"
+    polling: str = "auto"
+    explicit: bool = False  # dir was written in the file: a missing folder is then an error
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """[server]: the public address, the app port and nginx's settings."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 5000
+    app_port: int = 5001
+    autoindex: bool = False
+    sendfile: str = "auto"  # auto: off on shared/network filesystems
+    proxy_read_timeout: int = 300
+    live_reload: bool = True  # inject the live-reload client into HTML pages (devstack/live/)
+
+    @property
+    def listen(self) -> str:
+        return f"{self.listen_host}:{self.listen_port}"
+
+
+@dataclass(frozen=True)
+class LogsConfig:
+    """[logs]: rotation of the log store."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    backups: int = 3
+
+
+@dataclass(frozen=True)
+class VMConfig:
+    """[vm]: the Vagrant machine of `up --vm`."""
+
+    box: str = "devstack-test"
+    provider: str = "libvirt"
+    driver: str = "qemu"
+    cpus: int = 1
+    memory: int = 1024
+    sync: str = "rsync"
+    host_port: int = 8001
+    guest_path: str = "/vagrant"
+    boot_timeout: int = 300
+    vagrantfile: str = "auto"
+
+
+@dataclass(frozen=True)
+class DoctorConfig:
+    """[doctor]: checks the project turns off."""
+
+    ignore: tuple[str, ...] = ()  # check IDs (or globs) `devstack doctor` does not run
+
+
+@dataclass(frozen=True)
+class Config:
+    """The project's settings (devstack.toml or pyproject.toml), validated; folders resolve from root."""
+
+    path: Path  # the file the config came from (devstack.toml or pyproject.toml)
+    root: Path  # the project root: the folder of that file
+    app: AppConfig = field(default_factory=AppConfig)
+    static: StaticConfig = field(default_factory=StaticConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)
+    vm: VMConfig = field(default_factory=VMConfig)
+    processes: dict[str, str] = field(default_factory=dict)
+    doctor: DoctorConfig = field(default_factory=DoctorConfig)
+    # Where the state lives instead of <root>/.devstack: the VM guest keeps it outside the share.
+    state_root: Path | None = None
+
+    @property
+    def app_dir(self) -> Path:
+        return (self.root / self.app.dir).resolve()
+
+    @property
+    def static_dir(self) -> Path:
+        return (self.app_dir / self.static.dir).resolve()
+
+    @property
+    def has_static(self) -> bool:
+        """False for an app without a static folder: nginx proxies every path to gunicorn."""
+        return self.static_dir.is_dir()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state_root or self.root / ".devstack"
+
+    @property
+    def public_url(self) -> str:
+        host = self.server.listen_host
+        if host in ("0.0.0.0", "::", "*"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.server.listen_port}"
+
+
+def find_config(start: Path) -> Path:
+    """The nearest devstack.toml, or pyproject.toml with [tool.devstack], from start upwards."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and _has_tool_section(pyproject):
+            return pyproject
+    raise ConfigError(
+        str(start / CONFIG_NAME),
+        "",
+        "no devstack.toml here or in any parent folder",
+        "run `devstack init` in your project, or pass --config PATH",
+    )
+
+
+def _has_tool_section(pyproject: Path) -> bool:
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(data.get("tool"), dict) and "devstack" in data["tool"]
+
+
+def load(path: Path) -> Config:
+    """Read and validate one config file."""
+    shown = _shown(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(shown, "", "file not found", "create it with `devstack init`") from None
+    except UnicodeDecodeError:
+        raise ConfigError(shown, "", "not valid UTF-8", "save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(shown, "", f"cannot read: {exc.strerror}", "check its permissions") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(shown, "", f"not valid TOML ({exc})", "fix the syntax") from None
+    prefix = ""
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        section = tool.get("devstack") if isinstance(tool, dict) else None
+        if not isinstance(section, dict):
+            raise ConfigError(shown, "[tool.devstack]", "section missing", "add a [tool.devstack] table")
+        data, prefix = section, "tool.devstack."
+    return parse(data, path.resolve(), shown, prefix)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class _Reader:
+    """Reads one table, remembering which keys were used so unknown ones can be named."""
+
+    def __init__(self, data: Any, shown: str, table: str) -> None:
+        self.shown, self.table = shown, table
+        if not isinstance(data, dict):
+            raise ConfigError(shown, f"[{table}]", "must be a table", f"write it as [{table}]")
+        self.data: dict[str, Any] = data
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.table}.{name}" if self.table else name
+
+    def fail(self, name: str, problem: str, fix: str) -> ConfigError:
+        return ConfigError(self.shown, self.key(name), problem, fix)
+
+    def get(self, name: str, kind: type, default: Any) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            return default
+        value = self.data[name]
+        # bool is an int in Python; a config author means them as different things.
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok:
+            raise self.fail(
+                name,
+                f"expected {_kind_name(kind)}, got {_kind_name(type(value))} {_short(value)}",
+                f"write a {_kind_name(kind)}, e.g. {self.key(name)} = {_example(kind, default)}",
+            )
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value: str = self.get(name, str, default)
+        if value not in choices:
+            raise self.fail(
+                name,
+                f"{_short(value)} is not one of {', '.join(choices)}",
+                f"use one of: {', '.join(choices)}",
+            )
+        return value
+
+    def int_range(self, name: str, default: int, low: int, high: int) -> int:
+        value: int = self.get(name, int, default)
+        if not low <= value <= high:
+            raise self.fail(name, f"{value} is out of range", f"use a number from {low} to {high}")
+        return value
+
+    def str_list(self, name: str) -> tuple[str, ...]:
+        value = self.get(name, list, [])
+        if not all(isinstance(item, str) for item in value):
+            raise self.fail(name, "every item must be a string", f'write e.g. {name} = ["templates/*.html"]')
+        return tuple(value)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            raise self.fail(unknown[0], "unknown key", f"remove it or use one of: {known}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value as the user wrote it, cut short: a 10 kB string does not belong in one error line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " …" + text[-3:]
+
+
+def _kind_name(kind: type) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+        float: "a number",
+    }.get(kind, kind.__name__)
+
+
+def _example(kind: type, default: Any) -> str:
+    if kind is bool:
+        return "true"
+    if kind is str:
+        return f'"{default}"'
+    if kind is list:
+        return "[]"
+    return repr(default)
+
+
+TOP_TABLES = ("app", "static", "server", "logs", "vm", "processes", "doctor")
+
+
+def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: str = "") -> Config:
+    shown = shown or str(path)
+    root = path.parent
+    top = _Reader(data, shown, prefix.rstrip("."))
+    for name in data:
+        if name not in TOP_TABLES:
+            raise top.fail(name, "unknown section", f"use one of: {', '.join(TOP_TABLES)}")
+
+    a = _Reader(data.get("app", {}), shown, prefix + "app")
+    wsgi = a.get("wsgi", str, "app:app")
+    module, _, attr = wsgi.partition(":")
+    if not _MODULE_RE.match(module) or not _ATTR_RE.match(attr or "app"):
+        raise a.fail("wsgi", f"{_short(wsgi)} is not module:attr", 'write e.g. wsgi = "app:app"')
+    app_dir = Path(a.get("dir", str, "."))
+    worker = a.choice("worker", WORKERS, "gthread")
+    threads = a.int_range("threads", 16, 1, 1000)
+    reload = a.get("reload", bool, True)
+    engine = a.choice("reload_engine", RELOAD_ENGINES, "devstack")
+    extra = a.str_list("reload_extra")
+    python = a.get("python", str, "")
+    env_table = a.get("env", dict, {})
+    if not all(isinstance(v, str) for v in env_table.values()):
+        raise a.fail("env", "every value must be a string", 'quote the values, e.g. DEBUG = "1"')
+    a.finish()
+
+    s = _Reader(data.get("static", {}), shown, prefix + "static")
+    explicit_static = "dir" in s.data
+    static_dir = Path(s.get("dir", str, "static"))
+    url = s.get("url", str, "/static/")
+    if not url.startswith("/") or " " in url or "\\" in url or ".." in url:
+        raise s.fail("url", f"{_short(url)} is not a URL path", 'write e.g. url = "/static/"')
+    url = url.rstrip("/") + "/"  # trailing slash always: the alias traversal rule depends on it
+    if url == "/":
+        raise s.fail("url", "static cannot be served at the site root", 'use a prefix such as "/static/"')
+    polling = s.choice("polling", POLLING, "auto")
+    s.finish()
+
+    v = _Reader(data.get("server", {}), shown, prefix + "server")
+    listen = v.get("listen", str, "127.0.0.1:5000")
+    host, port = _parse_listen(listen, v)
+    app_port = v.int_range("app_port", 5001, 1, 65535)
+    if app_port == port:
+        raise v.fail(
+            "app_port",
+            f"{app_port} is also the port in server.listen",
+            "give gunicorn and nginx different ports",
+        )
+    autoindex = v.get("autoindex", bool, False)
+    sendfile = v.choice("sendfile", ("auto", "on", "off"), "auto")
+    read_timeout = v.int_range("proxy_read_timeout", 300, 1, 86400)
+    live_reload = v.get("live_reload", bool, True)
+    v.finish()
+
+    lg = _Reader(data.get("logs", {}), shown, prefix + "logs")
+    max_bytes = lg.int_range("max_bytes", 10 * 1024 * 1024, 4096, 2**40)
+    backups = lg.int_range("backups", 3, 0, 100)
+    lg.finish()
+
+    m = _Reader(data.get("vm", {}), shown, prefix + "vm")
+    vm = VMConfig(
+        box=m.get("box", str, VMConfig.box),
+        provider=m.choice("provider", PROVIDERS, VMConfig.provider),
+        driver=m.choice("driver", LIBVIRT_DRIVERS, VMConfig.driver),
+        cpus=m.int_range("cpus", VMConfig.cpus, 1, 64),
+        memory=m.int_range("memory", VMConfig.memory, 256, 65536),
+        sync=m.choice("sync", SYNC_TYPES, VMConfig.sync),
+        host_port=m.int_range("host_port", VMConfig.host_port, 1, 65535),
+        guest_path=m.get("guest_path", str, VMConfig.guest_path),
+        boot_timeout=m.int_range("boot_timeout", VMConfig.boot_timeout, 10, 3600),
+        vagrantfile=m.choice("vagrantfile", VAGRANTFILE_MODES, VMConfig.vagrantfile),
+    )
+    m.finish()
+    if not vm.guest_path.startswith("/"):
+        raise m.fail("guest_path", f"{vm.guest_path!r} is not absolute", 'write e.g. guest_path = "/vagrant"')
+
+    p = _Reader(data.get("processes", {}), shown, prefix + "processes")
+    processes: dict[str, str] = {}
+    for name in list(p.data):
+        command = p.get(name, str, "")
+        if not _PROC_NAME_RE.match(name) or name in RESERVED_NAMES:
+            raise p.fail(
+                name,
+                "not a usable process name",
+                "use letters, digits, - and _ (not gunicorn, nginx, watcher)",
+            )
+        if not command.strip():
+            raise p.fail(name, "empty command", 'write e.g. css = "npm run watch:css"')
+        processes[name] = command
+    p.finish()
+
+    # [doctor]: the IDs are validated by `devstack doctor`, which knows them.
+    dr = _Reader(data.get("doctor", {}), shown, prefix + "doctor")
+    doctor = DoctorConfig(ignore=dr.str_list("ignore"))
+    dr.finish()
+
+    config = Config(
+        path=path,
+        root=root,
+        app=AppConfig(
+            wsgi=wsgi if attr else f"{module}:app",
+            dir=app_dir,
+            worker=worker,
+            threads=threads,
+            reload=reload,
+            reload_engine=engine,
+            reload_extra=extra,
+            env=dict(env_table),
+            python=python,
+        ),
+        static=StaticConfig(dir=static_dir, url=url, polling=polling, explicit=explicit_static),
+        server=ServerConfig(
+            listen_host=host,
+            listen_port=port,
+            app_port=app_port,
+            autoindex=autoindex,
+            sendfile=sendfile,
+            proxy_read_timeout=read_timeout,
+            live_reload=live_reload,
+        ),
+        logs=LogsConfig(max_bytes=max_bytes, backups=backups),
+        vm=vm,
+        processes=processes,
+        doctor=doctor,
+    )
+    _check_paths(config, shown, prefix)
+    return config
+
+
+def _parse_listen(listen: str, reader: _Reader) -> tuple[str, int]:
+    fix = 'write host:port, e.g. listen = "127.0.0.1:5000"'
+    match = re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$", listen)
+    if not match:
+        raise reader.fail("listen", f"{_short(listen)} is not host:port", fix)
+    host, port = match.group(1).strip("[]"), int(match.group(2))
+    if not 1 <= port <= 65535:
+        raise reader.fail("listen", f"port {port} is out of range", "use a port from 1 to 65535")
+    return host, port
+
+
+def _check_paths(config: Config, shown: str, prefix: str) -> None:
+    if not config.app_dir.is_dir():
+        raise ConfigError(
+            shown,
+            prefix + "app.dir",
+            f"folder {config.app_dir} does not exist",
+            "point app.dir at the folder holding your app",
+        )
+    if config.static.explicit and not config.static_dir.is_dir():
+        raise ConfigError(
+            shown,
+            prefix + "static.dir",
+            f"folder {config.static_dir} does not exist",
+            "create it, or point static.dir at your static folder (relative to app.dir)",
+        )
+    module_path = config.app_dir.joinpath(*config.app.module.split("."))
+    if not (module_path.with_suffix(".py").is_file() or (module_path / "__init__.py").is_file()):
+        raise ConfigError(
+            shown,
+            prefix + "app.wsgi",
+            f"module {config.app.module!r} not found in {config.app_dir} (no "
+            f"{module_path.name}.py or {module_path.name}/__init__.py)",
+            "set app.wsgi to module:attr of your Flask app, relative to app.dir",
+        )

@@ -1,0 +1,167 @@
+"""What devstack asks the app's interpreter (project/apppython.py), and asking it before the config is read.
+
+The answer costs a subprocess of the app's python (~20 ms) when speed/pythoncache.py has none: a
+project's first `up`, or the first after a package install. `up` starts it as its first step,
+for the interpreter apppython.locate will most likely choose, so it runs while devstack imports
+and reads its config instead of after. apppython uses that answer only if it asked the very
+interpreter locate chose and succeeded; otherwise it asks as always (with its error messages).
+
+Imports nothing heavy: it runs before devstack's own imports.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Mapping
+
+# The modules whose presence changes the plan (worker, async mode, reload engine, websockets).
+PROBED = ("gevent", "eventlet", "flask_socketio", "simple_websocket", "inotify", "flask")
+
+# gunicorn's version from its own __init__ (version_info since 0.x): importlib.metadata was ~40 ms
+# of this subprocess's ~55, and an importable gunicorn is what `-m gunicorn` needs anyway.
+SCRIPT = """
+import importlib.util, json, os, sys
+try:
+    import gunicorn
+    version = gunicorn.__version__
+except ImportError:
+    version = None
+except AttributeError:  # a gunicorn folder without its __init__'s version: ask the metadata
+    from importlib import metadata
+    try:
+        version = metadata.version("gunicorn")
+    except metadata.PackageNotFoundError:
+        version = None
+print(json.dumps({
+    "version": "%d.%d.%d" % sys.version_info[:3],
+    "gunicorn": version,
+    "has": [m for m in sys.argv[1:] if importlib.util.find_spec(m) is not None],
+    "path": [p for p in sys.path if os.path.isdir(p)],
+}))
+"""
+
+
+def argv(python: str) -> list[str]:
+    return [python, "-I", "-c", SCRIPT, *PROBED]
+
+
+def guess(
+    config_arg: str | None,
+    environ: Mapping[str, str] = os.environ,
+    cwd: str | None = None,
+    is_file: Callable[[str], bool] = os.path.isfile,
+) -> str | None:
+    """apppython.locate's likely answer before the config is read: the same order, without
+    app.python (a guess that differs is simply not used). None: devstack's own interpreter."""
+    return venv_python(project_root(config_arg, cwd, is_file)[0], environ, is_file)
+
+
+def venv_python(
+    root: str, environ: Mapping[str, str] = os.environ, is_file: Callable[[str], bool] = os.path.isfile
+) -> str | None:
+    """The first of root's candidates that exists (None: devstack's own interpreter)."""
+    return next((path for path, _ in candidates(root, environ) if is_file(path)), None)
+
+
+def project_root(
+    config_arg: str | None, cwd: str | None = None, is_file: Callable[[str], bool] = os.path.isfile
+) -> tuple[str, bool]:
+    """(the folder config.find_config will most likely call the project root, sure): sure when
+    it holds a devstack.toml, the file `up` reads first (a pyproject.toml may lack the section)."""
+    if config_arg:
+        path = os.path.realpath(config_arg)
+        if path.endswith(".toml") or is_file(path):  # the file `up` reads, named
+            return os.path.dirname(path), True
+        cwd = path  # a folder: searched from, as from the working folder
+    root = start = os.path.realpath(cwd or os.getcwd())
+    while True:
+        if is_file(os.path.join(root, "devstack.toml")):
+            return root, True
+        if is_file(os.path.join(root, "pyproject.toml")):
+            return root, False
+        parent = os.path.dirname(root)
+        if parent == root:
+            return start, False
+        root = parent
+
+
+def candidates(root: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The venv interpreters apppython.locate tries after app.python, in its order: (path, why)."""
+    out = []
+    if environ.get("VIRTUAL_ENV"):
+        out.append((os.path.join(environ["VIRTUAL_ENV"], "bin", "python"), "$VIRTUAL_ENV"))
+    names = [".venv", "venv"]
+    if environ.get("UV_PROJECT_ENVIRONMENT"):
+        names.insert(0, environ["UV_PROJECT_ENVIRONMENT"])
+    # join keeps an absolute UV_PROJECT_ENVIRONMENT as it is
+    out += [(os.path.join(root, name, "bin", "python"), f"{name}/ in the project") for name in names]
+    return [(os.path.normpath(path), why) for path, why in out]
+
+
+_early: tuple[str, subprocess.Popen[str]] | None = None
+_started = False
+
+
+def start(config_arg: str | None) -> None:
+    """`up`'s first step: ask the likely interpreter now, unless its answer is remembered
+    (once per process: `up --detach`'s daemon does it right after forking)."""
+    global _started
+    if _started:
+        return
+    _started = True
+    from devstack.speed import pythoncache
+
+    python = guess(config_arg)
+    if python is not None and pythoncache.load(pythoncache.cache_dir(), python, PROBED) is None:
+        ask_early(python)
+
+
+def ask_early(python: str) -> None:
+    """Start asking python now (never raises: a failure only means asking later)."""
+    global _early
+    discard()
+    try:
+        proc = subprocess.Popen(
+            argv(python),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            close_fds=True,
+        )
+    except OSError:
+        return
+    _early = (os.path.normpath(python), proc)
+
+
+def early_answer(python: str, timeout: float = 30.0) -> str | None:
+    """The early answer's output if it asked this interpreter and succeeded, else None."""
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return None
+    asked, proc = early
+    if asked != os.path.normpath(python):
+        _end(proc)
+        return None
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _end(proc)
+        return None
+    return out if proc.returncode == 0 else None
+
+
+def discard() -> None:
+    """End an early question nobody took (`up` failed before it needed the answer)."""
+    global _early
+    early, _early = _early, None
+    if early is not None:
+        _end(early[1])
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()

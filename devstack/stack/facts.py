@@ -1,0 +1,139 @@
+"""What planning needs to know about this machine and the project's files, gathered once.
+
+`gather` is the only I/O of planning: the mount table, the app interpreter's facts (one
+subprocess, project/apppython.py), the app's source, .env/.flaskenv, the Procfile, the nginx binary and
+its mime.types, the worker user. plan.build then decides from a HostFacts value alone, so it is
+unit-tested over facts made by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.errors import DevstackError
+from devstack.project import apppython, envfiles, procfile
+from devstack.project.config import Config
+from devstack.stack import livepaths as live_paths
+from devstack.system import fsinfo
+
+NGINX_FALLBACKS = (
+    "/usr/sbin/nginx",
+    "/usr/local/sbin/nginx",
+    "/usr/local/bin/nginx",
+    "/opt/homebrew/bin/nginx",
+)
+MIME_TYPES = (
+    "/etc/nginx/mime.types",
+    "/usr/local/nginx/conf/mime.types",
+    "/opt/homebrew/etc/nginx/mime.types",
+    "/usr/local/etc/nginx/mime.types",
+)
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """Everything planning reads from this machine and the project, gathered once."""
+
+    app_python: apppython.AppPython  # the interpreter gunicorn runs under, and what it has
+    # The config's folders as resolved on this host (Config's properties resolve on every use).
+    app_dir: Path
+    static_dir: Path
+    has_static: bool
+    state_dir: Path
+    # Where nginx.conf names the static folder and the stack's sockets (stack/livepaths.py).
+    static_alias: Path
+    control_socket: Path
+    stream_socket: Path
+    notify_socket: Path
+    static_fstype: str  # of the folder nginx serves (the static folder, else the app's)
+    uses_socketio: bool  # the app's source names flask_socketio
+    sets_async_mode: bool  # ... and passes async_mode
+    mime_types: str | None  # nginx's own mime.types; None: the state dir gets a fallback
+    worker_user: str  # nginx's `user` line when started as root, else ""
+    nginx: str  # the binary
+    dotenv: Mapping[str, str] = field(default_factory=dict)  # .flaskenv/.env, not set in os.environ
+    procfile: Mapping[str, str] = field(default_factory=dict)
+    no_color: bool = False  # NO_COLOR is set: children are asked for no color whatever `colors` says
+
+
+def gather(config: Config, python: str | None = None, environ: Mapping[str, str] = os.environ) -> HostFacts:
+    """All the I/O planning needs, once. `python` forces the app's interpreter (the VM agent
+    runs the app in its own venv); otherwise project/apppython.py finds it."""
+    app = apppython.find(config, python)  # first: its errors are the likeliest, as before
+    app_dir = config.app_dir
+    static_dir = config.static_dir
+    has_static = static_dir.is_dir()
+    state_dir = config.state_dir.resolve()
+    served = static_dir if has_static else app_dir
+    source = app_source(config.app_dir, config.app.module)
+    return HostFacts(
+        app_python=app,
+        app_dir=app_dir,
+        static_dir=static_dir,
+        has_static=has_static,
+        state_dir=state_dir,
+        static_alias=live_paths.static_alias(state_dir, static_dir),
+        control_socket=live_paths.control_socket(state_dir),
+        stream_socket=live_paths.stream_socket(state_dir),
+        notify_socket=live_paths.notify_socket(state_dir),
+        static_fstype=fsinfo.fstype(served),
+        uses_socketio="flask_socketio" in source,
+        sets_async_mode="async_mode" in source,
+        mime_types=nginx_mime_types(),
+        worker_user=worker_user(served),
+        nginx=find_nginx(environ),
+        dotenv=envfiles.load(config.root, environ),
+        procfile=procfile.read_procfile(config.root),
+        no_color=bool(environ.get("NO_COLOR")),
+    )
+
+
+def app_source(app_dir: Path, module: str) -> str:
+    """The app module's source text (module.py and/or module/__init__.py; "" if unreadable):
+    names in it are searched for, because the app is never imported in devstack's process."""
+    module_path = app_dir.joinpath(*module.split("."))
+    texts = []
+    for candidate in (module_path.with_suffix(".py"), module_path / "__init__.py"):
+        try:
+            texts.append(candidate.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    return "\n".join(texts)
+
+
+def nginx_mime_types() -> str | None:
+    return next((candidate for candidate in MIME_TYPES if Path(candidate).is_file()), None)
+
+
+def worker_user(served: Path) -> str:
+    """ "owner group" of the served folder when devstack runs as root, else "" (nginx ignores
+    `user` unless started as root): its workers then read the project as its owner."""
+    if os.geteuid() != 0:
+        return ""
+    import grp
+    import pwd
+
+    st = served.stat()
+    try:
+        return f"{pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name}"
+    except KeyError:
+        return ""
+
+
+def find_nginx(environ: Mapping[str, str] = os.environ) -> str:
+    """DEVSTACK_NGINX if set, else nginx on PATH, else the usual sbin places (not on a user's PATH)."""
+    chosen = environ.get("DEVSTACK_NGINX")
+    candidates = [chosen] if chosen else [shutil.which("nginx"), *NGINX_FALLBACKS]
+    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    if found is None:
+        where = f"DEVSTACK_NGINX={chosen}" if chosen else "PATH, /usr/sbin, /usr/local/sbin"
+        raise DevstackError(
+            f"nginx is not installed (looked in {where}) — install it from your OS "
+            "packages (Debian/Ubuntu: sudo apt-get install nginx-light; "
+            "macOS: brew install nginx)"
+        )
+    return found

@@ -1,0 +1,388 @@
+"""Config + host facts -> plan: the rendered nginx.conf and the process specs. No I/O.
+
+Everything read from the machine or the project's files comes in a HostFacts (facts.gather);
+nothing here reads, starts a process or prints; the supervisor runs what the plan says.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.errors import ConfigError, DevstackError
+from devstack.project import apppython, procfile
+from devstack.project.config import RESERVED_NAMES, Config
+from devstack.speed import headstart
+from devstack.stack import templates
+from devstack.stack.facts import HostFacts
+from devstack.system import fsinfo
+
+ASYNC_MODES = {"gthread": "threading", "gevent": "gevent", "eventlet": "eventlet"}
+# What each worker needs besides gunicorn, as pip names (in the install hints).
+WORKER_PACKAGES = {"gthread": ("simple-websocket",), "gevent": ("gevent",), "eventlet": ("eventlet",)}
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One supervised process: what to run, where, and how it is restarted and stopped."""
+
+    name: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+    # Log source names for the child's two streams (nginx: access on stdout, errors on stderr).
+    stdout_source: str = ""
+    stderr_source: str = ""
+    # "app": restarted on code change and with backoff; "always": with backoff.
+    restart: str = "always"
+    # What `stop` sends the group first (then KILL after the grace period).
+    stop_signal: str = "SIGTERM"
+    # The child asks for PR_SET_PDEATHSIG itself (gunicorn_conf.py), so it needs no wrapper.
+    own_deathsig: bool = False
+
+    def source(self, stream: str) -> str:
+        chosen = self.stdout_source if stream == "stdout" else self.stderr_source
+        return chosen or self.name
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `up` runs for a config on this machine, decided from HostFacts alone."""
+
+    config: Config
+    facts: HostFacts  # what build() decided from (reconfigure keeps the nginx binary, the state dir)
+    processes: list[ProcessSpec]
+    warnings: list[str]
+    reload_engine: str  # the engine actually used: devstack | inotify | poll | off
+    sendfile: bool
+    static_fstype: str
+    colors: bool = True  # children asked to keep their colors (a re-plan must ask the same)
+    app_python: apppython.AppPython | None = None  # the interpreter gunicorn runs under, and why
+
+    @functools.cached_property
+    def nginx_conf(self) -> str:
+        # Rendered when first written, not in build(): jinja2's import and the render then
+        # happen while gunicorn boots instead of before it starts (`up` -> ready, issue 13).
+        return render_nginx(self.config, self.facts, self.sendfile)
+
+
+def render_nginx(config: Config, facts: HostFacts, sendfile: bool) -> str:
+    state = facts.state_dir
+    return templates.render(
+        "nginx.conf.j2",
+        cache=state / ".nginx.conf.cache",
+        prefix=str(state),
+        listen=_nginx_listen(config.server.listen_host, config.server.listen_port),
+        app_port=config.server.app_port,
+        static_url=config.static.url,
+        static_dir=str(facts.static_alias) if facts.has_static else "",
+        autoindex=config.server.autoindex,
+        sendfile=sendfile,
+        static_fstype=facts.static_fstype,
+        proxy_read_timeout=config.server.proxy_read_timeout,
+        mime_types=facts.mime_types or str(state / "mime.types"),
+        error_log_level="warn",
+        user=facts.worker_user,
+        live_socket=str(facts.stream_socket) if config.server.live_reload else "",
+        live_notify=str(facts.notify_socket),
+    )
+
+
+def _nginx_listen(host: str, port: int) -> str:
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
+    """The whole stack from the config and the host's facts (facts.gather): no I/O here."""
+    warnings: list[str] = []
+    app = facts.app_python
+    served = facts.static_dir if facts.has_static else facts.app_dir
+    fstype = facts.static_fstype
+    shared = fsinfo.is_shared(fstype)
+    if not facts.has_static:
+        warnings.append(
+            f"no static folder ({facts.static_dir} does not exist): nginx proxies every path to "
+            "gunicorn and the freshness watcher has nothing to watch"
+        )
+    if config.server.sendfile == "auto":
+        sendfile = not shared
+    else:
+        sendfile = config.server.sendfile == "on"
+        if sendfile and shared:
+            warnings.append(
+                f"sendfile is on but {served} is on {fstype}: nginx may serve "
+                'stale or truncated files — set server.sendfile = "auto"'
+            )
+
+    engine = config.app.reload_engine if config.app.reload else "off"
+    worker = config.app.worker
+    version = app.gunicorn
+    shown = str(config.path.name)
+    if version is None:
+        raise DevstackError(
+            f"gunicorn is not installed in the app's python {app.path} ({app.why}) — "
+            f"{app.install_hint('gunicorn>=23', *WORKER_PACKAGES[worker])}"
+        )
+    if worker == "eventlet":
+        if version >= (26,):
+            raise ConfigError(
+                shown,
+                "app.worker",
+                f"gunicorn {'.'.join(map(str, version))} has no eventlet worker (removed in 26.0)",
+                'use worker = "gthread" (or "gevent"), or pin gunicorn<26',
+            )
+        warnings.append(
+            "the eventlet worker is deprecated and gone in gunicorn 26+; "
+            'eventlet itself is bug-fix-only — prefer worker = "gthread"'
+        )
+    if worker == "gevent" and not app.importable("gevent"):
+        raise ConfigError(
+            shown,
+            "app.worker",
+            f"gevent is not installed in the app's python {app.path}",
+            f'{app.install_hint("gevent")}, or use worker = "gthread"',
+        )
+    if facts.uses_socketio and not app.importable("flask_socketio"):
+        raise DevstackError(
+            f"{config.app.module} imports flask_socketio, which is not installed in the app's python "
+            f"{app.path} ({app.why}) — {app.install_hint('flask-socketio', *WORKER_PACKAGES[worker])}"
+        )
+    if facts.uses_socketio and worker == "gthread" and not app.importable("simple_websocket"):
+        warnings.append(
+            f"simple-websocket is not installed in the app's python {app.path}: Socket.IO falls back "
+            f"to long-polling under gthread — {app.install_hint('simple-websocket')}"
+        )
+    if engine == "inotify" and not app.importable("inotify"):
+        warnings.append(
+            f"reload_engine inotify replaced by poll: the inotify package is not installed in "
+            f"{app.path} ({app.install_hint('inotify')})"
+        )
+        engine = "poll"
+    if engine == "inotify" and (worker == "gevent" or shared):
+        why = "it crashes gevent workers at boot" if worker == "gevent" else f"inotify misses {fstype} edits"
+        warnings.append(f"reload_engine inotify replaced by poll: {why}")
+        engine = "poll"
+    if app.importable("eventlet") and worker != "eventlet" and not facts.sets_async_mode:
+        warnings.append(
+            f"eventlet is importable and {config.app.module} does not set async_mode: "
+            "Flask-SocketIO will pick eventlet and hang under the "
+            f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()"
+        )
+
+    child_colors = colors and not facts.no_color  # NO_COLOR wins, as it should
+    processes = [gunicorn_spec(config, facts, engine, child_colors), nginx_spec(facts)]
+    processes += extra_specs(config, facts, warnings, child_colors)
+    return Plan(
+        config=config,
+        facts=facts,
+        processes=processes,
+        warnings=warnings,
+        reload_engine=engine,
+        sendfile=sendfile,
+        static_fstype=fstype,
+        colors=colors,
+        app_python=app,
+    )
+
+
+def extra_specs(
+    config: Config, facts: HostFacts, warnings: list[str], colors: bool = True
+) -> list[ProcessSpec]:
+    """[processes] in devstack.toml and the Procfile's processes, with .env in their environment."""
+    commands = {}
+    for name, command in facts.procfile.items():
+        if name in procfile.SKIPPED or name in RESERVED_NAMES:
+            warnings.append(f"Procfile process {name!r} skipped: devstack runs the app and nginx itself")
+        elif name in config.processes:
+            warnings.append(
+                f"process {name!r} is in the Procfile and in {config.path.name}: "
+                f"the {config.path.name} command runs"
+            )
+        else:
+            commands[name] = command
+    commands.update(config.processes)
+    if not commands:
+        return []
+    env = {**facts.dotenv, **child_env(config, colors)}
+    return [
+        ProcessSpec(
+            name=name, argv=["/bin/sh", "-c", f"exec {command}"], cwd=config.root, env=env, restart="always"
+        )
+        for name, command in commands.items()
+    ]
+
+
+def child_env(config: Config, colors: bool = True) -> dict[str, str]:
+    """Environment additions every child gets (the supervisor merges them over os.environ)."""
+    return {
+        "PYTHONUNBUFFERED": "1",
+        "DEVSTACK": "1",
+        "DEVSTACK_PUBLIC_URL": config.public_url,
+        "DEVSTACK_ASYNC_MODE": ASYNC_MODES[config.app.worker],
+        **color_env(colors),
+        **config.app.env,
+    }
+
+
+def color_env(colors: bool) -> dict[str, str]:
+    """Children write to a pipe, where most tools turn color off: ask them to keep it (devstack
+    strips the codes again wherever its own output is not colored). build() passes False when
+    NO_COLOR is set (HostFacts.no_color)."""
+    if not colors:
+        return {"NO_COLOR": "1"}
+    return {"FORCE_COLOR": "1", "CLICOLOR_FORCE": "1", "PY_COLORS": "1"}
+
+
+def gunicorn_spec(config: Config, facts: HostFacts, engine: str, colors: bool = True) -> ProcessSpec:
+    app_dir = facts.app_dir
+    argv = [
+        facts.app_python.path,
+        "-m",
+        "gunicorn",
+        "--config",
+        headstart.CONF,  # the same file a gated head start was given: compared there
+        "--chdir",
+        str(app_dir),
+        "--bind",
+        f"127.0.0.1:{config.server.app_port}",
+        "--workers",
+        "1",  # Socket.IO keeps session state in the one process
+        "--worker-class",
+        config.app.worker,
+        "--graceful-timeout",
+        "3",  # dev: open websockets must not hold a restart for 30 s
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        "--log-level",
+        "info",
+    ]
+    if config.app.worker == "gthread":
+        argv += ["--threads", str(config.app.threads)]
+    version = facts.app_python.gunicorn
+    if version is not None and version >= (25, 1):
+        # Otherwise gunicorn writes a control socket into $HOME, shared by every stack.
+        argv += ["--control-socket", str(facts.control_socket)]
+    if engine in ("inotify", "poll"):
+        argv += ["--reload", "--reload-engine", engine]
+        for pattern in config.app.reload_extra:
+            argv += ["--reload-extra-file", str(app_dir / pattern)]
+    argv.append(config.app.wsgi)
+    # .flaskenv/.env first: devstack's own variables and [app.env] are set over them.
+    env = {**facts.dotenv, **child_env(config, colors)}
+    env["DEVSTACK_WORKER"] = config.app.worker
+    env["GUNICORN_CMD_ARGS"] = ""  # a stray shell setting must not change the dev server
+    if config.server.live_reload:  # gunicorn_conf.py's post_worker_init says "new code serves" here
+        env["DEVSTACK_LIVE_NOTIFY"] = str(facts.notify_socket)
+    # SIGQUIT is gunicorn's quick shutdown: TERM is graceful, and a gthread worker notices it
+    # only at its next 1 s poll (down took 0.6 s for gunicorn alone). A dev server's in-flight
+    # request may be cut short; nothing else is lost.
+    return ProcessSpec(
+        name="gunicorn",
+        argv=argv,
+        cwd=app_dir,
+        env=env,
+        restart="app",
+        stop_signal="SIGQUIT",
+        own_deathsig=True,
+    )
+
+
+def nginx_spec(facts: HostFacts) -> ProcessSpec:
+    state = facts.state_dir
+    return ProcessSpec(
+        name="nginx",
+        argv=[facts.nginx, "-p", str(state), "-c", "nginx.conf", "-e", "stderr", "-g", "daemon off;"],
+        cwd=state,
+        env={},
+        stdout_source="nginx.access",
+        stderr_source="nginx.error",
+        restart="always",
+    )
+
+
+@dataclass(frozen=True)
+class PortCheck:
+    """A port a re-plan needs free before it is applied."""
+
+    key: str  # as devstack.toml names it: server.listen, server.app_port
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class PlanChanges:
+    """What an edit of devstack.toml asks of a running stack (reconfigure applies it)."""
+
+    # New or changed specs other than nginx, in the new plan's order (the app first, so nginx
+    # reloads onto a listening gunicorn); the supervisor's replace() starts a new one.
+    restart: tuple[ProcessSpec, ...] = ()
+    remove: tuple[str, ...] = ()  # processes the new plan no longer has
+    reload_nginx: bool = False  # nginx.conf changed: test it, write it, HUP nginx
+    ports: tuple[PortCheck, ...] = ()  # moved to a port the stack does not hold yet: must be free
+    later: tuple[str, ...] = ()  # settings a running stack cannot take over: the next `up` does
+    warnings: tuple[str, ...] = ()  # the new plan's warnings not said before
+
+    @property
+    def applied(self) -> list[str]:
+        """What applying does, as reconfigure says it."""
+        return (
+            [f"{spec.name} restarted" for spec in self.restart]
+            + [f"{name} stopped" for name in self.remove]
+            + (["nginx reloaded"] if self.reload_nginx else [])
+        )
+
+
+def diff(old_config: Config, old_plan: Plan, new_config: Config, new_plan: Plan) -> PlanChanges:
+    """The decision half of reconfigure: what differs between the running plan and the new one."""
+    old_specs = {spec.name: spec for spec in old_plan.processes}
+    new_names = {spec.name for spec in new_plan.processes}
+    return PlanChanges(
+        restart=tuple(
+            spec for spec in new_plan.processes if spec.name != "nginx" and old_specs.get(spec.name) != spec
+        ),
+        remove=tuple(name for name in old_specs if name not in new_names),
+        reload_nginx=new_plan.nginx_conf != old_plan.nginx_conf,
+        ports=_moved_ports(old_config, new_config),
+        later=tuple(_needs_restart(old_config, new_config, old_plan, new_plan)),
+        warnings=tuple(w for w in new_plan.warnings if w not in old_plan.warnings),
+    )
+
+
+def _moved_ports(old: Config, new: Config) -> tuple[PortCheck, ...]:
+    old_server, new_server = old.server, new.server
+    wanted = []
+    if (new_server.listen_host, new_server.listen_port) != (old_server.listen_host, old_server.listen_port):
+        wanted.append(PortCheck("server.listen", new_server.listen_host, new_server.listen_port))
+    if new_server.app_port != old_server.app_port:
+        wanted.append(PortCheck("server.app_port", "127.0.0.1", new_server.app_port))
+    ours = (old_server.listen_port, old_server.app_port)  # held by us: nginx rebinds on HUP
+    return tuple(check for check in wanted if check.port not in ours)
+
+
+def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> list[str]:
+    """Settings a running stack cannot take over (the watchers and log files are set up once)."""
+    later = []
+    if (old_plan.facts.app_dir, old.app.reload_extra, old_plan.reload_engine) != (
+        new_plan.facts.app_dir,
+        new.app.reload_extra,
+        new_plan.reload_engine,
+    ):
+        later.append("the app watcher settings (app.dir, app.reload, app.reload_engine, app.reload_extra)")
+    if (old_plan.facts.static_dir, old.static.polling, old_plan.facts.has_static) != (
+        new_plan.facts.static_dir,
+        new.static.polling,
+        new_plan.facts.has_static,
+    ):
+        later.append("the static watcher settings (static.dir, static.polling)")
+    if old.logs != new.logs:
+        later.append("[logs]")
+    if old.server.live_reload != new.server.live_reload:
+        later.append("server.live_reload")
+    return later

@@ -1,0 +1,146 @@
+"""Readiness, for every backend: GET / answered -> static bytes identical to disk -> Socket.IO
+over WebSocket, all through one public URL (nginx locally, the forwarded port for a VM).
+
+The backend says where to look (`Target`) and how to tell that waiting is pointless
+(`failed()`: gunicorn exited, the guest's unit died); the proof itself is written once, here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.errors import NotReady
+from devstack.stack import probes
+from devstack.system import ports
+
+
+@dataclass
+class ReadyReport:
+    ok: bool
+    seconds: float
+    steps: list[str] = field(default_factory=list)
+    error: str = ""
+    # failed() ended the wait. Locally that is gunicorn unable to start the app: a save may fix it.
+    app_broken: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str  # the public base URL, no trailing slash
+    via: str  # what the requests pass through, for the steps: "nginx", "the forward"
+    static_dir: Path
+    static_prefix: str
+    app_port: int | None = None  # wait for the app's own port first (nginx would log a 502 per try)
+    request_timeout: float = 2.0
+    # Between tries of GET /. Each 502 costs the server a log line too: a VM guest under
+    # emulation, booting the app on one slow CPU, is asked less often.
+    pause: float = 0.05
+    # A static mismatch is re-checked this long before it fails readiness (a share may lag).
+    static_patience: float = 0.0
+    socketio_timeout: float = 5.0
+
+
+def wait_ready(
+    target: Target, started: float, timeout: float, failed: Callable[[], str] | None = None
+) -> ReadyReport:
+    """The three proofs in order; the first that cannot pass before started + timeout is the error."""
+    deadline = started + timeout
+    steps: list[str] = []
+
+    def report(ok: bool, error: str = "", app_broken: bool = False) -> ReadyReport:
+        return ReadyReport(ok, time.monotonic() - started, steps, error, app_broken)
+
+    def problem() -> str:
+        return failed() if failed is not None else ""
+
+    if target.app_port is not None:
+        while time.monotonic() < deadline and not problem():
+            if ports.wait_port("127.0.0.1", target.app_port, 0.2):
+                break
+    url = target.url
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        why = problem()
+        if why:
+            return report(False, why, app_broken=True)
+        try:
+            resp = probes.http_get(url + "/", timeout=target.request_timeout)
+        except OSError as exc:
+            last = f"GET {url}/: {exc}"
+            time.sleep(min(0.02, target.pause))
+            continue
+        if probes.app_answered(resp.status):
+            took = f"{resp.elapsed * 1000:.0f} ms"
+            steps.append(
+                f"GET / -> {resp.status} through {target.via} ({took}){probes.why_ready(resp.status)}"
+            )
+            break
+        last = f"GET {url}/ -> {resp.status}"
+        time.sleep(target.pause)
+    else:
+        return report(False, f"not ready after {timeout:.0f} s: {last}")
+
+    sample = probes.sample_static_file(target.static_dir)  # None without a static folder
+    if sample is not None:
+        fresh = _static(target, sample, min(deadline, time.monotonic() + target.static_patience))
+        if fresh is None or not fresh.fresh:
+            detail = (
+                f"HTTP {fresh.status}, sha256 {fresh.served_sha[:12] or '-'} != disk {fresh.disk_sha[:12]}"
+                if fresh is not None
+                else "no answer"
+            )
+            shown = fresh.relpath if fresh is not None else sample.name
+            return report(False, f"static {shown} through {target.via}: {detail}")
+        steps.append(f"static {fresh.relpath} byte-identical to disk")
+    else:
+        steps.append("static folder is empty: nothing to compare")
+
+    ok, step = socketio_step(url, target.via, timeout=target.socketio_timeout)
+    if not ok:
+        return report(False, step)
+    steps.append(step)
+    return report(True)
+
+
+def _static(target: Target, sample: Path, until: float) -> probes.Freshness | None:
+    """The sample through the public URL, re-checked until it matches or `until` passes."""
+    fresh: probes.Freshness | None = None
+    while True:
+        try:
+            fresh = probes.check_static(target.url, target.static_prefix, target.static_dir, sample)
+        except OSError:
+            fresh = None
+        if (fresh is not None and fresh.fresh) or time.monotonic() >= until:
+            return fresh
+        time.sleep(0.1)
+
+
+def socketio_step(url: str, via: str, timeout: float) -> tuple[bool, str]:
+    """The readiness step for Socket.IO over websocket: (passed, what to say)."""
+    sio = probes.socketio_websocket(url, timeout=timeout)
+    if sio.ok:
+        return True, f"Socket.IO connected over websocket through {via}"
+    if sio.status == 404:
+        return True, "no Socket.IO endpoint (the app does not use Flask-SocketIO)"
+    return False, f"Socket.IO over websocket through {via} failed: {sio.detail}"
+
+
+def every(seconds: float, check: Callable[[], str]) -> Callable[[], str]:
+    """check() at most once per `seconds` ("" in between): for a check that costs a round trip."""
+    last = time.monotonic()
+
+    def throttled() -> str:
+        nonlocal last
+        if time.monotonic() - last < seconds:
+            return ""
+        last = time.monotonic()
+        return check()
+
+    return throttled
+
+
+def raise_not_ready(report: ReadyReport) -> None:
+    raise NotReady(f"the stack did not become ready: {report.error}")

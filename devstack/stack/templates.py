@@ -1,0 +1,81 @@
+"""Finds templates/ (inside the installed package, or at the repository root) and renders them.
+
+A render may keep its result in a cache file (nginx.conf's, in the state dir): the next render
+of the same template from the same values reads it back instead of importing jinja2 and
+compiling the template, ~40 ms of CPU that every `up` spent while gunicorn boots (on 2 cores,
+work beside gunicorn's boot slows it: issue 13).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devstack import __version__
+from devstack.system import safefs
+
+if TYPE_CHECKING:
+    import jinja2
+
+_PACKAGE = Path(__file__).resolve().parent.parent  # devstack/
+
+
+def template_dir() -> Path:
+    # A wheel carries them as devstack/templates; a source checkout keeps them at the top.
+    for candidate in (_PACKAGE / "templates", _PACKAGE.parent / "templates"):
+        if (candidate / "nginx.conf.j2").is_file():
+            return candidate
+    raise FileNotFoundError("devstack's templates/ folder is missing: reinstall devstack")
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    import jinja2  # ~20 ms: imported by the first render, off the path to gunicorn's start
+
+    # Loaded once per process and never re-checked (auto_reload off): the templates ship with
+    # devstack like its code, and a re-plan (reconfigure) then renders without touching the disk.
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir())),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # these are config files, not HTML
+        auto_reload=False,
+    )
+    env.filters["nginx_quote"] = nginx_quote
+    return env
+
+
+def render(name: str, cache: Path | None = None, **values: Any) -> str:
+    """The template rendered from values (str, int, bool: a cache needs them as JSON)."""
+    if cache is None:
+        return _environment().get_template(name).render(**values)
+    key = _cache_key(name, values)
+    try:
+        saved = json.loads(safefs.read_text(cache))
+        if saved.get("key") == key:
+            return str(saved["text"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # none yet, or unreadable: rendered again (a planted link is refused, as elsewhere)
+    text = _environment().get_template(name).render(**values)
+    try:
+        safefs.write_text(cache, json.dumps({"key": key, "text": text}))
+    except FileNotFoundError:  # no state dir yet: the next render writes it
+        pass
+    return text
+
+
+def _cache_key(name: str, values: dict[str, Any]) -> str:
+    """Everything a render depends on: the template's text, its filter and devstack's version."""
+    source = (template_dir() / name).read_bytes() + nginx_quote.__code__.co_code
+    return json.dumps([__version__, name, zlib.crc32(source), values], sort_keys=True)
+
+
+def nginx_quote(value: str) -> str:
+    """A path as one nginx argument: quoted when it holds a space, ; { } # or a quote (a project
+    under "My Projects" made nginx reject the whole config). Plain paths stay as they are."""
+    if value and not any(ch.isspace() or ch in ";{}#\"'\\" for ch in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,88 @@
+"""The fast path for up/status/logs/down calls the commands exactly as typer's parsing does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from devstack.cli import app as cli
+from devstack.commands import down, logs, status, up
+from devstack.speed import fastpath
+
+pytestmark = pytest.mark.unit
+
+SAME = [
+    ["up"],
+    ["up", "--detach"],
+    ["up", "-d", "--color", "never", "-c", "x.toml"],
+    ["up", "--timeout", "30", "--vm"],
+    ["up", "--timeout=2.5", "--daemon", "--color=always"],
+    ["status"],
+    ["status", "--json"],
+    ["status", "-c", "some/dir"],
+    ["status", "--config=some/devstack.toml", "--json"],
+    ["down"],
+    ["down", "--config", "x.toml"],
+    ["down", "--halt"],
+    ["down", "--destroy", "-c", "y"],
+    ["logs"],
+    ["logs", "-n", "20"],
+    ["logs", "-n20"],
+    ["logs", "--lines=0"],
+    ["logs", "gunicorn", "nginx", "-f"],
+    ["logs", "-f", "gunicorn", "--since", "10m", "--grep", "GET /api"],
+    ["logs", "--grep=-x", "--no-prefix", "--json"],
+    ["logs", "--color", "never", "web", "--since=12:30"],
+    ["logs", "--since", ""],
+]
+FALLBACK = [
+    [],
+    ["up", "--help"],
+    ["up", "--no-color"],
+    ["up", "--timeout", "0.5"],
+    ["up", "--timeout", "-3"],
+    ["up", "--timeout", "1e3"],
+    ["up", "--timeout", "nan"],
+    ["up", "-dc", "x"],
+    ["up", "app"],
+    ["status", "--help"],
+    ["status", "-h"],
+    ["status", "extra"],
+    ["logs", "-n", "x"],
+    ["logs", "-n", "-1"],
+    ["logs", "-n"],
+    ["logs", "--bogus"],
+    ["logs", "--"],
+    ["logs", "--color", "sometimes"],
+    ["logs", "--json=1"],
+    ["down", "--halt=yes"],
+    ["logs", "-fn20"],
+]
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    seen: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+    for name, module in (("up", up), ("status", status), ("down", down), ("logs", logs)):
+
+        def record(*args: Any, _name: str = name, **kwargs: Any) -> int:
+            seen.append((_name, args, kwargs))
+            return 0
+
+        monkeypatch.setattr(module, "run", record)
+    return seen
+
+
+@pytest.mark.parametrize("argv", SAME, ids=[" ".join(a) or "-" for a in SAME])
+def test_both_paths_call_the_command_alike(argv: list[str], calls: list[Any]) -> None:
+    assert fastpath.run(argv) == 0
+    cli.app(args=argv, prog_name="devstack", standalone_mode=False)
+    assert len(calls) == 2
+    assert calls[0] == calls[1]
+
+
+@pytest.mark.parametrize("argv", FALLBACK, ids=[" ".join(a) or "-" for a in FALLBACK])
+def test_anything_else_is_left_to_typer(argv: list[str], calls: list[Any]) -> None:
+    assert fastpath.parse(argv) is None
+    assert calls == []

@@ -1,0 +1,266 @@
+"""plan.build over hand-made HostFacts, starting nothing: what the config and the facts decide.
+facts.gather, the I/O half, is tested once over a real project tree (no subprocess: devstack's
+own interpreter is probed in-process)."""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from devstack.errors import ConfigError, DevstackError
+from devstack.project import config as config_mod
+from devstack.project.config import Config
+from devstack.stack import facts, plan
+from tests.support.facts import make_facts, python_with
+from tests.support.stack import Project, make_project
+
+pytestmark = pytest.mark.unit
+
+
+def load(project: Project) -> Config:
+    return config_mod.load(project.config_path)
+
+
+def build(project: Project, **changes: Any) -> plan.Plan:
+    config = load(project)
+    return plan.build(config, make_facts(config, **changes), colors=False)
+
+
+def gunicorn(the_plan: plan.Plan) -> plan.ProcessSpec:
+    return next(s for s in the_plan.processes if s.name == "gunicorn")
+
+
+def test_no_static_folder_proxies_everything_and_says_so(tmp_path: Path) -> None:
+    the_plan = build(make_project(tmp_path), has_static=False)
+    assert "alias" not in the_plan.nginx_conf and "no static folder" in the_plan.nginx_conf
+    assert [w for w in the_plan.warnings if w.startswith("no static folder")]
+
+
+def test_a_static_dir_written_in_the_file_must_exist(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.write_config(static='dir = "assets"')
+    with pytest.raises(ConfigError, match=r"static\.dir"):
+        load(project)
+
+
+def test_dotenv_reaches_gunicorn_under_devstacks_own(tmp_path: Path) -> None:
+    dotenv = {"FROM_FLASKENV": "1", "BOTH": "env", "DEVSTACK": "from-dotenv", "SECRET": "s p a c e"}
+    env = gunicorn(build(make_project(tmp_path), dotenv=dotenv)).env
+    assert env["FROM_FLASKENV"] == "1" and env["BOTH"] == "env" and env["SECRET"] == "s p a c e"
+    assert env["DEVSTACK"] == "1"  # devstack's own variables are set over .env
+
+
+def test_control_socket_is_short_for_a_deep_project(tmp_path: Path) -> None:
+    project = make_project(tmp_path.joinpath(*["deep-folder-name-here"] * 5))
+    argv = gunicorn(build(project)).argv
+    control = argv[argv.index("--control-socket") + 1]
+    assert len(control.encode()) <= 100 and control.endswith("gunicorn.ctl")
+
+
+def test_no_control_socket_flag_before_gunicorn_25_1(tmp_path: Path) -> None:
+    old = python_with("flask", "flask_socketio", "simple_websocket", gunicorn=(25, 0, 3))
+    assert "--control-socket" not in gunicorn(build(make_project(tmp_path), app_python=old)).argv
+
+
+def test_a_dollar_in_the_path_reaches_nginx_through_a_link(tmp_path: Path) -> None:
+    conf = build(make_project(tmp_path / "a $HOME b")).nginx_conf
+    alias = next(line for line in conf.splitlines() if line.strip().startswith("alias "))
+    assert "$" not in alias and "static-link" in alias
+
+
+def test_gunicorn_and_nginx_run_the_binaries_the_facts_name(tmp_path: Path) -> None:
+    the_plan = build(make_project(tmp_path), nginx="/opt/nginx/sbin/nginx")
+    assert the_plan.app_python is not None
+    assert gunicorn(the_plan).argv[0] == the_plan.app_python.path == "/project/.venv/bin/python"
+    nginx = next(s for s in the_plan.processes if s.name == "nginx")
+    assert nginx.argv[0] == "/opt/nginx/sbin/nginx" and nginx.cwd == the_plan.facts.state_dir
+
+
+def test_app_python_pointing_nowhere_is_a_config_error(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.write_config(app='python = "env/bin/python"')
+    with pytest.raises(ConfigError, match=r"app\.python"):
+        facts.gather(load(project))
+
+
+def test_factory_wsgi_is_accepted_as_gunicorn_writes_it(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    text = project.config_path.read_text().replace('wsgi = "app:app"', "wsgi = \"app:make_app('dev')\"")
+    project.config_path.write_text(text)
+    assert gunicorn(build(project)).argv[-1] == "app:make_app('dev')"
+
+
+def test_a_derived_state_root_moves_every_state_path(tmp_path: Path) -> None:
+    # The VM guest derives its config by fields (dataclasses.replace), not by subclassing Config.
+    config = load(make_project(tmp_path))
+    guest = dataclasses.replace(config, state_root=tmp_path / "guest-state")
+    assert guest.state_dir == tmp_path / "guest-state" and config.state_dir == config.root / ".devstack"
+    the_plan = plan.build(guest, make_facts(guest), colors=False)
+    assert f"{(tmp_path / 'guest-state').resolve()}/nginx.pid" in the_plan.nginx_conf
+
+
+@pytest.mark.parametrize(
+    ("setting", "fstype", "sendfile", "warned"),
+    [
+        ("auto", "ext4", True, False),
+        ("auto", "vboxsf", False, False),
+        ("auto", "fuse.sshfs", False, False),
+        ("on", "nfs4", True, True),
+        ("off", "ext4", False, False),
+    ],
+)
+def test_sendfile_follows_the_static_folders_filesystem(
+    tmp_path: Path, setting: str, fstype: str, sendfile: bool, warned: bool
+) -> None:
+    project = make_project(tmp_path)
+    project.write_config(server=f'sendfile = "{setting}"')
+    the_plan = build(project, static_fstype=fstype)
+    assert the_plan.sendfile is sendfile and the_plan.static_fstype == fstype
+    assert f"sendfile {'on' if sendfile else 'off'};" in the_plan.nginx_conf
+    assert any(w.startswith("sendfile is on but") and fstype in w for w in the_plan.warnings) is warned
+
+
+def test_inotify_on_a_shared_folder_is_replaced_by_poll(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.write_config(app='reload_engine = "inotify"')
+    has = python_with("flask", "flask_socketio", "simple_websocket", "inotify")
+    assert build(project, app_python=has).reload_engine == "inotify"
+    shared = build(project, app_python=has, static_fstype="virtiofs")
+    assert shared.reload_engine == "poll" and any(
+        "inotify misses virtiofs edits" in w for w in shared.warnings
+    )
+    missing = build(project)  # the inotify package is not in the app's python
+    assert missing.reload_engine == "poll" and any("not installed" in w for w in missing.warnings)
+    assert "--reload-engine" in gunicorn(missing).argv
+
+
+def test_gevent_worker_needs_gevent_and_never_gets_inotify(tmp_path: Path) -> None:
+    project = make_project(tmp_path, worker="gevent")
+    with pytest.raises(ConfigError, match="gevent is not installed"):
+        build(project)
+    project.write_config(app='worker = "gevent"\nreload_engine = "inotify"')
+    has = python_with("flask", "flask_socketio", "gevent", "inotify")
+    the_plan = build(project, app_python=has)
+    assert the_plan.reload_engine == "poll" and any("crashes gevent workers" in w for w in the_plan.warnings)
+    assert gunicorn(the_plan).env["DEVSTACK_ASYNC_MODE"] == "gevent"
+
+
+def test_eventlet_worker_is_refused_by_gunicorn_26(tmp_path: Path) -> None:
+    project = make_project(tmp_path, worker="eventlet")
+    with pytest.raises(ConfigError, match="no eventlet worker"):
+        build(project, app_python=python_with("flask_socketio", "eventlet", gunicorn=(26, 0)))
+    the_plan = build(project, app_python=python_with("flask_socketio", "eventlet", gunicorn=(23, 0)))
+    assert any("eventlet worker is deprecated" in w for w in the_plan.warnings)
+
+
+def test_importable_eventlet_without_async_mode_is_a_warning(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    eventlet = python_with("flask", "flask_socketio", "simple_websocket", "eventlet")
+    assert not any("async_mode" in w for w in build(project, app_python=eventlet).warnings)
+    warned = build(project, app_python=eventlet, sets_async_mode=False).warnings
+    assert any("pass async_mode='threading'" in w for w in warned)
+
+
+def test_socketio_needs_flask_socketio_and_gthread_wants_simple_websocket(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    with pytest.raises(DevstackError, match="imports flask_socketio, which is not installed"):
+        build(project, app_python=python_with("flask"))
+    polling = build(project, app_python=python_with("flask", "flask_socketio")).warnings
+    assert any("falls back to long-polling" in w for w in polling)
+    assert not build(project, app_python=python_with("flask"), uses_socketio=False).warnings
+
+
+def test_missing_gunicorn_names_the_install_command(tmp_path: Path) -> None:
+    with pytest.raises(DevstackError, match=r"gunicorn is not installed .* -m pip install 'gunicorn>=23'"):
+        build(make_project(tmp_path), app_python=python_with("flask", gunicorn=None))
+
+
+def test_mime_types_and_worker_user_come_from_the_facts(tmp_path: Path) -> None:
+    the_plan = build(make_project(tmp_path), mime_types=None, worker_user="alice staff")
+    assert f"include {the_plan.facts.state_dir}/mime.types;" in the_plan.nginx_conf
+    assert "user alice staff;" in the_plan.nginx_conf
+    assert "user " not in build(make_project(tmp_path / "b")).nginx_conf.split("pid ")[0]
+
+
+def test_no_color_in_the_facts_wins_over_colors(tmp_path: Path) -> None:
+    config = load(make_project(tmp_path))
+    colored = plan.build(config, make_facts(config), colors=True)
+    assert gunicorn(colored).env["FORCE_COLOR"] == "1"
+    plain = plan.build(config, make_facts(config, no_color=True), colors=True)
+    assert gunicorn(plain).env["NO_COLOR"] == "1" and "FORCE_COLOR" not in gunicorn(plain).env
+    assert plain.colors is True  # a re-plan asks the same as the first plan did
+
+
+def _refuse(*args: object, **kwargs: object) -> None:
+    raise AssertionError(f"I/O during plan.build: {args[:1]}")
+
+
+def test_build_does_no_io(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path / "a $HOME b")
+    project.write_config(extra='[processes]\ncss = "echo css"\n')
+    config = load(project)
+    host = make_facts(config, procfile={"jobs": "python jobs.py", "web": "gunicorn app:app"})
+    expected = plan.build(config, host, colors=True)  # loads the packaged template once
+    with monkeypatch.context() as patch:
+        for owner, name in [
+            (builtins, "open"),
+            (io, "open"),
+            (os, "stat"),
+            (os, "lstat"),
+            (os, "scandir"),
+            (os, "listdir"),
+            (os, "access"),
+            (subprocess, "Popen"),
+            (psutil, "disk_partitions"),
+        ]:
+            patch.setattr(owner, name, _refuse)  # reads, stats, listings, mounts, subprocesses
+        again = plan.build(config, host, colors=True)
+    assert again == expected
+    assert [s.name for s in again.processes] == ["gunicorn", "nginx", "jobs", "css"]
+
+
+def test_gather_reads_the_project_and_the_host_once(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    (project.root / ".flaskenv").write_text("FLASK_APP=app\nBOTH=flaskenv\n")
+    (project.root / ".env").write_text("BOTH=env\nSECRET='s p a c e'\n")
+    (project.root / "Procfile").write_text("jobs: python jobs.py\n")
+    config = load(project)
+    environ = {"DEVSTACK_NGINX": sys.executable, "NO_COLOR": "1", "FLASK_APP": "from-shell"}
+    host = facts.gather(config, python=sys.executable, environ=environ)
+    assert host.app_python.path == sys.executable and host.app_python.why == "given"
+    assert host.nginx == sys.executable and host.no_color
+    assert host.has_static and host.static_dir == config.static_dir and host.state_dir.is_absolute()
+    assert host.uses_socketio and host.sets_async_mode  # the example app passes async_mode
+    assert dict(host.dotenv) == {"BOTH": "env", "SECRET": "s p a c e"}  # the shell's FLASK_APP wins
+    assert dict(host.procfile) == {"jobs": "python jobs.py"}
+    assert host.static_fstype != "" and (os.geteuid() == 0) == (host.worker_user != "")
+    with pytest.raises(DevstackError, match="nginx is not installed"):
+        facts.gather(config, python=sys.executable, environ={"DEVSTACK_NGINX": "/nonexistent/nginx"})
+
+
+def test_mount_table_read_directly_with_its_escapes(tmp_path: Path) -> None:
+    """fsinfo reads /proc/self/mounts itself (no psutil on the path to gunicorn's start): a
+    mount point with a space is written \\040 there; the longest mount holding a path wins."""
+    from devstack.system import fsinfo
+
+    table = tmp_path / "mounts"
+    table.write_text(
+        "/dev/sda1 / ext4 rw 0 0\n"
+        "vagrant /home/me/My\\040Projects vboxsf rw 0 0\n"
+        "tmpfs /home/me/My\\040Projects/site/tmp tmpfs rw 0 0\n"
+    )
+    assert fsinfo.mounts(str(table)) == [
+        ("/", "ext4"),
+        ("/home/me/My Projects", "vboxsf"),
+        ("/home/me/My Projects/site/tmp", "tmpfs"),
+    ]
+    assert "/" in dict(fsinfo.mounts())  # this machine's own table parses

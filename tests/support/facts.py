@@ -1,0 +1,51 @@
+"""HostFacts made by hand, for unit tests of the pure planner (plan.build, plan.diff)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from devstack.project import apppython
+from devstack.project.config import Config
+from devstack.stack import livepaths as live_paths
+from devstack.stack.facts import HostFacts
+
+# An app interpreter with a recent gunicorn and what the example chat app needs.
+APP_PYTHON = apppython.AppPython(
+    "/project/.venv/bin/python",
+    ".venv/ in the project",
+    "3.12.3",
+    (25, 1, 0),
+    frozenset({"flask", "flask_socketio", "simple_websocket"}),
+)
+
+
+def make_facts(config: Config, **changes: Any) -> HostFacts:
+    """Facts of an ordinary Linux host for config: ext4, nginx and its mime.types installed, not
+    root, the app's source using Socket.IO with async_mode. The paths follow the config (the
+    socket folder as stack/livepaths.py derives it); `changes` replace any field."""
+    state = config.state_dir.resolve()
+    has_static = changes.pop("has_static", True)
+    facts = HostFacts(
+        app_python=APP_PYTHON,
+        app_dir=config.app_dir,
+        static_dir=config.static_dir,
+        has_static=has_static,
+        state_dir=state,
+        static_alias=live_paths.static_alias(state, config.static_dir),
+        control_socket=live_paths.control_socket(state),
+        stream_socket=live_paths.stream_socket(state),
+        notify_socket=live_paths.notify_socket(state),
+        static_fstype="ext4",
+        uses_socketio=True,
+        sets_async_mode=True,
+        mime_types="/etc/nginx/mime.types",
+        worker_user="",
+        nginx="/usr/sbin/nginx",
+    )
+    return dataclasses.replace(facts, **changes)
+
+
+def python_with(*modules: str, gunicorn: tuple[int, ...] | None = (25, 1, 0)) -> apppython.AppPython:
+    """The app's interpreter with exactly these modules importable."""
+    return dataclasses.replace(APP_PYTHON, gunicorn=gunicorn, has=frozenset(modules))
