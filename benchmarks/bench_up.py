@@ -1,7 +1,8 @@
 """devstack up -> ready, down, every command's start, `logs` on a 1 GB store, and code edit ->
 new response against gunicorn's own --reload by hand.
 
-One command: `python benchmarks/bench_up.py [--edits N] [--starts N] [--runs N] [--store-gb G]`.
+One command: `python benchmarks/bench_up.py [--edits N] [--starts N] [--runs N] [--store-gb G]`;
+`--off` instead measures what each mechanism of devstack/speed/ gains (each switched off in turn).
 Everything runs for real (nginx, gunicorn, the example chat app) on free loopback ports; prints
 one table whose ratio column compares each row with its named baseline measured in the same run,
 interleaved (baseline, then devstack, then baseline...) so a busy machine hurts both alike.
@@ -14,8 +15,8 @@ interpreter (PYTHONPATH), as before.
 The goals (issue 13): up -> ready <= 1.3 x gunicorn alone -> first 200 (measured for a fresh
 copy of the project, for a project `up` ran in before, where gunicorn gets its head start, and
 for one whose devstack.toml was edited since, where it starts from the plan instead);
-`--help`, `status`, `logs -n 20`, `down` <= 1.3 x `python -c "import typer"` (a help is printed
-from devstack's cache after its first time: that first one is a row of its own); `down` <= 0.3 s;
+`status`, `logs -n 20`, `down` <= 1.3 x `python -c "import typer"` (`--help` is a row too, with no
+goal); `down` <= 0.3 s;
 `logs -n 20` and `logs --since 1m --grep X` on a 1 GB store (rotations included) <= 0.2 s.
 """
 
@@ -149,8 +150,11 @@ APP_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": ""}
 APP_ENV_TOML = "".join(f'{key} = "{value}"\n' for key, value in APP_ENV.items())
 
 
+OFF = ""  # DEVSTACK_SPEED_OFF for devstack's runs (--off: each mechanism of devstack/speed/ off)
+
+
 def env() -> dict[str, str]:
-    return dict(INSTALL.env)
+    return {**INSTALL.env, "DEVSTACK_SPEED_OFF": OFF}
 
 
 def edit_latencies(root: Path, port: int, edits: int) -> list[float]:
@@ -272,9 +276,7 @@ def command_starts(base: Path, runs: int, store: Path | None) -> dict[str, list[
     py = str(Path(ds[0]).with_name("python")) if len(ds) == 1 else ds[0]
     cases: dict[str, tuple[list[str], Path]] = {
         "import typer": ([py, "-c", "import typer"], root),
-        # speed/helpcache.py: every --help after the first prints the text typer made then
         "devstack --help": ([*ds, "--help"], root),
-        "devstack --help (its first: typer makes the text)": ([*ds, "--help"], root),
         "devstack status": ([*ds, "status"], root),
         "devstack logs -n 20": ([*ds, "logs", "-n", "20"], root),
         # down of a project with nothing running: the command's own cost (a running stack's down is
@@ -445,6 +447,62 @@ def start_rows(base: Path, worker: str, starts: int, edits: int) -> list[Row]:
     return rows
 
 
+SPEED = ("fastpath", "handoff", "record", "gate", "planned", "earlyprobe", "pythoncache", "rendercache")
+
+
+def speed_rows(base: Path, starts: int, runs: int) -> list[Row]:
+    """What each mechanism of devstack/speed/ gains: the same starts and commands with it
+    switched off (DEVSTACK_SPEED_OFF), interleaved with all on and with gunicorn alone."""
+    global OFF
+    variants = ["", *SPEED]
+    first: dict[str, list[float]] = {v: [] for v in variants}
+    again: dict[str, list[float]] = {v: [] for v in variants}
+    status: dict[str, list[float]] = {v: [] for v in variants}
+    alone: list[float] = []
+    projects = {v: one_devstack_start(base, "gthread")[2] for v in variants}
+    for _ in range(starts):
+        alone.append(one_gunicorn_start(base, "gthread", "poll", 0)[0])
+        for v in variants:
+            OFF = v
+            try:
+                first[v].append(one_devstack_start(base, "gthread")[0])
+                again[v].append(one_devstack_start(base, "gthread", projects[v])[0])
+                up = devstack(projects[v], "up", "--detach")
+                if up.returncode != 0:
+                    raise RuntimeError(up.stderr)
+                for _ in range(max(1, runs // starts)):
+                    status[v].append(wall([*INSTALL.devstack, "status"], projects[v]))
+                devstack(projects[v], "down", timeout=60)
+            finally:
+                OFF = ""
+    g = statistics.median(alone)
+    rows: list[Row] = []
+    for v in variants:
+        label = "all on" if not v else f"{v} off"
+        rows.append(
+            (f"speed: first up ({label})", "median s", statistics.median(first[v]), g, "gunicorn alone")
+        )
+        rows.append(
+            (
+                f"speed: up after a down ({label})",
+                "median s",
+                statistics.median(again[v]),
+                g,
+                "gunicorn alone",
+            )
+        )
+        rows.append(
+            (
+                f"speed: status ({label})",
+                "median s",
+                statistics.median(status[v]),
+                statistics.median(status[""]),
+                "status, all on",
+            )
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--edits", type=int, default=12, help="code edits per reload row (0: none)")
@@ -459,16 +517,24 @@ def main() -> None:
         help="wheel: devstack and the app in venvs of their own, as users install (default); "
         "checkout: this checkout on PYTHONPATH with this interpreter",
     )
+    parser.add_argument(
+        "--off",
+        action="store_true",
+        help="instead: each start-up mechanism of devstack/speed/ switched off in turn (first up, "
+        "up after a down, status), interleaved with all on and gunicorn alone",
+    )
     args = parser.parse_args()
     global INSTALL
     INSTALL = wheel_install() if args.install == "wheel" else checkout_install()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="devstack-bench-") as tmp:
         base = Path(tmp)
-        for worker in args.workers.split(","):
+        if args.off:
+            rows += speed_rows(base, args.starts, args.runs)
+        for worker in [] if args.off else args.workers.split(","):
             rows += start_rows(base, worker, args.starts, args.edits)
-        store = build_store(base / "store", args.store_gb) if args.store_gb > 0 else None
-        starts = command_starts(base, args.runs, store)
+        store = build_store(base / "store", args.store_gb) if args.store_gb > 0 and not args.off else None
+        starts = command_starts(base, args.runs, store) if not args.off else {"import typer": [1.0]}
         typer_s = statistics.median(starts.pop("import typer"))
         for name, values in starts.items():
             goal = " (goal <= 0.2 s)" if "store" in name else ""

@@ -1,6 +1,6 @@
 """`python -m devstack` and the `devstack` script: up/status/logs/down written plainly run without
-importing typer (the CLI module and typer cost a third of such a command's start), and so does
-a help printed before (speed/helpcache.py); anything else goes through the CLI."""
+importing typer (the CLI module and typer cost a third of such a command's start: speed/);
+anything else goes through the CLI."""
 
 from __future__ import annotations
 
@@ -8,32 +8,26 @@ import contextlib
 import os
 import sys
 
-from devstack.speed import fastpath
+from devstack import speed
 
 
 def main() -> None:
     args = sys.argv[1:]
-    parsed = fastpath.parse(args)
+    parsed = speed.parse(args)
     if parsed is None:
-        from devstack.speed import helpcache
-
-        if helpcache.asked(args):  # typer only when this help was never printed before
-            leave(helpcache.show(args))
         from devstack.cli.app import main as cli_main
 
         cli_main(args)
-    elif fastpath.detaches(parsed):  # before any other import: the daemon forks off first
-        from devstack.speed import handoff
-
+    elif speed.detaches(parsed):  # before any other import: the daemon forks off first
         config = parsed[1].get("config")
-        wait = handoff.split(str(config) if config else None)
+        wait = speed.split(str(config) if config else None)
         if wait is not None:  # the shell's process: the daemon's verdict is this command's
             from devstack.cli import boundary
 
             leave(boundary.guarded(wait))
-    from devstack.cli import boundary
+    from devstack.cli import boundary, plain
 
-    leave(boundary.guarded(lambda: fastpath.run(args) or 0))
+    leave(boundary.guarded(lambda: plain.run(args) or 0))
 
 
 def leave(code: int) -> None:

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devstack import speed
 from devstack.backends.foreground import say, supervise
 from devstack.backends.local import check_not_running, check_ports
 from devstack.errors import DevstackError, Exit
 from devstack.procs import heap
 from devstack.project import envfiles
 from devstack.project.config import Config
-from devstack.speed import handoff, headstart
 from devstack.stack import plan, state
 from devstack.system import console, kill, safefs, startlock
 from devstack.system import env as env_mod
@@ -69,12 +69,7 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
         return supervise(config, the_plan, color, daemon=True, timeout=timeout)
 
     def remember() -> None:  # the next `up` here gives gunicorn a head start (speed/headstart.py)
-        record_key = handoff.record_key()
-        record = headstart.planned(config, the_plan)
-        if record_key is None or record is None:
-            return
-        inputs = [config.path, *(config.root / name for name in envfiles.FILES)]
-        headstart.remember(record_key, record, inputs)
+        speed.remember(config, the_plan, [config.path, *(config.root / name for name in envfiles.FILES)])
 
     return run_detached(config, body, color, lock, deadline, waiting_ok=timeout is None, on_ready=remember)
 
@@ -110,7 +105,7 @@ def run_detached(
         log = safefs.open_file(log_dir / "supervisor.out", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     shown = os.fstat(log).st_size if log is not None else 0
     wait = _Wait(config, log_dir, shown, deadline_s, waiting_ok, progress)
-    if handoff.parent_waits():
+    if speed.parent_waits():
         return _serve_here(config, body, color, log, lock, wait, on_ready)
     wake, wake_end = os.pipe()  # the daemon writes a byte with every state.json it writes
     os.set_blocking(wake_end, False)  # a full pipe must never stall the daemon
@@ -229,11 +224,11 @@ def _serve_here(
         os.close(wake)  # later state.json writes stop pinging (their write fails and stops)
         terminal.close()  # the caller's terminal (or pipe) is theirs again
         if error:
-            handoff.release(int(Exit.NOT_READY), f"the stack did not become ready: {error}")
+            speed.release(int(Exit.NOT_READY), f"the stack did not become ready: {error}")
             if not ended:
                 os.kill(os.getpid(), signal.SIGTERM)  # not ready in time: stop what runs
         else:
-            handoff.release(int(Exit.OK))
+            speed.release(int(Exit.OK))
 
     reporter = threading.Thread(target=report, daemon=True, name="up-detach")
     reporter.start()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devstack import speed
 from devstack.backends.local import LocalStack
 from devstack.errors import DevstackError, Exit
 from devstack.logs.format import width_for
@@ -24,7 +25,6 @@ from devstack.logs.sink import LogMux
 from devstack.procs import heap
 from devstack.project import config as config_mod
 from devstack.project.config import Config
-from devstack.speed import cacheprune
 from devstack.stack import livepaths as live_paths
 from devstack.stack import plan
 from devstack.system import console, safefs, startlock
@@ -85,7 +85,7 @@ def supervise(
         outcome["report"] = report
         stack.supervisor.call_soon(lambda: _on_ready(stack, mux, report, spinner, daemon))
         if report.ok:
-            cacheprune.prune()  # at most once a day, here: after ready, off the supervisor's loop
+            speed.prune()  # at most once a day, here: after ready, off the supervisor's loop
 
     threading.Thread(target=readiness, daemon=True, name="readiness").start()
     try:

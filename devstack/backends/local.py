@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devstack import speed
 from devstack.backends.statedir import prepare_state_dir
 from devstack.errors import DevstackError, Exit, PortTaken
 from devstack.live.tap import BootTap
@@ -23,7 +24,6 @@ from devstack.procs import heap
 from devstack.procs.supervisor import BOOT_ERRORS, Supervisor
 from devstack.project import config as config_mod
 from devstack.project.config import Config
-from devstack.speed import headstart
 from devstack.stack import facts, state
 from devstack.stack import plan as plan_mod
 from devstack.stack.facts import find_nginx as find_nginx  # doctor and tests import it from here
@@ -79,7 +79,7 @@ def check_ports(config: Config) -> None:
         ("server.app_port", "127.0.0.1", config.server.app_port),
     ]
     for key, host, port in wanted:
-        if headstart.holds(port):  # our own gunicorn, spawned early (headstart.py)
+        if speed.holds(port):  # our own gunicorn, spawned early (headstart.py)
             continue
         conflict = ports.port_conflict(host, port, key, config.path.name)
         if conflict:

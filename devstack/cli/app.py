@@ -16,7 +16,6 @@ import typer
 from devstack import __version__
 from devstack.cli import boundary
 from devstack.errors import Exit
-from devstack.speed import fastpath
 from devstack.system import console
 from devstack.system import env as env_mod
 from devstack.system.console import ColorMode
@@ -283,7 +282,9 @@ def run_cli(argv: list[str] | None = None, env: Env | None = None) -> int:
 
 def _run(args: list[str], env: Env) -> int:
     # status/logs/down written plainly skip typer's pydantic coercion (speed/fastpath.py).
-    fast = fastpath.run(args)
+    from devstack.cli import plain
+
+    fast = plain.run(args)
     if fast is not None:
         return fast
     try:

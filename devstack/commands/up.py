@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from devstack import speed
 from devstack.commands._common import load_config
-from devstack.speed import headstart
 from devstack.stack import facts, plan
 
 
@@ -25,7 +25,7 @@ def run(
     try:
         return _run(config_path, detach, color, daemon, vm, timeout)
     finally:
-        headstart.discard()  # a head start `up` never got to adopt (it failed first) is stopped
+        speed.discard()  # a head start `up` never got to adopt (it failed first) is stopped
 
 
 def _run(
@@ -41,10 +41,9 @@ def _run(
         return vm_run.up(config, color=color, detach=detach)
     the_plan = plan.build(config, facts.gather(config), colors=color != "never")
     from devstack.backends.statedir import prepare_state_dir
-    from devstack.speed import handoff
 
-    if not detach or handoff.parent_waits():  # this process supervises: gunicorn boots meanwhile
-        headstart.launch_planned(config, the_plan, lambda: prepare_state_dir(config, the_plan.facts))
+    if not detach or speed.parent_waits():  # this process supervises: gunicorn boots meanwhile
+        speed.launch_planned(config, the_plan, lambda: prepare_state_dir(config, the_plan.facts))
     from devstack.backends import detached, foreground
     from devstack.system import console  # the supervisor's own imports and set-up overlap gunicorn's boot
 

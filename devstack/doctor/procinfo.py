@@ -17,7 +17,7 @@ import psutil
 
 from devstack.errors import DevstackError
 from devstack.project import apppython
-from devstack.speed.headstart import GATE, GATE_RECORD
+from devstack.speed import GATE, GATE_RECORD
 from devstack.stack import probes
 from devstack.system import runner, safefs
 

@@ -11,8 +11,8 @@ import sys
 import threading
 from collections.abc import Callable
 
+from devstack import speed
 from devstack.logs.sink import Sink
-from devstack.speed import headstart
 from devstack.stack.plan import ProcessSpec
 from devstack.system import kill, spawn
 
@@ -69,17 +69,15 @@ class Child:
         if self.spec.own_deathsig:  # gunicorn_conf.py: the same request without the shim's ~20 ms
             argv = self.spec.argv
             env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())
-            ahead = headstart.pending()
-            early = headstart.take(argv, str(self.spec.cwd), env)  # spawned before the plan was
+            ahead, source, early = speed.adopt(argv, str(self.spec.cwd), env)  # spawned before the plan was
             # One spawned from the plan is simply this start, made sooner: said only if it differs.
             if ahead is not None and early is None:
                 self.sink.note(
                     self.spec.name,
-                    f"started ahead of the config (pid {ahead.proc.pid}), but the plan differs: stopped",
+                    f"started ahead of the config (pid {ahead}), but the plan differs: stopped",
                 )
-            elif ahead is not None and ahead.source == "record":
-                pid = ahead.proc.pid
-                self.sink.note(self.spec.name, f"started ahead of the config (pid {pid}): same command")
+            elif ahead is not None and source == "record":
+                self.sink.note(self.spec.name, f"started ahead of the config (pid {ahead}): same command")
         self.tail.clear()
         self.proc = early or spawn.popen(argv, str(self.spec.cwd), env)
         assert self.proc.stdout is not None and self.proc.stderr is not None

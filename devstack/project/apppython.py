@@ -10,15 +10,14 @@ importable" check therefore run in the app's interpreter, found in this order:
    `$UV_PROJECT_ENVIRONMENT` when uv is told to keep it elsewhere;
 4. devstack's own interpreter (devstack and the app installed together).
 
-The facts are asked of that interpreter in one subprocess (~20 ms, started early by `up`:
-project/pythonprobe.py); for devstack's own they are
-read in-process; either answer is remembered while its sys.path folders stay unchanged
-(speed/pythoncache.py). gunicorn_conf.py runs in the app's interpreter and never imports devstack.
+The facts are asked of that interpreter in one subprocess (~20 ms; `up` starts it early,
+speed/earlyprobe.py); for devstack's own they are read in-process; either answer is remembered
+while its sys.path folders stay unchanged (speed/pythoncache.py). gunicorn_conf.py runs in the
+app's interpreter and never imports devstack.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -32,7 +31,6 @@ from devstack.errors import ConfigError, DevstackError
 from devstack.project import pythonprobe
 from devstack.project.config import Config
 from devstack.project.pythonprobe import PROBED
-from devstack.speed import pythoncache
 from devstack.system import runner
 
 
@@ -83,29 +81,14 @@ def locate(
     return own, "devstack's own: no app.python, $VIRTUAL_ENV, .venv/ or venv/"
 
 
-def probe(path: str, why: str, own: str = sys.executable, cache: Path | bool | None = True) -> AppPython:
-    """The interpreter's facts: remembered ones while its sys.path folders are unchanged
-    (speed/pythoncache.py), else asked of it (in-process for devstack's own). cache: True for the
-    per-user cache folder, None/False for none, or a folder."""
-    folder = pythoncache.cache_dir() if cache is True else (cache or None)
-    same = _same(path, own)
-    # devstack's own sys.path depends on how it was started (PYTHONPATH, the script's folder):
-    # part of the key. The app's is its interpreter's alone (-I).
-    key = (*PROBED, *sys.path) if same else PROBED
-    data = pythoncache.load(folder, path, key)
-    if data is None:
-        data = _in_process() if same else _ask(path, why)
-        dirs = data.pop("path", [])
-        pythoncache.save(folder, path, key, data, dirs)
-    return AppPython(path, why, data["version"], parse_version(data["gunicorn"]), frozenset(data["has"]))
+Ask = Callable[[str, str, str], dict[str, Any]]  # (path, why, own) -> facts, as ask() returns
 
 
-def _ask(path: str, why: str) -> dict[str, Any]:
-    early = pythonprobe.early_answer(path)  # `up` asked it first thing (project/pythonprobe.py)
-    if early is not None:
-        with contextlib.suppress(ValueError):
-            answer: dict[str, Any] = json.loads(early)
-            return answer
+def ask(path: str, why: str, own: str = sys.executable) -> dict[str, Any]:
+    """The interpreter's facts, asked now: in-process for devstack's own, else a subprocess
+    of it (pythonprobe.py's question). "path" in them: its sys.path folders."""
+    if _same(path, own):
+        return _in_process()
     result = runner.run(pythonprobe.argv(path), timeout=30)
     if result.code in (runner.NOT_FOUND, runner.CANNOT_EXECUTE, runner.TIMED_OUT):
         raise DevstackError(f"cannot run the app's python {path} ({why}): {result.err}")
@@ -116,14 +99,23 @@ def _ask(path: str, why: str) -> dict[str, Any]:
     return data
 
 
-def find(config: Config, python: str | None = None) -> AppPython:
+def probe(path: str, why: str, own: str = sys.executable, asker: Ask = ask) -> AppPython:
+    """The interpreter's facts as an AppPython; asker: how they are had (stack/facts.py passes
+    the remembered ones, speed/pythoncache.py)."""
+    data = asker(path, why, own)
+    return AppPython(path, why, data["version"], parse_version(data["gunicorn"]), frozenset(data["has"]))
+
+
+def find(config: Config, python: str | None = None, asker: Ask = ask) -> AppPython:
     """The app's interpreter and its facts; `python` forces one (the VM agent: its own venv)."""
-    try:
-        if python:
-            return probe(python, "given")
-        return probe(*locate(config))
-    finally:
-        pythonprobe.discard()  # an early question for another interpreter: not left as a zombie
+    if python:
+        return probe(python, "given", asker=asker)
+    return probe(*locate(config), asker=asker)
+
+
+def same(path: str, own: str) -> bool:
+    """Whether path is devstack's own interpreter (own)."""
+    return _same(path, own)
 
 
 def _same(path: str, own: str) -> bool:

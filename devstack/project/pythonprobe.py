@@ -1,18 +1,13 @@
-"""What devstack asks the app's interpreter (project/apppython.py), and asking it before the config is read.
+"""What devstack asks the app's interpreter (project/apppython.py), and where that interpreter
+is likely to be before the config is read (the project root, its venvs).
 
-The answer costs a subprocess of the app's python (~20 ms) when speed/pythoncache.py has none: a
-project's first `up`, or the first after a package install. `up` starts it as its first step,
-for the interpreter apppython.locate will most likely choose, so it runs while devstack imports
-and reads its config instead of after. apppython uses that answer only if it asked the very
-interpreter locate chose and succeeded; otherwise it asks as always (with its error messages).
-
-Imports nothing heavy: it runs before devstack's own imports.
+Imports nothing heavy: speed/earlyprobe.py and speed/headstart.py use it before devstack's own
+imports.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable, Mapping
 
 # The modules whose presence changes the plan (worker, async mode, reload engine, websockets).
@@ -97,71 +92,3 @@ def candidates(root: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:
     # join keeps an absolute UV_PROJECT_ENVIRONMENT as it is
     out += [(os.path.join(root, name, "bin", "python"), f"{name}/ in the project") for name in names]
     return [(os.path.normpath(path), why) for path, why in out]
-
-
-_early: tuple[str, subprocess.Popen[str]] | None = None
-_started = False
-
-
-def start(config_arg: str | None) -> None:
-    """`up`'s first step: ask the likely interpreter now, unless its answer is remembered
-    (once per process: `up --detach`'s daemon does it right after forking)."""
-    global _started
-    if _started:
-        return
-    _started = True
-    from devstack.speed import pythoncache
-
-    python = guess(config_arg)
-    if python is not None and pythoncache.load(pythoncache.cache_dir(), python, PROBED) is None:
-        ask_early(python)
-
-
-def ask_early(python: str) -> None:
-    """Start asking python now (never raises: a failure only means asking later)."""
-    global _early
-    discard()
-    try:
-        proc = subprocess.Popen(
-            argv(python),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            close_fds=True,
-        )
-    except OSError:
-        return
-    _early = (os.path.normpath(python), proc)
-
-
-def early_answer(python: str, timeout: float = 30.0) -> str | None:
-    """The early answer's output if it asked this interpreter and succeeded, else None."""
-    global _early
-    early, _early = _early, None
-    if early is None:
-        return None
-    asked, proc = early
-    if asked != os.path.normpath(python):
-        _end(proc)
-        return None
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _end(proc)
-        return None
-    return out if proc.returncode == 0 else None
-
-
-def discard() -> None:
-    """End an early question nobody took (`up` failed before it needed the answer)."""
-    global _early
-    early, _early = _early, None
-    if early is not None:
-        _end(early[1])
-
-
-def _end(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.communicate()

@@ -1,8 +1,8 @@
 """Keeps devstack's per-user cache folder (speed/cachedir.py) from growing without bound.
 
 Every project folder ever started leaves a launch record (speed/headstart.py), every app
-interpreter a facts file (speed/pythoncache.py), every devstack version its help texts
-(speed/helpcache.py); nothing removed them, so a machine that starts many short-lived projects
+interpreter a facts file (speed/pythoncache.py), and devstack 0.1.0 kept help texts (removed
+since); nothing removed them, so a machine that starts many short-lived projects
 (checkouts, CI, benchmarks) collected thousands. Once a day at most (a stamp file's mtime),
 after a stack is ready and off the supervisor's loop, files are removed whose project folder or
 interpreter is gone, written by another format or devstack version, unreadable, or temporary
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from devstack.speed import cachedir, headstart, helpcache, pythoncache
+from devstack.speed import cachedir, headstart, pythoncache
 
 EVERY = 24 * 3600.0  # seconds between two prunes
 STAMP = ".pruned"
@@ -27,7 +27,7 @@ TMP_AGE = 3600.0  # a temporary file this old was left by a writer that died
 KINDS: dict[str, Callable[[Any], bool]] = {
     "launch-": headstart.stale,
     "python-": pythoncache.stale,
-    "help-": helpcache.stale,
+    "help-": lambda saved: True,  # the help cache of devstack <= 0.1.0 (removed): all stale
 }
 
 

@@ -3,7 +3,7 @@
 typer >= 0.2x coerces every parameter through a pydantic TypeAdapter: importing pydantic and
 building the adapters costs ~0.15 s, twice what `import typer` itself costs, on every command.
 These commands run many times a day, so their plain forms are parsed here with the same
-options as cli/app.py (and __main__.py runs them without importing typer at all); anything else
+options as cli/app.py (cli/plain.py runs them without importing typer at all); anything else
 (help, an unknown option, a bad value, `--`) returns None and typer parses it as always, with
 its usage errors. tests/speed/test_fastpath.py checks that both paths
 call the commands with the same arguments.
@@ -11,7 +11,6 @@ call the commands with the same arguments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # not at run time: `up --detach` forks its daemon before pathlib is imported
@@ -110,87 +109,13 @@ def _convert(kind: str, value: str) -> object:
         return Path(value) if value else None
     if kind == "int>=0":
         text = value.strip()
-        return int(text) if text.isdigit() else None
+        return int(text) if text.isascii() and text.isdigit() else None  # typer refuses "٣"
     if kind == "float>=1":
         text = value.strip()
-        plain = text.replace(".", "", 1).isdigit()  # no sign, exponent, inf or nan: typer judges those
+        plain = (
+            text.isascii() and text.replace(".", "", 1).isdigit()
+        )  # no sign, exponent, inf or nan: typer judges those
         return float(text) if plain and float(text) >= 1 else None
     if kind == "color":
         return value if value in COLORS else None
     return value
-
-
-def run(argv: list[str]) -> int | None:
-    """Run a plainly written everyday command; None when typer should parse argv."""
-    parsed = parse(argv)
-    if parsed is None:
-        return None
-    command, values = parsed
-    return RUNNERS[command](values)
-
-
-def _up(values: dict[str, Any]) -> int:
-    from devstack.project import pythonprobe
-
-    if not values.get("vm"):  # the app's interpreter answers while devstack imports and plans
-        config = str(values["config"]) if values.get("config") else None
-        if not values.get("detach") and not values.get("daemon"):  # a detached one's daemon: after its fork
-            from devstack.speed import headstart
-
-            headstart.launch_gated(config)  # gunicorn imports meanwhile, too
-        pythonprobe.start(config)
-    from devstack.commands import up as cmd
-    from devstack.system import console
-
-    color = values.get("color", "auto")
-    console.configure(color)
-    try:
-        return cmd.run(
-            values.get("config"),
-            detach=values.get("detach", False),
-            color=color,
-            daemon=values.get("daemon", False),
-            vm=values.get("vm", False),
-            timeout=values.get("timeout"),
-        )
-    finally:
-        pythonprobe.discard()
-
-
-def _status(values: dict[str, Any]) -> int:
-    from devstack.commands import status as cmd
-
-    return cmd.run(values.get("config"), as_json=values.get("as_json", False))
-
-
-def _down(values: dict[str, Any]) -> int:
-    from devstack.commands import down as cmd
-
-    return cmd.run(values.get("config"), halt=values.get("halt", False), destroy=values.get("destroy", False))
-
-
-def _logs(values: dict[str, Any]) -> int:
-    from devstack.commands import logs as cmd
-    from devstack.system import console
-
-    color = values.get("color", "auto")
-    console.configure(color)
-    return cmd.run(
-        values.get("config"),
-        values["names"],
-        lines=values.get("lines"),
-        follow=values.get("follow", False),
-        since=values.get("since"),
-        grep=values.get("grep"),
-        as_json=values.get("as_json", False),
-        prefix=not values.get("no_prefix", False),
-        color=color,
-    )
-
-
-RUNNERS: dict[str, Callable[[dict[str, Any]], int]] = {
-    "up": _up,
-    "status": _status,
-    "down": _down,
-    "logs": _logs,
-}

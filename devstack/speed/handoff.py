@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from devstack import speed
 from devstack.speed import headstart
 
 _verdict_fd: int | None = None  # in the daemon: the pipe its parent waits on
@@ -36,11 +37,14 @@ def split(config_arg: str | None) -> Callable[[], int] | None:
     os.setsid()  # the terminal's Ctrl-C and hang-up reach the waiting parent only
     _verdict_fd = write
     _record_key = headstart.key(config_arg)
-    if headstart.launch(_record_key) is None:  # no record: a gated gunicorn, and its facts asked now
-        headstart.launch_gated(config_arg)
-        from devstack.project import pythonprobe
+    if not speed.on("record") or headstart.launch(_record_key) is None:
+        # no record: a gated gunicorn, and its facts asked now
+        if speed.on("gate"):
+            headstart.launch_gated(config_arg)
+        if speed.on("earlyprobe"):
+            from devstack.speed import earlyprobe
 
-        pythonprobe.start(config_arg)
+            earlyprobe.start(config_arg)
     return None
 
 

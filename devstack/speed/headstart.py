@@ -31,8 +31,8 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from devstack import __version__
-from devstack.speed import cachedir
+from devstack import GUNICORN_CONF, __version__
+from devstack.speed import GATE, GATE_RECORD, cachedir
 from devstack.system import ports, procstat, spawn, startlock
 
 if TYPE_CHECKING:
@@ -42,9 +42,7 @@ if TYPE_CHECKING:
     from devstack.stack.plan import Plan
 
 FORMAT = 2  # 2: the inputs' stamps
-GATE = "DEVSTACK_GATE"  # the gated gunicorn's end of its pipe (gunicorn_conf.py reads it)
-GATE_RECORD = "gunicorn.gate.json"  # in the state dir: what a gated gunicorn was given (doctor)
-CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gunicorn_conf.py")
+CONF = GUNICORN_CONF
 # Read by the interpreter or by gunicorn's own imports before gunicorn_conf.py runs: a gated
 # gunicorn started with another value cannot become the plan's (gunicorn reads PORT,
 # WEB_CONCURRENCY, FORWARDED_ALLOW_IPS, SENDFILE and XDG_RUNTIME_DIR into its defaults).

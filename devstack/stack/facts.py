@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import speed
 from devstack.errors import DevstackError
 from devstack.project import apppython, envfiles, procfile
 from devstack.project.config import Config
@@ -63,7 +64,9 @@ class HostFacts:
 def gather(config: Config, python: str | None = None, environ: Mapping[str, str] = os.environ) -> HostFacts:
     """All the I/O planning needs, once. `python` forces the app's interpreter (the VM agent
     runs the app in its own venv); otherwise project/apppython.py finds it."""
-    app = apppython.find(config, python)  # first: its errors are the likeliest, as before
+    app = apppython.find(
+        config, python, asker=speed.python_facts
+    )  # first: its errors are the likeliest, as before
     app_dir = config.app_dir
     static_dir = config.static_dir
     has_static = static_dir.is_dir()

@@ -10,10 +10,10 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack import GUNICORN_CONF
 from devstack.errors import ConfigError, DevstackError
 from devstack.project import apppython, procfile
 from devstack.project.config import RESERVED_NAMES, Config
-from devstack.speed import headstart
 from devstack.stack import templates
 from devstack.stack.facts import HostFacts
 from devstack.system import fsinfo
@@ -243,7 +243,7 @@ def gunicorn_spec(config: Config, facts: HostFacts, engine: str, colors: bool = 
         "-m",
         "gunicorn",
         "--config",
-        headstart.CONF,  # the same file a gated head start was given: compared there
+        GUNICORN_CONF,  # the same file a gated head start was given: compared there
         "--chdir",
         str(app_dir),
         "--bind",

@@ -14,8 +14,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devstack import __version__
-from devstack.system import safefs
+from devstack import __version__, speed
 
 if TYPE_CHECKING:
     import jinja2
@@ -52,19 +51,9 @@ def render(name: str, cache: Path | None = None, **values: Any) -> str:
     """The template rendered from values (str, int, bool: a cache needs them as JSON)."""
     if cache is None:
         return _environment().get_template(name).render(**values)
-    key = _cache_key(name, values)
-    try:
-        saved = json.loads(safefs.read_text(cache))
-        if saved.get("key") == key:
-            return str(saved["text"])
-    except (FileNotFoundError, ValueError, KeyError, TypeError, AttributeError):
-        pass  # none yet, or unreadable: rendered again (a planted link is refused, as elsewhere)
-    text = _environment().get_template(name).render(**values)
-    try:
-        safefs.write_text(cache, json.dumps({"key": key, "text": text}))
-    except FileNotFoundError:  # no state dir yet: the next render writes it
-        pass
-    return text
+    return speed.rendered(
+        cache, _cache_key(name, values), lambda: _environment().get_template(name).render(**values)
+    )
 
 
 def _cache_key(name: str, values: dict[str, Any]) -> str:

@@ -243,34 +243,14 @@ def imported(run: subprocess.CompletedProcess[str], module: str) -> bool:
     return any(line.split("|")[-1].strip() == module for line in run.stderr.splitlines())
 
 
-def test_help_is_kept_and_printed_again_without_typer(wheel_devstack: Path, tmp_path: Path) -> None:
-    """speed/helpcache.py: the help typer printed once is printed again from the per-user cache, for
-    the same words and terminal width only; a usage error is never kept; a link planted in
-    place of a kept help is neither read nor written through."""
+def test_help_goes_through_typer(wheel_devstack: Path, tmp_path: Path) -> None:
+    """--help is typer's, every time (the help cache went: it saved ~70 ms on a path nobody takes
+    daily); usage errors are typer's too."""
     cache = tmp_path / "cache"
     first = help_run(wheel_devstack, cache, "--help")
     assert first.returncode == 0 and "Commands" in first.stdout and imported(first, "typer")
-    kept = list((cache / "devstack").glob("help-*.json"))
-    assert len(kept) == 1
-    again = help_run(wheel_devstack, cache, "--help")
-    assert again.returncode == 0 and again.stdout == first.stdout
-    assert not imported(again, "typer"), "a kept help still imported typer"
-
-    narrow = help_run(wheel_devstack, cache, "--help", columns=60)  # another width: typer again
-    assert imported(narrow, "typer") and narrow.stdout != first.stdout
-    assert max(len(line) for line in narrow.stdout.splitlines()) <= 60
     up = help_run(wheel_devstack, cache, "up", "-h")
-    assert up.returncode == 0 and "Usage: devstack up" in up.stdout and imported(up, "typer")
-    assert help_run(wheel_devstack, cache, "up", "-h").stdout == up.stdout
-
+    assert up.returncode == 0 and "Usage: devstack up" in up.stdout
     wrong = help_run(wheel_devstack, cache, "nope", "--help")
     assert wrong.returncode == 2 and "No such command" in wrong.stderr
-    assert len(list((cache / "devstack").glob("help-*.json"))) == 3  # --help twice wide, up -h
-
-    victim = tmp_path / "victim.json"
-    victim.write_text(json.dumps({"key": json.loads(kept[0].read_text())["key"], "text": "planted\n"}))
-    kept[0].unlink()
-    kept[0].symlink_to(victim)
-    linked = help_run(wheel_devstack, cache, "--help")
-    assert linked.returncode == 0 and linked.stdout == first.stdout and "planted" not in linked.stdout
-    assert kept[0].is_symlink() and json.loads(victim.read_text())["text"] == "planted\n"
+    assert not list((cache / "devstack").glob("help-*.json"))

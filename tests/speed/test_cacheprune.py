@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from devstack import __version__
-from devstack.speed import cacheprune, headstart, helpcache, pythoncache
+from devstack.speed import cacheprune, headstart, pythoncache
 from tests.support.stack import Project, cli_env
 
 DAY = 24 * 3600.0
@@ -28,7 +28,7 @@ def launch_record(cache: Path, project_folder: Path, version: str = __version__)
 
 
 def help_text(cache: Path, version: str = __version__) -> Path:
-    key = [helpcache.FORMAT, version, [1, 2], ["--help"], 80]
+    key = [1, version, [1, 2], ["--help"], 80]  # the help cache's files (removed in 0.1.0)
     path = cache / f"help-{abs(hash(version)) % 10**8:08d}.json"
     path.write_text(json.dumps({"key": key, "text": "Usage: devstack"}))
     return path
@@ -50,7 +50,6 @@ def test_stale_files_go_and_the_rest_stay(tmp_path: Path) -> None:
     keep = {
         launch_record(cache, here),
         python_facts(cache, sys.executable),
-        help_text(cache),
         cache / "notes.txt",  # not ours to judge
     }
     (cache / "notes.txt").write_text("mine")
@@ -58,7 +57,8 @@ def test_stale_files_go_and_the_rest_stay(tmp_path: Path) -> None:
         launch_record(cache, gone),
         python_facts(cache, str(tmp_path / "old-venv" / "bin" / "python")),
         cache / "launch-0000beef.json",  # broken
-        help_text(cache, version="0.0.1"),  # an older devstack's help
+        help_text(cache),  # the help cache is gone: every help file of it is stale
+        help_text(cache, version="0.0.1"),
     }
     (cache / "launch-0000beef.json").write_text("{not json")
     older = here / "second"

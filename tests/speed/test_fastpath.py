@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from devstack.cli import app as cli
+from devstack.cli import plain
 from devstack.commands import down, logs, status, up
 from devstack.speed import fastpath
 
@@ -76,7 +77,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...], d
 
 @pytest.mark.parametrize("argv", SAME, ids=[" ".join(a) or "-" for a in SAME])
 def test_both_paths_call_the_command_alike(argv: list[str], calls: list[Any]) -> None:
-    assert fastpath.run(argv) == 0
+    assert plain.run(argv) == 0
     cli.app(args=argv, prog_name="devstack", standalone_mode=False)
     assert len(calls) == 2
     assert calls[0] == calls[1]

@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devstack import speed
 from devstack.speed import headstart
 from devstack.system import procstat, startlock
 from tests.support.doctor import doctor, finding, statuses
@@ -247,7 +248,7 @@ def test_a_first_up_hands_the_plan_to_a_gated_gunicorn(project: Project, tmp_pat
     pid = project.state()["processes"]["gunicorn"]["pid"]
     argv = gunicorn_cmdline(project)
     assert argv[-2:] == ["--config", headstart.CONF] and "--bind" not in argv, argv  # the gated one
-    record = json.loads((project.state_dir / headstart.GATE_RECORD).read_text())
+    record = json.loads((project.state_dir / speed.GATE_RECORD).read_text())
     assert record["pid"] == pid and f"127.0.0.1:{project.app_port}" in record["argv"]
     probe = f"http://127.0.0.1:{project.app_port}/gate-probe"
     assert http_text(probe) == "through True None"  # its environment, sys, and no pipe left over
@@ -283,7 +284,7 @@ def test_an_up_that_fails_stops_its_gated_gunicorn(project: Project, tmp_path: P
 
 @pytest.mark.unit
 def test_a_gate_opens_only_where_nothing_read_at_start_differs() -> None:
-    gated = {"PATH": "/bin", "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8", headstart.GATE: "5"}
+    gated = {"PATH": "/bin", "PYTHONUNBUFFERED": "1", "LANG": "C.UTF-8", speed.GATE: "5"}
     assert headstart.applicable(gated, {**gated, "FLASK_DEBUG": "1", "PATH": "/usr/bin"})
     assert headstart.applicable(gated, {**gated, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": ""})
     for name, value in [

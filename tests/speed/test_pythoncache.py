@@ -55,20 +55,34 @@ def test_foreign_broken_or_planted_files_are_misses(tmp_path: Path) -> None:
 
 def test_probe_answers_from_the_cache_then_asks_again_after_a_change(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    first = apppython.probe(PY, "test", own=PY, cache=cache)
+    first = apppython.probe(
+        PY, "test", own=PY, asker=lambda p, w, o: pythoncache.facts(p, w, o, apppython.ask, cache=cache)
+    )
     (saved,) = cache.iterdir()
     record = json.loads(saved.read_text())
     record["facts"]["has"] = ["only-in-the-cache"]
     saved.write_text(json.dumps(record))
-    assert apppython.probe(PY, "test", own=PY, cache=cache).has == {"only-in-the-cache"}
+    assert apppython.probe(
+        PY, "test", own=PY, asker=lambda p, w, o: pythoncache.facts(p, w, o, apppython.ask, cache=cache)
+    ).has == {"only-in-the-cache"}
     folder = next(iter(record["stamps"]["dirs"]))
     record["stamps"]["dirs"][folder] -= 1  # as if that folder changed since
     saved.write_text(json.dumps(record))
-    assert apppython.probe(PY, "test", own=PY, cache=cache).has == first.has
+    assert (
+        apppython.probe(
+            PY, "test", own=PY, asker=lambda p, w, o: pythoncache.facts(p, w, o, apppython.ask, cache=cache)
+        ).has
+        == first.has
+    )
 
 
 def test_no_cache_folder_means_asking_every_time(tmp_path: Path) -> None:
     assert pythoncache.cache_dir({}) is None
     assert pythoncache.cache_dir({"HOME": "/home/u"}) == Path("/home/u/.cache/devstack")
     assert pythoncache.cache_dir({"HOME": "/h", "XDG_CACHE_HOME": "/x"}) == Path("/x/devstack")
-    assert apppython.probe(PY, "test", own=PY, cache=None).version.count(".") == 2
+    assert (
+        apppython.probe(
+            PY, "test", own=PY, asker=lambda p, w, o: pythoncache.facts(p, w, o, apppython.ask, cache=None)
+        ).version.count(".")
+        == 2
+    )

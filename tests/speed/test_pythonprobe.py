@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from devstack.project import apppython, pythonprobe
+from devstack.speed import earlyprobe, pythoncache
 from devstack.system import runner
 
 PY = sys.executable
@@ -59,21 +60,31 @@ def test_the_project_root_is_sure_only_beside_a_devstack_toml(tmp_path: Path) ->
 
 
 def test_the_early_answer_is_the_one_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    asked = apppython.probe(PY, "test", own="/not/this/python", cache=None)
-    pythonprobe.ask_early(PY)
+    asked = apppython.probe(
+        PY,
+        "test",
+        own="/not/this/python",
+        asker=lambda p, w, o: pythoncache.facts(p, w, o, apppython.ask, cache=None),
+    )
+    earlyprobe.ask_early(PY)
 
     def no_second_question(*args: object, **kwargs: object) -> runner.Completed:
         raise AssertionError("asked again although the early answer was there")
 
     monkeypatch.setattr(runner, "run", no_second_question)
-    early = apppython.probe(PY, "test", own="/not/this/python", cache=None)
+    early = apppython.probe(
+        PY,
+        "test",
+        own="/not/this/python",
+        asker=lambda p, w, o: pythoncache.facts(p, w, o, apppython.ask, cache=None),
+    )
     assert early == asked
 
 
 def test_an_early_answer_for_another_interpreter_is_dropped(tmp_path: Path) -> None:
-    pythonprobe.ask_early(PY)
-    assert pythonprobe._early is not None
-    proc = pythonprobe._early[1]
-    assert pythonprobe.early_answer(os.path.join(str(tmp_path), "bin", "python")) is None
+    earlyprobe.ask_early(PY)
+    assert earlyprobe._early is not None
+    proc = earlyprobe._early[1]
+    assert earlyprobe.early_answer(os.path.join(str(tmp_path), "bin", "python")) is None
     assert proc.returncode is not None  # ended and reaped, not left running
-    assert pythonprobe._early is None
+    assert earlyprobe._early is None
