@@ -76,7 +76,7 @@ def inside() -> int:
     env["NO_COLOR"] = "1"
     config = load(root / "devstack.toml")
     vm_dir = vagrantfile.vm_dir(config)
-    vagrantfile.write(config)
+    vagrantfile.write(vagrantfile.gather(config))
 
     def vagrant(*args: str) -> float:
         started = time.monotonic()

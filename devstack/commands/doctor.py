@@ -73,7 +73,7 @@ def run(
     if vm_config is not None and doctor_guest.in_vm_mode(vm_config):
         from devstack.vm import vagrantfile
 
-        vm_config = vagrantfile.effective(vm_config)  # the guest path of the user's Vagrantfile
+        vm_config = vagrantfile.gather(vm_config).config  # the guest path of the user's Vagrantfile
         # nginx and gunicorn run in the guest: their checks run there, the rest through the forward.
         host_side = [spec for spec in chosen if spec.area not in doctor_guest.GUEST_ONLY_AREAS]
         return _with_guest(runner.run(host_side, ctx), ctx, vm_config, checks, as_json, verbose, env)

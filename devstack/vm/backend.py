@@ -47,11 +47,11 @@ def check_host_port(config: Config) -> None:
         raise PortTaken(taken)
 
 
-def ensure_vm(config: Config, machine: Machine, say: Callable[[str], None]) -> str:
+def ensure_vm(vm: vagrantfile.VmFacts, machine: Machine, say: Callable[[str], None]) -> str:
     """Boot, resume or reload the VM as needed. Returns what was done, for the summary."""
+    config, own = vm.config, vm.own
     machine.preflight()
-    vagrantfile.write(config)
-    own = vagrantfile.own_vagrantfile(config)
+    vagrantfile.write(vm)
     if own is not None:
         say(
             f"devstack: using your {own.path.name} (box {config.vm.box}, project at "
@@ -60,7 +60,7 @@ def ensure_vm(config: Config, machine: Machine, say: Callable[[str], None]) -> s
         for note in vagrantfile.disagreements(config, own):
             say(f"  [yellow]![/] {note}")
     current = machine.state()
-    wanted = vagrantfile.forwards(config)
+    wanted = vagrantfile.forwards(vm)
     if current == "running" and vagrantfile.applied_forwards(config) == wanted:
         return "VM already running"
     check_host_port(config)  # before vagrant: name the owner instead of a vagrant stack trace
@@ -70,7 +70,7 @@ def ensure_vm(config: Config, machine: Machine, say: Callable[[str], None]) -> s
     else:
         seconds = machine.up()
         what = f"VM {'booted' if current == 'not_created' else 'started'} in {seconds:.0f} s"
-    vagrantfile.record_applied(config)
+    vagrantfile.record_applied(vm)
     return what
 
 
@@ -78,12 +78,18 @@ class VmStack:
     """The `Stack` of a VM (backends/base.py); `up` in vm/run.py drives it."""
 
     def __init__(
-        self, config: Config, mux: LogMux, terminal: LogMux, out: Console, machine: Machine | None = None
+        self,
+        vm: vagrantfile.VmFacts,
+        mux: LogMux,
+        terminal: LogMux,
+        out: Console,
+        machine: Machine | None = None,
     ) -> None:
-        self.config = config
+        self.vm = vm
+        self.config = config = vm.config
         self.mux = mux  # the host's log files (and the screen): devstack's and the watcher's lines
         self.out = out
-        self.machine = machine or VagrantMachine(config, out)
+        self.machine = machine or VagrantMachine(vm, out)
         self.url = base_url(config)
         self.state = state.StackState(
             url=self.url,
@@ -91,7 +97,7 @@ class VmStack:
             ports={"public": config.vm.host_port, "guest": config.server.listen_port},
             extra={
                 "vm": {
-                    "domain": vagrantfile.machine_prefix(config) + self.machine.name,
+                    "domain": vagrantfile.machine_prefix(vm) + self.machine.name,
                     "vagrantfile": str(vagrantfile.vagrantfile_path(config)),
                     "guest_path": config.vm.guest_path,
                 }
@@ -119,7 +125,7 @@ class VmStack:
         self.config.state_dir.mkdir(exist_ok=True)
         (self.config.state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
         with self.phase("vm"):
-            self.booted = ensure_vm(self.config, self.machine, self.out.print)
+            self.booted = ensure_vm(self.vm, self.machine, self.out.print)
 
     def start(self) -> None:
         config = self.config

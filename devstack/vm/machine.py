@@ -24,7 +24,6 @@ from typing import IO, Protocol
 from rich.console import Console
 
 from devstack.errors import DevstackError, Exit
-from devstack.project.config import Config
 from devstack.system import console, runner
 from devstack.vm import vagrantfile
 
@@ -40,11 +39,11 @@ class VMError(DevstackError):
     exit_code = Exit.VM
 
 
-def vagrant_env(config: Config) -> dict[str, str]:
+def vagrant_env(vm: vagrantfile.VmFacts) -> dict[str, str]:
     env = os.environ.copy()
     env.setdefault("VAGRANT_NO_COLOR", "1")
     env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")  # no phone-home on every command
-    env.update(vagrantfile.vagrant_env(config))
+    env.update(vagrantfile.vagrant_env(vm))
     return env
 
 
@@ -63,12 +62,13 @@ class Machine(Protocol):
 
 
 class VagrantMachine:
-    def __init__(self, config: Config, out: Console | None = None) -> None:
-        self.config = config
+    def __init__(self, vm: vagrantfile.VmFacts, out: Console | None = None) -> None:
+        self.vm = vm
+        self.config = config = vm.config
         self.out = out or console.err()
-        self.root = vagrantfile.vagrant_root(config)
-        self.name = vagrantfile.machine_name(config)
-        self.own = vagrantfile.own_vagrantfile(config)
+        self.root = vagrantfile.vagrant_root(vm)
+        self.name = vagrantfile.machine_name(vm)
+        self.own = vm.own
         self.log_path = vagrantfile.vm_dir(config) / "vagrant.log"
         self.provider = config.vm.provider
         self._vagrant_bin = shutil.which("vagrant")
@@ -98,7 +98,7 @@ class VagrantMachine:
     def _plain(self, *args: str, timeout: float = 60.0) -> runner.Completed:
         assert self._vagrant_bin is not None
         return runner.run(
-            [self._vagrant_bin, *args], timeout=timeout, env=vagrant_env(self.config), cwd=self.root
+            [self._vagrant_bin, *args], timeout=timeout, env=vagrant_env(self.vm), cwd=self.root
         )
 
     def _has_plugin(self, plugin: str) -> bool:
@@ -130,7 +130,7 @@ class VagrantMachine:
         def err_cm() -> Iterator[IO[str] | None]:
             yield handle
 
-        kwargs: dict[str, object] = {"root": str(self.root), "env": vagrant_env(self.config)}
+        kwargs: dict[str, object] = {"root": str(self.root), "env": vagrant_env(self.vm)}
         if handle is not None:
             kwargs["err_cm"] = err_cm
             kwargs["out_cm"] = err_cm

@@ -45,15 +45,19 @@ class _Stop:
 
 
 def up(config: Config, color: str = "auto", detach: bool = False, daemon: bool = False) -> int:
+    return _up(vagrantfile.gather(config), color, detach, daemon)  # its only read of the Vagrantfile
+
+
+def _up(vm: vagrantfile.VmFacts, color: str, detach: bool, daemon: bool) -> int:
     out = console.err()
-    config = vagrantfile.effective(config)  # the project's own Vagrantfile wins where it speaks
+    config = vm.config  # the project's own Vagrantfile wins where it speaks
     if detach:
         # The same run, forked into its own session; this process echoes its progress (a first
         # boot takes minutes) and returns once state.json says ready. Refused here already when
         # a stack runs (the daemon's prepare() checks again, under the start lock).
         check_not_running(config)
         lock = startlock.acquire(config.state_dir)
-        body = functools.partial(up, config, "never", daemon=True)
+        body = functools.partial(_up, vm, "never", False, True)
         return detached.run_detached(config, body, color, lock, VM_DETACH_TIMEOUT, progress=True)
     started = time.monotonic()
     screen = None if daemon else sys.stdout.buffer
@@ -66,7 +70,7 @@ def up(config: Config, color: str = "auto", detach: bool = False, daemon: bool =
         backups=config.logs.backups,
     )
     terminal = LogMux(None, screen, color=console.use_color(color))  # the guest's lines
-    stack = VmStack(config, mux, terminal, out)
+    stack = VmStack(vm, mux, terminal, out)
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -138,7 +142,8 @@ def _summary(out: Console, stack: VmStack, total: float, boot: float, steps: lis
 def down(config: Config, halt: bool = False, destroy: bool = False) -> int:
     """Stop a running `up --vm` (from any terminal); --halt / --destroy the VM too."""
     out = console.err()
-    config = vagrantfile.effective(config)
+    vm = vagrantfile.gather(config)
+    config = vm.config
     current = state.read(config.state_dir)
     if current is not None and current.supervisor is not None:
         if current.supervisor.alive():
@@ -148,7 +153,7 @@ def down(config: Config, halt: bool = False, destroy: bool = False) -> int:
     if not vagrantfile.vagrantfile_path(config).exists():
         out.print("devstack: no VM here")
         return 0
-    machine = VagrantMachine(config, out)
+    machine = VagrantMachine(vm, out)
     if machine.state() == "not_created":
         out.print("devstack: the VM does not exist")
         return 0

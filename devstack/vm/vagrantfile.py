@@ -32,6 +32,21 @@ SYNC_EXCLUDES = (".vagrant/", ".devstack/", ".git/", "__pycache__/", "*.pyc", ".
 
 
 @dataclass(frozen=True)
+class VmFacts:
+    """What `up --vm`, `down --vm` and doctor read of the project's Vagrant set-up, read once
+    (gather) and passed down, as stack/facts.py's HostFacts are for the local stack."""
+
+    config: Config  # as the VM really is: the user's Vagrantfile's box, share and folder type win
+    own: UserVagrantfile | None  # the project's own Vagrantfile, when devstack uses it
+
+
+def gather(config: Config) -> VmFacts:
+    """The one read of the project's Vagrantfile (its forwards, shares, box and machine)."""
+    own = own_vagrantfile(config)
+    return VmFacts(effective(config, own), own)
+
+
+@dataclass(frozen=True)
 class Forward:
     id: str
     guest: int
@@ -72,10 +87,9 @@ def own_vagrantfile(config: Config) -> UserVagrantfile | None:
     return user
 
 
-def effective(config: Config) -> Config:
+def effective(config: Config, user: UserVagrantfile | None) -> Config:
     """The config as the VM really is: with the user's Vagrantfile, its box, share path and
     folder type win over the [vm] defaults (the file is the truth the VM boots from)."""
-    user = own_vagrantfile(config)
     if user is None:
         return config
     vm = replace(
@@ -87,36 +101,35 @@ def effective(config: Config) -> Config:
     return replace(config, vm=vm)
 
 
-def vagrant_root(config: Config) -> Path:
+def vagrant_root(vm: VmFacts) -> Path:
     """The folder vagrant runs in (its root_path and .vagrant/)."""
-    return config.root if own_vagrantfile(config) is not None else vm_dir(config)
+    return vm.config.root if vm.own is not None else vm_dir(vm.config)
 
 
-def vagrant_env(config: Config) -> dict[str, str]:
+def vagrant_env(vm: VmFacts) -> dict[str, str]:
     """What vagrant needs to find the file devstack rendered."""
-    if own_vagrantfile(config) is None:
+    config = vm.config
+    if vm.own is None:
         return {}
     # Vagrant joins this to the folder it searches (a relative path, not only a name).
     return {"VAGRANT_VAGRANTFILE": vagrantfile_path(config).relative_to(config.root).as_posix()}
 
 
-def machine_name(config: Config) -> str:
-    user = own_vagrantfile(config)
-    return user.machine if user is not None else "default"
+def machine_name(vm: VmFacts) -> str:
+    return vm.own.machine if vm.own is not None else "default"
 
 
-def forwards(config: Config) -> list[Forward]:
+def forwards(vm: VmFacts) -> list[Forward]:
     # Guest = where the guest's nginx listens; host = the public port on this machine.
-    return [Forward(_forward_id(config), config.server.listen_port, config.vm.host_port)]
+    return [Forward(_forward_id(vm), vm.config.server.listen_port, vm.config.vm.host_port)]
 
 
-def _forward_id(config: Config) -> str:
+def _forward_id(vm: VmFacts) -> str:
     """With the user's file: the id of their forward on devstack's host port, so devstack's
     declaration replaces it (same guest port, host_ip 127.0.0.1) instead of colliding with it."""
-    user = own_vagrantfile(config)
-    if user is not None:
-        for fwd in user.forwards:
-            if fwd.host == config.vm.host_port and fwd.protocol == "tcp":
+    if vm.own is not None:
+        for fwd in vm.own.forwards:
+            if fwd.host == vm.config.vm.host_port and fwd.protocol == "tcp":
                 return fwd.vagrant_id
     return "devstack"
 
@@ -149,7 +162,7 @@ def disagreements(config: Config, user: UserVagrantfile) -> list[str]:
     return notes
 
 
-def machine_prefix(config: Config) -> str:
+def machine_prefix(vm: VmFacts) -> str:
     """A libvirt domain prefix unique to this project folder (two projects never share a VM).
 
     DEVSTACK_LIBVIRT_PREFIX overrides it (the Vagrantfile reads the same variable), so a test
@@ -158,22 +171,23 @@ def machine_prefix(config: Config) -> str:
     override = os.environ.get("DEVSTACK_LIBVIRT_PREFIX")
     if override:
         return override
-    if own_vagrantfile(config) is not None:
+    config = vm.config
+    if vm.own is not None:
         return f"{config.root.resolve().name}_"  # vagrant-libvirt's own default: the folder name
     root = str(config.root.resolve())
     slug = re.sub(r"[^A-Za-z0-9]+", "-", config.root.resolve().name).strip("-")[:24] or "project"
     return f"devstack-{slug}-{hashlib.sha256(root.encode()).hexdigest()[:6]}_"
 
 
-def render(config: Config) -> str:
-    user = own_vagrantfile(config)
+def render(vm: VmFacts) -> str:
+    config, user = vm.config, vm.own
     if user is not None:
         return templates.render(
             "Vagrantfile.overlay.j2",
             config_name=config.path.name,
             user_vagrantfile=_ruby(str(user.path.resolve())),
             user_name=user.path.name,
-            forwards=forwards(config),
+            forwards=forwards(vm),
             console_log=_ruby(str(console_log(config).resolve())),
         )
     return templates.render(
@@ -185,11 +199,11 @@ def render(config: Config) -> str:
         project_root=_ruby(str(config.root.resolve())),
         guest_path=_ruby(config.vm.guest_path),
         excludes=json.dumps(list(SYNC_EXCLUDES)),
-        forwards=forwards(config),
+        forwards=forwards(vm),
         driver=config.vm.driver,
         cpus=config.vm.cpus,
         memory=config.vm.memory,
-        prefix=machine_prefix(config),
+        prefix=machine_prefix(vm),
         console_log=_ruby(str(console_log(config).resolve())),
     )
 
@@ -212,16 +226,16 @@ def applied_forwards(config: Config) -> list[Forward] | None:
         return None
 
 
-def record_applied(config: Config) -> None:
-    _forwards_file(config).write_text(json.dumps([asdict(f) for f in forwards(config)]), encoding="utf-8")
+def record_applied(vm: VmFacts) -> None:
+    _forwards_file(vm.config).write_text(json.dumps([asdict(f) for f in forwards(vm)]), encoding="utf-8")
 
 
-def write(config: Config) -> Path:
+def write(vm: VmFacts) -> Path:
     """Render and write the Vagrantfile; returns its path."""
-    folder = vm_dir(config)
+    folder = vm_dir(vm.config)
     folder.mkdir(parents=True, exist_ok=True)
-    target = vagrantfile_path(config)
-    text = render(config)
+    target = vagrantfile_path(vm.config)
+    text = render(vm)
     if not target.exists() or target.read_text(encoding="utf-8") != text:
         target.write_text(text, encoding="utf-8")
     return target

@@ -88,7 +88,7 @@ def test_the_users_file_is_run_unchanged_with_devstacks_layer(own_project: VMPro
 
 
 def test_users_provisioner_ran_and_share_path_is_theirs(own_project: VMProject) -> None:
-    config = vagrantfile.effective(load(own_project.config_path))
+    config = vagrantfile.gather(load(own_project.config_path)).config
     assert config.vm.guest_path == GUEST_PATH
     code, out, err = guest.run_in_guest(config, "cat /home/vagrant/project-marker; ls " + GUEST_PATH)
     assert code == 0, err

@@ -13,6 +13,7 @@ from devstack.backends.local import LocalStack
 from devstack.logs.sink import LogMux
 from devstack.stack import readiness
 from devstack.system.console import err
+from devstack.vm import vagrantfile
 from devstack.vm.backend import VmStack
 from devstack.watch.fresh import StaticWatcher
 from tests.vm.test_vm_units import FakeMachine, _project
@@ -22,7 +23,13 @@ pytestmark = pytest.mark.unit
 
 def _stack(tmp_path: Path) -> VmStack:
     config = _project(tmp_path)
-    return VmStack(config, LogMux(None, None), LogMux(None, None), err(), machine=FakeMachine("running"))
+    return VmStack(
+        vagrantfile.gather(config),
+        LogMux(None, None),
+        LogMux(None, None),
+        err(),
+        machine=FakeMachine("running"),
+    )
 
 
 def _as_stack(stack: Stack) -> Stack:
@@ -86,8 +93,8 @@ def test_a_warm_up_starts_no_ruby_while_libvirt_proves_the_same_boot(
     from devstack.vm.machine import VagrantMachine
 
     config = _project(tmp_path)
-    vagrantfile.write(config)
-    machine = VagrantMachine(config)
+    vagrantfile.write(vagrantfile.gather(config))
+    machine = VagrantMachine(vagrantfile.gather(config))
     ident = machine.root / ".vagrant" / "machines" / machine.name / machine.provider / "id"
     ident.parent.mkdir(parents=True)
     ident.write_text("0b0c-uuid", encoding="utf-8")
@@ -125,3 +132,30 @@ def test_a_closed_file_is_synced_at_once_a_modified_one_after_the_debounce(tmp_p
     assert syncer._dirty["static/css/app.css"][0] <= time.monotonic()  # complete: due now
     syncer.on_any_event(FileModifiedEvent(str(config.root.resolve() / ".git" / "index")))
     assert list(syncer._dirty) == ["static/css/app.css"]
+
+
+def test_the_users_vagrantfile_is_read_once_per_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up --vm` gathers the project's Vagrant set-up once (vagrantfile.gather) and passes it
+    down: the stack, the machine, the rendered file, the forwards and the boot all use it."""
+    from devstack.vm import backend, machine, userfile
+
+    config = _project(tmp_path)
+    (config.root / "Vagrantfile").write_text(
+        'Vagrant.configure("2") do |config|\n  config.vm.box = "debian/bookworm64"\n'
+        '  config.vm.network "forwarded_port", guest: 5000, host: 8001\nend\n'
+    )
+    reads: list[Path] = []
+    real = userfile.read
+
+    def counted(root: Path) -> userfile.UserVagrantfile | None:
+        reads.append(root)
+        return real(root)
+
+    monkeypatch.setattr(userfile, "read", counted)
+    vm = vagrantfile.gather(config)
+    stack = VmStack(vm, LogMux(None, None), LogMux(None, None), err(), machine=FakeMachine("not_created"))
+    real_machine = machine.VagrantMachine(vm)
+    assert backend.ensure_vm(vm, stack.machine, lambda line: None) == "VM booted in 1 s"
+    assert real_machine.own is vm.own and vm.own is not None
+    assert vm.config.vm.box == "debian/bookworm64"  # the user's file wins where it speaks
+    assert len(reads) == 1, reads

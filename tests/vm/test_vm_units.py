@@ -34,7 +34,7 @@ def _project(tmp_path: Path, vm: str = "") -> Config:
 
 def test_vagrantfile_forward_sync_and_provider(tmp_path: Path) -> None:
     config = _project(tmp_path)
-    text = vagrantfile.render(config)
+    text = vagrantfile.render(vagrantfile.gather(config))
     assert (
         'config.vm.network "forwarded_port", id: "devstack", guest: 5000, host: 8001, host_ip: "127.0.0.1"'
     ) in text
@@ -45,12 +45,16 @@ def test_vagrantfile_forward_sync_and_provider(tmp_path: Path) -> None:
 
 
 def test_vagrantfile_share_options(tmp_path: Path) -> None:
-    nfs = vagrantfile.render(_project(tmp_path / "a", 'sync = "nfs"'))
+    nfs = vagrantfile.render(vagrantfile.gather(_project(tmp_path / "a", 'sync = "nfs"')))
     assert 'type: "nfs"' in nfs and '"actimeo=1"' in nfs
-    vbox = vagrantfile.render(_project(tmp_path / "b", 'sync = "virtualbox"\nguest_path = "/srv/app"'))
+    vbox = vagrantfile.render(
+        vagrantfile.gather(_project(tmp_path / "b", 'sync = "virtualbox"\nguest_path = "/srv/app"'))
+    )
     assert 'type: "virtualbox"' in vbox and 'owner: "vagrant"' in vbox
     assert 'config.vm.synced_folder ".", "/vagrant", disabled: true' in vbox
-    kvm = vagrantfile.render(_project(tmp_path / "c", 'driver = "kvm"\nhost_port = 17001'))
+    kvm = vagrantfile.render(
+        vagrantfile.gather(_project(tmp_path / "c", 'driver = "kvm"\nhost_port = 17001'))
+    )
     assert '"DEVSTACK_LIBVIRT_DRIVER", "kvm"' in kvm and "host: 17001" in kvm
 
 
@@ -58,7 +62,7 @@ def test_users_own_vagrantfile_is_never_touched(tmp_path: Path) -> None:
     config = _project(tmp_path)
     own = config.root / "Vagrantfile"
     own.write_text("# mine\n", encoding="utf-8")
-    path = vagrantfile.write(config)
+    path = vagrantfile.write(vagrantfile.gather(config))
     assert path == config.root / ".devstack" / "vm" / "Vagrantfile"
     assert own.read_text(encoding="utf-8") == "# mine\n"
 
@@ -97,7 +101,7 @@ class FakeMachine:
 
 
 def _ensure(config: Config, machine: Machine) -> str:
-    return vm_backend.ensure_vm(config, machine, lambda line: None)
+    return vm_backend.ensure_vm(vagrantfile.gather(config), machine, lambda line: None)
 
 
 def test_reload_only_when_the_forwards_change(tmp_path: Path) -> None:
@@ -136,23 +140,23 @@ def test_preflight_errors_are_one_line_with_the_fix(tmp_path: Path, monkeypatch:
     config = _project(tmp_path)
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(VMError) as caught:
-        VagrantMachine(config).preflight()
+        VagrantMachine(vagrantfile.gather(config)).preflight()
     assert "vagrant is not installed" in str(caught.value) and caught.value.exit_code == Exit.VM
     monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/vagrant")
     monkeypatch.setattr(VagrantMachine, "_has_plugin", lambda self, plugin: False)
     with pytest.raises(VMError, match="vagrant-libvirt is missing"):
-        VagrantMachine(config).preflight()
+        VagrantMachine(vagrantfile.gather(config)).preflight()
     monkeypatch.setattr(VagrantMachine, "_has_plugin", lambda self, plugin: True)
     monkeypatch.setenv("VAGRANT_HOME", str(tmp_path / "empty"))
     with pytest.raises(VMError, match="box 'devstack-test' is not installed"):
-        VagrantMachine(config).preflight()
+        VagrantMachine(vagrantfile.gather(config)).preflight()
 
 
 def test_boot_timeout_quotes_the_console(tmp_path: Path) -> None:
     config = _project(tmp_path)
     vagrantfile.vm_dir(config).mkdir(parents=True)
     vagrantfile.console_log(config).write_text("Begin: Mounting root\nKernel panic - not syncing\n")
-    backend = VagrantMachine(config)
+    backend = VagrantMachine(vagrantfile.gather(config))
     error = backend._failure("up", ["Timed out while waiting for the machine to boot."], 300)
     assert "did not boot within 300 s" in str(error) and "Kernel panic" in str(error)
     assert "\n" not in str(error)
@@ -191,7 +195,7 @@ def test_provisioning_failure_names_the_cause(tmp_path: Path) -> None:
         "    default: devstack: nginx is missing in the box and cannot be installed",
         "The SSH command responded with a non-zero exit status.",
     ]
-    error = VagrantMachine(config)._failure("up", lines, 300)
+    error = VagrantMachine(vagrantfile.gather(config))._failure("up", lines, 300)
     assert str(error).startswith("guest provisioning failed: ")
     assert "nginx is missing" in str(error) and "vm/build-box.sh" in str(error)
 
