@@ -357,7 +357,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     static_dir = Path(s.get("dir", str, "static"))
     url = _url_path(s, "url", s.get("url", str, "/static/"), root_ok=True)
     polling = s.choice("polling", POLLING, "auto")
-    extra = _static_extra(s, s.get("extra", list, []), prefix, url)
+    static_extra = _static_extra(s, s.get("extra", list, []), prefix, url)
     s.finish()
 
     v = _Reader(data.get("server", {}), shown, prefix + "server")
@@ -432,7 +432,9 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
             env=dict(env_table),
             python=python,
         ),
-        static=StaticConfig(dir=static_dir, url=url, polling=polling, explicit=explicit_static, extra=extra),
+        static=StaticConfig(
+            dir=static_dir, url=url, polling=polling, explicit=explicit_static, extra=static_extra
+        ),
         server=ServerConfig(
             listen_host=host,
             listen_port=port,
@@ -476,9 +478,7 @@ def _static_extra(reader: _Reader, items: list[Any], prefix: str, main_url: str)
             continue
         for key in ("url", "dir"):
             if key not in item:
-                raise r.fail(
-                    key, "missing", f'write both, e.g. url = "/chat/static/" and dir = "chat/static"'
-                )
+                raise r.fail(key, "missing", 'write both, e.g. url = "/chat/static/" and dir = "chat/static"')
         url = _url_path(r, "url", r.get("url", str, ""), root_ok=False)
         folder = r.get("dir", str, "")
         r.finish()

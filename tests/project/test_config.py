@@ -123,7 +123,8 @@ def test_static_extra_routes(root: Path) -> None:
         ('[[static.extra]]\nurl = "/c/"\ndir = "chat/static"\nx = 1\n', "static.extra[0].x", "unknown"),
         ('[static]\nextra = ["/c/"]\n', "[static.extra[0]]", "must be a table"),
         (
-            '[[static.extra]]\nurl = "/a/"\ndir = "chat/static"\n[[static.extra]]\nurl = "/a"\ndir = "chat/static"\n',
+            '[[static.extra]]\nurl = "/a/"\ndir = "chat/static"\n'
+            '[[static.extra]]\nurl = "/a"\ndir = "chat/static"\n',
             "static.extra[1].url",
             "twice",
         ),
