@@ -155,6 +155,7 @@ class LocalStack:
             on_started=self._started,
             reload_by_signal=plan.reload_engine == "devstack",
             reload_kills_workers=config.app.worker == "gevent",
+            on_exited=self._exited,
         )
         self._state_lock = threading.Lock()
         self.notices: list[str] = []  # said once at start (also to `up --detach` via state.json)
@@ -327,6 +328,22 @@ class LocalStack:
             self.state.url = new_config.public_url
             self.state.ports = {"public": new_server.listen_port, "app": new_server.app_port}
             state.write(self.config.state_dir, self.state)
+
+    def _exited(self, name: str, code: int, line: str) -> None:
+        """A process exited unasked: counted in state.json (`status`, `doctor` read it); an
+        extra process's first crash is said like a notice (`up --detach` prints those)."""
+        with self._state_lock:
+            crashes = self.state.extra.setdefault("crashes", {})
+            entry = crashes.setdefault(name, {"restarts": 0})
+            entry.update(restarts=entry["restarts"] + 1, code=code, line=line, at=time.time())
+            first = entry["restarts"] == 1
+            state.write(self.config.state_dir, self.state)
+        if first and name not in ("gunicorn", "nginx"):
+            how = f"exited with code {code}" if code >= 0 else f"was killed by signal {-code}"
+            self._notice(
+                f"process {name!r} {how}{': ' + line if line else ''} — devstack restarts it with "
+                f"backoff; `devstack status` counts the restarts, `devstack logs {name}` shows its output"
+            )
 
     def _started(self, name: str, pid: int) -> None:
         with self._state_lock:
