@@ -404,6 +404,7 @@ class LocalStack:
             config.static.url,
             app_port=config.server.app_port,
             more_static=tuple((folder, url) for url, folder in config.static_routes[config.has_static :]),
+            socketio=self.plan.facts.uses_socketio,
         )
         return readiness.wait_ready(target, started, timeout, self._app_failed)
 
