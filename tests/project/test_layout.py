@@ -204,7 +204,8 @@ def test_blueprints_static_and_template_folders_by_flasks_rules(tmp_path: Path) 
             'static_folder="assets", static_url_path="/assets")\n',
             "shop/admin/assets/a.js": "",
             # No url_prefix, static_url_path /static: shadowed by the app's own static route.
-            "shop/plain.py": 'from flask import Blueprint\nplain = Blueprint("plain", __name__, static_folder="static")\n',
+            "shop/plain.py": "from flask import Blueprint\n"
+            'plain = Blueprint("plain", __name__, static_folder="static")\n',
             "shop/static/x/": "",
         },
     )
@@ -257,7 +258,8 @@ def test_static_at_the_site_root_is_written_as_slash(tmp_path: Path) -> None:
     root = tree(
         tmp_path,
         {
-            "app.py": 'from flask import Flask\napp = Flask(__name__, static_folder=".", static_url_path="")\n',
+            "app.py": "from flask import Flask\n"
+            'app = Flask(__name__, static_folder=".", static_url_path="")\n',
             "index.css": "",
         },
     )
