@@ -101,6 +101,15 @@ def test_blueprint_example_runs_unedited(tmp_path: Path, stacks: list[Project]) 
     assert project.state()["processes"]["gunicorn"]["pid"] == master
     assert "reloading (room.html)" in _logs(project)
 
+    # doctor's static checks run for every static route, each finding naming its route.
+    doctor = project.cli("doctor", "static.ladder", "static.served-by-app")
+    assert doctor.returncode == 0, doctor.stdout
+    for line in (
+        "static.ladder /chat/static/: chat.css: disk, app server, public URL all serve the same sha256",
+        "static.served-by-app /admin/assets/: served by nginx",
+    ):
+        assert line in doctor.stdout, doctor.stdout
+
 
 ROOT_APP = """\
 from flask import Flask
@@ -133,6 +142,10 @@ def test_static_at_the_site_root(tmp_path: Path, stacks: list[Project]) -> None:
     (root / "hello.txt").write_text("edited on disk\n")
     assert wait_for(lambda: "fresh  hello.txt" in _logs(project), timeout=15), _logs(project)
     assert _get(project.url + "/hello.txt")[2] == b"edited on disk\n"
+    # The static folder is the app's folder: its code is still watched and reloaded.
+    app_py = root / "app.py"
+    app_py.write_text(app_py.read_text().replace("from the app", "from the edited app"))
+    assert wait_for(lambda: b"from the edited app" in _get(project.url + "/")[2], timeout=15), _logs(project)
 
 
 WORKER = """\
