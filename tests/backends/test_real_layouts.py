@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stack import REPO, Project, free_ports, kill_leftovers, processes_under, wait_for
+from tests.support.stack import REPO, Project, init_project, kill_leftovers, processes_under, wait_for
 
 pytestmark = pytest.mark.needs_nginx
 
@@ -25,16 +25,8 @@ BLUEPRINTS = REPO / "examples" / "blueprints"
 
 
 def _init(root: Path) -> Project:
-    """`devstack init` in root, then only its ports moved to free ones."""
-    public, app = free_ports(2)
-    project = Project(root, public, app)
-    result = project.cli("init")
-    assert result.returncode == 0, result.stderr
-    text = project.config_path.read_text()
-    text = re.sub(r'(?m)^listen = "127\.0\.0\.1:5000"', f'listen = "127.0.0.1:{public}"', text)
-    text = re.sub(r"(?m)^app_port = 5001", f"app_port = {app}", text)
-    project.config_path.write_text(text)
-    project.init_said = result.stderr  # type: ignore[attr-defined]
+    project, said = init_project(root)
+    project.init_said = said  # type: ignore[attr-defined]
     return project
 
 
