@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.stack import REPO, Project, init_project, kill_leftovers, processes_under, wait_for
+from tests.support.wheel import make_script_wheel
 
 pytestmark = pytest.mark.needs_nginx
 
@@ -140,27 +141,19 @@ def test_static_at_the_site_root(tmp_path: Path, stacks: list[Project]) -> None:
     assert wait_for(lambda: b"from the edited app" in _get(project.url + "/")[2], timeout=15), _logs(project)
 
 
-WORKER = """\
-#!{python}
-# A console script as pip writes one into the venv's bin folder.
-import os, sys, time
-with open("worker.out", "w") as out:
-    out.write(sys.prefix + "|" + os.environ.get("VIRTUAL_ENV", "") + "\\n")
-time.sleep(3600)
-"""
-
-
 def _app_venv(root: Path) -> Path:
-    """A project .venv (no pip: seconds) that sees devstack's own packages (gunicorn, Flask)
-    through a .pth file, with one console script of its own."""
+    """A project .venv (no pip of its own: seconds) that sees devstack's own packages (gunicorn,
+    Flask) through a .pth file, with a package that provides a console script, installed by pip
+    (devstack's) from a local wheel: the script pip writes, with no network."""
     venv = root / ".venv"
     base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     site = next(venv.glob("lib/python*/site-packages"))
     (site / "devstack_test_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    script = venv / "bin" / "hello-worker"
-    script.write_text(WORKER.format(python=venv / "bin" / "python"))
-    script.chmod(0o755)
+    wheel = make_script_wheel(root.parent / "wheels")
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q"]
+    subprocess.run([*pip, "--no-index", "--no-deps", str(wheel)], check=True, timeout=120)
+    assert (venv / "bin" / "hello-worker").is_file()
     return venv
 
 
