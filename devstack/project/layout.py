@@ -171,12 +171,15 @@ def blueprints(root: Path) -> list[Blueprint]:
     with the url_prefix its register_blueprint(NAME, ...) gives it."""
     found: list[tuple[str, Path, dict[str, object], bool]] = []
     registered: dict[str, tuple[object, bool]] = {}  # name -> (url_prefix, dynamic)
+    aliases: dict[str, str] = {}  # `from .chat import bp as chat_bp`: chat_bp -> bp
     for path in _candidates(root):
         tree = _parse(path)
         if tree is None:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            if isinstance(node, ast.ImportFrom):
+                aliases.update({a.asname: a.name for a in node.names if a.asname})
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 func = node.value.func
                 called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 target = node.targets[0]
@@ -192,10 +195,16 @@ def blueprints(root: Path) -> list[Blueprint]:
                 arg = node.args[0]
                 name = arg.attr if isinstance(arg, ast.Attribute) else getattr(arg, "id", "")
                 kwargs, dynamic = _keywords(node, ("url_prefix",))
-                registered[name] = (kwargs.get("url_prefix"), dynamic)
+                registered[aliases.get(name, name)] = (kwargs.get("url_prefix"), dynamic)
+    names = {name for name, *_ in found}
+    # A register_blueprint(x) whose x is no blueprint read here (a loop, a list): which one it
+    # registers, and how, only the app knows.
+    unknown = any(name not in names for name in registered)
     result = []
     for name, path, kwargs, dynamic in found:
-        prefix, prefix_dynamic = registered.get(name, (None, False))
+        if name not in registered and not unknown:
+            continue  # never registered: Flask serves none of its files
+        prefix, prefix_dynamic = registered.get(name, (None, unknown))
         if prefix is None:
             prefix = kwargs.get("url_prefix")
         folder = kwargs.get("static_folder")

@@ -267,3 +267,35 @@ def test_static_at_the_site_root_is_written_as_slash(tmp_path: Path) -> None:
     assert found is not None and (found.static_url, found.static_dir) == ("/", root)
     config = init_and_load(root)  # once written as "//", which `up` refused
     assert config.static.url == "/" and config.static_dir == root and config.static.at_root
+
+
+def test_blueprint_registered_under_an_alias_or_not_at_all(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from flask import Flask\nfrom parts import bp as parts_bp\n"
+            'app = Flask(__name__)\napp.register_blueprint(parts_bp, url_prefix="/p")\n',
+            "parts.py": "from flask import Blueprint\n"
+            'bp = Blueprint("parts", __name__, static_folder="parts_static")\n'
+            'unused = Blueprint("unused", __name__, static_folder="unused_static")\n',
+            "parts_static/a.css": "",
+            "unused_static/b.css": "",
+        },
+    )
+    found = layout.detect(root)
+    # The alias carries register_blueprint's url_prefix; a blueprint never registered is not served.
+    assert found is not None and found.extra_static == (("/p/parts_static/", root / "parts_static"),)
+
+
+def test_blueprints_registered_in_a_loop_are_asked_of_the_app(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from flask import Flask, Blueprint\napp = Flask(__name__)\n"
+            'a = Blueprint("a", __name__, static_folder="a_static")\n'
+            "for bp in (a,):\n    app.register_blueprint(bp)\n",
+            "a_static/x.css": "",
+        },
+    )
+    found = layout.detect(root)
+    assert found is not None and found.unresolved == ("a",) and found.extra_static == ()
