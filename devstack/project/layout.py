@@ -172,6 +172,7 @@ def blueprints(root: Path) -> list[Blueprint]:
     found: list[tuple[str, Path, dict[str, object], bool]] = []
     registered: dict[str, tuple[object, bool]] = {}  # name -> (url_prefix, dynamic)
     aliases: dict[str, str] = {}  # `from .chat import bp as chat_bp`: chat_bp -> bp
+    receivers: dict[str, str] = {}  # blueprint -> the variable whose register_blueprint took it
     for path in _candidates(root):
         tree = _parse(path)
         if tree is None:
@@ -195,8 +196,15 @@ def blueprints(root: Path) -> list[Blueprint]:
                 arg = node.args[0]
                 name = arg.attr if isinstance(arg, ast.Attribute) else getattr(arg, "id", "")
                 kwargs, dynamic = _keywords(node, ("url_prefix",))
+                owner = node.func.value
+                receivers[aliases.get(name, name)] = owner.id if isinstance(owner, ast.Name) else ""
                 registered[aliases.get(name, name)] = (kwargs.get("url_prefix"), dynamic)
     names = {name for name, *_ in found}
+    # Nested (parent_bp.register_blueprint(child)): the parent's prefix comes first, and the
+    # parent's own registration decides it: left to the app's url_map.
+    for name, receiver in receivers.items():
+        if receiver in names and name in registered:
+            registered[name] = (registered[name][0], True)
     # A register_blueprint(x) whose x is no blueprint read here (a loop, a list): which one it
     # registers, and how, only the app knows.
     unknown = any(name not in names for name in registered)

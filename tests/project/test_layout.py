@@ -299,3 +299,19 @@ def test_blueprints_registered_in_a_loop_are_asked_of_the_app(tmp_path: Path) ->
     )
     found = layout.detect(root)
     assert found is not None and found.unresolved == ("a",) and found.extra_static == ()
+
+
+def test_a_nested_blueprint_is_asked_of_the_app(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from flask import Flask, Blueprint\napp = Flask(__name__)\n"
+            'parent = Blueprint("parent", __name__, url_prefix="/parent")\n'
+            'child = Blueprint("child", __name__, static_folder="c_static", url_prefix="/child")\n'
+            "parent.register_blueprint(child)\napp.register_blueprint(parent)\n",
+            "c_static/x.css": "",
+        },
+    )
+    found = layout.detect(root)
+    # Flask serves it at /parent/child/c_static/: not "/child/c_static/" from the child alone.
+    assert found is not None and found.unresolved == ("child",) and found.extra_static == ()
