@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
@@ -9,6 +11,7 @@ from devstack.stack import state
 
 # A process that exits this often keeps crashing: one restart may be a hiccup.
 CRASHING = 2
+SETTLED = 60.0  # seconds up since the last exit: no longer "keeps crashing"
 
 
 @check(
@@ -53,5 +56,20 @@ def crashing(ctx: Context) -> Outcome:
             )
         else:
             fixes.append(f"{name}: run its command by hand to see why it exits; `devstack logs {name}`")
-    shown = ", ".join(f"{name} ({entry['restarts']} restarts)" for name, entry in sorted(bad.items()))
+    # Up and quiet for a while now (it waited for a database at start?): a warning, not an error.
+    now = time.time()
+    settled = {
+        name
+        for name, entry in bad.items()
+        if name in current.processes
+        and current.processes[name].alive()
+        and now - float(entry.get("at", now)) > SETTLED
+    }
+    crashing = sorted(set(bad) - settled)
+    if not crashing:
+        shown = ", ".join(f"{name} ({bad[name]['restarts']} restarts)" for name in sorted(settled))
+        return Outcome(
+            "warning", f"exited before, up for over {SETTLED:.0f} s now: {shown}", evidence, "; ".join(fixes)
+        )
+    shown = ", ".join(f"{name} ({bad[name]['restarts']} restarts)" for name in crashing)
     return Outcome("error", f"keeps crashing: {shown}", evidence, "; ".join(fixes))
