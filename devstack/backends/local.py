@@ -139,7 +139,8 @@ class LocalStack:
         self.plan = plan
         # The watchers and the live-reload server are built in start(), while gunicorn boots.
         self.live: LiveReload | None = None
-        self.static_watcher: StaticWatcher | None = None
+        self.static_watcher: StaticWatcher | None = None  # the main static folder's
+        self.static_watchers: list[StaticWatcher] = []  # every static folder's, the main one first
         self.tap = BootTap(sink)  # gunicorn's boot failure also reaches the open tabs
         self.sink: Sink = self.tap
         self.nginx = plan.facts.nginx
@@ -154,6 +155,7 @@ class LocalStack:
             on_started=self._started,
             reload_by_signal=plan.reload_engine == "devstack",
             reload_kills_workers=config.app.worker == "gevent",
+            on_exited=self._exited,
         )
         self._state_lock = threading.Lock()
         self.notices: list[str] = []  # said once at start (also to `up --detach` via state.json)
@@ -179,31 +181,42 @@ class LocalStack:
                 polling=config.static.polling,
             )
         )
+        routes = config.static_routes
         if plan.reload_engine != "off":
             # Restarting a dead gunicorn on a change applies to every engine; HUP only to ours.
+            # The static folders are not code, unless one holds the app (static at the site root).
+            app_dir = config.app_dir
+            static_dirs = tuple(d for _, d in routes if d != app_dir and d not in app_dir.parents)
             self.supervisor.services.append(
                 AppWatcher(
-                    config.app_dir,
+                    app_dir,
                     config.app.reload_extra,
                     self.supervisor.app_changed,
-                    skip=(config.static_dir, config.state_dir),
+                    skip=(*static_dirs, config.state_dir),
                     polling=config.static.polling,
                     on_edit=self.live.code_changed if self.live else None,
                     pycache_prefix=self._app_env("PYTHONPYCACHEPREFIX"),
                 )
             )
-        # Every static edit is fetched through the public URL and compared with the disk.
-        if config.has_static:  # no static folder: nothing to watch
-            self.static_watcher = StaticWatcher(
-                config.static_dir,
+        # Every static edit is fetched through the public URL and compared with the disk: one
+        # watcher per static folder (the app's, each blueprint's), each with its URL prefix.
+        self.static_watchers = []
+        for url, folder in routes:
+            watcher = StaticWatcher(
+                folder,
                 config.public_url,
-                config.static.url,
+                url,
                 self.sink,
                 polling=config.static.polling,
                 app_url=f"http://127.0.0.1:{config.server.app_port}",
-                browser=self.live,
+                browser=self.live.for_prefix(url) if self.live is not None else None,
+                skip=(config.state_dir,),
+                label="" if folder == config.static_dir else url.lstrip("/"),
             )
-            self.supervisor.services.append(self.static_watcher)
+            self.static_watchers.append(watcher)
+            self.supervisor.services.append(watcher)
+        if config.has_static and self.static_watchers:
+            self.static_watcher = self.static_watchers[0]
         if self.live is not None:
             self.supervisor.services.append(self.live)
 
@@ -304,16 +317,33 @@ class LocalStack:
         self.config, self.plan = new_config, new_plan
         # The freshness watcher checks through the new public address and prefix from now on.
         new_server = new_config.server
+        for watcher in self.static_watchers:
+            watcher.public_url = new_config.public_url
+            watcher.app_url = f"http://127.0.0.1:{new_server.app_port}"
         if self.static_watcher is not None:
-            self.static_watcher.public_url = new_config.public_url
             self.static_watcher.prefix = new_config.static.url
-            self.static_watcher.app_url = f"http://127.0.0.1:{new_server.app_port}"
         if self.live is not None:
             self.live.retarget(new_config.public_url, new_config.static.url)
         with self._state_lock:
             self.state.url = new_config.public_url
             self.state.ports = {"public": new_server.listen_port, "app": new_server.app_port}
             state.write(self.config.state_dir, self.state)
+
+    def _exited(self, name: str, code: int, line: str) -> None:
+        """A process exited unasked: counted in state.json (`status`, `doctor` read it); an
+        extra process's first crash is said like a notice (`up --detach` prints those)."""
+        with self._state_lock:
+            crashes = self.state.extra.setdefault("crashes", {})
+            entry = crashes.setdefault(name, {"restarts": 0})
+            entry.update(restarts=entry["restarts"] + 1, code=code, line=line, at=time.time())
+            first = entry["restarts"] == 1
+            state.write(self.config.state_dir, self.state)
+        if first and name not in ("gunicorn", "nginx"):
+            how = f"exited with code {code}" if code >= 0 else f"was killed by signal {-code}"
+            self._notice(
+                f"process {name!r} {how}{': ' + line if line else ''} — devstack restarts it with "
+                f"backoff; `devstack status` counts the restarts, `devstack logs {name}` shows its output"
+            )
 
     def _started(self, name: str, pid: int) -> None:
         with self._state_lock:
@@ -368,7 +398,13 @@ class LocalStack:
 
         config = self.config
         target = readiness.Target(
-            config.public_url, "nginx", config.static_dir, config.static.url, app_port=config.server.app_port
+            config.public_url,
+            "nginx",
+            config.static_dir,
+            config.static.url,
+            app_port=config.server.app_port,
+            more_static=tuple((folder, url) for url, folder in config.static_routes[config.has_static :]),
+            socketio=self.plan.facts.uses_socketio,
         )
         return readiness.wait_ready(target, started, timeout, self._app_failed)
 

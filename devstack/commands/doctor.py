@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from rich.text import Text
@@ -9,7 +10,7 @@ from rich.text import Text
 from devstack.commands._common import load_config
 from devstack.doctor import guest as doctor_guest
 from devstack.doctor import registry, render, runner, targets
-from devstack.doctor.context import Context
+from devstack.doctor.context import Context, Target
 from devstack.doctor.model import CheckSpec, Result
 from devstack.errors import ConfigError, DevstackError, Exit
 from devstack.project import config as config_mod
@@ -78,11 +79,28 @@ def run(
         host_side = [spec for spec in chosen if spec.area not in doctor_guest.GUEST_ONLY_AREAS]
         return _with_guest(runner.run(host_side, ctx), ctx, vm_config, checks, as_json, verbose, env)
     results = runner.run(chosen, ctx)
+    if url is None and config_path is not None:
+        results += _each_static_route(chosen, target, load_config(config_path))
     if as_json:
         render.print_json(results, ctx, fail_level, ignored, env)
     else:
         render.print_rich(results, ctx, env.console("out"), verbose, ignored)
     return runner.exit_code(results, fail_level)
+
+
+def _each_static_route(chosen: list[CheckSpec], target: Target, config: config_mod.Config) -> list[Result]:
+    """The static checks again for every other static folder nginx serves (a blueprint's,
+    [[static.extra]]): each finding names its route."""
+    static = [spec for spec in chosen if spec.area == "static"]
+    results: list[Result] = []
+    for route_url, folder in config.static_routes:
+        if not static or (route_url == target.static_prefix and folder == target.static_dir):
+            continue
+        routed = dataclasses.replace(target, static_dir=folder, static_prefix=route_url, sample=None)
+        for result in runner.run(static, Context(routed)):
+            result.outcome.finding = f"{route_url}: {result.outcome.finding}"
+            results.append(result)
+    return results
 
 
 def _without_ignored(

@@ -21,11 +21,16 @@ def collect(config_path: Path | None) -> dict[str, Any]:
     if current is None:
         return {"running": False, "status": "stopped", "url": config.public_url, "processes": {}}
     alive = current.supervisor is not None and current.supervisor.alive()
+    crashes = current.extra.get("crashes", {}) if isinstance(current.extra.get("crashes"), dict) else {}
     procs = {
         name: {
             "pid": rec.pid,
             "alive": rec.alive(),
             "uptime_s": round(time.time() - rec.create_time, 1) if rec.alive() else None,
+            # Exits nobody asked for, each followed by a restart (with backoff), and the last
+            # error line of the last one.
+            "restarts": int(crashes.get(name, {}).get("restarts", 0)),
+            "last_error": str(crashes.get(name, {}).get("line", "")),
         }
         for name, rec in current.processes.items()
     }
@@ -62,12 +67,17 @@ def run(config_path: Path | None, as_json: bool = False, env: Env | None = None)
     if isinstance(python, dict) and python.get("path"):
         lines.append(f"app python: {python['path']} ({python.get('why', '')})")
     if info["processes"]:
-        rows = [("process", "pid", "state", "uptime")]
+        rows = [("process", "pid", "state", "uptime", "restarts")]
         for name, proc in info["processes"].items():
             up = f"{proc['uptime_s']:.0f} s" if proc["uptime_s"] is not None else "-"
-            rows.append((name, str(proc["pid"]), "up" if proc["alive"] else "down", up))
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+            restarts = str(proc.get("restarts", 0))
+            rows.append((name, str(proc["pid"]), "up" if proc["alive"] else "down", up, restarts))
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
         for row in rows:
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        for name, proc in info["processes"].items():
+            if proc.get("restarts") and name != "gunicorn":  # gunicorn's own error is the status line's
+                last = proc.get("last_error") or "no output"
+                lines.append(f"{name}: restarted {proc['restarts']} times after exiting; last error: {last}")
     env.out().write("\n".join(lines) + "\n")
     return 0 if info["running"] else 1

@@ -9,7 +9,7 @@ from devstack.doctor.context import Context
 from devstack.doctor.model import SEVERITIES, CheckSpec, Outcome
 
 REGISTRY: dict[str, CheckSpec] = {}
-AREAS = ("static", "nginx", "socketio", "gunicorn", "net")
+AREAS = ("static", "nginx", "socketio", "gunicorn", "procs", "net")
 
 
 def check(
@@ -27,7 +27,7 @@ def check(
 
 def load_all() -> dict[str, CheckSpec]:
     # Importing the modules runs their @check decorators.
-    from devstack.doctor.checks import browser, gunicorn, net, nginx, socketio, static  # noqa: F401
+    from devstack.doctor.checks import browser, gunicorn, net, nginx, procs, socketio, static  # noqa: F401
 
     return REGISTRY
 

@@ -30,6 +30,7 @@ AREA_TITLES = {
     "nginx": "nginx config",
     "socketio": "Socket.IO proxying",
     "gunicorn": "Gunicorn",
+    "procs": "Other processes",
     "net": "Ports and exposure",
 }
 RANK = {"ok": 0, "na": 0, "info": 1, "warning": 2, "error": 3}

@@ -37,8 +37,26 @@ class LiveReload:
     def static_verified(self, handle: int, disk_sha: str, line: str | None) -> None:
         self.hub.static_verified(handle, disk_sha, line)
 
+    def for_prefix(self, prefix: str) -> LiveReload | PrefixedLive:
+        """The hooks for one static folder's watcher: the main one's follows retarget(), a
+        blueprint's ([[static.extra]]) keeps its own URL prefix."""
+        return self if prefix == self.static_prefix else PrefixedLive(self, prefix)
+
     def code_changed(self, why: str) -> None:
         self.hub.code_changed(why)
 
     def _worker_ready(self) -> None:
         self.hub.worker_ready(self.server.status_of)
+
+
+class PrefixedLive:
+    """A blueprint's static folder: the same hub, files at another URL prefix."""
+
+    def __init__(self, live: LiveReload, prefix: str) -> None:
+        self.live, self.prefix = live, prefix
+
+    def static_changed(self, rel: str, seen: float) -> int | None:
+        return self.live.hub.static_changed(rel, self.prefix + rel, seen)
+
+    def static_verified(self, handle: int, disk_sha: str, line: str | None) -> None:
+        self.live.hub.static_verified(handle, disk_sha, line)

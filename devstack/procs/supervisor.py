@@ -106,6 +106,8 @@ class Supervisor(Generic[C]):
         reload_by_signal: bool = True,
         reload_kills_workers: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        on_exited: Callable[[str, int, str], None] | None = None,
     ) -> None: ...
     @overload
     def __init__(
@@ -118,6 +120,7 @@ class Supervisor(Generic[C]):
         clock: Callable[[], float] = time.monotonic,
         *,
         child_factory: ChildFactory[C],
+        on_exited: Callable[[str, int, str], None] | None = None,
     ) -> None: ...
     def __init__(
         self,
@@ -129,9 +132,12 @@ class Supervisor(Generic[C]):
         clock: Callable[[], float] = time.monotonic,
         *,
         child_factory: ChildFactory[Any] = Child,
+        on_exited: Callable[[str, int, str], None] | None = None,
     ) -> None:
         self.sink = sink
         self.on_started = on_started or (lambda name, pid: None)
+        # Told of every exit nobody asked for: (name, exit code, its last error line).
+        self.on_exited = on_exited or (lambda name, code, line: None)
         self.reload_by_signal = reload_by_signal
         self.reload_kills_workers = reload_kills_workers
         self.clock = clock  # seams (honcho's _clock / _child_ctor): tests script both
@@ -270,6 +276,8 @@ class Supervisor(Generic[C]):
         else:
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
             self.sink.note(name, f"{name} {how}{' — ' + cause if cause and code > 0 else ''}")
+        tail = list(getattr(child, "tail", ()))  # a scripted child (tests) may keep none
+        self.on_exited(name, code, cause or (tail[-1].strip()[:200] if tail else ""))
         self._schedule_retry(child)
 
     def _schedule_retry(self, child: C) -> None:

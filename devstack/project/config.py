@@ -29,6 +29,9 @@ VAGRANTFILE_MODES = ("auto", "own", "generated")
 LIBVIRT_DRIVERS = ("qemu", "kvm")
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\(.*\))?$")
+# A static URL prefix reaches nginx.conf as a `location`: only plain path segments, nothing
+# nginx could read as syntax (; { } " $ space) or a regex, no "." or ".." segments.
+_URL_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9_~@+-][A-Za-z0-9._~@+-]*/)*$")
 _PROC_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 # Names devstack itself uses for its own processes and log sources.
 RESERVED_NAMES = ("gunicorn", "nginx", "nginx.access", "nginx.error", "watcher", "devstack")
@@ -54,13 +57,27 @@ class AppConfig:
 
 
 @dataclass(frozen=True)
+class StaticRoute:
+    """One more static folder Flask serves (a blueprint's): [[static.extra]] url + dir."""
+
+    url: str  # "/chat/static/": always with both slashes
+    dir: Path  # relative to app.dir (as written)
+
+
+@dataclass(frozen=True)
 class StaticConfig:
-    """[static]: the folder nginx serves and its URL prefix."""
+    """[static]: the folder nginx serves and its URL prefix ("/": the site root, files that
+    exist are nginx's and every other path the app's), and the blueprints' folders."""
 
     dir: Path = Path("static")
     url: str = "/static/"
     polling: str = "auto"
     explicit: bool = False  # dir was written in the file: a missing folder is then an error
+    extra: tuple[StaticRoute, ...] = ()
+
+    @property
+    def at_root(self) -> bool:
+        return self.url == "/"
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,14 @@ class Config:
     def has_static(self) -> bool:
         """False for an app without a static folder: nginx proxies every path to gunicorn."""
         return self.static_dir.is_dir()
+
+    @property
+    def static_routes(self) -> list[tuple[str, Path]]:
+        """(URL prefix, absolute folder) of every static folder nginx serves: the main one
+        (when it exists), then [[static.extra]]."""
+        routes = [(self.static.url, self.static_dir)] if self.has_static else []
+        routes += [(r.url, (self.app_dir / r.dir).resolve()) for r in self.static.extra]
+        return routes
 
     @property
     def state_dir(self) -> Path:
@@ -330,13 +355,9 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     s = _Reader(data.get("static", {}), shown, prefix + "static")
     explicit_static = "dir" in s.data
     static_dir = Path(s.get("dir", str, "static"))
-    url = s.get("url", str, "/static/")
-    if not url.startswith("/") or " " in url or "\\" in url or ".." in url:
-        raise s.fail("url", f"{_short(url)} is not a URL path", 'write e.g. url = "/static/"')
-    url = url.rstrip("/") + "/"  # trailing slash always: the alias traversal rule depends on it
-    if url == "/":
-        raise s.fail("url", "static cannot be served at the site root", 'use a prefix such as "/static/"')
+    url = _url_path(s, "url", s.get("url", str, "/static/"), root_ok=True)
     polling = s.choice("polling", POLLING, "auto")
+    static_extra = _static_extra(s, s.get("extra", list, []), prefix, url)
     s.finish()
 
     v = _Reader(data.get("server", {}), shown, prefix + "server")
@@ -411,7 +432,9 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
             env=dict(env_table),
             python=python,
         ),
-        static=StaticConfig(dir=static_dir, url=url, polling=polling, explicit=explicit_static),
+        static=StaticConfig(
+            dir=static_dir, url=url, polling=polling, explicit=explicit_static, extra=static_extra
+        ),
         server=ServerConfig(
             listen_host=host,
             listen_port=port,
@@ -428,6 +451,42 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     )
     _check_paths(config, shown, prefix)
     return config
+
+
+def _url_path(reader: _Reader, name: str, url: str, root_ok: bool) -> str:
+    """A static URL prefix, normalized to "/x/y/" ("/": the site root, where allowed)."""
+    fix = 'write e.g. url = "/static/" (letters, digits, . _ ~ @ + - between slashes)'
+    # Trailing slash always: the alias traversal rule depends on it.
+    url = url.rstrip("/") + "/"  # "", "/" and "//" are all the site root (Flask: static_url_path="")
+    if not _URL_PATH_RE.match(url) or "//" in url:
+        raise reader.fail(name, f"{_short(url)} is not a URL path", fix)
+    if url == "/" and not root_ok:
+        raise reader.fail(
+            name, "only static.url may be the site root", 'use a prefix such as "/chat/static/"'
+        )
+    return url
+
+
+def _static_extra(reader: _Reader, items: list[Any], prefix: str, main_url: str) -> tuple[StaticRoute, ...]:
+    """[[static.extra]]: url + dir of each blueprint's static folder, each URL used once."""
+    routes: list[StaticRoute] = []
+    seen = {main_url}
+    for index, item in enumerate(items):
+        table = f"{prefix}static.extra[{index}]"
+        r = _Reader(item, reader.shown, table)
+        if not isinstance(item, dict):  # _Reader raised already; for mypy
+            continue
+        for key in ("url", "dir"):
+            if key not in item:
+                raise r.fail(key, "missing", 'write both, e.g. url = "/chat/static/" and dir = "chat/static"')
+        url = _url_path(r, "url", r.get("url", str, ""), root_ok=False)
+        folder = r.get("dir", str, "")
+        r.finish()
+        if url in seen:
+            raise r.fail("url", f"{url} is served twice", "give each static folder its own URL")
+        seen.add(url)
+        routes.append(StaticRoute(url, Path(folder)))
+    return tuple(routes)
 
 
 def _parse_listen(listen: str, reader: _Reader) -> tuple[str, int]:
@@ -456,6 +515,22 @@ def _check_paths(config: Config, shown: str, prefix: str) -> None:
             f"folder {config.static_dir} does not exist",
             "create it, or point static.dir at your static folder (relative to app.dir)",
         )
+    for index, route in enumerate(config.static.extra):
+        folder = (config.app_dir / route.dir).resolve()
+        if not folder.is_dir():
+            raise ConfigError(
+                shown,
+                f"{prefix}static.extra[{index}].dir",
+                f"folder {folder} does not exist",
+                "point it at the blueprint's static folder (relative to app.dir), or remove the entry",
+            )
+        if "$" in str(folder):
+            raise ConfigError(
+                shown,
+                f"{prefix}static.extra[{index}].dir",
+                f"{folder} holds a $, which nginx reads as a variable",
+                "rename the folder, or remove the entry (the app then serves it)",
+            )
     module_path = config.app_dir.joinpath(*config.app.module.split("."))
     if not (module_path.with_suffix(".py").is_file() or (module_path / "__init__.py").is_file()):
         raise ConfigError(

@@ -8,7 +8,12 @@ What `devstack init` writes, found the way Flask itself would find them:
    `src/flaskr/__init__.py` is `flaskr` with app.dir `src`;
 4. the static folder is Flask's: `static_folder=` and `static_url_path=` of that Flask() call
    when they are literals, else `static/` beside the module or inside the package; none on disk
-   (or `static_folder=None`) means no static folder.
+   (or `static_folder=None`) means no static folder;
+5. the blueprints' static and template folders: every `NAME = Blueprint(...)` under the app's
+   folder, with `register_blueprint(NAME, url_prefix=...)`, by Flask's rules (sansio/
+   blueprints.py): the static route is url_prefix + (static_url_path, else "/" + the folder's
+   name), the folders are relative to the blueprint module's folder. A value that is no literal
+   is left to `appmap.ask` (the app's own url_map, asked in its interpreter).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ class Found:
     static_url: str  # "/static/" unless static_url_path says otherwise
     source: Path  # the file that makes the app
     how: str  # why this one, as init says it
+    extra_static: tuple[tuple[str, Path], ...] = ()  # the blueprints': (URL prefix, folder)
+    templates: tuple[Path, ...] = ()  # the app's and blueprints' template folders on disk
+    unresolved: tuple[str, ...] = ()  # blueprints whose folders or prefix are no literals
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,129 @@ def _from_file(root: Path, path: Path, attr: str | None, how: str) -> Found | No
         return None
     module, app_dir = module_path(path)
     static_dir, static_url = _static(path, app)
-    return Found(f"{module}:{app.attr}", app_dir, static_dir, static_url, path, how)
+    root_path = Path(str(app.kwargs.get("_root") or path.parent))
+    templates: list[Path] = []
+    folder = app.kwargs.get("template_folder", "templates")
+    if isinstance(folder, str) and (root_path / folder).is_dir():
+        templates.append((root_path / folder).resolve())
+    bps = blueprints(root_path)
+    extra: list[tuple[str, Path]] = []
+    taken = {static_url} if static_dir is not None else set()
+    for bp in bps:
+        if bp.templates is not None and bp.templates.is_dir() and bp.templates not in templates:
+            templates.append(bp.templates)
+        # The app's own static route wins over a blueprint's at the same URL (Flask's docs).
+        if bp.static is not None and bp.static.is_dir() and bp.url is not None and bp.url not in taken:
+            taken.add(bp.url)
+            extra.append((bp.url, bp.static))
+    unresolved = tuple(bp.name for bp in bps if bp.dynamic)
+    return Found(
+        f"{module}:{app.attr}",
+        app_dir,
+        static_dir,
+        static_url,
+        path,
+        how,
+        tuple(extra),
+        tuple(templates),
+        unresolved,
+    )
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    """One `NAME = Blueprint(...)` as read from source."""
+
+    name: str  # the variable
+    static: Path | None  # absolute
+    url: str | None  # "/chat/static/"; None when static_folder is unset or not known
+    templates: Path | None
+    dynamic: bool  # a folder, URL or url_prefix that is no literal: only the app knows it
+
+
+_BP_KEYS = ("static_folder", "static_url_path", "template_folder", "url_prefix")
+
+
+def blueprints(root: Path) -> list[Blueprint]:
+    """Every module-level or factory-local `NAME = Blueprint(...)` in the .py files under root,
+    with the url_prefix its register_blueprint(NAME, ...) gives it."""
+    found: list[tuple[str, Path, dict[str, object], bool]] = []
+    registered: dict[str, tuple[object, bool]] = {}  # name -> (url_prefix, dynamic)
+    aliases: dict[str, str] = {}  # `from .chat import bp as chat_bp`: chat_bp -> bp
+    receivers: dict[str, str] = {}  # blueprint -> the variable whose register_blueprint took it
+    for path in _candidates(root):
+        tree = _parse(path)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                aliases.update({a.asname: a.name for a in node.names if a.asname})
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                func = node.value.func
+                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                target = node.targets[0]
+                if called == "Blueprint" and len(node.targets) == 1 and isinstance(target, ast.Name):
+                    kwargs, dynamic = _keywords(node.value, _BP_KEYS)
+                    found.append((target.id, path, kwargs, dynamic))
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "register_blueprint"
+                and node.args
+            ):
+                arg = node.args[0]
+                name = arg.attr if isinstance(arg, ast.Attribute) else getattr(arg, "id", "")
+                kwargs, dynamic = _keywords(node, ("url_prefix",))
+                owner = node.func.value
+                receivers[aliases.get(name, name)] = owner.id if isinstance(owner, ast.Name) else ""
+                registered[aliases.get(name, name)] = (kwargs.get("url_prefix"), dynamic)
+    names = {name for name, *_ in found}
+    # Nested (parent_bp.register_blueprint(child)): the parent's prefix comes first, and the
+    # parent's own registration decides it: left to the app's url_map.
+    for name, receiver in receivers.items():
+        if receiver in names and name in registered:
+            registered[name] = (registered[name][0], True)
+    # A register_blueprint(x) whose x is no blueprint read here (a loop, a list): which one it
+    # registers, and how, only the app knows.
+    unknown = any(name not in names for name in registered)
+    result = []
+    for name, path, kwargs, dynamic in found:
+        if name not in registered and not unknown:
+            continue  # never registered: Flask serves none of its files
+        prefix, prefix_dynamic = registered.get(name, (None, unknown))
+        if prefix is None:
+            prefix = kwargs.get("url_prefix")
+        folder = kwargs.get("static_folder")
+        static = (path.parent / folder).resolve() if isinstance(folder, str) else None
+        url: str | None = None
+        if static is not None and not prefix_dynamic:
+            own = kwargs.get("static_url_path")
+            rule = (
+                own.rstrip("/") if isinstance(own, str) else "/" + os.path.basename(str(folder)).rstrip("/")
+            )
+            if isinstance(prefix, str):
+                rule = "/".join((prefix.rstrip("/"), rule.lstrip("/")))
+            url = "/" + rule.strip("/") + "/" if rule.strip("/") else None
+        tpl = kwargs.get("template_folder")
+        templates = (path.parent / tpl).resolve() if isinstance(tpl, str) else None
+        result.append(Blueprint(name, static, url, templates, dynamic or prefix_dynamic))
+    return result
+
+
+def _keywords(call: ast.Call, names: tuple[str, ...]) -> tuple[dict[str, object], bool]:
+    """The literal keyword arguments of call among names; True if one of them (or **kwargs)
+    is not a literal."""
+    kwargs: dict[str, object] = {}
+    dynamic = False
+    for keyword in call.keywords:
+        if keyword.arg is None:
+            dynamic = True  # **options: anything
+        elif keyword.arg in names:
+            try:
+                kwargs[keyword.arg] = ast.literal_eval(keyword.value)
+            except ValueError:
+                dynamic = True
+    return kwargs, dynamic
 
 
 def _flask_call(node: ast.AST) -> ast.Call | None:
@@ -131,7 +261,7 @@ def _literal_kwargs(call: ast.Call | None) -> tuple[dict[str, object], bool]:
     kwargs: dict[str, object] = {}
     dynamic = False
     for keyword in call.keywords if call is not None else []:
-        if keyword.arg in ("static_folder", "static_url_path"):
+        if keyword.arg in ("static_folder", "static_url_path", "template_folder"):
             try:
                 kwargs[keyword.arg] = ast.literal_eval(keyword.value)
             except ValueError:
@@ -210,8 +340,9 @@ def _static(path: Path, app: _AppDef) -> tuple[Path | None, str]:
     if not isinstance(folder, str):
         folder = "static"
     static = (root_path / folder).resolve()
-    if isinstance(url_path, str) and url_path.strip("/"):
-        url = "/" + url_path.strip("/") + "/"
+    if isinstance(url_path, str):
+        # static_url_path="": the site root ("/<path:filename>"), not "//".
+        url = "/" + url_path.strip("/") + "/" if url_path.strip("/") else "/"
     else:
         url = "/" + Path(folder).name + "/"  # Flask: static_url_path defaults to the folder's name
     if not static.is_dir():

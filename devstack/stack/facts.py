@@ -59,6 +59,12 @@ class HostFacts:
     dotenv: Mapping[str, str] = field(default_factory=dict)  # .flaskenv/.env, not set in os.environ
     procfile: Mapping[str, str] = field(default_factory=dict)
     no_color: bool = False  # NO_COLOR is set: children are asked for no color whatever `colors` says
+    # [[static.extra]] as served here: (URL prefix, absolute folder), a blueprint's static each.
+    extra_static: tuple[tuple[str, Path], ...] = ()
+    # The extra processes run "as if the venv were activated": the app interpreter's bin folder
+    # first on PATH (PATH as devstack found it) and VIRTUAL_ENV when that interpreter is a venv's.
+    path: str = ""
+    virtual_env: str = ""
 
 
 def gather(config: Config, python: str | None = None, environ: Mapping[str, str] = os.environ) -> HostFacts:
@@ -92,7 +98,17 @@ def gather(config: Config, python: str | None = None, environ: Mapping[str, str]
         dotenv=envfiles.load(config.root, environ),
         procfile=procfile.read_procfile(config.root),
         no_color=bool(environ.get("NO_COLOR")),
+        extra_static=tuple((route.url, (app_dir / route.dir).resolve()) for route in config.static.extra),
+        path=environ.get("PATH", os.defpath),
+        virtual_env=venv_of(app.path),
     )
+
+
+def venv_of(python: str) -> str:
+    """The venv an interpreter path belongs to ("" if none): <venv>/bin/python beside
+    <venv>/pyvenv.cfg. The path as given, never resolved (a venv's python is a symlink)."""
+    folder = Path(python).parent.parent
+    return str(folder) if (folder / "pyvenv.cfg").is_file() else ""
 
 
 def app_source(app_dir: Path, module: str) -> str:

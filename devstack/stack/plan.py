@@ -7,6 +7,7 @@ nothing here reads, starts a process or prints; the supervisor runs what the pla
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def render_nginx(config: Config, facts: HostFacts, sendfile: bool) -> str:
         app_port=config.server.app_port,
         static_url=config.static.url,
         static_dir=str(facts.static_alias) if facts.has_static else "",
+        extra_static=[{"url": url, "dir": str(folder)} for url, folder in facts.extra_static],
         autoindex=config.server.autoindex,
         sendfile=sendfile,
         static_fstype=facts.static_fstype,
@@ -206,13 +208,24 @@ def extra_specs(
     commands.update(config.processes)
     if not commands:
         return []
-    env = {**facts.dotenv, **child_env(config, colors)}
+    env = {**facts.dotenv, **child_env(config, colors), **venv_env(facts)}
     return [
         ProcessSpec(
             name=name, argv=["/bin/sh", "-c", f"exec {command}"], cwd=config.root, env=env, restart="always"
         )
         for name, command in commands.items()
     ]
+
+
+def venv_env(facts: HostFacts) -> dict[str, str]:
+    """As if the app's venv were activated: its bin folder first on PATH (`rq worker`, `celery`
+    resolve to the venv's console scripts) and VIRTUAL_ENV, when the app python is a venv's."""
+    bin_dir = str(Path(facts.app_python.path).parent)
+    rest = [p for p in facts.path.split(os.pathsep) if p and p != bin_dir]
+    env = {"PATH": os.pathsep.join([bin_dir, *rest])}
+    if facts.virtual_env:
+        env["VIRTUAL_ENV"] = facts.virtual_env
+    return env
 
 
 def child_env(config: Config, colors: bool = True) -> dict[str, str]:
@@ -381,6 +394,8 @@ def _needs_restart(old: Config, new: Config, old_plan: Plan, new_plan: Plan) -> 
         new_plan.facts.has_static,
     ):
         later.append("the static watcher settings (static.dir, static.polling)")
+    if old_plan.facts.extra_static != new_plan.facts.extra_static:
+        later.append("the static watchers of [[static.extra]]")
     if old.logs != new.logs:
         later.append("[logs]")
     if old.server.live_reload != new.server.live_reload:

@@ -7,6 +7,7 @@ The backend says where to look (`Target`) and how to tell that waiting is pointl
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ class Target:
     # A static mismatch is re-checked this long before it fails readiness (a share may lag).
     static_patience: float = 0.0
     socketio_timeout: float = 5.0
+    # The blueprints' static folders ([[static.extra]]): (folder, URL prefix), each proven too.
+    more_static: tuple[tuple[Path, str], ...] = ()
+    # The app's source names flask_socketio. When it does not, a 400 to the probe is the app's
+    # own answer too (werkzeug refuses a websocket request to a plain route, e.g. a catch-all
+    # static route at the site root), like a 404.
+    socketio: bool = True
 
 
 def wait_ready(
@@ -84,21 +91,27 @@ def wait_ready(
         return report(False, f"not ready after {timeout:.0f} s: {last}")
 
     sample = probes.sample_static_file(target.static_dir)  # None without a static folder
-    if sample is not None:
-        fresh = _static(target, sample, min(deadline, time.monotonic() + target.static_patience))
+    if sample is None:
+        steps.append("static folder is empty: nothing to compare")
+    for folder, prefix in ((target.static_dir, target.static_prefix), *target.more_static):
+        sample = probes.sample_static_file(folder)
+        if sample is None:
+            continue
+        until = min(deadline, time.monotonic() + target.static_patience)
+        fresh = _static(dataclasses.replace(target, static_dir=folder, static_prefix=prefix), sample, until)
+        shown = fresh.relpath if fresh is not None else sample.name
+        if folder != target.static_dir:  # a blueprint's: its URL says which folder
+            shown = prefix.lstrip("/") + shown
         if fresh is None or not fresh.fresh:
             detail = (
                 f"HTTP {fresh.status}, sha256 {fresh.served_sha[:12] or '-'} != disk {fresh.disk_sha[:12]}"
                 if fresh is not None
                 else "no answer"
             )
-            shown = fresh.relpath if fresh is not None else sample.name
             return report(False, f"static {shown} through {target.via}: {detail}")
-        steps.append(f"static {fresh.relpath} byte-identical to disk")
-    else:
-        steps.append("static folder is empty: nothing to compare")
+        steps.append(f"static {shown} byte-identical to disk")
 
-    ok, step = socketio_step(url, target.via, timeout=target.socketio_timeout)
+    ok, step = socketio_step(url, target.via, timeout=target.socketio_timeout, expected=target.socketio)
     if not ok:
         return report(False, step)
     steps.append(step)
@@ -118,12 +131,12 @@ def _static(target: Target, sample: Path, until: float) -> probes.Freshness | No
         time.sleep(0.1)
 
 
-def socketio_step(url: str, via: str, timeout: float) -> tuple[bool, str]:
+def socketio_step(url: str, via: str, timeout: float, expected: bool = True) -> tuple[bool, str]:
     """The readiness step for Socket.IO over websocket: (passed, what to say)."""
     sio = probes.socketio_websocket(url, timeout=timeout)
     if sio.ok:
         return True, f"Socket.IO connected over websocket through {via}"
-    if sio.status == 404:
+    if sio.status == 404 or (sio.status == 400 and not expected):
         return True, "no Socket.IO endpoint (the app does not use Flask-SocketIO)"
     return False, f"Socket.IO over websocket through {via} failed: {sio.detail}"
 

@@ -12,6 +12,7 @@ the guest (`submit`), and a STALE line then also names the guest's copy (`guest_
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -52,8 +53,14 @@ class StaticWatcher(FileSystemEventHandler):
         browser: Browser | None = None,
         observe: bool = True,
         guest_sha: Callable[[Path], str | None] | None = None,
+        skip: tuple[Path, ...] = (),
+        label: str = "",
     ) -> None:
+        self.label = label  # before each file's name in the lines: a blueprint's URL prefix
         self.static_dir = static_dir.resolve()
+        # Folders inside the static folder that are never served fresh: the state dir, when the
+        # static folder is the whole project (static at the site root).
+        self.skip = tuple(p.resolve() for p in skip if self.static_dir in p.resolve().parents)
         self.public_url = public_url
         self.app_url = app_url
         self.prefix = static_prefix
@@ -86,7 +93,7 @@ class StaticWatcher(FileSystemEventHandler):
             inside = Path(path).relative_to(self.static_dir).as_posix()
         except ValueError:
             return
-        if ignored(inside):
+        if ignored(inside) or any(s == Path(path) or s in Path(path).parents for s in self.skip):
             return
         delay = CLOSED_GRACE if event.event_type == "closed" else DEBOUNCE
         now = time.monotonic()
@@ -183,7 +190,7 @@ class StaticWatcher(FileSystemEventHandler):
         if self.on_result is not None:
             self.on_result(result, elapsed)
         if result.fresh:
-            line = f"fresh  {rel}  {elapsed * 1000:.0f} ms"
+            line = f"fresh  {self.label}{rel}  {elapsed * 1000:.0f} ms"
             if handle is not None and self.browser is not None:
                 self.browser.static_verified(handle, result.disk_sha, line)
             else:
@@ -201,7 +208,7 @@ class StaticWatcher(FileSystemEventHandler):
     def stale_line(self, file: Path, result: probes.Freshness) -> str:
         """STALE ... naming the first layer, from the disk outwards, that serves other bytes."""
         served = result.served_sha[:12] if result.served_sha else f"HTTP {result.status}"
-        line = f"STALE {result.relpath}: served {served} != disk {result.disk_sha[:12]}"
+        line = f"STALE {self.label}{result.relpath}: served {served} != disk {result.disk_sha[:12]}"
         ladder = probes.hash_ladder(
             self.static_dir,
             self.prefix,
@@ -244,7 +251,18 @@ class StaticWatcher(FileSystemEventHandler):
     # -- service protocol -------------------------------------------------------------------------
     def start(self) -> None:
         if self.observer is not None:
-            self.observer.schedule(self, str(self.static_dir), recursive=True)
+            if self.skip:
+                # Not one recursive watch: the state dir's log store takes thousands of writes a
+                # second, and each would reach this handler. The folder itself, then each of
+                # its folders but the ignored ones (as the app watcher does).
+                self.observer.schedule(self, str(self.static_dir), recursive=False)
+                with os.scandir(self.static_dir) as entries:
+                    folders = [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+                for folder in folders:
+                    if folder not in self.skip and not ignored(folder.name + "/x"):
+                        self.observer.schedule(self, str(folder), recursive=True)
+            else:
+                self.observer.schedule(self, str(self.static_dir), recursive=True)
             self.observer.start()
         self._worker.start()
         self.sink.note(

@@ -47,7 +47,10 @@ def test_static_url_always_gets_its_trailing_slash(root: Path) -> None:
         ('[app]\nreload = "yes"\n', "app.reload"),
         ('[app]\nwsgi = "not a module"\n', "app.wsgi"),
         ('[static]\nurl = "static"\n', "static.url"),
-        ('[static]\nurl = "/"\n', "static.url"),
+        ('[static]\nurl = "/a;b/"\n', "static.url"),
+        ('[static]\nurl = "/a b/"\n', "static.url"),
+        ('[static]\nurl = "/${x}/"\n', "static.url"),
+        ('[static]\nurl = "/a/./b/"\n', "static.url"),
         ('[static]\nurl = "/a/../b/"\n', "static.url"),
         ('[server]\nlisten = "5000"\n', "server.listen"),
         ('[server]\nlisten = "127.0.0.1:70000"\n', "server.listen"),
@@ -85,3 +88,51 @@ def test_find_config_searches_upwards(root: Path) -> None:
     deeper = root / "a" / "b"
     deeper.mkdir(parents=True)
     assert config.find_config(deeper) == (root / "devstack.toml").resolve()
+
+
+def test_static_at_the_site_root(root: Path) -> None:
+    # Flask(__name__, static_folder=".", static_url_path=""): what `init` once wrote as "//".
+    for written in ("/", "//", ""):
+        cfg = load(root, f'[static]\ndir = "."\nurl = "{written}"\n')
+        assert cfg.static.url == "/" and cfg.static.at_root
+        assert cfg.static_dir == root.resolve()
+    assert not load(root, "").static.at_root
+
+
+def test_static_extra_routes(root: Path) -> None:
+    (root / "chat" / "static").mkdir(parents=True)
+    cfg = load(root, '[[static.extra]]\nurl = "/chat/static"\ndir = "chat/static"\n')
+    assert cfg.static.extra == (config.StaticRoute("/chat/static/", Path("chat/static")),)
+    assert cfg.static_routes == [
+        ("/static/", (root / "static").resolve()),
+        ("/chat/static/", (root / "chat" / "static").resolve()),
+    ]
+    # The default config has none: a single-static project reads as before.
+    assert load(root, "").static.extra == ()
+
+
+@pytest.mark.parametrize(
+    "text, key, words",
+    [
+        ('[[static.extra]]\nurl = "/chat/static/"\n', "static.extra[0].dir", "missing"),
+        ('[[static.extra]]\ndir = "chat/static"\n', "static.extra[0].url", "missing"),
+        ('[[static.extra]]\nurl = "/"\ndir = "chat/static"\n', "static.extra[0].url", "site root"),
+        ('[[static.extra]]\nurl = "/static/"\ndir = "chat/static"\n', "static.extra[0].url", "twice"),
+        ('[[static.extra]]\nurl = "/c/"\ndir = "nope"\n', "static.extra[0].dir", "does not exist"),
+        ('[[static.extra]]\nurl = "/c;x/"\ndir = "chat/static"\n', "static.extra[0].url", "not a URL path"),
+        ('[[static.extra]]\nurl = "/c/"\ndir = "chat/static"\nx = 1\n', "static.extra[0].x", "unknown"),
+        ('[static]\nextra = ["/c/"]\n', "[static.extra[0]]", "must be a table"),
+        (
+            '[[static.extra]]\nurl = "/a/"\ndir = "chat/static"\n'
+            '[[static.extra]]\nurl = "/a"\ndir = "chat/static"\n',
+            "static.extra[1].url",
+            "twice",
+        ),
+    ],
+)
+def test_static_extra_errors_name_the_entry(root: Path, text: str, key: str, words: str) -> None:
+    (root / "chat" / "static").mkdir(parents=True)
+    with pytest.raises(ConfigError) as info:
+        load(root, text)
+    assert info.value.key == key, str(info.value)
+    assert words in str(info.value)

@@ -170,3 +170,148 @@ def test_dotenv_like_flask(tmp_path: Path) -> None:
     assert values["DATA"] == "/srv/data"
     assert "KEPT" not in values  # the real environment wins, as with `flask run`
     assert "BARE" not in values and values["FLASK_APP"] == "app"
+
+
+BP_APP = """\
+from flask import Flask
+from shop.chat import bp
+from shop import admin as admin_pkg
+
+
+def create_app():
+    app = Flask(__name__)
+    app.register_blueprint(bp)
+    app.register_blueprint(admin_pkg.admin, url_prefix="/admin")
+    app.register_blueprint(plain)
+    return app
+"""
+
+
+def test_blueprints_static_and_template_folders_by_flasks_rules(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "shop/__init__.py": BP_APP,
+            "shop/static/site.css": "",
+            "shop/templates/index.html": "",
+            # url_prefix on the Blueprint + the static folder's name: /chat/static/
+            "shop/chat/__init__.py": 'from flask import Blueprint\nbp = Blueprint("chat", __name__, '
+            'static_folder="static", template_folder="templates", url_prefix="/chat")\n',
+            "shop/chat/static/chat.css": "",
+            "shop/chat/templates/chat/room.html": "",
+            # static_url_path, under register_blueprint's url_prefix: /admin/assets/
+            "shop/admin/__init__.py": 'import flask\nadmin = flask.Blueprint("admin", __name__, '
+            'static_folder="assets", static_url_path="/assets")\n',
+            "shop/admin/assets/a.js": "",
+            # No url_prefix, static_url_path /static: shadowed by the app's own static route.
+            "shop/plain.py": "from flask import Blueprint\n"
+            'plain = Blueprint("plain", __name__, static_folder="static")\n',
+            "shop/static/x/": "",
+        },
+    )
+    found = layout.detect(root)
+    assert found is not None and found.wsgi == "shop:create_app()"
+    assert sorted(found.extra_static) == [
+        ("/admin/assets/", root / "shop/admin/assets"),
+        ("/chat/static/", root / "shop/chat/static"),
+    ]
+    assert found.templates == (root / "shop/templates", root / "shop/chat/templates")
+    assert found.unresolved == ()
+    config = init_and_load(root)
+    assert sorted((r.url, r.dir.as_posix()) for r in config.static.extra) == [
+        ("/admin/assets/", "shop/admin/assets"),
+        ("/chat/static/", "shop/chat/static"),
+    ]
+    assert config.app.reload_extra == ("shop/templates/*.html", "shop/chat/templates/*.html")
+    assert config.static.url == "/static/" and config.static_dir == root / "shop/static"
+
+
+def test_blueprint_prefix_joins_like_flask(tmp_path: Path) -> None:
+    # Both url_prefix and static_url_path: Flask joins them ("/c" + "/s" = "/c/s").
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from flask import Flask, Blueprint\napp = Flask(__name__)\n"
+            'bp = Blueprint("b", __name__, static_folder="files", static_url_path="/s/")\n'
+            'app.register_blueprint(bp, url_prefix="/c/")\n',
+            "files/f.txt": "",
+        },
+    )
+    found = layout.detect(root)
+    assert found is not None and found.extra_static == (("/c/s/", root / "files"),)
+
+
+def test_a_blueprint_whose_folder_is_no_literal_is_unresolved(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "import os\nfrom flask import Flask, Blueprint\napp = Flask(__name__)\n"
+            'bp = Blueprint("b", __name__, static_folder=os.environ["DIR"])\n'
+            "app.register_blueprint(bp)\n",
+        },
+    )
+    found = layout.detect(root)
+    assert found is not None and found.unresolved == ("bp",) and found.extra_static == ()
+
+
+def test_static_at_the_site_root_is_written_as_slash(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from flask import Flask\n"
+            'app = Flask(__name__, static_folder=".", static_url_path="")\n',
+            "index.css": "",
+        },
+    )
+    found = layout.detect(root)
+    assert found is not None and (found.static_url, found.static_dir) == ("/", root)
+    config = init_and_load(root)  # once written as "//", which `up` refused
+    assert config.static.url == "/" and config.static_dir == root and config.static.at_root
+
+
+def test_blueprint_registered_under_an_alias_or_not_at_all(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from flask import Flask\nfrom parts import bp as parts_bp\n"
+            'app = Flask(__name__)\napp.register_blueprint(parts_bp, url_prefix="/p")\n',
+            "parts.py": "from flask import Blueprint\n"
+            'bp = Blueprint("parts", __name__, static_folder="parts_static")\n'
+            'unused = Blueprint("unused", __name__, static_folder="unused_static")\n',
+            "parts_static/a.css": "",
+            "unused_static/b.css": "",
+        },
+    )
+    found = layout.detect(root)
+    # The alias carries register_blueprint's url_prefix; a blueprint never registered is not served.
+    assert found is not None and found.extra_static == (("/p/parts_static/", root / "parts_static"),)
+
+
+def test_blueprints_registered_in_a_loop_are_asked_of_the_app(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from flask import Flask, Blueprint\napp = Flask(__name__)\n"
+            'a = Blueprint("a", __name__, static_folder="a_static")\n'
+            "for bp in (a,):\n    app.register_blueprint(bp)\n",
+            "a_static/x.css": "",
+        },
+    )
+    found = layout.detect(root)
+    assert found is not None and found.unresolved == ("a",) and found.extra_static == ()
+
+
+def test_a_nested_blueprint_is_asked_of_the_app(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from flask import Flask, Blueprint\napp = Flask(__name__)\n"
+            'parent = Blueprint("parent", __name__, url_prefix="/parent")\n'
+            'child = Blueprint("child", __name__, static_folder="c_static", url_prefix="/child")\n'
+            "parent.register_blueprint(child)\napp.register_blueprint(parent)\n",
+            "c_static/x.css": "",
+        },
+    )
+    found = layout.detect(root)
+    # Flask serves it at /parent/child/c_static/: not "/child/c_static/" from the child alone.
+    assert found is not None and found.unresolved == ("child",) and found.extra_static == ()

@@ -264,3 +264,43 @@ def test_mount_table_read_directly_with_its_escapes(tmp_path: Path) -> None:
         ("/home/me/My Projects/site/tmp", "tmpfs"),
     ]
     assert "/" in dict(fsinfo.mounts())  # this machine's own table parses
+
+
+def test_each_blueprint_static_folder_gets_its_own_location(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    (project.root / "chat" / "static").mkdir(parents=True)
+    project.write_config(extra='[[static.extra]]\nurl = "/chat/static/"\ndir = "chat/static"\n')
+    conf = build(project).nginx_conf
+    block = conf.split("location /chat/static/ {", 1)[1].split("}", 1)[0]
+    assert f"alias {(project.root / 'chat' / 'static').resolve()}/;" in block
+    # The same safe headers as the main static location.
+    for line in ('add_header Cache-Control "no-store" always;', "etag off;", "disable_symlinks on from="):
+        assert line in block, line
+    assert "location /static/ {" in conf and "location / {" in conf
+
+
+def test_static_at_the_site_root_serves_files_that_exist_and_proxies_the_rest(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.write_config(static='dir = "."\nurl = "/"')
+    conf = build(project).nginx_conf
+    root_block = conf.split("location / {", 1)[1].split("location @app {", 1)[0]
+    assert f"root {project.root.resolve()};" in root_block
+    assert "try_files $uri @app;" in root_block
+    assert 'add_header Cache-Control "no-store" always;' in root_block
+    assert "location @app {" in conf and "proxy_pass http://devstack_app;" in conf.split("location @app {")[1]
+    assert "alias" not in conf
+
+
+def test_extra_processes_run_as_if_the_venv_were_activated(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    project.write_config(extra='[processes]\nworker = "rq worker"\n')
+    the_plan = build(project, virtual_env="/project/.venv", path="/usr/bin:/project/.venv/bin:/bin")
+    worker = next(s for s in the_plan.processes if s.name == "worker")
+    assert worker.env["PATH"] == "/project/.venv/bin:/usr/bin:/bin"  # first, and only once
+    assert worker.env["VIRTUAL_ENV"] == "/project/.venv"
+    # Not a venv's interpreter: PATH still leads with its folder, no VIRTUAL_ENV is made up.
+    plain = build(
+        project, app_python=dataclasses.replace(make_facts(load(project)).app_python, path="/usr/bin/python3")
+    )
+    worker = next(s for s in plain.processes if s.name == "worker")
+    assert worker.env["PATH"].split(":")[0] == "/usr/bin" and "VIRTUAL_ENV" not in worker.env

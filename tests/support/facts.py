@@ -42,6 +42,8 @@ def make_facts(config: Config, **changes: Any) -> HostFacts:
         mime_types="/etc/nginx/mime.types",
         worker_user="",
         nginx="/usr/sbin/nginx",
+        extra_static=tuple((r.url, (config.app_dir / r.dir).resolve()) for r in config.static.extra),
+        path="/usr/local/bin:/usr/bin:/bin",
     )
     return dataclasses.replace(facts, **changes)
 

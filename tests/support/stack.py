@@ -110,6 +110,20 @@ class Project:
         return pids
 
 
+def init_project(root: Path) -> tuple[Project, str]:
+    """The real `devstack init` in root, then only its two port lines moved to free ports:
+    the project as a user gets it, runnable beside other tests. Returns it and what init said."""
+    public, app = free_ports(2)
+    project = Project(root, public, app)
+    result = project.cli("init")
+    assert result.returncode == 0, result.stderr
+    text = project.config_path.read_text()
+    text = re.sub(r'(?m)^listen = "127\.0\.0\.1:5000"', f'listen = "127.0.0.1:{public}"', text)
+    text = re.sub(r"(?m)^app_port = 5001", f"app_port = {app}", text)
+    project.config_path.write_text(text)
+    return project, result.stderr
+
+
 def make_project(base: Path, worker: str = "gthread") -> Project:
     root = base / "chat"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".devstack", "__pycache__"))
