@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.errors import DevstackError
-from devstack.project import apppython, envfiles, procfile
+from devstack.project import apppython, asyncmode, envfiles, procfile
 from devstack.project.config import Config
 from devstack.stack import livepaths as live_paths
 from devstack.system import fsinfo
@@ -51,13 +51,14 @@ class HostFacts:
     notify_socket: Path
     static_fstype: str  # of the folder nginx serves (the static folder, else the app's)
     uses_socketio: bool  # the app's source names flask_socketio
-    sets_async_mode: bool  # ... and passes async_mode
     mime_types: str | None  # nginx's own mime.types; None: the state dir gets a fallback
     worker_user: str  # nginx's `user` line when started as root, else ""
     nginx: str  # the binary
     dotenv: Mapping[str, str] = field(default_factory=dict)  # .flaskenv/.env, not set in os.environ
     procfile: Mapping[str, str] = field(default_factory=dict)
     no_color: bool = False  # NO_COLOR is set: children are asked for no color whatever `colors` says
+    # What the app's source asks of Socket.IO's async mode (read with ast: project/asyncmode.py).
+    async_use: asyncmode.AsyncUse = asyncmode.NONE
 
 
 def gather(config: Config, python: str | None = None, environ: Mapping[str, str] = os.environ) -> HostFacts:
@@ -82,13 +83,13 @@ def gather(config: Config, python: str | None = None, environ: Mapping[str, str]
         notify_socket=live_paths.notify_socket(state_dir),
         static_fstype=fsinfo.fstype(served),
         uses_socketio="flask_socketio" in source,
-        sets_async_mode="async_mode" in source,
         mime_types=nginx_mime_types(),
         worker_user=worker_user(served),
         nginx=find_nginx(environ),
         dotenv=envfiles.load(config.root, environ),
         procfile=procfile.read_procfile(config.root),
         no_color=bool(environ.get("NO_COLOR")),
+        async_use=asyncmode.scan(app_dir, config.app.module, config.root),
     )
 
 

@@ -59,6 +59,7 @@ class Plan:
     static_fstype: str
     colors: bool = True  # children asked to keep their colors (a re-plan must ask the same)
     app_python: apppython.AppPython | None = None  # the interpreter gunicorn runs under, and why
+    notes: list[str] = field(default_factory=list)  # said once at start: what devstack did for the app
 
     @functools.cached_property
     def nginx_conf(self) -> str:
@@ -165,12 +166,7 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
         why = "it crashes gevent workers at boot" if worker == "gevent" else f"inotify misses {fstype} edits"
         warnings.append(f"reload_engine inotify replaced by poll: {why}")
         engine = "poll"
-    if app.importable("eventlet") and worker != "eventlet" and not facts.sets_async_mode:
-        warnings.append(
-            f"eventlet is importable and {config.app.module} does not set async_mode: "
-            "Flask-SocketIO will pick eventlet and hang under the "
-            f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()"
-        )
+    notes = async_mode_notes(config, facts, warnings) if facts.uses_socketio else []
 
     child_colors = colors and not facts.no_color  # NO_COLOR wins, as it should
     processes = [gunicorn_spec(config, facts, engine, child_colors), nginx_spec(facts)]
@@ -185,7 +181,62 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
         static_fstype=fstype,
         colors=colors,
         app_python=app,
+        notes=notes,
     )
+
+
+# Modes python-engineio would try that a worker cannot run; gunicorn_conf.py keeps the same table.
+UNFIT_MODES = {"gthread": ("eventlet", "gevent"), "gevent": ("eventlet",)}
+
+
+def auto_mode(app: apppython.AppPython) -> str:
+    """The mode Flask-SocketIO picks when the app names none: the first that imports."""
+    return next((mode for mode in ("eventlet", "gevent") if app.importable(mode)), "threading")
+
+
+def async_mode_notes(config: Config, facts: HostFacts, warnings: list[str]) -> list[str]:
+    """What the app's source asks of Socket.IO's async mode (project/asyncmode.py), against the
+    worker: a mode the worker cannot run is one error line naming file:line and the fixes; an
+    auto-detected one gunicorn_conf.py corrects is one note."""
+    use, app, worker = facts.async_use, facts.app_python, config.app.worker
+    version = app.gunicorn or ()
+    gone = version >= (26,)
+    if worker != "eventlet":
+        site = use.wants_eventlet
+        if site is not None:
+            if gone:
+                why = f"gunicorn {app.gunicorn_shown} has no eventlet worker (removed in 26.0)"
+                pin = f'or pin gunicorn<26 ({app.install_hint("gunicorn<26")}) and set worker = "eventlet"'
+            else:
+                why = f"devstack runs the {worker} worker"
+                pin = 'or set worker = "eventlet" in devstack.toml (deprecated; gone in gunicorn 26)'
+            raise DevstackError(
+                f"{site.where}: {site.code} needs gunicorn's eventlet worker and {why} — "
+                f"use SocketIO(app, async_mode='threading') (no monkey_patch), or async_mode='gevent' "
+                f'with worker = "gevent" in {config.path.name}, {pin}'
+            )
+        explicit = use.explicit
+        if explicit is not None and explicit[0] == "gevent" and worker == "gthread":
+            raise DevstackError(
+                f"{explicit[1].where}: {explicit[1].code} needs the gevent worker — set "
+                f"worker = \"gevent\" in {config.path.name}, or use async_mode='threading'"
+            )
+        if use.gevent_patch is not None and worker == "gthread":
+            warnings.append(
+                f"{use.gevent_patch.where}: {use.gevent_patch.code} asks for the gevent worker, and "
+                f'devstack runs gthread — set worker = "gevent" in {config.path.name}'
+            )
+    if not use.auto or worker not in UNFIT_MODES:
+        return []
+    picked, runs = auto_mode(app), ASYNC_MODES[worker]
+    if picked not in UNFIT_MODES[worker]:
+        return []
+    site = use.servers[0]
+    return [
+        f"{site.where}: {site.code} names no async_mode, so Flask-SocketIO would pick {picked} "
+        f"(installed), which the {worker} worker cannot run: devstack has it use {runs} — "
+        f'make it explicit with SocketIO(app, async_mode="{runs}")'
+    ]
 
 
 def extra_specs(

@@ -170,3 +170,17 @@ def test_dotenv_like_flask(tmp_path: Path) -> None:
     assert values["DATA"] == "/srv/data"
     assert "KEPT" not in values  # the real environment wins, as with `flask run`
     assert "BARE" not in values and values["FLASK_APP"] == "app"
+
+
+def test_a_gevent_patched_app_gets_the_gevent_worker(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from gevent import monkey\nmonkey.patch_all()\n\nfrom flask import Flask\n"
+            "from flask_socketio import SocketIO\n\napp = Flask(__name__)\nsocketio = SocketIO(app)\n"
+        },
+    )
+    assert init_and_load(root).app.worker == "gevent"
+    (root / "devstack.toml").unlink()
+    (root / "app.py").write_text("from flask import Flask\n# monkey.patch_all()\napp = Flask(__name__)\n")
+    assert init_and_load(root).app.worker == "gthread"  # a comment patches nothing
