@@ -24,7 +24,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ class AppPython:
     version: str
     gunicorn: tuple[int, ...] | None
     has: frozenset[str]
+    versions: Mapping[str, str] = field(default_factory=dict)  # distribution -> version (VERSIONED)
 
     @property
     def gunicorn_shown(self) -> str:
@@ -97,7 +98,14 @@ def probe(path: str, why: str, own: str = sys.executable, cache: Path | bool | N
         data = _in_process() if same else _ask(path, why)
         dirs = data.pop("path", [])
         pythoncache.save(folder, path, key, data, dirs)
-    return AppPython(path, why, data["version"], parse_version(data["gunicorn"]), frozenset(data["has"]))
+    return AppPython(
+        path,
+        why,
+        data["version"],
+        parse_version(data["gunicorn"]),
+        frozenset(data["has"]),
+        data.get("versions", {}),
+    )
 
 
 def _ask(path: str, why: str) -> dict[str, Any]:
@@ -150,8 +158,22 @@ def _in_process() -> dict[str, Any]:
         "version": "{}.{}.{}".format(*sys.version_info[:3]),
         "gunicorn": _own_gunicorn_raw(),
         "has": [m for m in PROBED if importlib.util.find_spec(m) is not None],
+        "versions": _own_versions(),
         "path": [p for p in sys.path if os.path.isdir(p)],
     }
+
+
+def _own_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for dist in pythonprobe.VERSIONED.values():
+        name = dist.replace("_", "-")
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def parse_version(raw: str | None) -> tuple[int, ...] | None:

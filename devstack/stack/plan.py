@@ -156,6 +156,15 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
             f"simple-websocket is not installed in the app's python {app.path}: Socket.IO falls back "
             f"to long-polling under gthread — {app.install_hint('simple-websocket')}"
         )
+    engineio = app.versions.get("python-engineio")
+    if facts.uses_socketio and worker == "gthread" and (apppython.parse_version(engineio) or (99,)) < (4, 6):
+        # Measured: 4.5.1 under gunicorn 23.0.0 and 27.0.1 (gthread) fails so after every
+        # websocket; 4.6.0 raises StopIteration there, as gunicorn expects, and is clean.
+        raise DevstackError(
+            f"python-engineio {engineio} in the app's python {app.path} ends every WebSocket under the "
+            "gthread worker in \"AttributeError: 'Response' object has no attribute 'status_code'\" "
+            f"(fixed in 4.6.0) — {app.install_hint('python-engineio>=4.6')}"
+        )
     if engine == "inotify" and not app.importable("inotify"):
         warnings.append(
             f"reload_engine inotify replaced by poll: the inotify package is not installed in "

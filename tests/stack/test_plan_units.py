@@ -224,6 +224,21 @@ def test_socketio_needs_flask_socketio_and_gthread_wants_simple_websocket(tmp_pa
     assert not build(project, app_python=python_with("flask"), uses_socketio=False).warnings
 
 
+def test_an_engineio_whose_websockets_fail_under_gthread_is_one_line(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    old = dataclasses.replace(python_with("flask", "flask_socketio"), versions={"python-engineio": "4.5.1"})
+    with pytest.raises(DevstackError) as raised:
+        build(project, app_python=old)
+    assert str(raised.value) == (
+        "python-engineio 4.5.1 in the app's python /project/.venv/bin/python ends every WebSocket under "
+        "the gthread worker in \"AttributeError: 'Response' object has no attribute 'status_code'\" "
+        "(fixed in 4.6.0) — /project/.venv/bin/python -m pip install 'python-engineio>=4.6'"
+    )
+    fixed = dataclasses.replace(old, versions={"python-engineio": "4.6.0"})
+    assert build(project, app_python=fixed).processes
+    assert build(make_project(tmp_path / "nosio"), app_python=old, uses_socketio=False).processes
+
+
 def test_missing_gunicorn_names_the_install_command(tmp_path: Path) -> None:
     with pytest.raises(DevstackError, match=r"gunicorn is not installed .* -m pip install 'gunicorn>=23'"):
         build(make_project(tmp_path), app_python=python_with("flask", gunicorn=None))
