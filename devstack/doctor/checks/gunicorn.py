@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from devstack.doctor.context import Context
@@ -236,6 +237,20 @@ def workers(ctx: Context) -> Outcome:
         _setting(ctx, "workers"),
         Evidence("probe", f"{g.live_workers} live worker processes", f"pid {g.pid}"),
     ]
+    if g.workers == 1 and g.live_workers > 1:
+        # One worker asked for, more alive: the oldest are workers a reload retired that have not
+        # exited (an open websocket holds a gthread worker), not a -w N setting.
+        old = g.worker_started[: g.live_workers - 1]
+        now = time.time()
+        shown = ", ".join(f"pid {pid}, started {now - started:.0f} s ago" for pid, started in old)
+        return Outcome(
+            "warning",
+            f"one worker is configured, but {len(old)} old worker(s) from before a reload still run "
+            f"beside the new one ({shown}): it serves its open connections with the old code",
+            ev,
+            "`devstack up` stops an old worker 3.5 s after the reload; a gunicorn run by hand: "
+            "close the old tabs, or kill -QUIT the old worker",
+        )
     if count > 1:
         return Outcome(
             "error",
