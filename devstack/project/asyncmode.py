@@ -78,6 +78,7 @@ def read(source: str, shown: str) -> AsyncUse:
     except (SyntaxError, ValueError):
         return NONE
     names = _imported_names(tree)
+    lines = source.splitlines()
     servers: list[Site] = []
     modes: list[tuple[str, Site]] = []
     dynamic: Site | None = None
@@ -91,16 +92,17 @@ def read(source: str, shown: str) -> AsyncUse:
             continue
         head, _, rest = dotted.partition(".")
         full = names.get(head, head) + (f".{rest}" if rest else "")
-        site = Site(shown, node.lineno, _code(node, source))
-        if full in ("eventlet.monkey_patch",):
-            eventlet_patch = eventlet_patch or site
-            continue
-        if full in ("gevent.monkey.patch_all",):
-            gevent_patch = gevent_patch or site
-            continue
         last = dotted.rsplit(".", 1)[-1]
         is_server = last == "SocketIO" or full == "flask_socketio.SocketIO"  # also `as SIO`
-        if not is_server and last != "init_app":
+        patch = full in ("eventlet.monkey_patch", "gevent.monkey.patch_all")
+        if not (patch or is_server or last == "init_app"):
+            continue
+        site = Site(shown, node.lineno, _code(node, lines))  # only for the calls that count
+        if full == "eventlet.monkey_patch":
+            eventlet_patch = eventlet_patch or site
+            continue
+        if full == "gevent.monkey.patch_all":
+            gevent_patch = gevent_patch or site
             continue
         if is_server:
             servers.append(site)
@@ -188,7 +190,17 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
-def _code(node: ast.Call, source: str) -> str:
-    text = ast.get_source_segment(source, node) or ""
-    text = " ".join(text.split())
+def _code(node: ast.Call, lines: list[str]) -> str:
+    """The call as written, on one line (ast.get_source_segment splits the whole source per call)."""
+    end = node.end_lineno or node.lineno
+    chunk = lines[node.lineno - 1 : end]
+    if not chunk:
+        return ""
+    if len(chunk) == 1:
+        chunk = [chunk[0][node.col_offset : node.end_col_offset]]
+    else:
+        chunk[0] = chunk[0][node.col_offset :]
+        chunk[-1] = chunk[-1][: node.end_col_offset]
+    text = " ".join(" ".join(chunk).split())
+    text = text.replace("( ", "(").replace(" )", ")")
     return text if len(text) <= 80 else text[:77] + "..."
