@@ -61,6 +61,8 @@ def test_correct_setup_passes_every_check(app_dir: Path, good_app: int, tmp_path
         "static.cache-busting",
         "nginx.redirect-port",
         "static.browser",  # no tab is connected to a stack devstack did not start
+        "gunicorn.last-up",  # no `devstack up` ran it: nothing on record
+        "gunicorn.plan",  # no devstack.toml to plan from
     }
 
 
