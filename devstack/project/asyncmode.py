@@ -84,8 +84,9 @@ def read(source: str, shown: str) -> AsyncUse:
     dynamic: Site | None = None
     eventlet_patch: Site | None = None
     gevent_patch: Site | None = None
+    main_only = _under_main_guard(tree)
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
+        if not isinstance(node, ast.Call) or id(node) in main_only:
             continue
         dotted = _dotted(node.func)
         if dotted is None:
@@ -163,6 +164,25 @@ def _shown(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+def _under_main_guard(tree: ast.Module) -> set[int]:
+    """Nodes under `if __name__ == "__main__":` — `python app.py` runs them, gunicorn never does."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_main_guard(node.test):
+            for child in node.body:
+                skipped.update(id(inner) for inner in ast.walk(child))
+    return skipped
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides) and any(
+        isinstance(x, ast.Constant) and x.value == "__main__" for x in sides
+    )
 
 
 def _imported_names(tree: ast.Module) -> dict[str, str]:

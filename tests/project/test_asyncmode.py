@@ -83,6 +83,21 @@ def test_gevent_monkey_patching_is_found(source: str) -> None:
     assert use.gevent_patch is not None and use.gevent_patch.line == 2 and use.wants_eventlet is None
 
 
+def test_what_only_python_app_py_runs_is_not_what_gunicorn_runs() -> None:
+    use = asyncmode.read(
+        "from flask_socketio import SocketIO\n"
+        "socketio = SocketIO(app)\n"
+        "if __name__ == '__main__':\n"
+        "    import eventlet\n"
+        "    eventlet.monkey_patch()\n"
+        "    socketio.run(app)\n",
+        "app.py",
+    )
+    assert use.auto and use.wants_eventlet is None
+    patched = asyncmode.read("import eventlet\nif DEBUG:\n    eventlet.monkey_patch()\n", "app.py")
+    assert patched.wants_eventlet is not None  # any other condition may hold under gunicorn
+
+
 def test_lookalikes_are_not_socketio_or_patching() -> None:
     use = asyncmode.read(
         "db.init_app(app)\n"  # another extension's init_app, with no async_mode
