@@ -232,6 +232,10 @@ class WebSocket:
             sock = open_stream(base_url, timeout, insecure)
         else:
             sock = socket.create_connection((host, port), timeout=timeout)
+        if sock.family != socket.AF_UNIX:
+            # Small frames written back to back ("41", then the close frame) would otherwise wait
+            # for the server's delayed ACK: measured, 42 ms on every probe instead of 0.4 ms.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
             f"GET {path} HTTP/1.1",
