@@ -157,9 +157,16 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
             f"to long-polling under gthread — {app.install_hint('simple-websocket')}"
         )
     engineio = app.versions.get("python-engineio")
-    if facts.uses_socketio and worker == "gthread" and (apppython.parse_version(engineio) or (99,)) < (4, 6):
+    eio = apppython.parse_version(engineio) or ()
+    if (
+        facts.uses_socketio
+        and worker == "gthread"
+        and (4,) <= eio < (4, 6)
+        and app.importable("simple_websocket")
+    ):
         # Measured: 4.5.1 under gunicorn 23.0.0 and 27.0.1 (gthread) fails so after every
-        # websocket; 4.6.0 raises StopIteration there, as gunicorn expects, and is clean.
+        # websocket; 4.6.0 raises StopIteration there, as gunicorn expects, and is clean. (3.x
+        # serves no websocket under threading: nothing fails, it long-polls.)
         raise DevstackError(
             f"python-engineio {engineio} in the app's python {app.path} ends every WebSocket under the "
             "gthread worker in \"AttributeError: 'Response' object has no attribute 'status_code'\" "

@@ -226,7 +226,9 @@ def test_socketio_needs_flask_socketio_and_gthread_wants_simple_websocket(tmp_pa
 
 def test_an_engineio_whose_websockets_fail_under_gthread_is_one_line(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    old = dataclasses.replace(python_with("flask", "flask_socketio"), versions={"python-engineio": "4.5.1"})
+    old = dataclasses.replace(
+        python_with("flask", "flask_socketio", "simple_websocket"), versions={"python-engineio": "4.5.1"}
+    )
     with pytest.raises(DevstackError) as raised:
         build(project, app_python=old)
     assert str(raised.value) == (
@@ -237,6 +239,8 @@ def test_an_engineio_whose_websockets_fail_under_gthread_is_one_line(tmp_path: P
     fixed = dataclasses.replace(old, versions={"python-engineio": "4.6.0"})
     assert build(project, app_python=fixed).processes
     assert build(make_project(tmp_path / "nosio"), app_python=old, uses_socketio=False).processes
+    three = dataclasses.replace(old, versions={"python-engineio": "3.14.2"})  # long-polls: no websocket
+    assert build(project, app_python=three).processes
 
 
 def test_missing_gunicorn_names_the_install_command(tmp_path: Path) -> None:
