@@ -122,7 +122,7 @@ def socketio_step(url: str, via: str, timeout: float) -> tuple[bool, str]:
     """The readiness step for Socket.IO over websocket: (passed, what to say)."""
     sio = probes.socketio_websocket(url, timeout=timeout)
     if sio.ok:
-        return True, f"Socket.IO connected over websocket through {via}"
+        return True, f"Socket.IO over websocket through {via}: connect acked, closed cleanly"
     if sio.status == 404:
         return True, "no Socket.IO endpoint (the app does not use Flask-SocketIO)"
     return False, f"Socket.IO over websocket through {via} failed: {sio.detail}"
