@@ -226,9 +226,10 @@ def async_mode_notes(config: Config, facts: HostFacts, warnings: list[str]) -> l
             else:
                 why = f"devstack runs the {worker} worker"
                 pin = 'or set worker = "eventlet" in devstack.toml (deprecated; gone in gunicorn 26)'
+            drop = " without eventlet.monkey_patch()" if site is use.eventlet_patch else ""
             raise DevstackError(
                 f"{site.where}: {site.code} needs gunicorn's eventlet worker and {why} — "
-                f"use SocketIO(app, async_mode='threading') (no monkey_patch), or async_mode='gevent' "
+                f"use SocketIO(app, async_mode='threading'){drop}, or async_mode='gevent' "
                 f'with worker = "gevent" in {config.path.name}, {pin}'
             )
         explicit = use.explicit
