@@ -16,9 +16,19 @@ import os
 import subprocess
 from collections.abc import Callable, Mapping
 
-# The modules whose presence changes the plan (worker, async mode, reload engine, websockets);
-# engineio also for its version (VERSIONED), which decides whether its websockets work.
-PROBED = ("gevent", "eventlet", "flask_socketio", "simple_websocket", "inotify", "flask", "engineio")
+# The modules whose presence changes the plan (worker, async mode, reload engine, websockets;
+# packaging: gunicorn 26+'s gevent worker imports it); engineio also for its version
+# (VERSIONED), which decides whether its websockets work.
+PROBED = (
+    "gevent",
+    "eventlet",
+    "flask_socketio",
+    "simple_websocket",
+    "inotify",
+    "flask",
+    "engineio",
+    "packaging",
+)
 # Module -> its distribution, whose version the probe reads from the .dist-info folder's name
 # beside it (importlib.metadata would cost ~40 ms of a ~55 ms probe).
 VERSIONED = {"engineio": "python_engineio"}

@@ -20,7 +20,11 @@ from devstack.system import fsinfo
 
 ASYNC_MODES = {"gthread": "threading", "gevent": "gevent", "eventlet": "eventlet"}
 # What each worker needs besides gunicorn, as pip names (in the install hints).
-WORKER_PACKAGES = {"gthread": ("simple-websocket",), "gevent": ("gevent",), "eventlet": ("eventlet",)}
+WORKER_PACKAGES = {
+    "gthread": ("simple-websocket",),
+    "gevent": ("gevent", "packaging"),
+    "eventlet": ("eventlet",),
+}
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,16 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
             "app.worker",
             f"gevent is not installed in the app's python {app.path}",
             f'{app.install_hint("gevent")}, or use worker = "gthread"',
+        )
+    if worker == "gevent" and version >= (26,) and not app.importable("packaging"):
+        # gunicorn's gevent worker imports packaging, a dependency of gunicorn itself until 25
+        # and of its gevent extra since 26: `pip install gunicorn gevent` boots no worker.
+        raise ConfigError(
+            shown,
+            "app.worker",
+            f"gunicorn {app.gunicorn_shown}'s gevent worker needs packaging, which gunicorn 26+ "
+            f"installs only with its gevent extra (not installed in {app.path})",
+            f'{app.install_hint("gunicorn[gevent]")}, or use worker = "gthread"',
         )
     if facts.uses_socketio and not app.importable("flask_socketio"):
         raise DevstackError(
