@@ -67,6 +67,17 @@ def _through_the_gate() -> None:
 _die_with_devstack()
 _through_the_gate()
 
+# An app that names no async_mode gets the first of eventlet, gevent, threading that imports
+# (python-engineio's Server). Under a worker that cannot run it (eventlet under gthread: every
+# WebSocket fails) those drivers are made unimportable for python-engineio alone, here in the
+# master before any worker forks: the app's own code runs unedited, and may still import
+# eventlet itself. plan.UNFIT_MODES is the same table; plan.build says it in one line.
+for _mode in {"gthread": ("eventlet", "gevent", "gevent_uwsgi"), "gevent": ("eventlet",)}.get(
+    os.environ.get("DEVSTACK_WORKER", ""), ()
+):
+    for _driver in (f"engineio.async_drivers.{_mode}", f"engineio.async_{_mode}"):  # 3.0+, and older
+        sys.modules.setdefault(_driver, None)  # type: ignore[arg-type]
+
 if os.environ.get("DEVSTACK_WORKER") == "gevent":
     # Patch in the master before anything imports ssl/threading, as gevent asks; the workers
     # patch again after fork (a no-op then), and nothing is imported unpatched.

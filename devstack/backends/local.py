@@ -406,7 +406,26 @@ class LocalStack:
             more_static=tuple((folder, url) for url, folder in config.static_routes[config.has_static :]),
             socketio=self.plan.facts.uses_socketio,
         )
-        return readiness.wait_ready(target, started, timeout, self._app_failed)
+        report = readiness.wait_ready(target, started, timeout, self._app_failed)
+        if not report.ok and not report.app_broken:
+            # "timed out" alone says nothing: the app's own exception, if it logged one, does.
+            cause = self._logged_cause()
+            if cause and cause not in report.error:
+                report.error = f"{report.error} — gunicorn logged: {cause}"
+        return report
+
+    def _logged_cause(self, patience: float = 1.0) -> str:
+        """The last exception (else [ERROR] line) in gunicorn's output since it started, waited
+        for a moment: a traceback is written just after the request it failed was answered."""
+        gunicorn = self.supervisor.children.get("gunicorn")
+        if gunicorn is None:
+            return ""
+        deadline = time.monotonic() + patience
+        while True:
+            cause = gunicorn.cause()
+            if cause or time.monotonic() >= deadline:
+                return cause
+            time.sleep(0.05)
 
     def _app_failed(self) -> str:
         gunicorn = self.supervisor.children.get("gunicorn")

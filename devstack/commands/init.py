@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from devstack.errors import DevstackError
-from devstack.project import appmap, apppython, layout
+from devstack.project import appmap, apppython, asyncmode, layout
 from devstack.project.config import CONFIG_NAME, Config
 from devstack.stack import templates
 from devstack.system import env as env_mod
@@ -41,6 +41,10 @@ def run(root: Path, env: Env | None = None) -> int:
     reload_extra = [
         Path(os.path.relpath(t, app_dir)).as_posix() + "/*.html" for t in folders if app_dir in t.parents
     ]
+    # gevent.monkey.patch_all() in the app: it is written for the gevent worker.
+    module = found.wsgi.split(":", 1)[0] if found else "app"
+    patched = asyncmode.scan(app_dir, module, root).gevent_patch
+    worker = "gevent" if patched is not None else "gthread"
     text = templates.render(
         "devstack.toml.j2",
         wsgi=found.wsgi if found else "app:app",
@@ -52,13 +56,17 @@ def run(root: Path, env: Env | None = None) -> int:
             {"url": json.dumps(url), "dir": json.dumps(Path(os.path.relpath(folder, app_dir)).as_posix())}
             for url, folder in extra
         ],
+        worker=worker,
     )
     target.write_text(text, encoding="utf-8")
     what = f"{found.wsgi} ({found.how})" if found else "no Flask app found: set app.wsgi"
     where = f"static {Path(static_rel).as_posix()!r}" if static else "no static folder: nginx proxies all"
     if static and static_url == "/":
         where += " at the site root"
-    parts = [what, where]
+    parts = [
+        what,
+        where + (f", worker gevent ({patched.code} in {patched.where})" if patched is not None else ""),
+    ]
     if extra:
         parts.append(
             "blueprint static " + ", ".join(f"{url} ({os.path.relpath(d, app_dir)})" for url, d in extra)
@@ -67,7 +75,9 @@ def run(root: Path, env: Env | None = None) -> int:
         parts.append("templates " + ", ".join(reload_extra))
     if asked:
         parts.append(asked)
-    env.console("err").print(f"wrote {target.name}: {'; '.join(parts)}; run `devstack up` to start the stack")
+    env.console("err").print(
+        f"wrote {target.name}: {'; '.join(parts)}; run `devstack up` to start the stack", soft_wrap=True
+    )
     return 0
 
 

@@ -49,6 +49,8 @@ def _run(
 
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")
+    for note in the_plan.notes:
+        console.err().print(f"note: {note}", soft_wrap=True)
     if detach:
         return detached.detach(config, the_plan, color, timeout)
     return foreground.supervise(config, the_plan, color, daemon, timeout=timeout)

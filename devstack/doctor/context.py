@@ -47,6 +47,7 @@ class Target:
     sample: Path | None = None  # the static file to prove freshness with
     own_pids: frozenset[int] = frozenset()  # devstack's processes and their children (managed)
     insecure: bool = False  # https: accept a certificate that does not verify (self-signed dev certs)
+    last_failure: str = ""  # managed: why the last `devstack up` failed (state.json), "" if it did not
 
 
 def port_of(url: str) -> int:

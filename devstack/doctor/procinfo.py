@@ -54,6 +54,7 @@ class Gunicorn:
     env: dict[str, str] = field(default_factory=dict)
     exe: str = ""
     live_workers: int = 0
+    worker_started: list[tuple[int, float]] = field(default_factory=list)  # (pid, start time), oldest first
 
     @property
     def command(self) -> str:
@@ -182,7 +183,9 @@ def describe(proc: psutil.Process, state_dir: Path | None = None) -> Gunicorn:
         info.cwd = proc.cwd()
         info.env = proc.environ()
         info.exe = proc.exe()
-        info.live_workers = len([c for c in proc.children() if is_gunicorn(c)])
+        workers = [c for c in proc.children() if is_gunicorn(c)]
+        info.live_workers = len(workers)
+        info.worker_started = sorted(((c.pid, c.create_time()) for c in workers), key=lambda w: w[1])
     except psutil.Error:
         pass
     gated = gate_record(state_dir, proc.pid) if GATE in info.env else None

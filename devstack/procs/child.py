@@ -10,11 +10,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from devstack import speed
 from devstack.logs.sink import Sink
 from devstack.stack.plan import ProcessSpec
 from devstack.system import kill, spawn
+
+if TYPE_CHECKING:
+    import psutil
 
 # Linux: the child asks the kernel for SIGTERM when devstack dies, even by kill -9, so a crashed
 # supervisor leaves no orphan holding a port. The check on the parent closes the race where
@@ -174,6 +178,14 @@ class Child:
             except psutil.Error:
                 continue
         return count
+
+    def workers(self) -> list[psutil.Process]:
+        """The child's own children now (gunicorn's workers)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        from devstack.procs import retire
+
+        return retire.workers_of(self.proc.pid)
 
     def stop(self, grace: float = 5.0) -> None:
         """TERM the whole group, wait, then KILL what is left."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, overload
 
 from devstack.logs.sink import Sink
+from devstack.procs import retire
 from devstack.procs.child import Child, ChildState
 from devstack.stack.plan import ProcessSpec
 from devstack.system import ports
@@ -51,6 +52,7 @@ class Supervised(Protocol):
     def cause(self) -> str: ...
     def send(self, sig: signal.Signals) -> None: ...
     def signal_workers(self, sig: signal.Signals) -> int: ...
+    def workers(self) -> list[Any]: ...
 
 
 C = TypeVar("C", bound=Supervised)
@@ -288,6 +290,10 @@ class Supervisor(Generic[C]):
         child.state = ChildState.BACKOFF
         self.sink.note(child.spec.name, f"next start in {delay:.1f} s")
 
+    def _say_later(self, line: str) -> None:
+        """A gunicorn line from another thread, said on this one."""
+        self.call_soon(lambda: self.sink.note("gunicorn", line))
+
     def _on_change(self, why: str) -> None:
         child = self.children.get("gunicorn")
         if child is None or self._stopping:
@@ -301,7 +307,10 @@ class Supervisor(Generic[C]):
                 if self.reload_kills_workers:
                     child.signal_workers(signal.SIGKILL)
                 else:
+                    old = child.workers()
                     child.send(signal.SIGHUP)
+                    if old:  # an old worker an open websocket holds is stopped after the grace
+                        retire.watch(old, self._say_later)
                 self.sink.note("gunicorn", f"reloading{' (' + why + ')' if why else ''}")
             return
         child.retry_at, child.backoff = None, 0.0

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class AppPython:
     version: str
     gunicorn: tuple[int, ...] | None
     has: frozenset[str]
+    versions: Mapping[str, str] = field(default_factory=dict)  # distribution -> version (VERSIONED)
 
     @property
     def gunicorn_shown(self) -> str:
@@ -103,7 +104,14 @@ def probe(path: str, why: str, own: str = sys.executable, asker: Ask = ask) -> A
     """The interpreter's facts as an AppPython; asker: how they are had (stack/facts.py passes
     the remembered ones, speed/pythoncache.py)."""
     data = asker(path, why, own)
-    return AppPython(path, why, data["version"], parse_version(data["gunicorn"]), frozenset(data["has"]))
+    return AppPython(
+        path,
+        why,
+        data["version"],
+        parse_version(data["gunicorn"]),
+        frozenset(data["has"]),
+        data.get("versions", {}),
+    )
 
 
 def find(config: Config, python: str | None = None, asker: Ask = ask) -> AppPython:
@@ -142,8 +150,22 @@ def _in_process() -> dict[str, Any]:
         "version": "{}.{}.{}".format(*sys.version_info[:3]),
         "gunicorn": _own_gunicorn_raw(),
         "has": [m for m in PROBED if importlib.util.find_spec(m) is not None],
+        "versions": _own_versions(),
         "path": [p for p in sys.path if os.path.isdir(p)],
     }
+
+
+def _own_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for dist in pythonprobe.VERSIONED.values():
+        name = dist.replace("_", "-")
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
 
 
 def parse_version(raw: str | None) -> tuple[int, ...] | None:

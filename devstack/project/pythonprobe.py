@@ -7,11 +7,26 @@ imports.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 
-# The modules whose presence changes the plan (worker, async mode, reload engine, websockets).
-PROBED = ("gevent", "eventlet", "flask_socketio", "simple_websocket", "inotify", "flask")
+# The modules whose presence changes the plan (worker, async mode, reload engine, websockets;
+# packaging: gunicorn 26+'s gevent worker imports it); engineio also for its version
+# (VERSIONED), which decides whether its websockets work.
+PROBED = (
+    "gevent",
+    "eventlet",
+    "flask_socketio",
+    "simple_websocket",
+    "inotify",
+    "flask",
+    "engineio",
+    "packaging",
+)
+# Module -> its distribution, whose version the probe reads from the .dist-info folder's name
+# beside it (importlib.metadata would cost ~40 ms of a ~55 ms probe).
+VERSIONED = {"engineio": "python_engineio"}
 
 # gunicorn's version from its own __init__ (version_info since 0.x): importlib.metadata was ~40 ms
 # of this subprocess's ~55, and an importable gunicorn is what `-m gunicorn` needs anyway.
@@ -28,17 +43,26 @@ except AttributeError:  # a gunicorn folder without its __init__'s version: ask 
         version = metadata.version("gunicorn")
     except metadata.PackageNotFoundError:
         version = None
+versions = {}
+for module, dist in json.loads(sys.argv[1]).items():
+    spec = importlib.util.find_spec(module)
+    if spec is not None and spec.origin:
+        site = os.path.dirname(os.path.dirname(spec.origin))
+        for name in os.listdir(site):
+            if name.startswith(dist + "-") and name.endswith(".dist-info"):
+                versions[dist.replace("_", "-")] = name[len(dist) + 1 : -len(".dist-info")]
 print(json.dumps({
     "version": "%d.%d.%d" % sys.version_info[:3],
     "gunicorn": version,
-    "has": [m for m in sys.argv[1:] if importlib.util.find_spec(m) is not None],
+    "has": [m for m in sys.argv[2:] if importlib.util.find_spec(m) is not None],
+    "versions": versions,
     "path": [p for p in sys.path if os.path.isdir(p)],
 }))
 """
 
 
 def argv(python: str) -> list[str]:
-    return [python, "-I", "-c", SCRIPT, *PROBED]
+    return [python, "-I", "-c", SCRIPT, json.dumps(VERSIONED), *PROBED]
 
 
 def guess(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from devstack import speed
 from devstack.errors import DevstackError
-from devstack.project import apppython, envfiles, procfile
+from devstack.project import apppython, asyncmode, envfiles, procfile
 from devstack.project.config import Config
 from devstack.stack import livepaths as live_paths
 from devstack.system import fsinfo
@@ -52,7 +52,6 @@ class HostFacts:
     notify_socket: Path
     static_fstype: str  # of the folder nginx serves (the static folder, else the app's)
     uses_socketio: bool  # the app's source names flask_socketio
-    sets_async_mode: bool  # ... and passes async_mode
     mime_types: str | None  # nginx's own mime.types; None: the state dir gets a fallback
     worker_user: str  # nginx's `user` line when started as root, else ""
     nginx: str  # the binary
@@ -65,6 +64,8 @@ class HostFacts:
     # first on PATH (PATH as devstack found it) and VIRTUAL_ENV when that interpreter is a venv's.
     path: str = ""
     virtual_env: str = ""
+    # What the app's source asks of Socket.IO's async mode (read with ast: project/asyncmode.py).
+    async_use: asyncmode.AsyncUse = asyncmode.NONE
 
 
 def gather(config: Config, python: str | None = None, environ: Mapping[str, str] = os.environ) -> HostFacts:
@@ -91,7 +92,6 @@ def gather(config: Config, python: str | None = None, environ: Mapping[str, str]
         notify_socket=live_paths.notify_socket(state_dir),
         static_fstype=fsinfo.fstype(served),
         uses_socketio="flask_socketio" in source,
-        sets_async_mode="async_mode" in source,
         mime_types=nginx_mime_types(),
         worker_user=worker_user(served),
         nginx=find_nginx(environ),
@@ -101,6 +101,7 @@ def gather(config: Config, python: str | None = None, environ: Mapping[str, str]
         extra_static=tuple((route.url, (app_dir / route.dir).resolve()) for route in config.static.extra),
         path=environ.get("PATH", os.defpath),
         virtual_env=venv_of(app.path),
+        async_use=asyncmode.scan(app_dir, config.app.module, config.root),
     )
 
 

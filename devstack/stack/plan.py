@@ -21,7 +21,11 @@ from devstack.system import fsinfo
 
 ASYNC_MODES = {"gthread": "threading", "gevent": "gevent", "eventlet": "eventlet"}
 # What each worker needs besides gunicorn, as pip names (in the install hints).
-WORKER_PACKAGES = {"gthread": ("simple-websocket",), "gevent": ("gevent",), "eventlet": ("eventlet",)}
+WORKER_PACKAGES = {
+    "gthread": ("simple-websocket",),
+    "gevent": ("gevent", "packaging"),
+    "eventlet": ("eventlet",),
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class Plan:
     static_fstype: str
     colors: bool = True  # children asked to keep their colors (a re-plan must ask the same)
     app_python: apppython.AppPython | None = None  # the interpreter gunicorn runs under, and why
+    notes: list[str] = field(default_factory=list)  # said once at start: what devstack did for the app
 
     @functools.cached_property
     def nginx_conf(self) -> str:
@@ -147,6 +152,16 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
             f"gevent is not installed in the app's python {app.path}",
             f'{app.install_hint("gevent")}, or use worker = "gthread"',
         )
+    if worker == "gevent" and version >= (26,) and not app.importable("packaging"):
+        # gunicorn's gevent worker imports packaging, a dependency of gunicorn itself until 25
+        # and of its gevent extra since 26: `pip install gunicorn gevent` boots no worker.
+        raise ConfigError(
+            shown,
+            "app.worker",
+            f"gunicorn {app.gunicorn_shown}'s gevent worker needs packaging, which gunicorn 26+ "
+            f"installs only with its gevent extra (not installed in {app.path})",
+            f'{app.install_hint("gunicorn[gevent]")}, or use worker = "gthread"',
+        )
     if facts.uses_socketio and not app.importable("flask_socketio"):
         raise DevstackError(
             f"{config.app.module} imports flask_socketio, which is not installed in the app's python "
@@ -156,6 +171,22 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
         warnings.append(
             f"simple-websocket is not installed in the app's python {app.path}: Socket.IO falls back "
             f"to long-polling under gthread — {app.install_hint('simple-websocket')}"
+        )
+    engineio = app.versions.get("python-engineio")
+    eio = apppython.parse_version(engineio) or ()
+    if (
+        facts.uses_socketio
+        and worker == "gthread"
+        and (4,) <= eio < (4, 6)
+        and app.importable("simple_websocket")
+    ):
+        # Measured: 4.5.1 under gunicorn 23.0.0 and 27.0.1 (gthread) fails so after every
+        # websocket; 4.6.0 raises StopIteration there, as gunicorn expects, and is clean. (3.x
+        # serves no websocket under threading: nothing fails, it long-polls.)
+        raise DevstackError(
+            f"python-engineio {engineio} in the app's python {app.path} ends every WebSocket under the "
+            "gthread worker in \"AttributeError: 'Response' object has no attribute 'status_code'\" "
+            f"(fixed in 4.6.0) — {app.install_hint('python-engineio>=4.6')}"
         )
     if engine == "inotify" and not app.importable("inotify"):
         warnings.append(
@@ -167,12 +198,7 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
         why = "it crashes gevent workers at boot" if worker == "gevent" else f"inotify misses {fstype} edits"
         warnings.append(f"reload_engine inotify replaced by poll: {why}")
         engine = "poll"
-    if app.importable("eventlet") and worker != "eventlet" and not facts.sets_async_mode:
-        warnings.append(
-            f"eventlet is importable and {config.app.module} does not set async_mode: "
-            "Flask-SocketIO will pick eventlet and hang under the "
-            f"{worker} worker — pass async_mode='{ASYNC_MODES[worker]}' to SocketIO()"
-        )
+    notes = async_mode_notes(config, facts, warnings) if facts.uses_socketio else []
 
     child_colors = colors and not facts.no_color  # NO_COLOR wins, as it should
     processes = [gunicorn_spec(config, facts, engine, child_colors), nginx_spec(facts)]
@@ -187,7 +213,63 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
         static_fstype=fstype,
         colors=colors,
         app_python=app,
+        notes=notes,
     )
+
+
+# Modes python-engineio would try that a worker cannot run; gunicorn_conf.py keeps the same table.
+UNFIT_MODES = {"gthread": ("eventlet", "gevent"), "gevent": ("eventlet",)}
+
+
+def auto_mode(app: apppython.AppPython) -> str:
+    """The mode Flask-SocketIO picks when the app names none: the first that imports."""
+    return next((mode for mode in ("eventlet", "gevent") if app.importable(mode)), "threading")
+
+
+def async_mode_notes(config: Config, facts: HostFacts, warnings: list[str]) -> list[str]:
+    """What the app's source asks of Socket.IO's async mode (project/asyncmode.py), against the
+    worker: a mode the worker cannot run is one error line naming file:line and the fixes; an
+    auto-detected one gunicorn_conf.py corrects is one note."""
+    use, app, worker = facts.async_use, facts.app_python, config.app.worker
+    version = app.gunicorn or ()
+    gone = version >= (26,)
+    if worker != "eventlet":
+        site = use.wants_eventlet
+        if site is not None:
+            if gone:
+                why = f"gunicorn {app.gunicorn_shown} has no eventlet worker (removed in 26.0)"
+                pin = f'or pin gunicorn<26 ({app.install_hint("gunicorn<26")}) and set worker = "eventlet"'
+            else:
+                why = f"devstack runs the {worker} worker"
+                pin = 'or set worker = "eventlet" in devstack.toml (deprecated; gone in gunicorn 26)'
+            drop = " without eventlet.monkey_patch()" if site is use.eventlet_patch else ""
+            raise DevstackError(
+                f"{site.where}: {site.code} needs gunicorn's eventlet worker and {why} — "
+                f"use SocketIO(app, async_mode='threading'){drop}, or async_mode='gevent' "
+                f'with worker = "gevent" in {config.path.name}, {pin}'
+            )
+        explicit = use.explicit
+        if explicit is not None and explicit[0] == "gevent" and worker == "gthread":
+            raise DevstackError(
+                f"{explicit[1].where}: {explicit[1].code} needs the gevent worker — set "
+                f"worker = \"gevent\" in {config.path.name}, or use async_mode='threading'"
+            )
+        if use.gevent_patch is not None and worker == "gthread":
+            warnings.append(
+                f"{use.gevent_patch.where}: {use.gevent_patch.code} asks for the gevent worker, and "
+                f'devstack runs gthread — set worker = "gevent" in {config.path.name}'
+            )
+    if not use.auto or worker not in UNFIT_MODES:
+        return []
+    picked, runs = auto_mode(app), ASYNC_MODES[worker]
+    if picked not in UNFIT_MODES[worker]:
+        return []
+    site = use.servers[0]
+    return [
+        f"{site.where}: {site.code} names no async_mode, so Flask-SocketIO would pick {picked} "
+        f"(installed), which the {worker} worker cannot run: devstack has it use {runs} — "
+        f'make it explicit with SocketIO(app, async_mode="{runs}")'
+    ]
 
 
 def extra_specs(

@@ -232,6 +232,10 @@ class WebSocket:
             sock = open_stream(base_url, timeout, insecure)
         else:
             sock = socket.create_connection((host, port), timeout=timeout)
+        if sock.family != socket.AF_UNIX:
+            # Small frames written back to back ("41", then the close frame) would otherwise wait
+            # for the server's delayed ACK: measured, 42 ms on every probe instead of 0.4 ms.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
             f"GET {path} HTTP/1.1",
@@ -312,6 +316,35 @@ class WebSocket:
             if opcode == 0x9:  # ping -> pong
                 self.sock.sendall(bytes([0x8A, 0x80]) + os.urandom(4))
 
+    def close_handshake(self) -> bytes:
+        """Close as a browser does: our close frame, the server's, then the end of the stream.
+        Returns what the server sent after its close frame: nothing, from a server that is well
+        (anything else, an error page written onto the upgraded connection, fails the probe). A
+        server that does not close within a second is let be (b""): the connect ack already
+        proved it speaks. (python-engineio < 4.6's AttributeError after every websocket under
+        gthread shows only in gunicorn's log, not here: plan.build refuses those versions.)"""
+        self.sock.settimeout(min(self.sock.gettimeout() or 1.0, 1.0))
+        mask = os.urandom(4)
+        code = struct.pack("!H", 1000)
+        self.sock.sendall(bytes([0x88, 0x82]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(code)))
+        try:
+            while True:
+                first, second = self._read(2)
+                length = second & 0x7F
+                if length == 126:
+                    length = struct.unpack("!H", self._read(2))[0]
+                elif length == 127:
+                    length = struct.unpack("!Q", self._read(8))[0]
+                self._read((4 if second & 0x80 else 0) + length)
+                if first & 0x0F == 0x8:
+                    break
+            rest, self.buffer = self.buffer, b""
+            while len(rest) < 65536 and (chunk := self.sock.recv(65536)):
+                rest += chunk
+        except (TimeoutError, WebSocketError):
+            return b""
+        return rest
+
     def close(self) -> None:
         try:
             self.sock.sendall(bytes([0x88, 0x80]) + os.urandom(4))
@@ -365,9 +398,15 @@ def socketio_websocket(
             packet = ws.recv_text()
             if packet.startswith("40"):
                 sid = json.loads(packet[2:] or "{}").get("sid", "")
-                return SocketIOResult(
-                    True, status, "connected over websocket", sid, time.perf_counter() - started
-                )
+                took = time.perf_counter() - started
+                ws.send_text("41")  # the Socket.IO disconnect, then the websocket's closing handshake
+                after = ws.close_handshake()
+                if after:
+                    first = after.split(b"\r\n", 1)[0].decode("latin-1", "replace")[:80]
+                    return SocketIOResult(
+                        False, status, f"connected, but the server failed once the websocket closed: {first}"
+                    )
+                return SocketIOResult(True, status, "connected over websocket, and closed cleanly", sid, took)
             if packet.startswith("44"):
                 return SocketIOResult(False, status, f"connect refused: {packet[2:120]}")
             if packet == "2":

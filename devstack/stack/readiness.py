@@ -135,7 +135,7 @@ def socketio_step(url: str, via: str, timeout: float, expected: bool = True) -> 
     """The readiness step for Socket.IO over websocket: (passed, what to say)."""
     sio = probes.socketio_websocket(url, timeout=timeout)
     if sio.ok:
-        return True, f"Socket.IO connected over websocket through {via}"
+        return True, f"Socket.IO over websocket through {via}: connect acked, closed cleanly"
     if sio.status == 404 or (sio.status == 400 and not expected):
         return True, "no Socket.IO endpoint (the app does not use Flask-SocketIO)"
     return False, f"Socket.IO over websocket through {via} failed: {sio.detail}"

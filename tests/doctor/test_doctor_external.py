@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -61,6 +62,8 @@ def test_correct_setup_passes_every_check(app_dir: Path, good_app: int, tmp_path
         "static.cache-busting",
         "nginx.redirect-port",
         "static.browser",  # no tab is connected to a stack devstack did not start
+        "gunicorn.last-up",  # no `devstack up` ran it: nothing on record
+        "gunicorn.plan",  # no devstack.toml to plan from
     }
 
 
@@ -335,3 +338,35 @@ def test_ladder_names_app_server_when_only_it_differs(app_dir: Path, good_app: i
     assert probes.sha256_file(other / "css" / "app.css") != probes.sha256_file(
         app_dir / "static" / "css" / "app.css"
     )
+
+
+def test_an_old_worker_after_a_reload_is_told_apart_from_several_workers(
+    app_dir: Path, tmp_path: Path
+) -> None:
+    """A gunicorn run by hand, HUPed while a websocket is open: the old worker stays (devstack's
+    own stops it after the grace period) — one worker configured, two alive, not `-w 2`."""
+    import psutil
+    import socketio
+
+    app_port = free_ports(1)[0]
+    url = f"http://127.0.0.1:{app_port}"
+    with gunicorn(
+        app_dir, app_port, "-k", "gthread", "-w", "1", "--threads", "4", log=tmp_path / "g.log"
+    ) as g:
+        master = psutil.Process(g.popen.pid)
+        client = socketio.Client(reconnection=False)
+        client.connect(url, transports=["websocket"], wait_timeout=10)
+        try:
+            old = master.children()
+            master.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 15
+            while len(master.children()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(master.children()) == 2
+            code, report = doctor("gunicorn.workers", "--url", url, "--app-url", url)
+        finally:
+            client.disconnect()
+    check = finding(report, "gunicorn.workers")
+    assert check["status"] == "warning", check
+    assert f"pid {old[0].pid}" in check["finding"] and "from before a reload" in check["finding"], check
+    assert code == 0  # a warning: the new worker serves; the old one only holds its connections

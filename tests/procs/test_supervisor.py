@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,6 +99,9 @@ class FakeChild:
     def signal_workers(self, sig: signal.Signals) -> int:
         self.worker_signals.append(sig)
         return 1
+
+    def workers(self) -> list[Any]:
+        return []  # no real processes here: nothing for retire.py to watch
 
 
 def spec(name: str, tag: str = "") -> ProcessSpec:

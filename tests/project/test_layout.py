@@ -315,3 +315,17 @@ def test_a_nested_blueprint_is_asked_of_the_app(tmp_path: Path) -> None:
     found = layout.detect(root)
     # Flask serves it at /parent/child/c_static/: not "/child/c_static/" from the child alone.
     assert found is not None and found.unresolved == ("child",) and found.extra_static == ()
+
+
+def test_a_gevent_patched_app_gets_the_gevent_worker(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "app.py": "from gevent import monkey\nmonkey.patch_all()\n\nfrom flask import Flask\n"
+            "from flask_socketio import SocketIO\n\napp = Flask(__name__)\nsocketio = SocketIO(app)\n"
+        },
+    )
+    assert init_and_load(root).app.worker == "gevent"
+    (root / "devstack.toml").unlink()
+    (root / "app.py").write_text("from flask import Flask\n# monkey.patch_all()\napp = Flask(__name__)\n")
+    assert init_and_load(root).app.worker == "gthread"  # a comment patches nothing

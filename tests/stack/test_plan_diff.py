@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from devstack.project import asyncmode
 from devstack.project import config as config_mod
 from devstack.project.config import Config
 from devstack.stack import plan
-from tests.support.facts import make_facts, python_with
+from tests.support.facts import make_facts
 from tests.support.stack import Project, make_project
 
 pytestmark = pytest.mark.unit
@@ -140,14 +141,12 @@ def test_a_static_folder_that_appeared_is_for_the_next_up(edits: Edits) -> None:
 
 
 def test_only_new_warnings_are_reported(edits: Edits) -> None:
-    eventlet = python_with("flask", "flask_socketio", "simple_websocket", "eventlet")
-    edits.old_plan = edits.build(edits.old_config, app_python=eventlet, sets_async_mode=False)
+    patched = asyncmode.read("from gevent import monkey\nmonkey.patch_all()\n", "app.py")
+    edits.old_plan = edits.build(edits.old_config, async_use=patched)
     assert edits.old_plan.warnings
-    changes = edits.after(app="threads = 8", app_python=eventlet, sets_async_mode=False)
+    changes = edits.after(app="threads = 8", async_use=patched)
     assert changes.warnings == ()  # said at start already
-    shared = edits.after(
-        server='sendfile = "on"', app_python=eventlet, sets_async_mode=False, static_fstype="nfs"
-    )
+    shared = edits.after(server='sendfile = "on"', async_use=patched, static_fstype="nfs")
     assert len(shared.warnings) == 1 and shared.warnings[0].startswith("sendfile is on but")
 
 

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from devstack.errors import ConfigError, DevstackError
+from devstack.project import asyncmode
 from devstack.project import config as config_mod
 from devstack.project.config import Config
 from devstack.stack import facts, plan
@@ -162,12 +163,71 @@ def test_eventlet_worker_is_refused_by_gunicorn_26(tmp_path: Path) -> None:
     assert any("eventlet worker is deprecated" in w for w in the_plan.warnings)
 
 
-def test_importable_eventlet_without_async_mode_is_a_warning(tmp_path: Path) -> None:
+def test_gevent_worker_on_gunicorn_26_needs_its_gevent_extra(tmp_path: Path) -> None:
+    project = make_project(tmp_path, worker="gevent")
+    bare = python_with(
+        "flask", "flask_socketio", "gevent", gunicorn=(27, 0, 1)
+    )  # pip install gunicorn gevent
+    with pytest.raises(ConfigError, match=r"needs packaging.*-m pip install 'gunicorn\[gevent\]'"):
+        build(project, app_python=bare)
+    extra = python_with("flask", "flask_socketio", "gevent", "packaging", gunicorn=(27, 0, 1))
+    assert build(project, app_python=extra).processes
+    # Until 25 packaging is gunicorn's own dependency: there, nothing to check.
+    assert build(
+        project, app_python=python_with("flask", "flask_socketio", "gevent", gunicorn=(25, 1))
+    ).processes
+
+
+def test_the_classic_socketio_app_runs_unedited_with_one_note(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     eventlet = python_with("flask", "flask_socketio", "simple_websocket", "eventlet")
-    assert not any("async_mode" in w for w in build(project, app_python=eventlet).warnings)
-    warned = build(project, app_python=eventlet, sets_async_mode=False).warnings
-    assert any("pass async_mode='threading'" in w for w in warned)
+    explicit = build(project, app_python=eventlet)  # async_mode="threading" in the source
+    assert explicit.notes == [] and not any("async_mode" in w for w in explicit.warnings)
+    classic = asyncmode.read("from flask_socketio import SocketIO\nsocketio = SocketIO(app)\n", "app.py")
+    the_plan = build(project, app_python=eventlet, async_use=classic)
+    assert the_plan.notes == [
+        "app.py:2: SocketIO(app) names no async_mode, so Flask-SocketIO would pick eventlet "
+        "(installed), which the gthread worker cannot run: devstack has it use threading — "
+        'make it explicit with SocketIO(app, async_mode="threading")'
+    ]
+    gevent = python_with("flask", "flask_socketio", "gevent", "eventlet")
+    assert (
+        "devstack has it use gevent"
+        in build(make_project(tmp_path / "g", worker="gevent"), app_python=gevent, async_use=classic).notes[0]
+    )
+    # Nothing to correct: threading is what Flask-SocketIO picks without eventlet or gevent.
+    assert build(project, app_python=python_with("flask", "flask_socketio"), async_use=classic).notes == []
+
+
+@pytest.mark.parametrize(
+    ("source", "where"),
+    [
+        (
+            "socketio = SocketIO(app,\n    async_mode='eventlet')\n",
+            "app.py:1: SocketIO(app, async_mode='eventlet')",
+        ),
+        (
+            "import eventlet\neventlet.monkey_patch()\nsocketio = SocketIO(app)\n",
+            "app.py:2: eventlet.monkey_patch()",
+        ),
+    ],
+)
+def test_an_app_asking_for_eventlet_is_one_error_naming_the_line(
+    tmp_path: Path, source: str, where: str
+) -> None:
+    project = make_project(tmp_path)
+    eventlet = python_with("flask", "flask_socketio", "eventlet", gunicorn=(27, 0, 1))
+    with pytest.raises(DevstackError) as raised:
+        build(project, app_python=eventlet, async_use=asyncmode.read(source, "app.py"))
+    message = str(raised.value)
+    assert message.startswith(f"{where} needs gunicorn's eventlet worker and gunicorn 27.0.1 has no")
+    assert "async_mode='threading'" in message and "'gunicorn<26'" in message and "\n" not in message
+    old = python_with("flask", "flask_socketio", "eventlet", gunicorn=(25, 0))
+    with pytest.raises(DevstackError, match=r'devstack runs the gthread worker .* worker = "eventlet"'):
+        build(project, app_python=old, async_use=asyncmode.read(source, "app.py"))
+    # Under gunicorn's own eventlet worker (gunicorn < 26) the app gets what it asks for.
+    eventlet_worker = make_project(tmp_path / "e", worker="eventlet")
+    assert build(eventlet_worker, app_python=old, async_use=asyncmode.read(source, "app.py")).notes == []
 
 
 def test_socketio_needs_flask_socketio_and_gthread_wants_simple_websocket(tmp_path: Path) -> None:
@@ -177,6 +237,25 @@ def test_socketio_needs_flask_socketio_and_gthread_wants_simple_websocket(tmp_pa
     polling = build(project, app_python=python_with("flask", "flask_socketio")).warnings
     assert any("falls back to long-polling" in w for w in polling)
     assert not build(project, app_python=python_with("flask"), uses_socketio=False).warnings
+
+
+def test_an_engineio_whose_websockets_fail_under_gthread_is_one_line(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    old = dataclasses.replace(
+        python_with("flask", "flask_socketio", "simple_websocket"), versions={"python-engineio": "4.5.1"}
+    )
+    with pytest.raises(DevstackError) as raised:
+        build(project, app_python=old)
+    assert str(raised.value) == (
+        "python-engineio 4.5.1 in the app's python /project/.venv/bin/python ends every WebSocket under "
+        "the gthread worker in \"AttributeError: 'Response' object has no attribute 'status_code'\" "
+        "(fixed in 4.6.0) — /project/.venv/bin/python -m pip install 'python-engineio>=4.6'"
+    )
+    fixed = dataclasses.replace(old, versions={"python-engineio": "4.6.0"})
+    assert build(project, app_python=fixed).processes
+    assert build(make_project(tmp_path / "nosio"), app_python=old, uses_socketio=False).processes
+    three = dataclasses.replace(old, versions={"python-engineio": "3.14.2"})  # long-polls: no websocket
+    assert build(project, app_python=three).processes
 
 
 def test_missing_gunicorn_names_the_install_command(tmp_path: Path) -> None:
@@ -239,7 +318,7 @@ def test_gather_reads_the_project_and_the_host_once(tmp_path: Path) -> None:
     assert host.app_python.path == sys.executable and host.app_python.why == "given"
     assert host.nginx == sys.executable and host.no_color
     assert host.has_static and host.static_dir == config.static_dir and host.state_dir.is_absolute()
-    assert host.uses_socketio and host.sets_async_mode  # the example app passes async_mode
+    assert host.uses_socketio and host.async_use.dynamic  # the example app passes async_mode=os.environ...
     assert dict(host.dotenv) == {"BOTH": "env", "SECRET": "s p a c e"}  # the shell's FLASK_APP wins
     assert dict(host.procfile) == {"jobs": "python jobs.py"}
     assert host.static_fstype != "" and (os.geteuid() == 0) == (host.worker_user != "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from devstack.project import apppython
+from devstack.project import apppython, asyncmode
 from devstack.project.config import Config
 from devstack.stack import livepaths as live_paths
 from devstack.stack.facts import HostFacts
@@ -18,6 +18,10 @@ APP_PYTHON = apppython.AppPython(
     (25, 1, 0),
     frozenset({"flask", "flask_socketio", "simple_websocket"}),
 )
+
+
+# The example chat app's SocketIO(app, async_mode=...): a mode the app chose itself.
+THREADING = asyncmode.read('socketio = SocketIO(app, async_mode="threading")\n', "app.py")
 
 
 def make_facts(config: Config, **changes: Any) -> HostFacts:
@@ -38,7 +42,7 @@ def make_facts(config: Config, **changes: Any) -> HostFacts:
         notify_socket=live_paths.notify_socket(state),
         static_fstype="ext4",
         uses_socketio=True,
-        sets_async_mode=True,
+        async_use=THREADING,
         mime_types="/etc/nginx/mime.types",
         worker_user="",
         nginx="/usr/sbin/nginx",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from devstack.doctor.context import Context
@@ -116,6 +117,57 @@ def running(ctx: Context) -> Outcome:
 
 
 @check(
+    "gunicorn.last-up",
+    "The last `devstack up` became ready",
+    "error",
+    'the cause is the part after "gunicorn logged:" (`devstack logs gunicorn` shows its '
+    "traceback): fix it, then `devstack up` again",
+    refs=("issue #25",),
+)
+def last_up(ctx: Context) -> Outcome:
+    if not ctx.t.managed:
+        return na("not a devstack-managed stack: no record of its last `up`")
+    if not ctx.t.last_failure:
+        return ok("no failed `devstack up` on record")
+    if ctx.t.last_failure.startswith("gunicorn could not start the app"):
+        return na("its failed boot is gunicorn.running's to explain")  # one fault, one finding
+    state_file = str(ctx.t.nginx_prefix / "state.json") if ctx.t.nginx_prefix else ""  # the state dir
+    return Outcome(
+        "error",
+        f"the last `devstack up` failed: {ctx.t.last_failure}",
+        [Evidence("file", "status failed", state_file)],
+    )
+
+
+@check(
+    "gunicorn.plan",
+    "`devstack up` can plan this project (worker, async mode, the app's libraries)",
+    "error",
+    "do what the finding says, then `devstack up`",
+    refs=("issue #25",),
+)
+def plan_builds(ctx: Context) -> Outcome:
+    """The checks `up` makes before it starts anything, made here too: an `up` they stopped
+    left no state behind, and doctor must not call that project healthy."""
+    from devstack.errors import DevstackError
+    from devstack.project.config import load
+    from devstack.stack import facts, plan
+
+    if ctx.t.config_path is None:
+        return na("no devstack.toml: nothing to plan")
+    try:
+        config = load(ctx.t.config_path)
+        the_plan = plan.build(config, facts.gather(config))
+    except DevstackError as exc:
+        return Outcome("error", f"`devstack up` stops before starting anything: {exc}", [])
+    evidence = [Evidence("output", note) for note in the_plan.notes]
+    return ok(
+        f"the plan builds: {the_plan.config.app.worker} worker, {len(the_plan.processes)} processes",
+        *evidence,
+    )
+
+
+@check(
     "gunicorn.eventlet",
     "No eventlet worker on gunicorn 26+ (removed)",
     "error",
@@ -185,6 +237,20 @@ def workers(ctx: Context) -> Outcome:
         _setting(ctx, "workers"),
         Evidence("probe", f"{g.live_workers} live worker processes", f"pid {g.pid}"),
     ]
+    if g.workers == 1 and g.live_workers > 1:
+        # One worker asked for, more alive: the oldest are workers a reload retired that have not
+        # exited (an open websocket holds a gthread worker), not a -w N setting.
+        old = g.worker_started[: g.live_workers - 1]
+        now = time.time()
+        shown = ", ".join(f"pid {pid}, started {now - started:.0f} s ago" for pid, started in old)
+        return Outcome(
+            "warning",
+            f"one worker is configured, but {len(old)} old worker(s) from before a reload still run "
+            f"beside the new one ({shown}): it serves its open connections with the old code",
+            ev,
+            "`devstack up` stops an old worker 3.5 s after the reload; a gunicorn run by hand: "
+            "close the old tabs, or kill -QUIT the old worker",
+        )
     if count > 1:
         return Outcome(
             "error",

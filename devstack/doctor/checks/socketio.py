@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from pathlib import Path
 
 from devstack.doctor import nginxconf
 from devstack.doctor.checks import config, needs_nginx, needs_public
@@ -243,25 +242,23 @@ def buffering(ctx: Context) -> Outcome:
 
 
 def _async_mode_in_source(ctx: Context) -> tuple[str, str] | None:
-    """A literal async_mode='x' in the app module, with its file:line."""
+    """A literal async_mode='x' in the app's source (read with ast), with its file:line."""
+    from devstack.project import asyncmode
+
     g = ctx.gunicorn
-    files: list[Path] = []
+    uses = []
     if ctx.t.app_module_file is not None:
-        files.append(ctx.t.app_module_file)
+        file = ctx.t.app_module_file
+        module = file.parent.name if file.name == "__init__.py" else file.stem
+        base = file.parent.parent if file.name == "__init__.py" else file.parent
+        uses.append(asyncmode.scan(base, module))
     if g is not None and g.app:
-        module = g.app.split(":", 1)[0]
-        base = g.app_dir.joinpath(*module.split("."))
-        files += [base.with_suffix(".py"), base / "__init__.py"]
-    for file in files:
-        try:
-            lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            continue
-        for number, line in enumerate(lines, 1):
-            match = re.search(r"async_mode\s*=\s*['\"](\w+)['\"]", line)
-            if match:
-                return match.group(1), f"{file}:{number}"
-    return None
+        uses.append(asyncmode.scan(g.app_dir, g.app.split(":", 1)[0]))
+    explicit = asyncmode.merge(uses).explicit
+    if explicit is None:
+        return None
+    mode, site = explicit
+    return mode, site.where
 
 
 @check(
