@@ -17,9 +17,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import socketio
 
 from devstack import __version__
 from devstack.stack import probes
@@ -160,18 +162,67 @@ def test_installed_devstack_runs_the_projects_own_venv(
     assert not processes_under(app), "processes left behind"
 
 
-# The example corpus, end to end from the clean wheel install: (example, file edited, old, new,
-# text the page shows before, after, the static file edited or None).
+# The example corpus, end to end from the clean wheel install: each example's own .venv from its
+# requirements.txt, `init` unedited (the two port lines moved to free ones), then up --detach ->
+# GET / -> every static folder's edit proven served fresh through nginx -> a template edit shown
+# -> a code edit served -> a Socket.IO round trip over websocket through nginx -> doctor exit 0
+# -> down, nothing left.
+@dataclass(frozen=True)
+class Example:
+    name: str
+    page: tuple[bytes, bytes]  # what GET `code_url` says before and after the code edit
+    code: tuple[str, str, str]  # (file, old, new)
+    code_url: str = "/"
+    static: tuple[tuple[str, str], ...] = ()  # (file under the example, its URL): every static folder
+    template: tuple[str, str, str, str] | None = None  # (file, old, new, URL)
+    echo: bool = False  # the app answers a Socket.IO "echo" with the same data
+
+
 CORPUS = [
-    pytest.param("chat", "app.py", "Hello from devstack", "Hello, edited", "css/app.css", id="chat"),
-    pytest.param("factory", "notes/__init__.py", "CREATED = 90", "CREATED = 3600", "notes.css", id="factory"),
-    pytest.param("minimal", "chat.py", 'MESSAGE = "minimal app"', 'MESSAGE = "edited"', None, id="minimal"),
+    Example(
+        "chat",
+        (b"Hello from devstack", b"Hello, edited"),
+        ("app.py", "Hello from devstack", "Hello, edited"),
+        static=(("static/css/app.css", "/static/css/app.css"),),
+        template=("templates/index.html", "connecting…", "connecting (edited)…", "/"),
+        echo=True,
+    ),
+    Example(
+        "factory",
+        (b"Notes from .env</h1>", b"an hour ago"),  # .env reached gunicorn; humanize runs
+        ("notes/__init__.py", "CREATED = 90", "CREATED = 3600"),
+        static=(("notes/static/notes.css", "/static/notes.css"),),
+        template=("notes/templates/index.html", "First note written", "The first note was written", "/"),
+        echo=True,
+    ),
+    Example(
+        "minimal",
+        (b"<p>minimal app</p>", b"<p>edited</p>"),
+        ("chat.py", 'MESSAGE = "minimal app"', 'MESSAGE = "edited"'),
+        echo=True,
+    ),
+    # Blueprints with static and template folders of their own (issue 25): every folder served.
+    Example(
+        "blueprints",
+        (b"admin", b"admin, edited"),
+        ("shop/admin/__init__.py", 'return "admin"', 'return "admin, edited"'),
+        code_url="/admin/",
+        static=(
+            ("shop/static/site.css", "/static/site.css"),
+            ("shop/chat/static/chat.css", "/chat/static/chat.css"),
+            ("shop/admin/assets/admin.js", "/admin/assets/admin.js"),
+        ),
+        template=("shop/chat/templates/chat/room.html", "Chat room</h1>", "Chat room, edited</h1>", "/chat/"),
+    ),
+    # The classic setup: SocketIO(app), eventlet in the venv, no async_mode (issue 25).
+    Example(
+        "classic",
+        (b"classic app", b"classic, edited"),
+        ("app.py", "classic app", "classic, edited"),
+        static=(("static/style.css", "/static/style.css"),),
+        echo=True,
+    ),
 ]
-PAGE = {  # what GET / says before and after the code edit
-    "chat": (b"Hello from devstack", b"Hello, edited"),
-    "factory": (b"Notes from .env</h1>", b"an hour ago"),  # .env reached gunicorn; humanize runs
-    "minimal": (b"<p>minimal app</p>", b"<p>edited</p>"),
-}
 
 
 @pytest.fixture(scope="module")
@@ -191,13 +242,30 @@ def wait_body(url: str, wanted: bytes, timeout: float = 20.0) -> bytes:
     return body
 
 
-@pytest.mark.parametrize(("example", "code", "old", "new", "static"), CORPUS)
-def test_example_corpus_end_to_end(
-    example: str, code: str, old: str, new: str, static: str | None, wheel_devstack: Path, tmp_path: Path
-) -> None:
-    root = tmp_path / example
+def socketio_round_trip(url: str, echo: bool) -> None:
+    """Connect over websocket through nginx (the connect is acked by the app); with an echo
+    handler, an emit comes back."""
+    client = socketio.Client(reconnection=False)
+    received: list[object] = []
+    client.on("echo", received.append)
+    client.connect(url, transports=["websocket"], wait_timeout=10)
+    try:
+        assert client.transport() == "websocket"
+        if echo:
+            client.emit("echo", {"round": "trip"})
+            deadline = time.monotonic() + 10
+            while not received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert received == [{"round": "trip"}]
+    finally:
+        client.disconnect()
+
+
+@pytest.mark.parametrize("example", CORPUS, ids=[e.name for e in CORPUS])
+def test_example_corpus_end_to_end(example: Example, wheel_devstack: Path, tmp_path: Path) -> None:
+    root = tmp_path / example.name
     shutil.copytree(
-        REPO / "examples" / example,
+        REPO / "examples" / example.name,
         root,
         ignore=shutil.ignore_patterns(".devstack", "__pycache__", "devstack.toml", ".venv"),
     )
@@ -211,20 +279,30 @@ def test_example_corpus_end_to_end(
     config = config.replace("app_port = 5001", f"app_port = {private}")
     (root / "devstack.toml").write_text(config, encoding="utf-8")  # ports only: free ones for the test
     url = f"http://127.0.0.1:{public}"
-    before, after = PAGE[example]
+    before, after = example.page
     try:
         out = run([devstack, "up", "--detach"], cwd=root, timeout=120)
-        assert ("no static folder" in out) == (static is None), out
-        assert before in wait_body(url + "/", before), f"{example}: {said}"
-        if static is not None:
-            static_dir = next(p for p in root.rglob("static") if p.is_dir() and ".venv" not in p.parts)
-            file = static_dir / static
+        assert ("no static folder" in out) == (not example.static), out
+        assert before in wait_body(url + example.code_url, before), f"{example.name}: {said}"
+        for relative, served in example.static:  # every static folder, through nginx, fresh
+            file = root / relative
             file.write_text(file.read_text() + f"\n/* edited {time.time_ns()} */\n")
-            prefix = "/static/"
-            assert wait_body(url + prefix + static, file.read_bytes()) == file.read_bytes()
-        source = root / code
-        source.write_text(source.read_text().replace(old, new))
-        assert after in wait_body(url + "/", after), f"{example}: the code edit was not served"
+            assert wait_body(url + served, file.read_bytes()) == file.read_bytes(), served
+        if example.template is not None:  # no restart asked, no FLASK_DEBUG
+            name, old, new, at = example.template
+            page = root / name
+            assert old in page.read_text()
+            page.write_text(page.read_text().replace(old, new))
+            assert new.encode() in wait_body(url + at, new.encode()), (
+                f"{example.name}: template edit not shown"
+            )
+        source = root / example.code[0]
+        assert example.code[1] in source.read_text()
+        source.write_text(source.read_text().replace(example.code[1], example.code[2]))
+        assert after in wait_body(url + example.code_url, after), (
+            f"{example.name}: the code edit was not served"
+        )
+        socketio_round_trip(url, example.echo)
         doctor = subprocess.run(
             [devstack, "doctor"], cwd=root, env=clean_env(), capture_output=True, text=True, timeout=120
         )
