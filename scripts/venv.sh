@@ -45,8 +45,12 @@ make_venv() {
     echo "$0: '$base -m venv' failed: install your distribution's venv package, then run this again" >&2
     exit 1
   fi
-  echo "venv: '$base -m venv' failed: installing python3-venv"
-  apt_install python3-venv
+  # python3-venv is the default python3's; another Debian/Ubuntu python3.X needs python3.X-venv.
+  local pkgs=(python3-venv) ver
+  ver=$("$base" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  if apt-cache show "python$ver-venv" >/dev/null 2>&1; then pkgs+=("python$ver-venv"); fi
+  echo "venv: '$base -m venv' failed: installing ${pkgs[*]}"
+  apt_install "${pkgs[@]}"
   "$base" -m venv .venv
 }
 
