@@ -6,6 +6,7 @@
 # (Ctrl-C stops everything). Extra arguments go to `devstack up`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/venv.sh
 . scripts/venv.sh
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then

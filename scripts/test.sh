@@ -8,6 +8,7 @@
 # venv's python. Arguments go to that last pytest run (e.g. `-m unit`, or a test file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/venv.sh
 . scripts/venv.sh
 
 need=()

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by example.sh and test.sh: the clone's own venv, .venv, made with the distribution's
 # python3. Nothing is ever pip-installed into the system Python (on Debian 12 and Ubuntu 24.04
 # PEP 668 refuses that: "externally-managed-environment").
