@@ -1,5 +1,6 @@
 # The developer loop. Every target is one command; CI runs `bash .ci/run` (= scripts/test.sh).
-PYTHON ?= python3
+# The clone's .venv (scripts/*.sh make it) when there is one: never the system Python.
+PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 
 .PHONY: unit test lint bench install-tier
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Fresh machine -> the example chat app running under devstack at http://127.0.0.1:5000/.
-# Installs nginx from the OS packages if it is missing, devstack with the app stack, then runs
-# `devstack up` in the foreground (Ctrl-C stops everything). Extra arguments go to `devstack up`.
+# Installs nginx from the OS packages if it is missing, makes (or reuses) the clone's venv .venv
+# with the distribution's python3 (PYTHON=... picks another) and installs devstack with the app
+# stack into it (scripts/venv.sh), then runs `devstack up` from that venv in the foreground
+# (Ctrl-C stops everything). Extra arguments go to `devstack up`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/venv.sh
+. scripts/venv.sh
 
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   if command -v apt-get >/dev/null 2>&1; then
-    $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q nginx-light
+    apt_install nginx-light
   elif command -v brew >/dev/null 2>&1; then
     brew install nginx
   else
@@ -17,5 +19,5 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     exit 1
   fi
 fi
-python3 -m pip install -q -e '.[app]'
-exec python3 -m devstack up --config examples/chat "$@"
+use_venv app
+exec "$py" -m devstack up --config examples/chat "$@"

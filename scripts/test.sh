@@ -1,35 +1,36 @@
 #!/usr/bin/env bash
 # Fresh machine -> the whole test suite, exactly as CI runs it (.ci/run calls this script).
 # Installs what the tests need: nginx, Debian's Chromium + ChromeDriver (the browser tests),
-# bindfs (a FUSE mount standing in for VM shared folders),
-# devstack with its test extras; then runs the real-VM tier when asked (DEVSTACK_VM_TESTS=1, or
-# CI=true) and finally every other tier in one pytest run.
+# bindfs (a FUSE mount standing in for VM shared folders), tmux (the terminal-closing fault),
+# and devstack with its test extras into the clone's venv .venv, made with the distribution's
+# python3 (PYTHON=... picks another; scripts/venv.sh); then runs the real-VM tier when asked
+# (DEVSTACK_VM_TESTS=1, or CI=true) and finally every other tier in one pytest run, all with the
+# venv's python. Arguments go to that last pytest run (e.g. `-m unit`, or a test file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/venv.sh
+. scripts/venv.sh
 
-sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 [ -x /usr/lib/chromium/chromium ] || need+=(chromium chromium-driver)
 # A real FUSE filesystem for doctor's shared-folder checks (sendfile, gunicorn's inotify reload).
 command -v bindfs >/dev/null 2>&1 || need+=(bindfs)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
-  $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
+  apt_install "${need[@]}"
 fi
-python3 -m pip install -q -e '.[test]'
+use_venv test
 
 # The fast tier first: pure logic, no process (a broken seam fails here in seconds).
 t0=$(date +%s)
-python3 -m pytest -m unit -q -p no:cacheprovider
+"$py" -m pytest -m unit -q -p no:cacheprovider
 echo "unit tier: $(( $(date +%s) - t0 )) s"
 
 status=0
 if [ "${DEVSTACK_VM_TESTS:-}" = "1" ] || [ "${CI:-}" = "true" ]; then
-  if [ -x .ci/vm-tier ]; then
-    bash .ci/vm-tier || status=$?
-  fi
+  PYTHON=$py bash .ci/vm-tier || status=$?
 fi
 # The VM tier ran above, inside its own network namespace; here it is skipped.
-DEVSTACK_VM_TESTS=0 python3 -m pytest "$@" || status=$?
+DEVSTACK_VM_TESTS=0 "$py" -m pytest "$@" || status=$?
 exit "$status"

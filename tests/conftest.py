@@ -1,24 +1,28 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.support.require import check_marks, have, needs
 from tests.support.stack import Project, kill_leftovers, make_project, processes_under
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if shutil.which("nginx") is None and not any(
-        p.is_file() for p in (Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx"))
-    ):
-        skip = pytest.mark.skip(reason="nginx is not installed (apt-get install nginx-light)")
+    if not have("nginx", Path("/usr/sbin/nginx"), Path("/usr/local/sbin/nginx")):
+        missing = needs(False, "nginx is not installed (apt-get install nginx-light)")
         for item in items:
             if "needs_nginx" in item.keywords:
-                item.add_marker(skip)
+                item.add_marker(missing)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A missing prerequisite (tests/support/require.py): skip locally, fail under CI=true."""
+    check_marks(item)
 
 
 @pytest.fixture

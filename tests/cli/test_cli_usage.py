@@ -18,6 +18,7 @@ import pytest
 
 from devstack.cli import app as cli
 from tests.support.cli import devstack, mock_env
+from tests.support.require import require
 from tests.support.stack import make_project
 
 USAGE_ERRORS = [
@@ -101,8 +102,8 @@ def test_color_follows_the_envs_terminal_and_environ(
 def test_usage_error_through_the_console_script(tmp_path: Path) -> None:
     beside = Path(sys.executable).parent / "devstack"  # where pip put it for this interpreter
     script = str(beside) if beside.is_file() else shutil.which("devstack")
-    if script is None:
-        pytest.skip("the devstack console script is not on PATH (not installed)")
+    require(script, "the devstack console script is not installed (pip install -e .)")
+    assert script is not None
     before = crash_files()
     result = subprocess.run(
         [script, "logs", "--no-colr"], cwd=tmp_path, capture_output=True, text=True, timeout=60
@@ -116,8 +117,8 @@ def test_usage_error_through_the_console_script(tmp_path: Path) -> None:
 def test_shell_completion_through_the_console_script(tmp_path: Path) -> None:
     beside = Path(sys.executable).parent / "devstack"
     script = str(beside) if beside.is_file() else shutil.which("devstack")
-    if script is None:
-        pytest.skip("the devstack console script is not on PATH (not installed)")
+    require(script, "the devstack console script is not installed (pip install -e .)")
+    assert script is not None
     asked = {"_DEVSTACK_COMPLETE": "complete_bash", "COMP_WORDS": "devstack lo", "COMP_CWORD": "1"}
     env = {**os.environ, **asked}
     result = subprocess.run([script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)

@@ -8,6 +8,7 @@ import pytest
 
 from devstack.project.apppython import own_gunicorn
 from tests.support.doctor import doctor, finding, statuses
+from tests.support.require import needs
 from tests.support.stack import Project
 
 pytestmark = pytest.mark.needs_nginx
@@ -27,7 +28,7 @@ def test_running_example_stack_is_healthy(stack: Project) -> None:
     assert "[✓] Static files" in human.stdout and "no issues found" in human.stdout
 
 
-@pytest.mark.skipif((own_gunicorn() or (0,)) < (26,), reason="needs gunicorn >= 26")
+@needs((own_gunicorn() or (0,)) >= (26,), "needs gunicorn >= 26 (the test extras install the newest)")
 def test_eventlet_worker_in_config_on_gunicorn_26(project: Project) -> None:
     project.write_config(app='worker = "eventlet"')
     code, report = doctor("gunicorn.eventlet", cwd=project.root)

@@ -13,6 +13,7 @@ import pytest
 from devstack.doctor import nginxconf, nginxproc, runner, targets
 from devstack.doctor.model import CheckSpec, Outcome, Result
 from devstack.stack import probes
+from tests.support.require import require
 
 pytestmark = pytest.mark.unit
 
@@ -129,8 +130,7 @@ def _walk(tmp_path: Path) -> None:
     os.chmod(tmp_path, 0o755)
     os.chmod(site, 0o700)
     nobody = nginxproc.WorkerUser("nobody", 65534, (65534,), "test")
-    if os.geteuid() == 65534:
-        pytest.skip("runs as nobody")
+    require(os.geteuid() != 65534, "runs as nobody: the walk needs a user other than nobody")
     found = nginxproc.blocked(css, nobody)
     assert found is not None and found.path == site and found.chmod == "o+x", found
     os.chmod(site, 0o711)

@@ -13,13 +13,12 @@ import pytest
 
 from devstack.system import fsinfo
 from tests.support.doctor import doctor, finding, gunicorn, nginx, render
+from tests.support.require import have, needs, require
 from tests.support.stack import EXAMPLE, free_ports
 
 pytestmark = [
     pytest.mark.needs_nginx,
-    pytest.mark.skipif(
-        shutil.which("bindfs") is None, reason="bindfs is not installed (apt-get install bindfs)"
-    ),
+    needs(have("bindfs"), "bindfs is not installed (apt-get install bindfs)"),
 ]
 
 
@@ -30,8 +29,7 @@ def shared_app(tmp_path: Path) -> Iterator[Path]:
     shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns(".devstack", "__pycache__"))
     mnt.mkdir()
     mounted = subprocess.run(["bindfs", str(src), str(mnt)], capture_output=True, text=True, timeout=30)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount FUSE here: {mounted.stderr.strip()}")
+    require(mounted.returncode == 0, f"cannot mount FUSE here (bindfs): {mounted.stderr.strip()}")
     try:
         assert fsinfo.is_shared(fsinfo.fstype(mnt)), fsinfo.fstype(mnt)
         yield mnt
@@ -66,9 +64,9 @@ def test_sendfile_on_a_shared_folder(shared_app: Path, tmp_path: Path, sendfile:
     assert any(e["text"] == f"sendfile {sendfile};" for e in check["evidence"])
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("inotify") is None,
-    reason="gunicorn's inotify reload engine needs the inotify package",
+@needs(
+    importlib.util.find_spec("inotify") is not None,
+    "gunicorn's inotify reload engine needs the inotify package (in the test extras)",
 )
 @pytest.mark.parametrize("engine,status", [("inotify", "error"), ("poll", "ok")])
 def test_gunicorn_inotify_reload_on_a_shared_folder(

@@ -13,6 +13,7 @@ import pytest
 
 from devstack.stack import probes
 from tests.support.faults import serving, start_foreground, wait_status
+from tests.support.require import require
 from tests.support.stack import Project, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
@@ -25,8 +26,7 @@ def can_mount() -> bool:
 @pytest.fixture(params=["full", "read-only"])
 def bad_logs(request: pytest.FixtureRequest, project: Project) -> Iterator[str]:
     """.devstack/logs on a tiny tmpfs that is full, or mounted read-only."""
-    if not can_mount():
-        pytest.skip("needs root to mount a small tmpfs as the log folder")
+    require(can_mount(), "needs root (and mount) to mount a small tmpfs as the log folder")
     logs = project.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     options = "size=64k" if request.param == "full" else "size=64k,ro"

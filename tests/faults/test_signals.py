@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import psutil
 import pytest
 
 from tests.support.faults import alive, busy_ports, serving, start_foreground, tree, wait_status
+from tests.support.require import have, needs
 from tests.support.stack import Project, cli_env, processes_under, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
@@ -56,7 +56,7 @@ def test_terminal_closing_stops_cleanly(project: Project) -> None:
     assert crash_logs() == crashes
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@needs(have("tmux"), "tmux is not installed (apt-get install tmux)")
 def test_tmux_window_closing_stops_cleanly(project: Project) -> None:
     server = f"devstack-fault-{uuid.uuid4().hex[:8]}"  # a private tmux server, not the user's
     env = cli_env()

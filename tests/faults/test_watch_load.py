@@ -3,7 +3,6 @@ bounded memory, and the last edit of each file is the one that counts."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,10 +84,6 @@ def test_app_watcher_keeps_up_with_a_huge_static_tree(big: Project, polling: str
         big.down()
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("devstack.watch.fresh") is None,
-    reason="the static freshness watcher (devstack/watch/fresh.py, doctor work) is not merged yet",
-)
 def test_freshness_watcher_verifies_the_last_edit_of_every_file(project: Project) -> None:
     """Through the public interface (the `watcher` log source): after a 10,000-event burst over
     1,000 files and one last edit of a sentinel, the sentinel is reported fresh — the watcher

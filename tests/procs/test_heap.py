@@ -10,9 +10,10 @@ import threading
 import pytest
 
 from devstack.procs import heap
+from tests.support.require import needs
 from tests.support.stack import Project, memory_split
 
-needs_glibc = pytest.mark.skipif(heap._glibc() is None, reason="mallopt/malloc_trim are glibc's")
+needs_glibc = needs(heap._glibc() is not None, "mallopt/malloc_trim are glibc's: glibc not found")
 
 
 @pytest.mark.unit

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.require import needs, simulated_missing
+
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 # Without the background-networking flags Chromium keeps dialling out on this closed network.
 FLAGS = [
@@ -22,9 +24,12 @@ FLAGS = [
 BROWSER_MARKS = [
     pytest.mark.browser,
     pytest.mark.needs_nginx,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="apt-get install chromium chromium-driver"),
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None,
-        reason="pip install playwright (never `playwright install`)",
+    needs(
+        CHROMIUM.exists() and "chromium" not in simulated_missing(),
+        f"Debian's Chromium is not at {CHROMIUM} (apt-get install chromium chromium-driver)",
+    ),
+    needs(
+        importlib.util.find_spec("playwright") is not None,
+        "pip install playwright (never `playwright install`)",
     ),
 ]

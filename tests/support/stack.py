@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import pytest
+
+from tests.support.require import require
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "chat"
@@ -175,8 +176,7 @@ def make_full_device(path: Path) -> None:
 
     A node, not a symlink to /dev/full: devstack rightly refuses to write through a link.
     """
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create a device node (the full-disk stand-in)")
+    require(os.geteuid() == 0, "needs root to create a device node (the full-disk stand-in)")
     os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 7))
 
 

@@ -7,6 +7,7 @@ Run it through .ci/vm-tier, which runs pytest inside the network namespace holdi
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -17,18 +18,36 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.require import have, in_ci, needs, require, simulated_missing
 from tests.support.stack import EXAMPLE, Project, cli_env
 
 BOOT_TIMEOUT = 600.0
 
 
-def vm_unavailable() -> str:
-    if os.environ.get("DEVSTACK_VM_TESTS") != "1":
-        return "real-VM tier is opt-in: run .ci/vm-tier (or set DEVSTACK_VM_TESTS=1)"
-    if shutil.which("vagrant") is None:
+def vm_wanted() -> bool:
+    """The tier is opt-in: DEVSTACK_VM_TESTS=1, or CI=true unless DEVSTACK_VM_TESTS=0 (scripts/test.sh
+    runs it through .ci/vm-tier first, then the other tiers with DEVSTACK_VM_TESTS=0)."""
+    flag = os.environ.get("DEVSTACK_VM_TESTS", "")
+    return flag == "1" or (flag != "0" and in_ci())
+
+
+def not_wanted() -> str:
+    if os.environ.get("DEVSTACK_VM_TESTS") == "0":
+        return "DEVSTACK_VM_TESTS=0: the real-VM tier is not part of this run (.ci/vm-tier runs it)"
+    return "real-VM tier is opt-in: run .ci/vm-tier (or set DEVSTACK_VM_TESTS=1)"
+
+
+@functools.cache
+def vm_missing() -> str:
+    """What the wanted tier lacks on this machine ("" for nothing): asked once per session."""
+    if not have("vagrant"):
         return "vagrant is not installed (vm/host-up.sh installs it)"
-    if not list(Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-libvirt-*")):
+    if "vagrant-libvirt" in simulated_missing() or not list(
+        Path("/usr/share/rubygems-integration/all/gems").glob("vagrant-libvirt-*")
+    ):
         return "vagrant-libvirt is not installed (vm/host-up.sh installs it)"
+    if not have("virsh"):
+        return "virsh is not installed (vm/host-up.sh installs libvirt-clients)"
     probe = subprocess.run(["virsh", "-c", "qemu:///system", "version"], capture_output=True, check=False)
     if probe.returncode != 0:
         return "libvirtd is not reachable (vm/host-up.sh starts it in a network namespace)"
@@ -38,14 +57,28 @@ def vm_unavailable() -> str:
     return ""
 
 
+def require_vm() -> None:
+    """Skip when the tier is not asked for; when it is, a missing prerequisite skips locally
+    and fails under CI (tests/support/require.py)."""
+    if not vm_wanted():
+        pytest.skip(not_wanted())
+    missing = vm_missing()
+    require(not missing, f"real-VM tier: {missing}")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     vm_items = [item for item in items if item.get_closest_marker("vm") is not None]
     if not vm_items:
         return
-    reason = vm_unavailable()
-    if reason:
+    if not vm_wanted():
+        skip = pytest.mark.skip(reason=not_wanted())
         for item in vm_items:
-            item.add_marker(pytest.mark.skip(reason=reason))
+            item.add_marker(skip)
+        return
+    missing = vm_missing()
+    if missing:
+        for item in vm_items:
+            item.add_marker(needs(False, f"real-VM tier: {missing}"))
 
 
 class VMProject(Project):
@@ -90,8 +123,7 @@ class VMProject(Project):
 @pytest.fixture(scope="session")
 def vm_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VMProject]:
     """examples/chat copied to a private folder; its VM booted once for the whole session."""
-    if vm_unavailable():
-        pytest.skip(vm_unavailable())
+    require_vm()
     base = tmp_path_factory.mktemp("vm")
     root = base / "chat"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".devstack", "__pycache__"))

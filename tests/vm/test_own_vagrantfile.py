@@ -18,7 +18,7 @@ from devstack.stack import probes
 from devstack.vm import guest, vagrantfile
 from tests.support.stack import EXAMPLE
 from tests.support.wheel import make_wheel
-from tests.vm.conftest import VMProject, _sweep, vm_unavailable
+from tests.vm.conftest import VMProject, _sweep, require_vm
 
 pytestmark = pytest.mark.vm
 
@@ -55,8 +55,7 @@ def greeting_route() -> str:
 
 @pytest.fixture(scope="module")
 def own_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VMProject]:
-    if vm_unavailable():
-        pytest.skip(vm_unavailable())
+    require_vm()
     root = tmp_path_factory.mktemp("own-vagrantfile") / "chat"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".devstack", "__pycache__"))
     (root / "Vagrantfile").write_text(USER_VAGRANTFILE, encoding="utf-8")
