@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import http.client
 import os
+import random
 import shutil
 import signal
 import socket
@@ -460,9 +461,11 @@ def speed_rows(base: Path, starts: int, runs: int) -> list[Row]:
     status: dict[str, list[float]] = {v: [] for v in variants}
     alone: list[float] = []
     projects = {v: one_devstack_start(base, "gthread")[2] for v in variants}
-    for _ in range(starts):
+    for round_ in range(starts):
         alone.append(one_gunicorn_start(base, "gthread", "poll", 0)[0])
-        for v in variants:
+        order = list(variants)
+        random.Random(round_).shuffle(order)  # no variant always first after the baseline
+        for v in order:
             OFF = v
             try:
                 first[v].append(one_devstack_start(base, "gthread")[0])
