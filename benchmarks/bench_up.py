@@ -451,11 +451,11 @@ def start_rows(base: Path, worker: str, starts: int, edits: int) -> list[Row]:
 SPEED = ("fastpath", "handoff", "record", "gate", "planned", "earlyprobe", "pythoncache", "rendercache")
 
 
-def speed_rows(base: Path, starts: int, runs: int) -> list[Row]:
+def speed_rows(base: Path, starts: int, runs: int, names: tuple[str, ...] = SPEED) -> list[Row]:
     """What each mechanism of devstack/speed/ gains: the same starts and commands with it
     switched off (DEVSTACK_SPEED_OFF), interleaved with all on and with gunicorn alone."""
     global OFF
-    variants = ["", *SPEED]
+    variants = ["", *names]
     first: dict[str, list[float]] = {v: [] for v in variants}
     again: dict[str, list[float]] = {v: [] for v in variants}
     status: dict[str, list[float]] = {v: [] for v in variants}
@@ -522,9 +522,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--off",
-        action="store_true",
-        help="instead: each start-up mechanism of devstack/speed/ switched off in turn (first up, "
-        "up after a down, status), interleaved with all on and gunicorn alone",
+        nargs="?",
+        const=",".join(SPEED),
+        default="",
+        help="instead: each start-up mechanism of devstack/speed/ (or those named, comma-separated) "
+        "switched off in turn (first up, up after a down, status), interleaved with all on and "
+        "gunicorn alone",
     )
     args = parser.parse_args()
     global INSTALL
@@ -533,7 +536,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="devstack-bench-") as tmp:
         base = Path(tmp)
         if args.off:
-            rows += speed_rows(base, args.starts, args.runs)
+            rows += speed_rows(base, args.starts, args.runs, tuple(args.off.split(",")))
         for worker in [] if args.off else args.workers.split(","):
             rows += start_rows(base, worker, args.starts, args.edits)
         store = build_store(base / "store", args.store_gb) if args.store_gb > 0 and not args.off else None

@@ -49,6 +49,11 @@ def _run(
 
     for warning in the_plan.warnings:
         console.err().print(f"[yellow]warning:[/] {warning}")
+    refused = speed.cache_refused()
+    if refused is not None:
+        console.err().print(
+            f"[yellow]warning:[/] {console.escape(refused)} (nothing is cached)", soft_wrap=True
+        )
     for note in the_plan.notes:
         console.err().print(f"note: {note}", soft_wrap=True)
     if detach:

@@ -31,7 +31,7 @@ from devstack.errors import ConfigError, DevstackError
 from devstack.project import pythonprobe
 from devstack.project.config import Config
 from devstack.project.pythonprobe import PROBED
-from devstack.system import runner
+from devstack.system import runner, trust
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,11 @@ def ask(path: str, why: str, own: str = sys.executable) -> dict[str, Any]:
 
 def probe(path: str, why: str, own: str = sys.executable, asker: Ask = ask) -> AppPython:
     """The interpreter's facts as an AppPython; asker: how they are had (stack/facts.py passes
-    the remembered ones, speed/pythoncache.py)."""
+    the remembered ones, speed/pythoncache.py). An interpreter another user could have put
+    there is never run (system/trust.py)."""
+    untrusted = trust.problem(path)
+    if untrusted is not None:
+        raise DevstackError(trust.message(path, f"{untrusted} ({why})"))
     data = asker(path, why, own)
     return AppPython(
         path,

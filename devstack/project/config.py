@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.errors import ConfigError
+from devstack.errors import ConfigError, DevstackError
+from devstack.system import trust
 
 CONFIG_NAME = "devstack.toml"
 WORKERS = ("gthread", "gevent", "eventlet")
@@ -206,8 +207,11 @@ def _has_tool_section(pyproject: Path) -> bool:
 
 
 def load(path: Path) -> Config:
-    """Read and validate one config file."""
+    """Read and validate one config file (only one this user or root owns: system/trust.py)."""
     shown = _shown(path)
+    untrusted = trust.problem(str(path))
+    if untrusted is not None:
+        raise DevstackError(trust.message(str(path), untrusted))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

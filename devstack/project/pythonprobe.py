@@ -11,6 +11,8 @@ import json
 import os
 from collections.abc import Callable, Mapping
 
+from devstack.system import trust
+
 # The modules whose presence changes the plan (worker, async mode, reload engine, websockets;
 # packaging: gunicorn 26+'s gevent worker imports it); engineio also for its version
 # (VERSIONED), which decides whether its websockets work.
@@ -79,8 +81,10 @@ def guess(
 def venv_python(
     root: str, environ: Mapping[str, str] = os.environ, is_file: Callable[[str], bool] = os.path.isfile
 ) -> str | None:
-    """The first of root's candidates that exists (None: devstack's own interpreter)."""
-    return next((path for path, _ in candidates(root, environ) if is_file(path)), None)
+    """The first of root's candidates that exists (None: devstack's own interpreter); one
+    another user could have planted (system/trust.py) is never run before the config is read."""
+    found = next((path for path, _ in candidates(root, environ) if is_file(path)), None)
+    return found if found is None or trust.problem(found, environ) is None else None
 
 
 def project_root(
@@ -91,12 +95,13 @@ def project_root(
     if config_arg:
         path = os.path.realpath(config_arg)
         if path.endswith(".toml") or is_file(path):  # the file `up` reads, named
-            return os.path.dirname(path), True
+            return os.path.dirname(path), trust.problem(path) is None
         cwd = path  # a folder: searched from, as from the working folder
     root = start = os.path.realpath(cwd or os.getcwd())
     while True:
         if is_file(os.path.join(root, "devstack.toml")):
-            return root, True
+            # another user's devstack.toml is refused by `up` itself, with its one line
+            return root, trust.problem(os.path.join(root, "devstack.toml")) is None
         if is_file(os.path.join(root, "pyproject.toml")):
             return root, False
         parent = os.path.dirname(root)

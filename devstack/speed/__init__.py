@@ -144,6 +144,13 @@ def remember(config: Config, the_plan: Plan, inputs: list[Path]) -> None:
         headstart.remember(record_key, record, inputs)
 
 
+def cache_refused() -> str | None:
+    """Why this process kept nothing in the per-user cache folder, if it did not (one line)."""
+    from devstack.speed import cachedir
+
+    return cachedir.refused()
+
+
 def prune() -> None:
     """At most once a day, after ready: the cache folder's stale files go."""
     from devstack.speed import cacheprune

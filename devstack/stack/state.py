@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devstack.system import procstat, safefs
+from devstack.errors import DevstackError
+from devstack.system import procstat, safefs, trust
 
 if TYPE_CHECKING:
     import psutil
@@ -95,7 +96,11 @@ def path(state_dir: Path) -> Path:
 
 
 def read(state_dir: Path) -> StackState | None:
-    """None when there is no usable state file; a symlink in its place is a HostileFile."""
+    """None when there is no usable state file; a symlink in its place is a HostileFile, and
+    one another user wrote or could write is refused in one line (its PIDs are never signalled)."""
+    untrusted = trust.problem(str(path(state_dir)))
+    if untrusted is not None:
+        raise DevstackError(trust.message(str(path(state_dir)), untrusted))
     try:
         data = json.loads(safefs.read_bytes(path(state_dir)))
     except (OSError, ValueError):
