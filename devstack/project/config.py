@@ -435,7 +435,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     live_reload = v.get("live_reload", bool, True)
     hosts = v.str_list("hosts")
     for index, name in enumerate(hosts):
-        if not _HOST_RE.fullmatch(name) or len(name) > 253:
+        if not is_host_name(name):
             raise v.fail(
                 f"hosts[{index}]",
                 f"{_short(name)} is not a host name",
@@ -526,7 +526,7 @@ def _url_path(reader: _Reader, name: str, url: str, root_ok: bool) -> str:
     fix = 'write e.g. url = "/static/" (letters, digits, . _ ~ @ + - between slashes)'
     # Trailing slash always: the alias traversal rule depends on it.
     url = url.rstrip("/") + "/"  # "", "/" and "//" are all the site root (Flask: static_url_path="")
-    if not _URL_PATH_RE.fullmatch(url) or "//" in url:
+    if not is_url_path(url):
         raise reader.fail(name, f"{_short(url)} is not a URL path", fix)
     if url == "/" and not root_ok:
         raise reader.fail(
@@ -555,6 +555,15 @@ def _static_extra(reader: _Reader, items: list[Any], prefix: str, main_url: str)
         seen.add(url)
         routes.append(StaticRoute(url, Path(folder)))
     return tuple(routes)
+
+
+def is_url_path(url: str) -> bool:
+    """A static URL prefix as nginx.conf may name it: "/" + plain segments + "/"."""
+    return bool(_URL_PATH_RE.fullmatch(url)) and "//" not in url
+
+
+def is_host_name(name: str) -> bool:
+    return bool(_HOST_RE.fullmatch(name)) and len(name) <= 253
 
 
 def check_env(values: dict[str, str], shown: str, table: str) -> None:
