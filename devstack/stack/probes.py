@@ -163,7 +163,9 @@ def sha256_file(path: Path) -> str:
 
 
 def static_url_for(base_url: str, static_prefix: str, relpath: str) -> str:
-    quoted = urllib.parse.quote(relpath.replace(os.sep, "/"))
+    # The name's bytes as on disk: a name that is not UTF-8 (surrogate escapes) is quoted byte
+    # for byte, which is what nginx maps back to the file.
+    quoted = urllib.parse.quote(os.fsencode(relpath.replace(os.sep, "/")))
     return base_url.rstrip("/") + static_prefix + quoted
 
 
