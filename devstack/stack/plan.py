@@ -17,7 +17,7 @@ from devstack.errors import ConfigError, DevstackError
 from devstack.project import apppython, procfile
 from devstack.project import config as config_mod
 from devstack.project.config import RESERVED_NAMES, Config
-from devstack.stack import templates
+from devstack.stack import rootstatic, templates
 from devstack.stack.facts import HostFacts
 from devstack.system import fsinfo
 
@@ -140,6 +140,7 @@ def nginx_values(config: Config, facts: HostFacts, sendfile: bool) -> dict[str, 
         live_socket=str(facts.stream_socket) if config.server.live_reload else "",
         live_notify=str(facts.notify_socket),
         server_names=names,
+        root_private=rootstatic.NGINX_REGEX,
     )
 
 

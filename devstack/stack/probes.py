@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.stack import rootstatic
+
 
 @dataclass
 class Response:
@@ -175,7 +177,10 @@ def sample_static_file(static_dir: Path) -> Path | None:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             candidate = Path(folder) / name
-            if not name.startswith(".") and candidate.is_file() and not candidate.is_symlink():
+            # Never a file static at the site root keeps from disk (the app's code and config).
+            if rootstatic.kept_from_disk(name):
+                continue
+            if candidate.is_file() and not candidate.is_symlink():
                 return candidate
     return None
 

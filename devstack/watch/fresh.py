@@ -23,7 +23,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver
 
 from devstack.logs.sink import Sink
-from devstack.stack import httpcache, probes
+from devstack.stack import httpcache, probes, rootstatic
 from devstack.watch.observers import ignored, make_observer
 
 
@@ -107,6 +107,8 @@ class StaticWatcher(FileSystemEventHandler):
             inside = Path(path).relative_to(self.static_dir).as_posix()
         except ValueError:
             return
+        if self.prefix == "/" and rootstatic.kept_from_disk(inside):
+            return  # static at the site root: the app answers it, nginx never serves it from disk
         if ignored(inside) or any(s == Path(path) or s in Path(path).parents for s in self.skip):
             return
         delay = CLOSED_GRACE if event.event_type == "closed" else DEBOUNCE
