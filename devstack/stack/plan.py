@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devstack import GUNICORN_CONF
 from devstack.errors import ConfigError, DevstackError
@@ -95,7 +96,7 @@ def server_names(config: Config) -> list[str]:
     return names
 
 
-def nginx_values(config: Config, facts: HostFacts, sendfile: bool) -> dict[str, object]:
+def nginx_values(config: Config, facts: HostFacts, sendfile: bool) -> dict[str, Any]:
     """Every value nginx.conf.j2 is rendered from, checked: the one place both `up` and the live
     re-plan of an edited devstack.toml go through (build() calls it, so a bad value stops either
     before anything is written). A URL path or host name must match what it may be (no nginx
