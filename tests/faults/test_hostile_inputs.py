@@ -248,10 +248,10 @@ def test_static_at_the_site_root_never_serves_the_projects_files(project: Projec
     for rel in [*PRIVATE, ".devstack/planted.txt", ".devstack/nginx.conf", ".devstack/logs/gunicorn.log"]:
         disk = (root / rel).read_bytes() if (root / rel).is_file() else b"\0never"
         variants = {f"/{rel}", f"/{rel.upper()}", "/" + rel.replace(".", "%2e"), f"/./{rel}", f"/x/../{rel}"}
-        for path in variants:
-            status, body, _ = raw_get(project.public_port, path)
+        for url in variants:
+            status, body, _ = raw_get(project.public_port, url)
             if SECRET.encode() in body or (status == 200 and body == disk) or b"[app]" in body:
-                served.append((path, status))
+                served.append((url, status))
     assert not served, served
 
 
