@@ -17,10 +17,16 @@ NAMES = ("Procfile",)
 NGINX_REGEX = "(^|/)\\.|\\.(" + "|".join(SUFFIXES) + ")$|(^|/)(" + "|".join(NAMES) + ")$"
 
 
+def is_dot_path(rel: str) -> bool:
+    """A dot file, or a path in a dot folder: never served from any static folder (nginx.conf
+    answers 404 under a URL prefix, and sends it to the app at the site root)."""
+    return any(part.startswith(".") for part in PurePosixPath(rel).parts)
+
+
 def kept_from_disk(rel: str) -> bool:
     """rel (a path inside the static folder, "/"-separated) goes to the app, never from disk."""
     path = PurePosixPath(rel)
-    if any(part.startswith(".") for part in path.parts):
+    if is_dot_path(rel):
         return True
     suffix = path.suffix.lower().lstrip(".")
     return suffix in SUFFIXES or path.name.lower() in (n.lower() for n in NAMES)

@@ -107,8 +107,8 @@ class StaticWatcher(FileSystemEventHandler):
             inside = Path(path).relative_to(self.static_dir).as_posix()
         except ValueError:
             return
-        if self.prefix == "/" and rootstatic.kept_from_disk(inside):
-            return  # static at the site root: the app answers it, nginx never serves it from disk
+        if rootstatic.kept_from_disk(inside) if self.prefix == "/" else rootstatic.is_dot_path(inside):
+            return  # nginx never serves it from disk (a dot file; at the site root, code and config)
         if ignored(inside) or any(s == Path(path) or s in Path(path).parents for s in self.skip):
             return
         delay = CLOSED_GRACE if event.event_type == "closed" else DEBOUNCE

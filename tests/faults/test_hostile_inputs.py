@@ -188,6 +188,20 @@ def test_a_hostile_save_while_running_changes_nothing(stack: Project, static: st
     assert stack.state()["status"] == "ready"
 
 
+def test_a_dot_file_planted_in_a_static_folder_later_is_not_served(stack: Project) -> None:
+    """The load-time check sees the folder as it was; a .env or .git/ added while the stack runs
+    (or deeper down) is refused by nginx itself."""
+    static = stack.root / "static"
+    for rel in (".env", "css/.env", ".git/config", "css/.hidden/x.css"):
+        (static / rel).parent.mkdir(parents=True, exist_ok=True)
+        (static / rel).write_text(f"{SECRET}\n")
+        for url in (f"/static/{rel}", "/static/" + rel.replace(".", "%2e"), f"/static/css/../{rel}"):
+            status, body, _ = raw_get(stack.public_port, url)
+            assert SECRET.encode() not in body and status == 404, (url, status)
+    assert raw_get(stack.public_port, "/static/css/app.css")[0] == 200
+    assert "STALE" not in log_text(stack, "watcher")  # not watched as a served file either
+
+
 # -- static at the site root: the project folder itself -----------------------------------------
 
 ROOT_APP = """\
