@@ -82,12 +82,14 @@ def render_nginx(config: Config, facts: HostFacts, sendfile: bool) -> str:
 
 _SERVER_NAME_RE = re.compile(r"[A-Za-z0-9_.*:\[\]-]+")  # one nginx word, nothing it reads as syntax
 # What the Host header of a request to this stack may name, besides server.listen's host.
-LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+# *.localhost is loopback by definition (RFC 6761: browsers never ask DNS for it).
+LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]", "*.localhost")
 
 
 def server_names(config: Config) -> list[str]:
     """nginx's server_name: the listen address (unless it is every interface), localhost,
-    127.0.0.1 and [::1] (the VM's forward arrives as 127.0.0.1:host_port), and server.hosts."""
+    127.0.0.1, [::1] and *.localhost (the VM's forward arrives as 127.0.0.1:host_port), and
+    server.hosts (a LAN name or address, for a stack listening on 0.0.0.0)."""
     host = config.server.listen_host
     names = [] if host in ("0.0.0.0", "::", "*") else [f"[{host}]" if ":" in host else host]
     for name in (*LOCAL_NAMES, *config.server.hosts):

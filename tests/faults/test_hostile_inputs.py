@@ -298,6 +298,7 @@ def test_a_rebinding_host_gets_no_answer_and_no_socketio_session(project: Projec
     own = handshake(port, f"127.0.0.1:{port}")
     assert own.startswith(b"HTTP/1.1 200") and b'"sid"' in own, own[:300]  # the probe works
     assert handshake(port, f"localhost:{port}").startswith(b"HTTP/1.1 200")
+    assert handshake(port, f"app.localhost:{port}").startswith(b"HTTP/1.1 200")  # RFC 6761
     assert handshake(port, f"devbox.lan:{port}").startswith(b"HTTP/1.1 200")  # server.hosts
     for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}", "localhost.evil"):
         answer = handshake(port, host)
