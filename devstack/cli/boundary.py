@@ -27,23 +27,41 @@ def guarded(command: Callable[[], int]) -> int:
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return int(Exit.INTERRUPTED)
+    except OSError as exc:
+        # A folder that cannot be written (read-only, another user's, a full disk) is the
+        # machine's state, not a bug: one line naming the path, like safefs.Unwritable.
+        from devstack.system import safefs
+
+        if exc.errno not in safefs.WRITE_ERRNOS or not exc.filename:
+            return _internal(exc)
+        said = safefs.unwritable(exc.filename, exc)
+        return guarded(lambda: _raise(said))
     except Exception as exc:
-        import tempfile
-        import traceback
+        return _internal(exc)
 
-        from devstack import __version__
-        from devstack.system import console
-        from devstack.system import env as env_mod
 
-        if env_mod.current().environ.get("DEVSTACK_TRACEBACK"):
-            traceback.print_exc(file=env_mod.current().err())
-            return int(Exit.ERROR)
-        fd, crash = tempfile.mkstemp(prefix="devstack-crash-", suffix=".log")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"devstack {__version__}, Python {sys.version}\n")
-            traceback.print_exc(file=handle)
-        console.err().print(
-            f"devstack: internal error: {type(exc).__name__}: {exc} (details in {crash}; please report it)",
-            markup=False,
-        )
+def _raise(exc: Exception) -> int:
+    raise exc
+
+
+def _internal(exc: BaseException) -> int:
+    """A bug: a short line, the traceback in a crash log (or on stderr with DEVSTACK_TRACEBACK)."""
+    import tempfile
+    import traceback
+
+    from devstack import __version__
+    from devstack.system import console
+    from devstack.system import env as env_mod
+
+    if env_mod.current().environ.get("DEVSTACK_TRACEBACK"):
+        traceback.print_exception(exc, file=env_mod.current().err())
         return int(Exit.ERROR)
+    fd, crash = tempfile.mkstemp(prefix="devstack-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"devstack {__version__}, Python {sys.version}\n")
+        traceback.print_exception(exc, file=handle)
+    console.err().print(
+        f"devstack: internal error: {type(exc).__name__}: {exc} (details in {crash}; please report it)",
+        markup=False,
+    )
+    return int(Exit.ERROR)

@@ -33,7 +33,22 @@ _ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\(.*\))?$")
 # A static URL prefix reaches nginx.conf as a `location`: only plain path segments, nothing
 # nginx could read as syntax (; { } " $ space) or a regex, no "." or ".." segments.
 _URL_PATH_RE = re.compile(r"^/(?:[A-Za-z0-9_~@+-][A-Za-z0-9._~@+-]*/)*$")
-_PROC_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+_PROC_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}")  # fullmatch: "css\n" is not a name
+# A name nginx answers as server_name (server.hosts): a DNS name, an IPv4 address or [IPv6].
+_HOST_RE = re.compile(
+    r"(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\]"
+)
+_ENV_NAME_RE = re.compile(r"[^=\x00]+")
+# Limits of what a config may hold. The kernel refuses one "NAME=value" string over 128 KiB
+# (MAX_ARG_STRLEN) with E2BIG at exec: gunicorn's next restart then fails ("Argument list too
+# long") while the first start worked. Refused at load time instead, well below the limit.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_DEPTH = 16  # tables and arrays nested in one another; the schema needs 3
+ENV_VALUE_MAX = 64 * 1024
+ENV_TOTAL_MAX = 1024 * 1024  # all of [app.env] + .env together (argv + environ share ~2 MiB)
+# Files whose presence in a static folder means it holds the project, not just its assets.
+PROJECT_MARKERS = (CONFIG_NAME, ".env", ".devstack", ".git")
 # Names devstack itself uses for its own processes and log sources.
 RESERVED_NAMES = ("gunicorn", "nginx", "nginx.access", "nginx.error", "watcher", "devstack")
 
@@ -92,6 +107,7 @@ class ServerConfig:
     sendfile: str = "auto"  # auto: off on shared/network filesystems
     proxy_read_timeout: int = 300
     live_reload: bool = True  # inject the live-reload client into HTML pages (devstack/live/)
+    hosts: tuple[str, ...] = ()  # more names nginx answers (a LAN name): server_name
 
     @property
     def listen(self) -> str:
@@ -201,7 +217,7 @@ def find_config(start: Path) -> Path:
 def _has_tool_section(pyproject: Path) -> bool:
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False
     return isinstance(data.get("tool"), dict) and "devstack" in data["tool"]
 
@@ -213,6 +229,10 @@ def load(path: Path) -> Config:
     if untrusted is not None:
         raise DevstackError(trust.message(str(path), untrusted))
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                shown, "", f"larger than {MAX_CONFIG_BYTES // 1024} KiB", "a config is a few lines: trim it"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(shown, "", "file not found", "create it with `devstack init`") from None
@@ -224,6 +244,11 @@ def load(path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(shown, "", f"not valid TOML ({exc})", "fix the syntax") from None
+    except RecursionError:  # arrays or inline tables nested hundreds deep
+        raise ConfigError(
+            shown, "", f"nested deeper than {MAX_DEPTH} levels", "flatten the nested arrays/tables"
+        ) from None
+    _check_values(data, shown)
     prefix = ""
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
@@ -239,6 +264,32 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
+
+
+def _check_values(data: dict[str, Any], shown: str) -> None:
+    """Before any key is read: nothing nested too deep, no NUL byte in any key or string (a NUL
+    cannot pass to a process, a path or nginx.conf). Iterative: a deep document cannot recurse."""
+    todo: list[tuple[str, Any, int]] = [("", data, 0)]
+    while todo:
+        key, value, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise ConfigError(shown, key, f"nested deeper than {MAX_DEPTH} levels", "flatten it")
+        items: list[tuple[str, Any]] = []
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                where = f"{key}.{name}" if key else name
+                if "\x00" in name:
+                    raise ConfigError(shown, where, "the key holds a NUL byte", "remove it")
+                items.append((where, inner))
+        elif isinstance(value, list):
+            items = [(f"{key}[{index}]", inner) for index, inner in enumerate(value)]
+        elif isinstance(value, str) and "\x00" in value:
+            raise ConfigError(shown, key, "the value holds a NUL byte", "remove it")
+        todo.extend((where, inner, depth + 1) for where, inner in items)
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
 
 
 class _Reader:
@@ -270,6 +321,13 @@ class _Reader:
                 f"expected {_kind_name(kind)}, got {_kind_name(type(value))} {_short(value)}",
                 f"write a {_kind_name(kind)}, e.g. {self.key(name)} = {_example(kind, default)}",
             )
+        return value
+
+    def path(self, name: str, default: str) -> str:
+        """A folder or file name: no control characters (a newline would reach nginx.conf)."""
+        value: str = self.get(name, str, default)
+        if _has_control(value):
+            raise self.fail(name, f"{_short(value)} holds a control character", "rename the folder")
         return value
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
@@ -342,23 +400,24 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     a = _Reader(data.get("app", {}), shown, prefix + "app")
     wsgi = a.get("wsgi", str, "app:app")
     module, _, attr = wsgi.partition(":")
-    if not _MODULE_RE.match(module) or not _ATTR_RE.match(attr or "app"):
+    if not _MODULE_RE.fullmatch(module) or not _ATTR_RE.fullmatch(attr or "app"):
         raise a.fail("wsgi", f"{_short(wsgi)} is not module:attr", 'write e.g. wsgi = "app:app"')
-    app_dir = Path(a.get("dir", str, "."))
+    app_dir = Path(a.path("dir", "."))
     worker = a.choice("worker", WORKERS, "gthread")
     threads = a.int_range("threads", 16, 1, 1000)
     reload = a.get("reload", bool, True)
     engine = a.choice("reload_engine", RELOAD_ENGINES, "devstack")
     extra = a.str_list("reload_extra")
-    python = a.get("python", str, "")
+    python = a.path("python", "")
     env_table = a.get("env", dict, {})
     if not all(isinstance(v, str) for v in env_table.values()):
         raise a.fail("env", "every value must be a string", 'quote the values, e.g. DEBUG = "1"')
+    check_env(env_table, shown, prefix + "app.env")
     a.finish()
 
     s = _Reader(data.get("static", {}), shown, prefix + "static")
     explicit_static = "dir" in s.data
-    static_dir = Path(s.get("dir", str, "static"))
+    static_dir = Path(s.path("dir", "static"))
     url = _url_path(s, "url", s.get("url", str, "/static/"), root_ok=True)
     polling = s.choice("polling", POLLING, "auto")
     static_extra = _static_extra(s, s.get("extra", list, []), prefix, url)
@@ -378,6 +437,14 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     sendfile = v.choice("sendfile", ("auto", "on", "off"), "auto")
     read_timeout = v.int_range("proxy_read_timeout", 300, 1, 86400)
     live_reload = v.get("live_reload", bool, True)
+    hosts = v.str_list("hosts")
+    for index, name in enumerate(hosts):
+        if not is_host_name(name):
+            raise v.fail(
+                f"hosts[{index}]",
+                f"{_short(name)} is not a host name",
+                'write a name or address the stack is reached by, e.g. hosts = ["devbox.lan"]',
+            )
     v.finish()
 
     lg = _Reader(data.get("logs", {}), shown, prefix + "logs")
@@ -387,14 +454,14 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
 
     m = _Reader(data.get("vm", {}), shown, prefix + "vm")
     vm = VMConfig(
-        box=m.get("box", str, VMConfig.box),
+        box=m.path("box", VMConfig.box),
         provider=m.choice("provider", PROVIDERS, VMConfig.provider),
         driver=m.choice("driver", LIBVIRT_DRIVERS, VMConfig.driver),
         cpus=m.int_range("cpus", VMConfig.cpus, 1, 64),
         memory=m.int_range("memory", VMConfig.memory, 256, 65536),
         sync=m.choice("sync", SYNC_TYPES, VMConfig.sync),
         host_port=m.int_range("host_port", VMConfig.host_port, 1, 65535),
-        guest_path=m.get("guest_path", str, VMConfig.guest_path),
+        guest_path=m.path("guest_path", VMConfig.guest_path),
         boot_timeout=m.int_range("boot_timeout", VMConfig.boot_timeout, 10, 3600),
         vagrantfile=m.choice("vagrantfile", VAGRANTFILE_MODES, VMConfig.vagrantfile),
     )
@@ -406,7 +473,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     processes: dict[str, str] = {}
     for name in list(p.data):
         command = p.get(name, str, "")
-        if not _PROC_NAME_RE.match(name) or name in RESERVED_NAMES:
+        if not _PROC_NAME_RE.fullmatch(name) or name in RESERVED_NAMES:
             raise p.fail(
                 name,
                 "not a usable process name",
@@ -447,6 +514,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
             sendfile=sendfile,
             proxy_read_timeout=read_timeout,
             live_reload=live_reload,
+            hosts=hosts,
         ),
         logs=LogsConfig(max_bytes=max_bytes, backups=backups),
         vm=vm,
@@ -462,7 +530,7 @@ def _url_path(reader: _Reader, name: str, url: str, root_ok: bool) -> str:
     fix = 'write e.g. url = "/static/" (letters, digits, . _ ~ @ + - between slashes)'
     # Trailing slash always: the alias traversal rule depends on it.
     url = url.rstrip("/") + "/"  # "", "/" and "//" are all the site root (Flask: static_url_path="")
-    if not _URL_PATH_RE.match(url) or "//" in url:
+    if not is_url_path(url):
         raise reader.fail(name, f"{_short(url)} is not a URL path", fix)
     if url == "/" and not root_ok:
         raise reader.fail(
@@ -484,7 +552,7 @@ def _static_extra(reader: _Reader, items: list[Any], prefix: str, main_url: str)
             if key not in item:
                 raise r.fail(key, "missing", 'write both, e.g. url = "/chat/static/" and dir = "chat/static"')
         url = _url_path(r, "url", r.get("url", str, ""), root_ok=False)
-        folder = r.get("dir", str, "")
+        folder = r.path("dir", "")
         r.finish()
         if url in seen:
             raise r.fail("url", f"{url} is served twice", "give each static folder its own URL")
@@ -493,15 +561,79 @@ def _static_extra(reader: _Reader, items: list[Any], prefix: str, main_url: str)
     return tuple(routes)
 
 
+def is_url_path(url: str) -> bool:
+    """A static URL prefix as nginx.conf may name it: "/" + plain segments + "/"."""
+    return bool(_URL_PATH_RE.fullmatch(url)) and "//" not in url
+
+
+def is_host_name(name: str) -> bool:
+    return bool(_HOST_RE.fullmatch(name)) and len(name) <= 253
+
+
+def check_env(values: dict[str, str], shown: str, table: str) -> None:
+    """Variables a child's environment can hold: a name without "=", a value under
+    ENV_VALUE_MAX, all of them under ENV_TOTAL_MAX (NUL bytes were refused already)."""
+    total = 0
+    for name, value in values.items():
+        key = f"{table}.{name}" if table else name
+        if not _ENV_NAME_RE.fullmatch(name):
+            raise ConfigError(shown, key, "not a usable variable name", "use letters, digits and _")
+        if "\x00" in value:
+            raise ConfigError(shown, key, "the value holds a NUL byte", "remove it")
+        size = len(name.encode()) + len(value.encode(errors="surrogateescape")) + 2
+        if size > ENV_VALUE_MAX:
+            raise ConfigError(
+                shown,
+                key,
+                f"the value is {size // 1024} KiB, over the {ENV_VALUE_MAX // 1024} KiB a variable may hold "
+                "(the kernel refuses the process start)",
+                "put the data in a file and pass its path",
+            )
+        total += size
+    if total > ENV_TOTAL_MAX:
+        raise ConfigError(
+            shown,
+            table,
+            f"the variables hold {total // 1024} KiB, over {ENV_TOTAL_MAX // 1024} KiB in all",
+            "put the data in files and pass their paths",
+        )
+
+
 def _parse_listen(listen: str, reader: _Reader) -> tuple[str, int]:
     fix = 'write host:port, e.g. listen = "127.0.0.1:5000"'
-    match = re.match(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$", listen)
+    match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})", listen)
     if not match:
         raise reader.fail("listen", f"{_short(listen)} is not host:port", fix)
     host, port = match.group(1).strip("[]"), int(match.group(2))
     if not 1 <= port <= 65535:
         raise reader.fail("listen", f"port {port} is out of range", "use a port from 1 to 65535")
     return host, port
+
+
+def _check_static_folder(config: Config, folder: Path, key: str, at_root: bool, shown: str) -> None:
+    """A folder nginx serves straight from disk may not expose the project: not /, not the
+    project root or a folder above it, nothing holding devstack.toml, .env, .devstack or .git.
+
+    Static at the site root (static.url = "/") may be the project folder itself (Flask's
+    static_folder=".", static_url_path=""): nginx then serves from disk only files that are not
+    dot files, not in a dot folder and not the project's source or config (nginx.conf.j2 sends
+    those paths to the app), so the folder is only refused when it is / or above the project.
+    """
+    root = config.root.resolve()
+    fix = "point it at the folder of your static files (e.g. static), relative to app.dir"
+    if _has_control(str(folder)):
+        raise ConfigError(shown, key, f"{str(folder)!r} holds a control character", "rename the folder")
+    if folder == Path(folder.anchor) or folder in root.parents:
+        raise ConfigError(shown, key, f"{folder} is above the project: nginx would serve all of it", fix)
+    if at_root:
+        return
+    if folder == root:
+        raise ConfigError(
+            shown, key, f"{folder} is the project folder: nginx would serve .env and devstack.toml", fix
+        )
+    held = [name for name in PROJECT_MARKERS if (folder / name).exists()]
+    if held:
+        raise ConfigError(shown, key, f"{folder} holds {held[0]}: nginx would serve the project's files", fix)
 
 
 def _check_paths(config: Config, shown: str, prefix: str) -> None:
@@ -519,8 +651,12 @@ def _check_paths(config: Config, shown: str, prefix: str) -> None:
             f"folder {config.static_dir} does not exist",
             "create it, or point static.dir at your static folder (relative to app.dir)",
         )
+    if config.has_static:
+        _check_static_folder(config, config.static_dir, prefix + "static.dir", config.static.at_root, shown)
     for index, route in enumerate(config.static.extra):
         folder = (config.app_dir / route.dir).resolve()
+        if folder.is_dir():
+            _check_static_folder(config, folder, f"{prefix}static.extra[{index}].dir", False, shown)
         if not folder.is_dir():
             raise ConfigError(
                 shown,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devstack.errors import ConfigError
+from devstack.project.config import check_env
 
 FILES = (".flaskenv", ".env")
 
@@ -28,7 +29,11 @@ def read(root: Path, name: str) -> dict[str, str]:
             values = dotenv_values(stream=stream, interpolate=True)
     except OSError as exc:
         raise ConfigError(name, "", f"cannot read: {exc.strerror}", "fix its permissions") from None
-    return {key: value for key, value in values.items() if value is not None}
+    found = {key: value for key, value in values.items() if value is not None}
+    # A NUL byte or a value over the kernel's per-string limit would fail the process start
+    # (at once, or at gunicorn's next restart): one line naming the file and the variable.
+    check_env(found, name, "")
+    return found
 
 
 def load(root: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:

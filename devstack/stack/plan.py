@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devstack import GUNICORN_CONF
 from devstack.errors import ConfigError, DevstackError
 from devstack.project import apppython, procfile
+from devstack.project import config as config_mod
 from devstack.project.config import RESERVED_NAMES, Config
-from devstack.stack import templates
+from devstack.stack import rootstatic, templates
 from devstack.stack.facts import HostFacts
 from devstack.system import fsinfo
 
@@ -78,6 +81,57 @@ def render_nginx(config: Config, facts: HostFacts, sendfile: bool) -> str:
     return templates.render(
         "nginx.conf.j2",
         cache=state / ".nginx.conf.cache",
+        **nginx_values(config, facts, sendfile),
+    )
+
+
+_SERVER_NAME_RE = re.compile(r"[A-Za-z0-9_.*:\[\]-]+")  # one nginx word, nothing it reads as syntax
+# What the Host header of a request to this stack may name, besides server.listen's host.
+# *.localhost is loopback by definition (RFC 6761: browsers never ask DNS for it).
+LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]", "*.localhost")
+
+
+def server_names(config: Config) -> list[str]:
+    """nginx's server_name: the listen address (unless it is every interface), localhost,
+    127.0.0.1, [::1] and *.localhost (the VM's forward arrives as 127.0.0.1:host_port), and
+    server.hosts (a LAN name or address, for a stack listening on 0.0.0.0)."""
+    host = config.server.listen_host
+    names = [] if host in ("0.0.0.0", "::", "*") else [f"[{host}]" if ":" in host else host]
+    for name in (*LOCAL_NAMES, *config.server.hosts):
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def nginx_values(config: Config, facts: HostFacts, sendfile: bool) -> dict[str, Any]:
+    """Every value nginx.conf.j2 is rendered from, checked: the one place both `up` and the live
+    re-plan of an edited devstack.toml go through (build() calls it, so a bad value stops either
+    before anything is written). A URL path or host name must match what it may be (no nginx
+    syntax can pass); a folder may not hold a control character or a NUL; everything else is
+    a number or a boolean, or quoted by the template (nginx_quote)."""
+    state = facts.state_dir
+    shown = config.path.name
+    for url in [config.static.url, *(url for url, _ in facts.extra_static)]:
+        if not config_mod.is_url_path(url):
+            raise ConfigError(shown, "static.url", f"{url!r} is not a URL path", 'write e.g. "/static/"')
+    names = server_names(config)
+    for name in names:
+        if not _SERVER_NAME_RE.fullmatch(name):
+            key = "server.hosts" if name in config.server.hosts else "server.listen"
+            raise ConfigError(shown, key, f"{name!r} is not a host name", 'write e.g. "devbox.lan"')
+    paths = {
+        "the project folder": state,
+        "static.dir": facts.static_alias,
+        **{f"[[static.extra]] {url}": folder for url, folder in facts.extra_static},
+        "the live-reload socket": facts.stream_socket,
+        "the live-reload socket ": facts.notify_socket,
+    }
+    for key, folder in paths.items():
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in str(folder)):
+            raise ConfigError(
+                shown, key, f"{str(folder)!r} holds a control character nginx.conf cannot carry", "rename it"
+            )
+    return dict(
         prefix=str(state),
         listen=_nginx_listen(config.server.listen_host, config.server.listen_port),
         app_port=config.server.app_port,
@@ -93,6 +147,8 @@ def render_nginx(config: Config, facts: HostFacts, sendfile: bool) -> str:
         user=facts.worker_user,
         live_socket=str(facts.stream_socket) if config.server.live_reload else "",
         live_notify=str(facts.notify_socket),
+        server_names=names,
+        root_private=rootstatic.NGINX_REGEX,
     )
 
 
@@ -200,6 +256,7 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
         engine = "poll"
     notes = async_mode_notes(config, facts, warnings) if facts.uses_socketio else []
 
+    nginx_values(config, facts, sendfile)  # a value nginx.conf cannot carry stops here, not in nginx
     child_colors = colors and not facts.no_color  # NO_COLOR wins, as it should
     processes = [gunicorn_spec(config, facts, engine, child_colors), nginx_spec(facts)]
     processes += extra_specs(config, facts, warnings, child_colors)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.stack import rootstatic
+
 
 @dataclass
 class Response:
@@ -163,7 +165,9 @@ def sha256_file(path: Path) -> str:
 
 
 def static_url_for(base_url: str, static_prefix: str, relpath: str) -> str:
-    quoted = urllib.parse.quote(relpath.replace(os.sep, "/"))
+    # The name's bytes as on disk: a name that is not UTF-8 (surrogate escapes) is quoted byte
+    # for byte, which is what nginx maps back to the file.
+    quoted = urllib.parse.quote(os.fsencode(relpath.replace(os.sep, "/")))
     return base_url.rstrip("/") + static_prefix + quoted
 
 
@@ -173,7 +177,10 @@ def sample_static_file(static_dir: Path) -> Path | None:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             candidate = Path(folder) / name
-            if not name.startswith(".") and candidate.is_file() and not candidate.is_symlink():
+            # Never a file static at the site root keeps from disk (the app's code and config).
+            if rootstatic.kept_from_disk(name):
+                continue
+            if candidate.is_file() and not candidate.is_symlink():
                 return candidate
     return None
 

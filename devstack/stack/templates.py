@@ -44,6 +44,7 @@ def _environment() -> jinja2.Environment:
         auto_reload=False,
     )
     env.filters["nginx_quote"] = nginx_quote
+    env.filters["nginx_comment"] = nginx_comment
     return env
 
 
@@ -58,7 +59,9 @@ def render(name: str, cache: Path | None = None, **values: Any) -> str:
 
 def _cache_key(name: str, values: dict[str, Any]) -> str:
     """Everything a render depends on: the template's text, its filter and devstack's version."""
-    source = (template_dir() / name).read_bytes() + nginx_quote.__code__.co_code
+    source = (
+        (template_dir() / name).read_bytes() + nginx_quote.__code__.co_code + nginx_comment.__code__.co_code
+    )
     return json.dumps([__version__, name, zlib.crc32(source), values], sort_keys=True)
 
 
@@ -68,3 +71,8 @@ def nginx_quote(value: str) -> str:
     if value and not any(ch.isspace() or ch in ";{}#\"'\\" for ch in value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def nginx_comment(value: str) -> str:
+    """A value inside a `#` comment: a newline would end the comment and start directives."""
+    return "".join("?" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in str(value))

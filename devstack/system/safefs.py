@@ -25,6 +25,22 @@ class HostileFile(DevstackError):
     """A symbolic link (or another non-regular file) where devstack keeps its own files."""
 
 
+# A folder devstack cannot write to: read-only, not the user's, or its disk is full.
+WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT)
+
+
+class Unwritable(DevstackError):
+    """devstack's own folder (.devstack/) cannot be written: one line with the path and the fix."""
+
+
+def unwritable(path: Path | str, exc: OSError) -> Unwritable:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space on that disk and run the command again"
+    else:
+        fix = "make the project folder writable for you (devstack keeps its state in .devstack/ there)"
+    return Unwritable(f"cannot write {path}: {exc.strerror or exc} — {fix}")
+
+
 def link_message(path: Path | str) -> str:
     """The one line said about a planted symlink: the path, where it points, the fix."""
     try:
@@ -50,7 +66,12 @@ def refuse_link(path: Path | str) -> None:
 def ensure_dir(path: Path, mode: int = 0o755) -> None:
     """mkdir -p for a folder of ours, refusing a symlink (to a folder or not) in its place."""
     refuse_link(path)
-    path.mkdir(mode=mode, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=mode, parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno in WRITE_ERRNOS:
+            raise unwritable(exc.filename or path, exc) from None
+        raise
     refuse_link(path)  # created between the two checks by someone else
 
 
@@ -92,6 +113,15 @@ def write_text(path: Path, text: str, mode: int = 0o644) -> None:
     The temporary file is created exclusively, so a link planted under its name fails too.
     """
     refuse_link(path)
+    try:
+        _write_text(path, text, mode)
+    except OSError as exc:
+        if exc.errno in WRITE_ERRNOS:
+            raise unwritable(path, exc) from None
+        raise
+
+
+def _write_text(path: Path, text: str, mode: int) -> None:
     tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
@@ -101,7 +131,7 @@ def write_text(path: Path, text: str, mode: int = 0o644) -> None:
         fd = open_file(tmp, flags, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
+            handle.write(text.encode("utf-8", errors="surrogateescape"))
         os.chmod(tmp, mode)  # whatever the umask
         os.replace(tmp, path)  # rename replaces a link planted meanwhile; it never follows one
     except BaseException:

@@ -23,8 +23,15 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver
 
 from devstack.logs.sink import Sink
-from devstack.stack import httpcache, probes
+from devstack.stack import httpcache, probes, rootstatic
 from devstack.watch.observers import ignored, make_observer
+
+
+def shown_name(name: str) -> str:
+    """A file name fit for a log line and a tab's message: bytes that are not UTF-8 (the
+    surrogate escapes os.fsdecode made of them) become U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
 
 DEBOUNCE = 0.008  # a save is write(s) then close: wait this long after the last write
 CLOSED_GRACE = 0.0  # close-after-write (inotify) means the file is complete: check at once
@@ -82,6 +89,13 @@ class StaticWatcher(FileSystemEventHandler):
 
     # -- events (observer thread) -----------------------------------------------------------------
     def on_any_event(self, event: FileSystemEvent) -> None:
+        # The observer's thread: an exception here would end it, and with it every later check.
+        try:
+            self._on_event(event)
+        except Exception as exc:  # any file name, any event: the watcher keeps watching
+            self.sink.note("watcher", f"cannot follow {shown_name(str(event.src_path))}: {exc!r}")
+
+    def _on_event(self, event: FileSystemEvent) -> None:
         if event.is_directory or event.event_type in ("opened", "closed_no_write", "deleted"):
             return
         path = (
@@ -93,6 +107,8 @@ class StaticWatcher(FileSystemEventHandler):
             inside = Path(path).relative_to(self.static_dir).as_posix()
         except ValueError:
             return
+        if rootstatic.kept_from_disk(inside) if self.prefix == "/" else rootstatic.is_dot_path(inside):
+            return  # nginx never serves it from disk (a dot file; at the site root, code and config)
         if ignored(inside) or any(s == Path(path) or s in Path(path).parents for s in self.skip):
             return
         delay = CLOSED_GRACE if event.event_type == "closed" else DEBOUNCE
@@ -100,7 +116,8 @@ class StaticWatcher(FileSystemEventHandler):
         with self._cond:
             first = self._pending.get(path, (0.0, now))[1]
             self._pending[path] = (now + delay, first)
-            if event.event_type == "closed" and self.browser is not None:
+            # A name that is not UTF-8 has no URL a tab could be told: the watcher checks it alone.
+            if event.event_type == "closed" and self.browser is not None and inside == shown_name(inside):
                 # Complete on disk: the tabs can fetch it now, from this thread, while the worker
                 # verifies it (one thread hand-off less between the save and the tab).
                 handle = self.browser.static_changed(inside, first)
@@ -137,7 +154,10 @@ class StaticWatcher(FileSystemEventHandler):
                     return
             # In the order the edits settled: when the last-edited file is reported fresh, every
             # edit before it has been checked too.
-            self.verify_batch([(Path(p), seen) for _, p, seen in sorted(ready)])
+            try:
+                self.verify_batch([(Path(p), seen) for _, p, seen in sorted(ready)])
+            except Exception as exc:  # a bug must not end the checks for the rest of the session
+                self.sink.note("watcher", f"cannot verify {shown_name(ready[0][1])}: {exc!r}")
 
     def verify_batch(self, batch: list[tuple[Path, float]]) -> None:
         """Verify every file of one burst, one line each: the log proves each file's last edit."""
@@ -149,11 +169,12 @@ class StaticWatcher(FileSystemEventHandler):
         if not file.is_file():
             return None  # deleted again, or a folder
         try:
-            rel = file.relative_to(self.static_dir).as_posix()
+            raw = file.relative_to(self.static_dir).as_posix()
         except ValueError:
             return None
+        rel = shown_name(raw)
         # The tabs fetch it through the same public URL meanwhile, and report the hash they got.
-        browser = self.browser
+        browser = self.browser if raw == rel else None
         with self._cond:
             handle = self._pushed.pop(str(file), None)
         if handle is None and browser is not None:
@@ -171,6 +192,7 @@ class StaticWatcher(FileSystemEventHandler):
         for pause in (*RETRIES, None):
             try:
                 result = probes.check_static(self.public_url, self.prefix, self.static_dir, file, timeout=5.0)
+                result.relpath = shown_name(result.relpath)
             except OSError as exc:
                 # A rewrite while nginx sent the file cuts the body short (IncompleteRead): that
                 # edit's own event follows, so retry like a mismatch before saying anything.

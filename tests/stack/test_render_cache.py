@@ -27,6 +27,8 @@ VALUES = {
     "user": "",
     "live_socket": "",
     "live_notify": "/srv/app/.devstack/live/notify.sock",
+    "server_names": ["127.0.0.1", "localhost", "[::1]"],
+    "root_private": "(^|/)\\.",
 }
 
 

@@ -92,6 +92,8 @@ http {{
     }}
     server {{
         listen {listen_host}:{listen};
+        # Only the names it is reached by (doctor net.any-host): a rebinding Host gets no answer.
+        if ($host !~ "^(127\\.0\\.0\\.1|localhost)$") {{ return 444; }}
 {static}
 {proxy}
     }}

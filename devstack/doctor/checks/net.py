@@ -141,3 +141,41 @@ def lan_exposure(ctx: Context) -> Outcome:
     if not seen:
         return na("nothing listens on the stack's ports")
     return ok("loopback only: " + ", ".join(seen))
+
+
+# A name no DNS answers (RFC 2606's .invalid): what a rebinding page's requests carry instead.
+MADE_UP_HOST = "rebind.devstack-doctor.invalid"
+
+
+@check(
+    "net.any-host",
+    "The stack answers only its own host names (DNS rebinding)",
+    "warning",
+    "answer only the names the stack is reached by: server_name 127.0.0.1 localhost; and a "
+    "`listen ... default_server; return 444;` server for every other Host (devstack does both: "
+    "a LAN name goes in server.hosts)",
+)
+def any_host(ctx: Context) -> Outcome:
+    if ctx.t.managed and not ctx.t.running:
+        return na("the stack is not running (`devstack up`)")
+    url = ctx.t.public_url.rstrip("/") + "/"
+    normal = ctx.get(url)
+    if normal is None:
+        return na(f"{ctx.t.public_url} does not answer")
+    host = f"{MADE_UP_HOST}:{port_of(ctx.t.public_url)}"
+    resp = ctx.get(url, headers={"Host": host})
+    if resp is None:
+        return ok(f"a request with Host: {host} gets no answer (connection closed)")
+    ev = [Evidence("probe", f"GET / with Host: {host} -> HTTP {resp.status}", url)]
+    if resp.status == 421 or (resp.status >= 400 and resp.status != normal.status):
+        return ok(f"a request with Host: {host} is refused (HTTP {resp.status})", *ev)
+    # devstack's own stack must never; for a server devstack did not set up it is advice: a
+    # public site's single server block commonly answers any Host, and rebinding is a threat to
+    # what listens on loopback or a LAN.
+    return Outcome(
+        "warning" if ctx.t.managed else "info",
+        f"answers any Host (GET / with Host: {host} -> HTTP {resp.status}, as for its own name): a "
+        "web page whose name resolves to 127.0.0.1 (DNS rebinding) can read the app and open a "
+        "Socket.IO session with its own Origin",
+        ev,
+    )
