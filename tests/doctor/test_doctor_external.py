@@ -64,6 +64,7 @@ def test_correct_setup_passes_every_check(app_dir: Path, good_app: int, tmp_path
         "static.browser",  # no tab is connected to a stack devstack did not start
         "gunicorn.last-up",  # no `devstack up` ran it: nothing on record
         "gunicorn.plan",  # no devstack.toml to plan from
+        "procs.crashing",  # devstack supervises no process here: no restarts on record
     }
 
 
