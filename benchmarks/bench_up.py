@@ -381,7 +381,7 @@ def start_rows(base: Path, worker: str, starts: int, edits: int) -> list[Row]:
         ready.append(d_ready)
         downs.append(d_down)
         again.append(one_devstack_start(base, worker, project)[0])
-        # A changed [app.env]: the plan differs from the launch record, so no head start.
+        # A changed [app.env]: the plan differs from the last one (the gate carries it).
         (other / "devstack.toml").write_text(toml.replace("[app.env]\n", f'[app.env]\nEDIT = "{attempt}"\n'))
         edited.append(one_devstack_start(base, worker, other)[0])
     baseline = f"gunicorn --reload-engine {engines[-1]} ({worker})"
@@ -448,7 +448,7 @@ def start_rows(base: Path, worker: str, starts: int, edits: int) -> list[Row]:
     return rows
 
 
-SPEED = ("fastpath", "handoff", "record", "gate", "planned", "earlyprobe", "pythoncache", "rendercache")
+SPEED = ("fastpath", "handoff", "gate", "planned", "pythoncache")
 
 
 def speed_rows(base: Path, starts: int, runs: int, names: tuple[str, ...] = SPEED) -> list[Row]:

@@ -21,7 +21,6 @@ from devstack.backends.foreground import say, supervise
 from devstack.backends.local import check_not_running, check_ports
 from devstack.errors import DevstackError, Exit
 from devstack.procs import heap
-from devstack.project import envfiles
 from devstack.project.config import Config
 from devstack.stack import plan, state
 from devstack.system import console, kill, safefs, startlock
@@ -68,10 +67,7 @@ def detach(config: Config, the_plan: plan.Plan, color: str = "auto", timeout: fl
     def body() -> int:
         return supervise(config, the_plan, color, daemon=True, timeout=timeout)
 
-    def remember() -> None:  # the next `up` here gives gunicorn a head start (speed/headstart.py)
-        speed.remember(config, the_plan, [config.path, *(config.root / name for name in envfiles.FILES)])
-
-    return run_detached(config, body, color, lock, deadline, waiting_ok=timeout is None, on_ready=remember)
+    return run_detached(config, body, color, lock, deadline, waiting_ok=timeout is None)
 
 
 def run_detached(
@@ -82,13 +78,12 @@ def run_detached(
     deadline_s: float,
     waiting_ok: bool = True,
     progress: bool = False,
-    on_ready: Callable[[], None] | None = None,
 ) -> int:
     """Run body() in its own session (its output into logs/supervisor.out) and wait for
     state.json to say ready (or waiting, when waiting_ok). progress: echo the daemon's own
     lines meanwhile (a VM boot takes minutes: say what it is doing). Forked here, unless this
     process is already `up --detach`'s daemon (speed/handoff.py): then body() runs here
-    and the waiting happens beside it. on_ready: called once the stack is ready."""
+    and the waiting happens beside it."""
     config.state_dir.mkdir(exist_ok=True)
     state.path(config.state_dir).unlink(missing_ok=True)
     log_dir = config.state_dir / "logs"
@@ -106,7 +101,7 @@ def run_detached(
     shown = os.fstat(log).st_size if log is not None else 0
     wait = _Wait(config, log_dir, shown, deadline_s, waiting_ok, progress)
     if speed.parent_waits():
-        return _serve_here(config, body, color, log, lock, wait, on_ready)
+        return _serve_here(config, body, color, log, lock, wait)
     wake, wake_end = os.pipe()  # the daemon writes a byte with every state.json it writes
     os.set_blocking(wake_end, False)  # a full pipe must never stall the daemon
     pid = _fork_daemon(config, body, color, log, lock, (wake, wake_end))
@@ -118,8 +113,6 @@ def run_detached(
     finally:
         os.close(wake)
     if not error:
-        if on_ready is not None:
-            on_ready()
         return int(Exit.OK)
     if _reaped(pid) is None:
         kill.stop_pid(pid, lambda: _reaped(pid) is None, 15.0)
@@ -194,7 +187,6 @@ def _serve_here(
     log: int | None,
     lock: int,
     wait: _Wait,
-    on_ready: Callable[[], None] | None,
 ) -> int:
     """This process is the daemon already (forked first, its head start running): run body()
     here while a thread waits for "ready" and prints it on the terminal, then releases the
@@ -217,9 +209,6 @@ def _serve_here(
 
     def report() -> None:
         error = wait.until_ready(err, os.getpid(), lambda: ended[0] if ended else None, wake)
-        if not error and on_ready is not None:
-            with contextlib.suppress(Exception):  # a record not written is only a slower next `up`
-                on_ready()
         os.close(lock)  # state.json names this supervisor: the next `up` sees it running
         os.close(wake)  # later state.json writes stop pinging (their write fails and stops)
         terminal.close()  # the caller's terminal (or pipe) is theirs again

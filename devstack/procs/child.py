@@ -73,15 +73,13 @@ class Child:
         if self.spec.own_deathsig:  # gunicorn_conf.py: the same request without the shim's ~20 ms
             argv = self.spec.argv
             env["DEVSTACK_SUPERVISOR_PID"] = str(os.getpid())
-            ahead, source, early = speed.adopt(argv, str(self.spec.cwd), env)  # spawned before the plan was
-            # One spawned from the plan is simply this start, made sooner: said only if it differs.
+            ahead, early = speed.adopt(argv, str(self.spec.cwd), env)  # spawned before the plan was
+            # One that became the plan's is simply this start, made sooner: said only if it differs.
             if ahead is not None and early is None:
                 self.sink.note(
                     self.spec.name,
                     f"started ahead of the config (pid {ahead}), but the plan differs: stopped",
                 )
-            elif ahead is not None and source == "record":
-                self.sink.note(self.spec.name, f"started ahead of the config (pid {ahead}): same command")
         self.tail.clear()
         self.proc = early or spawn.popen(argv, str(self.spec.cwd), env)
         assert self.proc.stdout is not None and self.proc.stderr is not None

@@ -10,8 +10,8 @@ importable" check therefore run in the app's interpreter, found in this order:
    `$UV_PROJECT_ENVIRONMENT` when uv is told to keep it elsewhere;
 4. devstack's own interpreter (devstack and the app installed together).
 
-The facts are asked of that interpreter in one subprocess (~20 ms; `up` starts it early,
-speed/earlyprobe.py); for devstack's own they are read in-process; either answer is remembered
+The facts are asked of that interpreter in one subprocess (~20 ms); for devstack's own they
+are read in-process; either answer is remembered
 while its sys.path folders stay unchanged (speed/pythoncache.py). gunicorn_conf.py runs in the
 app's interpreter and never imports devstack.
 """

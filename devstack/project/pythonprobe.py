@@ -1,7 +1,7 @@
 """What devstack asks the app's interpreter (project/apppython.py), and where that interpreter
 is likely to be before the config is read (the project root, its venvs).
 
-Imports nothing heavy: speed/earlyprobe.py and speed/headstart.py use it before devstack's own
+Imports nothing heavy: speed/headstart.py uses it before devstack's own
 imports.
 """
 

@@ -7,14 +7,11 @@ measures what it gains (docs/architecture.md, "Start-up speed", has the table).
 
 - fastpath (fastpath.py): plain `up`/`status`/`logs`/`down` parsed without importing typer.
 - handoff (handoff.py): `up --detach` forks its daemon before any other import.
-- record (headstart.launch): the daemon spawns gunicorn from the last ready stack's launch record.
 - gate (headstart.launch_gated, gunicorn_conf.py): no record, so gunicorn is spawned at once and
   waits on a pipe for the plan's settings.
 - planned (headstart.launch_planned): gunicorn spawned the moment the plan exists, before
   nginx.conf is rendered and the supervisor is built.
-- earlyprobe (earlyprobe.py): the app's interpreter asked for its facts while devstack imports.
 - pythoncache (pythoncache.py): those facts kept per user until its sys.path folders change.
-- rendercache (rendercache.py): nginx.conf read back instead of rendered from the same inputs.
 
 cachedir.py is the per-user cache folder the record and the python facts live in, and
 cacheprune.py keeps it from growing. Imports nothing but os: it runs before everything else.
@@ -28,14 +25,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Callable, Mapping
-    from pathlib import Path
 
     from devstack.project.config import Config
     from devstack.stack.plan import Plan
 
 GATE = "DEVSTACK_GATE"  # the gated gunicorn's end of its pipe (gunicorn_conf.py reads it)
 GATE_RECORD = "gunicorn.gate.json"  # in the state dir: what a gated gunicorn was given (doctor)
-NAMES = ("fastpath", "handoff", "record", "gate", "planned", "earlyprobe", "pythoncache", "rendercache")
+NAMES = ("fastpath", "handoff", "gate", "planned", "pythoncache")
 
 
 def on(name: str) -> bool:
@@ -70,14 +66,12 @@ def split(config_arg: str | None) -> Callable[[], int] | None:
 
 
 def before_up(config_arg: str | None, supervises_here: bool) -> None:
-    """A foreground `up`'s first step: gunicorn gated and the app's interpreter asked, both
-    while devstack imports and reads its config (a detached one's daemon did it at its fork)."""
-    from devstack.speed import earlyprobe, headstart
+    """A foreground `up`'s first step: gunicorn gated, importing while devstack reads its config
+    and plans (a detached one's daemon did it at its fork)."""
+    from devstack.speed import headstart
 
     if supervises_here and on("gate"):
         headstart.launch_gated(config_arg)
-    if on("earlyprobe"):
-        earlyprobe.start(config_arg)
 
 
 # -- `up` (commands/up.py, backends/) ------------------------------------------------------
@@ -114,34 +108,20 @@ def holds(port: int) -> bool:
 
 def adopt(
     argv: list[str], cwd: str, env: Mapping[str, str]
-) -> tuple[int | None, str, subprocess.Popen[bytes] | None]:
-    """For the supervisor's gunicorn: (the PID of a gunicorn spawned ahead or None, where it came
-    from: "record", "gate" or "plan", and that process if it is exactly this child and still
-    running; else None, and it was stopped)."""
+) -> tuple[int | None, subprocess.Popen[bytes] | None]:
+    """For the supervisor's gunicorn: (the PID of a gunicorn spawned ahead or None, that process
+    if it is exactly this child and still running; else None, and it was stopped)."""
     from devstack.speed import headstart
 
     ahead = headstart.pending()
-    if ahead is None:
-        return None, "", headstart.take(argv, cwd, env)
-    return ahead.proc.pid, ahead.source, headstart.take(argv, cwd, env)
+    return (ahead.proc.pid if ahead is not None else None), headstart.take(argv, cwd, env)
 
 
 def discard() -> None:
     """`up` failed before it needed them: stop what was started ahead for it."""
-    from devstack.speed import earlyprobe, headstart
+    from devstack.speed import headstart
 
     headstart.discard()
-    earlyprobe.discard()
-
-
-def remember(config: Config, the_plan: Plan, inputs: list[Path]) -> None:
-    """A detached stack became ready: its launch record, for the next `up` here."""
-    from devstack.speed import handoff, headstart
-
-    record_key = handoff.record_key()
-    record = headstart.planned(config, the_plan)
-    if record_key is not None and record is not None:
-        headstart.remember(record_key, record, inputs)
 
 
 def cache_refused() -> str | None:
@@ -162,17 +142,8 @@ def prune() -> None:
 
 
 def python_facts(path: str, why: str, own: str) -> dict[str, Any]:
-    """The app interpreter's facts: remembered, or answered early, or asked now (apppython.ask)."""
+    """The app interpreter's facts: remembered, or asked now (apppython.ask)."""
     from devstack.project import apppython
     from devstack.speed import pythoncache
 
     return pythoncache.facts(path, why, own, apppython.ask)
-
-
-def rendered(cache: Path, key: str, render: Callable[[], str]) -> str:
-    """render()'s text, read back from cache when it was made from the same key."""
-    if not on("rendercache"):
-        return render()
-    from devstack.speed import rendercache
-
-    return rendercache.rendered(cache, key, render)

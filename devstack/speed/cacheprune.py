@@ -1,13 +1,12 @@
 """Keeps devstack's per-user cache folder (speed/cachedir.py) from growing without bound.
 
-Every project folder ever started leaves a launch record (speed/headstart.py), every app
-interpreter a facts file (speed/pythoncache.py), and devstack 0.1.0 kept help texts (removed
-since); nothing removed them, so a machine that starts many short-lived projects
-(checkouts, CI, benchmarks) collected thousands. Once a day at most (a stamp file's mtime),
-after a stack is ready and off the supervisor's loop, files are removed whose project folder or
-interpreter is gone, written by another format or devstack version, unreadable, or temporary
-files a crash left behind. Each file's owner module says whether it is stale; anything else in
-the folder is left alone, and no symlink is followed.
+Every app interpreter leaves a facts file (speed/pythoncache.py), and devstack 0.1.0 also kept
+launch records and help texts (removed since: every such file is stale); nothing removed them,
+so a machine that starts many short-lived projects (checkouts, CI, benchmarks) collected
+thousands. Once a day at most (a stamp file's mtime), after a stack is ready and off the
+supervisor's loop, files are removed whose interpreter is gone, written by another format or
+devstack version, unreadable, or temporary files a crash left behind. Each file's owner module
+says whether it is stale; anything else in the folder is left alone, and no symlink is followed.
 """
 
 from __future__ import annotations
@@ -19,13 +18,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from devstack.speed import cachedir, headstart, pythoncache
+from devstack.speed import cachedir, pythoncache
 
 EVERY = 24 * 3600.0  # seconds between two prunes
 STAMP = ".pruned"
 TMP_AGE = 3600.0  # a temporary file this old was left by a writer that died
 KINDS: dict[str, Callable[[Any], bool]] = {
-    "launch-": headstart.stale,
+    "launch-": lambda saved: True,  # launch records (devstack <= 0.1.0) held .env values: all go
     "python-": pythoncache.stale,
     "help-": lambda saved: True,  # the help cache of devstack <= 0.1.0 (removed): all stale
 }

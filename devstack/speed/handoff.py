@@ -19,13 +19,12 @@ from devstack import speed
 from devstack.speed import headstart
 
 _verdict_fd: int | None = None  # in the daemon: the pipe its parent waits on
-_record_key: list[object] | None = None  # in the daemon: whose launch record this run writes
 
 
 def split(config_arg: str | None) -> Callable[[], int] | None:
     """Fork. The parent gets the wait for the daemon's verdict (returns its exit code, or
     raises its error); the daemon gets None and carries on as the command, its head start made."""
-    global _verdict_fd, _record_key
+    global _verdict_fd
     read, write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -36,25 +35,14 @@ def split(config_arg: str | None) -> Callable[[], int] | None:
     os.close(read)
     os.setsid()  # the terminal's Ctrl-C and hang-up reach the waiting parent only
     _verdict_fd = write
-    _record_key = headstart.key(config_arg)
-    if not speed.on("record") or headstart.launch(_record_key) is None:
-        # no record: a gated gunicorn, and its facts asked now
-        if speed.on("gate"):
-            headstart.launch_gated(config_arg)
-        if speed.on("earlyprobe"):
-            from devstack.speed import earlyprobe
-
-            earlyprobe.start(config_arg)
+    if speed.on("gate"):  # gunicorn imports while this daemon reads the config and plans
+        headstart.launch_gated(config_arg)
     return None
 
 
 def parent_waits() -> bool:
     """This process is `up --detach`'s daemon and its parent still waits for the verdict."""
     return _verdict_fd is not None
-
-
-def record_key() -> list[object] | None:
-    return _record_key
 
 
 def release(code: int, error: str = "") -> None:

@@ -1,20 +1,16 @@
-"""gunicorn's head start: spawned from the last ready stack's launch record, before devstack's
-own imports, config and plan, which then run while it boots (~0.1 s off `up` -> ready). With
-no usable record (a project's first `up`, an edited devstack.toml), gunicorn is spawned gated
-(`launch_gated`): `python -m gunicorn --config gunicorn_conf.py`, nothing of the plan in it,
-waiting in gunicorn_conf.py on a pipe while it imports; once the plan exists, `launch_planned`
-writes the plan's command line and environment into the pipe and gunicorn_conf.py applies them
-as config-file settings. A plan that needs what a started interpreter can no longer change (a
-PYTHON*, locale or loader variable, another interpreter or folder) closes the gate instead: the
-gated gunicorn exits and the plan's is spawned at once.
+"""gunicorn's head start: spawned gated the moment `up` starts (`launch_gated`):
+`python -m gunicorn --config gunicorn_conf.py`, nothing of the plan in it, importing gunicorn
+while devstack reads its config and plans, then waiting in gunicorn_conf.py on a pipe. Once the
+plan exists, `launch_planned` writes the plan's command line and environment into the pipe and
+gunicorn_conf.py applies them as config-file settings. A plan that needs what a started
+interpreter can no longer change (a PYTHON*, locale or loader variable, another interpreter or
+folder) closes the gate instead: the gated gunicorn exits and the plan's is spawned at once.
 
-Nothing in the record is trusted, only compared. When the supervisor starts gunicorn, a head
-start whose argv, folder and environment are exactly the new plan's is adopted (`take`);
-anything else is stopped and gunicorn starts as usual. A head start is only made under the
-project's start lock (system/startlock.py: no two `up` racing), when the stack is not running, the
-record's ports are free, its folders exist and the files the plan read (devstack.toml, .env)
-are as they were. The record is written once a stack is ready (`remember`), per user, keyed by
-the working folder and `--config`.
+When the supervisor starts gunicorn, a head start whose argv, folder and environment are exactly
+the plan's is adopted (`take`); anything else is stopped and gunicorn starts as usual. A head
+start is only made under the project's start lock (system/startlock.py: no two `up` racing),
+when the stack is not running and its ports are free. Nothing of the plan is kept on disk
+between runs (a launch record did that until it was measured to save nothing the gate does not).
 
 Imports nothing heavy: it runs first in `up --detach`'s daemon (speed/handoff.py).
 """
@@ -27,21 +23,17 @@ import json
 import os
 import subprocess
 import sys
-import zlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from devstack import GUNICORN_CONF, __version__
+from devstack import GUNICORN_CONF
 from devstack.speed import GATE, GATE_RECORD, cachedir
 from devstack.system import ports, procstat, spawn, startlock
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from devstack.project.config import Config
     from devstack.stack.plan import Plan
 
-FORMAT = 2  # 2: the inputs' stamps
 CONF = GUNICORN_CONF
 # Read by the interpreter or by gunicorn's own imports before gunicorn_conf.py runs: a gated
 # gunicorn started with another value cannot become the plan's (gunicorn reads PORT,
@@ -71,7 +63,7 @@ class HeadStart:
         self.argv = argv
         self.cwd = cwd
         self.env = env
-        self.source = source  # "record" (before the config was read), "gate" or "plan"
+        self.source = source  # "gate" (before the config was read) or "plan"
         self.ports = {int(p) for p in _bound_ports(argv)}
         self.gate: int | None = None  # a gated one: the pipe its settings are written to
 
@@ -79,39 +71,8 @@ class HeadStart:
 _launched: HeadStart | None = None
 
 
-def key(config_arg: str | None, cwd: str | None = None) -> list[Any]:
-    """What one record is for: this user, this devstack, this folder and `--config`."""
-    folder = os.path.realpath(cwd or os.getcwd())
-    return [FORMAT, __version__, os.getuid(), folder, config_arg or ""]
-
-
-def stale(saved: Any) -> bool:
-    """A launch record no `up` will use again (speed/cacheprune.py): another format or devstack
-    version, another user's, or for a project folder that is gone."""
-    format_, version, uid, folder = saved["key"][:4]
-    return (format_, version, uid) != (FORMAT, __version__, os.getuid()) or not os.path.isdir(folder)
-
-
-def _file(folder: str, record_key: list[Any]) -> str:
-    return os.path.join(folder, f"launch-{zlib.crc32(json.dumps(record_key).encode()):08x}.json")
-
-
-def launch(record_key: list[Any], folder: str | None = None) -> HeadStart | None:
-    """Spawn gunicorn as the record says, if the record allows it now. Never raises."""
-    folder = folder if folder is not None else cachedir.path()
-    if folder is None:
-        return None
-    try:
-        record = cachedir.read_json(_file(folder, record_key))
-        if record.get("key") != record_key or not _free_to_start(record):
-            return None
-        return _spawn(record, "record")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # no record, a foreign or broken one, a planted link: start as usual
-
-
 def launch_gated(config_arg: str | None) -> HeadStart | None:
-    """No launch record: spawn gunicorn gated now, in the folder holding devstack.toml with the
+    """Spawn gunicorn gated now, in the folder holding devstack.toml with the
     interpreter `up` will most likely choose (project/pythonprobe.py), under the project's start lock,
     unless the stack runs. Its imports then overlap devstack's config and plan. Never raises."""
     if _launched is not None:
@@ -128,7 +89,7 @@ def launch_gated(config_arg: str | None) -> HeadStart | None:
             return None  # `up` refuses it with its one-line error
         with contextlib.suppress(FileExistsError):
             os.mkdir(state_dir, 0o755)
-        if not _free_to_start({"state_dir": state_dir, "inputs": {}, "ports": []}, need_folders=False):
+        if not _free_to_start({"state_dir": state_dir, "ports": []}, need_folders=False):
             return None
         read, write = os.pipe()
         try:
@@ -219,8 +180,8 @@ def _open_gate(gated: HeadStart, record: Mapping[str, Any], gunicorn: tuple[int,
 
 
 def planned(config: Config, the_plan: Plan) -> dict[str, Any] | None:
-    """A launch record's fields for this config and plan (None: no gunicorn of ours to start
-    early). One definition for the record written at ready and the head start from a plan."""
+    """What the plan's gunicorn is (None: no gunicorn of ours to start early): its command,
+    folder, environment, state dir, ports and socket folders."""
     app = next((p for p in the_plan.processes if p.name == "gunicorn"), None)
     if app is None or not app.own_deathsig:
         return None
@@ -235,7 +196,6 @@ def planned(config: Config, the_plan: Plan) -> dict[str, Any] | None:
             [config.server.listen_host, config.server.listen_port],
         ],
         "folders": [str(f) for f in (app.cwd, facts.control_socket.parent, facts.notify_socket.parent)],
-        "inputs": {},
     }
 
 
@@ -279,23 +239,10 @@ def _could_start(record: Mapping[str, Any], need_folders: bool) -> bool:
             return False
     except FileNotFoundError:
         pass
-    # devstack.toml or .env edited since: the plan will differ, and a head start would only
-    # be stopped again (a doomed gunicorn boot competing with `up` for the CPU).
-    if any(stamp(str(path)) != saved for path, saved in record["inputs"].items()):
-        return False
     for host, port in record["ports"]:
         if not ports.can_bind(str(host), int(port)):
             return False
     return not need_folders or all(os.path.isdir(folder) for folder in record["folders"])
-
-
-def stamp(path: str) -> list[int] | None:
-    """A file as last written (None: no such file)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 def _bound_ports(argv: list[str]) -> list[str]:
@@ -354,16 +301,3 @@ def _stop(launched: HeadStart) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
-
-
-def remember(
-    record_key: list[Any], record: Mapping[str, Any], inputs: list[Path], folder: str | None = None
-) -> None:
-    """Write the launch record (`planned`'s fields) of a stack that became ready (best effort).
-    inputs: the files the plan read (devstack.toml, .env): an edit of one means no head start
-    from the record next time."""
-    folder = folder if folder is not None else cachedir.path()
-    if folder is None:
-        return
-    saved = {**record, "key": record_key, "inputs": {str(p): stamp(str(p)) for p in inputs}}
-    cachedir.write_json(_file(folder, record_key), saved)

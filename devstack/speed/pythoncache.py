@@ -100,36 +100,20 @@ def facts(
     ask: Callable[[str, str, str], dict[str, Any]],
     cache: Path | bool | None = True,
 ) -> dict[str, Any]:
-    """path's facts: remembered while its sys.path folders are unchanged, else the early
-    answer (earlyprobe.py) if it asked this very interpreter, else ask(path, why, own).
+    """path's facts: remembered while its sys.path folders are unchanged, else ask(path, why, own).
     cache: True for the per-user cache folder, None/False for none, or a folder."""
     from devstack import speed
     from devstack.project.apppython import same
     from devstack.project.pythonprobe import PROBED
-    from devstack.speed import earlyprobe
 
-    try:
-        folder = (cache_dir() if cache is True else cache or None) if speed.on("pythoncache") else None
-        mine = same(path, own)
-        # devstack's own sys.path depends on how it was started (PYTHONPATH, the script's
-        # folder): part of the key. The app's is its interpreter's alone (-I).
-        key = (*PROBED, *sys.path) if mine else PROBED
-        data = load(folder, path, key)
-        if data is None:
-            early = None if mine else earlyprobe.early_answer(path)
-            data = _parsed(early) or ask(path, why, own)
-            dirs = data.pop("path", [])
-            save(folder, path, key, data, dirs)
-        return data
-    finally:
-        earlyprobe.discard()  # an early question for another interpreter: not left as a zombie
-
-
-def _parsed(answer: str | None) -> dict[str, Any] | None:
-    if answer is None:
-        return None
-    with contextlib.suppress(ValueError):
-        data = json.loads(answer)
-        if isinstance(data, dict):
-            return data
-    return None
+    folder = (cache_dir() if cache is True else cache or None) if speed.on("pythoncache") else None
+    mine = same(path, own)
+    # devstack's own sys.path depends on how it was started (PYTHONPATH, the script's
+    # folder): part of the key. The app's is its interpreter's alone (-I).
+    key = (*PROBED, *sys.path) if mine else PROBED
+    data = load(folder, path, key)
+    if data is None:
+        data = ask(path, why, own)
+        dirs = data.pop("path", [])
+        save(folder, path, key, data, dirs)
+    return data

@@ -77,10 +77,8 @@ class Plan:
 
 
 def render_nginx(config: Config, facts: HostFacts, sendfile: bool) -> str:
-    state = facts.state_dir
     return templates.render(
         "nginx.conf.j2",
-        cache=state / ".nginx.conf.cache",
         **nginx_values(config, facts, sendfile),
     )
 

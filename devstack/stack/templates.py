@@ -9,12 +9,8 @@ work beside gunicorn's boot slows it: issue 13).
 from __future__ import annotations
 
 import functools
-import json
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from devstack import __version__, speed
 
 if TYPE_CHECKING:
     import jinja2
@@ -48,21 +44,9 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(name: str, cache: Path | None = None, **values: Any) -> str:
-    """The template rendered from values (str, int, bool: a cache needs them as JSON)."""
-    if cache is None:
-        return _environment().get_template(name).render(**values)
-    return speed.rendered(
-        cache, _cache_key(name, values), lambda: _environment().get_template(name).render(**values)
-    )
-
-
-def _cache_key(name: str, values: dict[str, Any]) -> str:
-    """Everything a render depends on: the template's text, its filter and devstack's version."""
-    source = (
-        (template_dir() / name).read_bytes() + nginx_quote.__code__.co_code + nginx_comment.__code__.co_code
-    )
-    return json.dumps([__version__, name, zlib.crc32(source), values], sort_keys=True)
+def render(name: str, **values: Any) -> str:
+    """The template rendered from values."""
+    return _environment().get_template(name).render(**values)
 
 
 def nginx_quote(value: str) -> str:

@@ -8,7 +8,7 @@ would let the winner's readiness probe be answered by the loser's gunicorn. The 
 start took is then handed to `up` (`acquire`), never taken twice: a second flock on a second
 descriptor of the same file would wait for ourselves. Released when its descriptor closes.
 
-Imports nothing heavy: the head start from a launch record runs before devstack's imports.
+Imports nothing heavy: the gated head start takes it before devstack's imports.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The per-user cache folder is pruned (speed/cacheprune.py): launch records of project folders that
-are gone, facts of interpreters that are gone, foreign formats, broken files and a crash's
+"""The per-user cache folder is pruned (speed/cacheprune.py): every launch record and help text
+an older devstack kept, facts of interpreters that are gone, foreign formats, broken files and a crash's
 temporary files go; the rest, anything not ours and anything behind a symlink stay. At most
 once a day; a real `up` prunes after it is ready."""
 
@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from devstack import __version__
-from devstack.speed import cacheprune, headstart, pythoncache
+from devstack.speed import cacheprune, pythoncache
 from tests.support.stack import Project, cli_env
 
 DAY = 24 * 3600.0
 
 
 def launch_record(cache: Path, project_folder: Path, version: str = __version__) -> Path:
-    key = [headstart.FORMAT, version, os.getuid(), str(project_folder), ""]
-    path = Path(headstart._file(str(cache), key))
-    path.write_text(json.dumps({"key": key, "argv": ["gunicorn"]}))
+    """A launch record of devstack <= 0.1.0 (removed: it held .env values at rest)."""
+    key = [2, version, os.getuid(), str(project_folder), ""]
+    path = cache / f"launch-{abs(hash((str(project_folder), version))) % 10**8:08d}.json"
+    path.write_text(json.dumps({"key": key, "argv": ["gunicorn"], "env": {"SECRET": "x"}}))
     return path
 
 
@@ -48,12 +49,12 @@ def test_stale_files_go_and_the_rest_stay(tmp_path: Path) -> None:
     here, gone = tmp_path / "project", tmp_path / "deleted-project"
     here.mkdir()
     keep = {
-        launch_record(cache, here),
         python_facts(cache, sys.executable),
         cache / "notes.txt",  # not ours to judge
     }
     (cache / "notes.txt").write_text("mine")
     drop = {
+        launch_record(cache, here),  # every launch record goes, its project there or not
         launch_record(cache, gone),
         python_facts(cache, str(tmp_path / "old-venv" / "bin" / "python")),
         cache / "launch-0000beef.json",  # broken
@@ -107,7 +108,7 @@ def test_no_cache_folder_or_a_foreign_stamp_is_left_alone(tmp_path: Path) -> Non
 def test_a_ready_up_prunes_the_cache(project: Project, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     (cache / "devstack").mkdir(parents=True)
-    stale = launch_record(cache / "devstack", tmp_path / "a-project-since-deleted")
+    stale = launch_record(cache / "devstack", project.root)  # an older devstack's, with a secret
     done = project.cli("up", "--detach", env=cli_env(XDG_CACHE_HOME=str(cache)))
     assert done.returncode == 0, done.stderr
     deadline = time.monotonic() + 10  # pruned by the readiness thread, just after "ready"
@@ -115,5 +116,4 @@ def test_a_ready_up_prunes_the_cache(project: Project, tmp_path: Path) -> None:
         time.sleep(0.05)
     assert not stale.exists()
     assert (cache / "devstack" / cacheprune.STAMP).exists()
-    records = list((cache / "devstack").glob("launch-*.json"))
-    assert [json.loads(r.read_text())["key"][3] for r in records] == [str(project.root.resolve())]
+    assert not list((cache / "devstack").glob("launch-*.json"))  # and none is written any more

@@ -1,15 +1,12 @@
-"""gunicorn's head start (speed/headstart.py, speed/handoff.py): a first `up` spawns gunicorn as
-soon as the plan exists and adopts it; a second `up --detach` in a project spawns gunicorn from
-the first one's launch record before reading the config, and adopts it when the plan asks for
-exactly that process; a changed plan stops it and starts the right one; a failing `up` leaves
-nothing behind; a running stack, a taken port or an edited devstack.toml gets none from the
-record."""
+"""gunicorn's head start (speed/headstart.py, speed/handoff.py): every `up` spawns gunicorn gated
+before reading the config, hands it the plan through its pipe and adopts it; a plan the gate
+cannot give stops it and starts the right one; a failing `up` leaves nothing behind; a running
+stack or a taken port gets none; nothing of the plan is kept at rest between runs."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -27,7 +24,6 @@ from tests.support.doctor import doctor, finding, statuses
 from tests.support.stack import Project, cli_env, free_ports, processes_under, wait_for
 
 pytestmark = pytest.mark.needs_nginx
-ADOPTED = "): same command"  # gunicorn.log: "started ahead of the config (pid N): same command"
 # Another `up` starting the same stack: it holds the start lock until killed.
 LOCK_HOLDER = """
 import fcntl, os, sys, time
@@ -57,37 +53,24 @@ def gunicorn_log(project: Project) -> str:
     return (project.state_dir / "logs" / "gunicorn.log").read_text(errors="replace")
 
 
-def test_second_up_adopts_the_head_start(project: Project, tmp_path: Path) -> None:
+def test_a_second_up_is_gated_too_and_nothing_is_kept_at_rest(project: Project, tmp_path: Path) -> None:
+    """No launch record any more (it saved nothing the gate does not): every `up` starts gunicorn
+    gated and adopts it, and the cache folder holds no command line, no environment, no secret."""
     cache = tmp_path / "cache"
-    code, out = up(project, cache)
-    assert code == 0, out
-    assert ADOPTED not in gunicorn_log(project)
-    (record,) = (cache / "devstack").glob("launch-*.json")
-    assert json.loads(record.read_text())["cwd"] == str(project.root)
-    project.down()
-    code, out = up(project, cache)
-    assert code == 0 and "ready in" in out, out
-    assert ADOPTED in gunicorn_log(project)
-    pid = project.state()["processes"]["gunicorn"]["pid"]
-    assert f"pid {pid})" in gunicorn_log(project)  # the adopted one is the supervised one
-
-
-def test_a_changed_plan_stops_the_head_start(project: Project, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    assert up(project, cache)[0] == 0
-    project.down()
-    # devstack.toml and .env unchanged, so the head start is made; the plan still differs:
-    # without NO_COLOR the children are asked for color (plan.color_env).
-    env = cli_env(XDG_CACHE_HOME=str(cache))
-    del env["NO_COLOR"]
-    done = project.cli("up", "--detach", "--color", "always", env=env)
-    assert done.returncode == 0, done.stderr
-    assert ADOPTED not in gunicorn_log(project)
-    differs = r"started ahead of the config \(pid (\d+)\), but the plan differs"
-    stopped = re.search(differs, gunicorn_log(project))
-    assert stopped is not None, gunicorn_log(project)
-    assert int(stopped.group(1)) != project.state()["processes"]["gunicorn"]["pid"]
-    assert not psutil.pid_exists(int(stopped.group(1)))  # stopped and reaped
+    (project.root / ".env").write_text("SECRET_TOKEN=s3cr3t-at-rest\n")
+    for _ in range(2):
+        code, out = up(project, cache)
+        assert code == 0 and "ready in" in out, out
+        record = json.loads((project.state_dir / speed.GATE_RECORD).read_text())
+        assert record["pid"] == project.state()["processes"]["gunicorn"]["pid"]  # the gated one, adopted
+        assert "started ahead of the config" not in gunicorn_log(project)
+        project.down()
+    kept = (
+        [p for p in (cache / "devstack").rglob("*") if p.is_file()] if (cache / "devstack").exists() else []
+    )
+    assert not [p for p in kept if p.name.startswith("launch-")], kept
+    assert not [p for p in kept if b"s3cr3t-at-rest" in p.read_bytes()], kept
+    assert b"s3cr3t-at-rest" not in (project.state_dir / speed.GATE_RECORD).read_bytes()
 
 
 def test_an_edited_config_gets_no_head_start(project: Project, tmp_path: Path) -> None:
@@ -109,7 +92,7 @@ def test_a_failing_up_leaves_no_head_start_behind(project: Project, tmp_path: Pa
     cache = tmp_path / "cache"
     assert up(project, cache)[0] == 0
     project.down()
-    # The head start is made (nothing it depends on changed); `up` then refuses the planted link.
+    # The gated head start is made; `up` then refuses the planted link.
     (project.state_dir / "logs" / "planted.log").symlink_to(tmp_path / "elsewhere")
     code, out = up(project, cache)
     assert code != 0 and "planted.log" in out, out
@@ -117,44 +100,32 @@ def test_a_failing_up_leaves_no_head_start_behind(project: Project, tmp_path: Pa
 
 
 @pytest.mark.unit
-def test_no_head_start_while_running_onto_a_taken_port_or_after_an_edit(tmp_path: Path) -> None:
+def test_no_head_start_while_running_or_onto_a_taken_port(tmp_path: Path) -> None:
     """Refused before anything is spawned (this test starts no process)."""
     state_dir = tmp_path / ".devstack"
     state_dir.mkdir()
-    key = headstart.key(None, str(tmp_path))
     port = free_ports(1)[0]
     argv = ["/bin/sh", "-c", "exit 0", "--bind", f"127.0.0.1:{port}"]
-    config = tmp_path / "devstack.toml"
-    config.write_text("[app]\n")
-    inputs = [config, tmp_path / ".env"]
-    record = {
-        "argv": argv,
-        "cwd": str(tmp_path),
-        "env": {},
-        "state_dir": str(state_dir),
-        "ports": [["127.0.0.1", port]],
-        "folders": [str(tmp_path)],
-    }
-    headstart.remember(key, record, inputs, str(tmp_path))
+    record = {"state_dir": str(state_dir), "ports": [["127.0.0.1", port]], "folders": [str(tmp_path)]}
     with socket.socket() as held:  # the port is taken
         held.bind(("127.0.0.1", port))
         held.listen()
-        assert headstart.launch(key, str(tmp_path)) is None
+        assert not headstart._free_to_start(record)
     me = {"pid": os.getpid(), "create_time": procstat.started_at(os.getpid())}
     (state_dir / "state.json").write_text(json.dumps({"status": "ready", "supervisor": me}))
-    assert headstart.launch(key, str(tmp_path)) is None  # "already running"
-    assert headstart.launch(headstart.key("other.toml", str(tmp_path)), str(tmp_path)) is None  # no record
+    assert not headstart._free_to_start(record)  # "already running"
     (state_dir / "state.json").unlink()
-    config.write_text("[app]\nthreads = 4\n")  # edited since the record: the plan will differ
-    assert headstart.launch(key, str(tmp_path)) is None
+    assert not headstart._free_to_start({**record, "folders": [str(tmp_path / "gone")]})
+    assert not startlock._held  # every refusal let the start lock go again
+    assert headstart._free_to_start(record)  # and with nothing in the way, it is free
+    startlock.release_held()
     assert headstart._bound_ports(argv) == [str(port)]
     assert not headstart.holds(port)
-    assert not startlock._held  # every refusal let the start lock go again
 
 
 def test_a_first_up_spawns_gunicorn_from_the_plan_and_adopts_it(project: Project, tmp_path: Path) -> None:
-    """No launch record yet: gunicorn starts as soon as the plan exists, before the supervisor's
-    own imports and set-up, and the supervisor adopts that very process."""
+    """gunicorn starts as soon as the plan exists, before the supervisor's own imports and set-up,
+    and the supervisor adopts that very process."""
     env = cli_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
     done = project.cli("up", "--detach", env=env)
     assert done.returncode == 0, done.stderr
@@ -240,7 +211,7 @@ def gunicorn_cmdline(project: Project) -> list[str]:
 
 
 def test_a_first_up_hands_the_plan_to_a_gated_gunicorn(project: Project, tmp_path: Path) -> None:
-    """No launch record: gunicorn was spawned at the fork with no settings but gunicorn_conf.py,
+    """gunicorn was spawned at the fork with no settings but gunicorn_conf.py,
     and got the plan's through its pipe: the app sees [app.env], a HUP keeps every setting."""
     gated_project(project, 'GATE_PROBE = "through"\nPYTHONDONTWRITEBYTECODE = "1"')
     code, out = up(project, tmp_path / "cache")

@@ -1,17 +1,14 @@
-"""`up` asks the app's interpreter first thing (project/pythonprobe.py): the guess of which one, and
-the early answer used only for the very interpreter apppython chose."""
+"""Where the app's interpreter is likely to be before the config is read (project/pythonprobe.py):
+the gated head start spawns gunicorn with that guess."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from devstack.project import apppython, pythonprobe
-from devstack.speed import earlyprobe, pythoncache
-from devstack.system import runner
+from devstack.project import pythonprobe
 
 PY = sys.executable
 
@@ -57,34 +54,3 @@ def test_the_project_root_is_sure_only_beside_a_devstack_toml(tmp_path: Path) ->
     assert where(config=str(root / "other.toml")) == (str(root), True)  # --config names the file
     assert where(root / "devstack.toml", config=str(root)) == (str(root), True)  # ... or a folder
     assert where(config=sub) == (sub, False)
-
-
-def test_the_early_answer_is_the_one_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    asked = apppython.probe(
-        PY,
-        "test",
-        own="/not/this/python",
-        asker=lambda p, w, o: pythoncache.facts(p, w, o, apppython.ask, cache=None),
-    )
-    earlyprobe.ask_early(PY)
-
-    def no_second_question(*args: object, **kwargs: object) -> runner.Completed:
-        raise AssertionError("asked again although the early answer was there")
-
-    monkeypatch.setattr(runner, "run", no_second_question)
-    early = apppython.probe(
-        PY,
-        "test",
-        own="/not/this/python",
-        asker=lambda p, w, o: pythoncache.facts(p, w, o, apppython.ask, cache=None),
-    )
-    assert early == asked
-
-
-def test_an_early_answer_for_another_interpreter_is_dropped(tmp_path: Path) -> None:
-    earlyprobe.ask_early(PY)
-    assert earlyprobe._early is not None
-    proc = earlyprobe._early[1]
-    assert earlyprobe.early_answer(os.path.join(str(tmp_path), "bin", "python")) is None
-    assert proc.returncode is not None  # ended and reaped, not left running
-    assert earlyprobe._early is None
