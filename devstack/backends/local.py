@@ -179,6 +179,7 @@ class LocalStack:
                 config.path,
                 lambda: self.supervisor.call_soon(self.reconfigure),
                 polling=config.static.polling,
+                baseline=config.source or None,
             )
         )
         routes = config.static_routes

@@ -11,6 +11,7 @@ from devstack.system import env as env_mod
 
 # No rich, psutil or backend import on the healthy path: `down` is a signal and a short wait;
 # nothing running here is a read of state.json.
+START_WAIT = 60.0  # an `up` holds the start lock from its checks until its supervisor is recorded
 
 
 def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, destroy: bool = False) -> int:
@@ -26,6 +27,12 @@ def run(config_path: Path | None, timeout: float = 20.0, halt: bool = False, des
         path = config_file(config_path)
         state_dir = path.resolve().parent / ".devstack"
         _say(f"devstack: warning: {exc} (stopping anyway)")
+    from devstack.system import startlock
+
+    # An `up` still starting holds the start lock until its supervisor is in state.json: wait
+    # for that, then stop what it started (never "no stack" followed by a stack coming up).
+    if not startlock.wait_free(state_dir, START_WAIT):
+        _say(f"devstack: warning: an `up` here is still starting after {START_WAIT:.0f} s: stopping anyway")
     current = state.read(state_dir)
     if current is None or current.supervisor is None:
         _say("devstack: no stack is running here")

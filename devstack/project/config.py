@@ -12,7 +12,7 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10, in a VM guest: the agent ships tomli for it
     import tomli as tomllib  # type: ignore[no-redef]
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,9 @@ class Config:
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
     # Where the state lives instead of <root>/.devstack: the VM guest keeps it outside the share.
     state_root: Path | None = None
+    # The file's bytes as load() read them: the config watcher's baseline, so that a save made
+    # while `up` starts (after this read, before the watcher) is still applied.
+    source: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def app_dir(self) -> Path:
@@ -233,7 +236,8 @@ def load(path: Path) -> Config:
             raise ConfigError(
                 shown, "", f"larger than {MAX_CONFIG_BYTES // 1024} KiB", "a config is a few lines: trim it"
             )
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(shown, "", "file not found", "create it with `devstack init`") from None
     except UnicodeDecodeError:
@@ -256,7 +260,7 @@ def load(path: Path) -> Config:
         if not isinstance(section, dict):
             raise ConfigError(shown, "[tool.devstack]", "section missing", "add a [tool.devstack] table")
         data, prefix = section, "tool.devstack."
-    return parse(data, path.resolve(), shown, prefix)
+    return replace(parse(data, path.resolve(), shown, prefix), source=raw)
 
 
 def _shown(path: Path) -> str:

@@ -61,6 +61,30 @@ def hold(state_dir: str) -> bool:
     return True
 
 
+def wait_free(state_dir: Path, timeout: float) -> bool:
+    """Wait (up to timeout) until no `up` holds state_dir's start lock: then its supervisor is
+    in state.json, or it failed. `down` asks this first, so that a stack still starting is
+    stopped instead of reported as "not running" and left to come up. True: free (or no lock)."""
+    import time
+
+    try:
+        fd = os.open(os.path.join(state_dir, NAME), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:  # no lock file: no `up` ever ran here, or a planted link (refused elsewhere)
+        return True
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return True
+            except OSError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.02)
+    finally:
+        os.close(fd)  # releases the shared lock at once: `down` holds nothing
+
+
 def release_held() -> None:
     """Release locks taken for a head start that `up` never claimed (it failed first, or the
     head start was for another state dir)."""

@@ -18,13 +18,17 @@ DEBOUNCE = 0.2  # a save is several events (truncate, write, rename): act once, 
 
 
 class ConfigWatcher(FileSystemEventHandler):
-    def __init__(self, path: Path, on_change: Callable[[], None], polling: str = "auto") -> None:
+    def __init__(
+        self, path: Path, on_change: Callable[[], None], polling: str = "auto", baseline: bytes | None = None
+    ) -> None:
+        """baseline: the bytes the running config was loaded from (Config.source); a file that
+        differs from them when the watcher starts (saved while `up` started) is applied at once."""
         self.path = path.resolve()
         self.on_change = on_change
         self.observer, self.kind = make_observer(self.path.parent, polling)
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
-        self._last = self._snapshot()
+        self._last = baseline if baseline is not None else self._snapshot()
 
     def _snapshot(self) -> bytes | None:
         try:
@@ -59,6 +63,11 @@ class ConfigWatcher(FileSystemEventHandler):
     def start(self) -> None:
         self.observer.schedule(self, str(self.path.parent), recursive=False)
         self.observer.start()
+        with self._lock:  # saved between the config's read and this watch: no event will come
+            current = self._snapshot()
+            missed = current is not None and current != self._last
+        if missed:
+            self._fire()
 
     def stop(self) -> None:
         self.observer.stop()
