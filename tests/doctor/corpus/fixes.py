@@ -3,6 +3,7 @@ nginx.conf (or gunicorn flags) — so a test can prove that the fix makes its ch
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,8 @@ def fix_host(conf: nginxconf.NginxConf, server: Directive, e: Edit, fix: str) ->
     level = _header_level(loc)
     if "X-Forwarded-Proto" in fix:
         e.into(level, "proxy_set_header X-Forwarded-Proto $scheme;")
-        return
+        if "Host $http_host" not in fix:
+            return
     host = next((d for d in level.effective_all("proxy_set_header") if d.args[0].lower() == "host"), None)
     if host is not None and _in_main(host, conf.main_file):
         e.replaces[host.line] = "proxy_set_header Host $http_host;"
@@ -154,13 +156,10 @@ def fix_route(conf: nginxconf.NginxConf, server: Directive, e: Edit, fix: str) -
 
 
 def fix_declared(folder: Path, fix: str) -> None:
-    """Each `FILE:LINE: OLD -> NEW` the fix names, done in the project's file."""
-    for part in fix.split("; "):
-        head, sep, change = part.partition(": `")
-        if not sep or " -> " not in change:
-            continue
-        name, _, line = head.rpartition(":")
-        old, new = change.rstrip("`").split("` -> `")
+    """Each FILE:LINE: `OLD` -> `NEW` the fix names, done in the project's file."""
+    edits = re.findall(r"([\w./-]+):(\d+): `([^`]*)` -> `([^`]*)`", fix)
+    assert edits, fix
+    for name, line, old, new in edits:
         path = folder / name
         lines = path.read_text(encoding="utf-8").splitlines()
         number = int(line) - 1
@@ -219,8 +218,11 @@ def apply(
     for check_id, fixer in FIXERS.items():
         if check_id in found:
             fixer(conf, server, edit, found[check_id])
-    if "static.explicit-cache" in found and "static.served-by-app" not in found:
-        fix_static_headers(conf, server, edit, found["static.explicit-cache"]["static_uri"])
+    replaced = "replace" in found.get("static.served-by-app", {}).get("fix", "")
+    headers = {"static.explicit-cache", "static.weak-validator", "static.heuristic-cache"} & set(found)
+    if ("static.explicit-cache" in found and "static.served-by-app" not in found) or (replaced and headers):
+        # the static location that stays (or the one whose proxy_pass became an alias)
+        fix_static_headers(conf, server, edit, "/static/css/app.css")
     if "static.served-by-app" in found and "static.weak-validator" in found:
         # the new static location gets the development headers the validator's fix asks for
         edit.inserts = {
