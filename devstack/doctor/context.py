@@ -26,6 +26,7 @@ ASSET = re.compile(r"""<(?:link|script)\b[^>]*?(?:href|src)\s*=\s*["']([^"']+)["
 # A client created with an explicit path: io({path: '/chat/socket.io'}) or io(url, {path: ...})
 SIO_PATH = re.compile(r"""\bio\([^)]*?\bpath\s*:\s*["'](/[^"']+)["']""", re.S)
 WS_TIMEOUT = 3.0  # a websocket handshake that works takes milliseconds on loopback
+CHURN_LOOK = 1.0  # seconds between the two looks at gunicorn's workers
 
 
 @dataclass
@@ -201,6 +202,17 @@ class Context:
     @cached_property
     def gunicorn(self) -> procinfo.Gunicorn | None:
         return procinfo.find(self.app_url, self.t.nginx_prefix if self.t.managed else None)
+
+    @cached_property
+    def worker_looks(self) -> tuple[list[int], list[int]] | None:
+        """The gunicorn master's worker pids, then again a second later: workers that keep dying
+        are replaced by new pids in between (None: no gunicorn found)."""
+        g = self.gunicorn
+        if g is None:
+            return None
+        first = [pid for pid, _ in procinfo.workers_of(g.pid)]
+        time.sleep(CHURN_LOOK)
+        return first, [pid for pid, _ in procinfo.workers_of(g.pid)]
 
     # -- static files ---------------------------------------------------------------------------
     @cached_property

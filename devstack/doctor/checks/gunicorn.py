@@ -238,19 +238,35 @@ def workers(ctx: Context) -> Outcome:
         _setting(ctx, "workers"),
         Evidence("probe", f"{g.live_workers} live worker processes", f"pid {g.pid}"),
     ]
-    if g.workers == 1 and g.live_workers > 1:
-        # One worker asked for, more alive: the oldest are workers a reload retired that have not
-        # exited (an open websocket holds a gthread worker), not a -w N setting.
-        old = g.worker_started[: g.live_workers - 1]
+    old = _retired_workers(ctx)
+    lingering = ""
+    if old:
+        # More alive than configured (or started before the master's last reload in its log): the
+        # oldest are workers a reload retired that have not exited (an open websocket holds a
+        # gthread worker) — not a -w N setting.
         now = time.time()
         shown = ", ".join(f"pid {pid}, started {now - started:.0f} s ago" for pid, started in old)
+        lingering = (
+            f"{len(old)} old worker(s) from before a reload still run beside the new ones ({shown}): "
+            "they serve their open connections with the old code"
+        )
+        ev.append(Evidence("probe", lingering, f"pid {g.pid}"))
+    if g.workers == 1 and old:
         return Outcome(
             "warning",
-            f"one worker is configured, but {len(old)} old worker(s) from before a reload still run "
-            f"beside the new one ({shown}): it serves its open connections with the old code",
+            f"one worker is configured, but {lingering}",
             ev,
-            "`devstack up` stops an old worker 3.5 s after the reload; a gunicorn run by hand: "
-            "close the old tabs, or kill -QUIT the old worker",
+            LINGER_FIX,
+        )
+    if g.workers > 1:
+        return Outcome(
+            "error",
+            f"{g.workers} workers: Socket.IO sessions live in one process, so "
+            "clients are randomly disconnected (400 'Invalid session')"
+            + (f"; and {lingering}" if old else ""),
+            ev,
+            "`-w 1` (scale with --threads or gevent; several workers need sticky sessions and a message "
+            "queue)" + (f"; {LINGER_FIX}" if old else ""),
         )
     if count > 1:
         return Outcome(
@@ -260,6 +276,40 @@ def workers(ctx: Context) -> Outcome:
             ev,
         )
     return ok("one worker", *ev)
+
+
+LINGER_FIX = (
+    "`devstack up` stops an old worker 3.5 s after the reload; a gunicorn run by hand: "
+    "close the old tabs, or kill -QUIT the old worker"
+)
+HUP_LINE = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([+-]\d{4})\] \[\d+\] \[INFO\] Handling signal: hup"
+)
+
+
+def _last_reload(ctx: Context) -> float | None:
+    """When the master last handled a HUP, from gunicorn's log (its default time format)."""
+    from datetime import datetime
+
+    when = None
+    for line in _log_tail(_log_path(ctx), 2000):
+        match = HUP_LINE.match(line)
+        if match:
+            when = datetime.strptime(f"{match.group(1)} {match.group(2)}", "%Y-%m-%d %H:%M:%S %z").timestamp()
+    return when
+
+
+def _retired_workers(ctx: Context) -> list[tuple[int, float]]:
+    """Workers a reload retired that still run: the oldest beyond the configured count, and any
+    started before the master's last reload (when its log says when)."""
+    g = ctx.gunicorn
+    assert g is not None
+    extra = max(0, g.live_workers - g.workers)
+    old = list(g.worker_started[:extra])
+    reload = _last_reload(ctx)
+    if reload is not None:
+        old += [w for w in g.worker_started[extra:] if w[1] < reload - 1]  # gunicorn logs whole seconds
+    return old
 
 
 @check(
@@ -457,14 +507,20 @@ def declared_gunicorn(ctx: Context) -> Outcome:
             if not version_from:
                 version, version_from = _app_interpreter_gunicorn(ctx, root)
             site = item.sites["worker_class"]
-            level = "error" if version is None or version >= (26,) else "warning"
-            ver = ".".join(map(str, version)) if version else "unknown"
-            what = (
-                f"{site.where}: the eventlet worker, gone in gunicorn 26 — the app's interpreter has "
-                f"gunicorn {ver}: it exits at start (class uri 'eventlet' invalid)"
-                if level == "error"
-                else f"{site.where}: the eventlet worker on gunicorn {ver}: deprecated, removed in 26"
-            )
+            level = "error" if version is not None and version >= (26,) else "warning"
+            ver = ".".join(map(str, version)) if version else ""
+            if level == "error":
+                what = (
+                    f"{site.where}: the eventlet worker, gone in gunicorn 26 — the app's interpreter has "
+                    f"gunicorn {ver}: it exits at start (class uri 'eventlet' invalid)"
+                )
+            elif version is None:
+                what = (
+                    f"{site.where}: the eventlet worker, removed in gunicorn 26 (no gunicorn in the app's "
+                    "interpreter to tell which one runs it)"
+                )
+            else:
+                what = f"{site.where}: the eventlet worker on gunicorn {ver}: deprecated, removed in 26"
             key = ("eventlet", site.where)
             if key not in seen:
                 seen.add(key)
