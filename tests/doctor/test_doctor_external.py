@@ -64,6 +64,8 @@ def test_correct_setup_passes_every_check(app_dir: Path, good_app: int, tmp_path
         "static.browser",  # no tab is connected to a stack devstack did not start
         "gunicorn.last-up",  # no `devstack up` ran it: nothing on record
         "gunicorn.plan",  # no devstack.toml to plan from
+        "net.tls-trust",  # the URL is http://
+        "gunicorn.declared",  # doctor runs in devstack's repository, which declares no gunicorn
     }
 
 
