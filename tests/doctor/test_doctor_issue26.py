@@ -86,7 +86,8 @@ def _tls_conf(tmp: Path, port: int, app_port: int, static: Path, cert: Path, key
         render(tmp, port, app_port, static)
         .replace(
             f"listen 127.0.0.1:{port};",
-            f"listen 127.0.0.1:{port} ssl;\n        ssl_certificate {cert};\n        ssl_certificate_key {key};",
+            f"listen 127.0.0.1:{port} ssl;\n        ssl_certificate {cert};\n"
+            f"        ssl_certificate_key {key};",
         )
         .replace(
             "proxy_set_header Host $http_host;",
