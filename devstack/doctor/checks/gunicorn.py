@@ -6,7 +6,7 @@ import re
 import time
 from pathlib import Path
 
-from devstack.doctor import declared
+from devstack.doctor import declared, procinfo
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
@@ -265,8 +265,7 @@ def workers(ctx: Context) -> Outcome:
             "clients are randomly disconnected (400 'Invalid session')"
             + (f"; and {lingering}" if old else ""),
             ev,
-            "`-w 1` (scale with --threads or gevent; several workers need sticky sessions and a message "
-            "queue)" + (f"; {LINGER_FIX}" if old else ""),
+            _workers_fix(g) + (f"; {LINGER_FIX}" if old else ""),
         )
     if count > 1:
         return Outcome(
@@ -276,6 +275,19 @@ def workers(ctx: Context) -> Outcome:
             ev,
         )
     return ok("one worker", *ev)
+
+
+def _workers_fix(g: procinfo.Gunicorn) -> str:
+    """-w 1, said where the count was set: a config file's line is edited there."""
+    source = g.sources.get("workers", "")
+    where = (
+        f"`workers = 1` in {source} (or `-w 1` on the command line, which overrides it)"
+        if re.search(r":\d+$", source)
+        else "`-w 1`"
+    )
+    return (
+        f"{where} (scale with --threads or gevent; several workers need sticky sessions and a message queue)"
+    )
 
 
 LINGER_FIX = (
