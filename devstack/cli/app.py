@@ -222,6 +222,17 @@ def doctor(
     insecure: Annotated[
         bool, typer.Option("--insecure", help="https: accept certificates that do not verify (self-signed).")
     ] = False,
+    cacert: Annotated[
+        Path | None,
+        typer.Option("--cacert", help="https: trust this CA too (a local one, e.g. mkcert's rootCA.pem)."),
+    ] = None,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project",
+            help="The project folder whose Procfile, units, compose files and gunicorn.conf.py to read.",
+        ),
+    ] = None,
     color: ColorOpt = ColorMode.auto,
 ) -> None:
     """Diagnose stale static files and the other classic faults of this stack.
@@ -247,6 +258,8 @@ def doctor(
             verbose=verbose,
             fail_level=fail_level,
             insecure=insecure,
+            cacert=cacert,
+            project=project,
             env=env_mod.current(),
         )
     )

@@ -33,6 +33,8 @@ def run(
     verbose: bool = False,
     fail_level: str = "error",
     insecure: bool = False,
+    cacert: Path | None = None,
+    project: Path | None = None,
     env: Env | None = None,
 ) -> int:
     env = env or env_mod.current()
@@ -67,6 +69,14 @@ def run(
         target = targets.from_config(loaded)
         chosen, ignored = _without_ignored(chosen, loaded)
     target.insecure = insecure
+    if cacert is not None:
+        if not cacert.is_file():
+            raise DevstackError(f"--cacert {cacert}: no such file", Exit.USAGE)
+        target.cacert = cacert.resolve()
+    if project is not None and not project.is_dir():
+        raise DevstackError(f"--project {project}: no such folder", Exit.USAGE)
+    # The project that declares gunicorn: --project, devstack.toml's folder, else where doctor runs.
+    target.project_dir = (project or target.project_dir or env.working_dir()).resolve()
     if file is not None:
         target.sample = _sample(file, target.static_dir)
     ctx = Context(target)

@@ -23,7 +23,10 @@ from devstack.stack import probes
 from devstack.system import fsinfo, ports
 
 ASSET = re.compile(r"""<(?:link|script)\b[^>]*?(?:href|src)\s*=\s*["']([^"']+)["']""", re.I)
+# A client created with an explicit path: io({path: '/chat/socket.io'}) or io(url, {path: ...})
+SIO_PATH = re.compile(r"""\bio\([^)]*?\bpath\s*:\s*["'](/[^"']+)["']""", re.S)
 WS_TIMEOUT = 3.0  # a websocket handshake that works takes milliseconds on loopback
+CHURN_LOOK = 1.0  # seconds between the two looks at gunicorn's workers
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Target:
     sample: Path | None = None  # the static file to prove freshness with
     own_pids: frozenset[int] = frozenset()  # devstack's processes and their children (managed)
     insecure: bool = False  # https: accept a certificate that does not verify (self-signed dev certs)
+    cacert: Path | None = None  # https: a local CA (mkcert's) trusted besides the system's
+    project_dir: Path | None = None  # where the project declares its gunicorn (Procfile, units...)
     last_failure: str = ""  # managed: why the last `devstack up` failed (state.json), "" if it did not
 
 
@@ -57,6 +62,31 @@ def port_of(url: str) -> int:
 class Context:
     def __init__(self, target: Target) -> None:
         self.t = target
+
+    # -- TLS --------------------------------------------------------------------------------------
+    @cached_property
+    def certificate(self) -> probes.Certificate | None:
+        """The public URL's certificate, verified as a browser would (None: not https, or
+        nothing speaks TLS there — net.public-url says so)."""
+        if not self.t.public_url.startswith("https://"):
+            return None
+        try:
+            return probes.certificate(self.t.public_url, timeout=5.0, cafile=self.cafile)
+        except OSError:
+            return None
+
+    @property
+    def cafile(self) -> str | None:
+        return str(self.t.cacert) if self.t.cacert is not None else None
+
+    @property
+    def insecure(self) -> bool:
+        """Probe over TLS without verification: --insecure, or a certificate this system does not
+        trust (net.tls-trust reports it once; every other probe still runs)."""
+        if self.t.insecure:
+            return True
+        cert = self.certificate
+        return cert is not None and not cert.verified
 
     # -- nginx config ---------------------------------------------------------------------------
     @cached_property
@@ -115,11 +145,22 @@ class Context:
         return self.location(self.static_uri)
 
     @cached_property
+    def sio_path(self) -> str:
+        """The Socket.IO path: the one the page's client names (io({path: '/x/'})), else the
+        default /socket.io/."""
+        page = self.get(self.t.public_url.rstrip("/") + "/") if self.public_reachable() else None
+        if page is not None and page.status == 200:
+            found = SIO_PATH.search(page.body.decode("utf-8", "replace"))
+            if found:
+                return "/" + found.group(1).strip("/") + "/"
+        return "/socket.io/"
+
+    @cached_property
     def sio_location(self) -> Directive | None:
         """The location that proxies Socket.IO (a named one reached by try_files included)."""
         if self.server is None:
             return None
-        return nginxconf.proxy_location(self.server, "/socket.io/")
+        return nginxconf.proxy_location(self.server, self.sio_path)
 
     # -- the running nginx ----------------------------------------------------------------------
     @cached_property
@@ -140,7 +181,11 @@ class Context:
         conf = self.conf()
         if conf is None or self.server is None:
             return None
-        for loc in (nginxconf.proxy_location(self.server, "/"), self.sio_location):
+        # / first, then Socket.IO's path, then any location that proxies (a single-page app's
+        # /api/: the same gunicorn behind another prefix).
+        candidates = [nginxconf.proxy_location(self.server, "/"), self.sio_location]
+        candidates += nginxconf.proxying_locations(self.server)
+        for loc in candidates:
             target = loc.effective("proxy_pass") if loc is not None else None
             if target is not None:
                 found = nginxconf.proxy_target(conf.http(), target)
@@ -157,6 +202,17 @@ class Context:
     @cached_property
     def gunicorn(self) -> procinfo.Gunicorn | None:
         return procinfo.find(self.app_url, self.t.nginx_prefix if self.t.managed else None)
+
+    @cached_property
+    def worker_looks(self) -> tuple[list[int], list[int]] | None:
+        """The gunicorn master's worker pids, then again a second later: workers that keep dying
+        are replaced by new pids in between (None: no gunicorn found)."""
+        g = self.gunicorn
+        if g is None:
+            return None
+        first = [pid for pid, _ in procinfo.workers_of(g.pid)]
+        time.sleep(CHURN_LOOK)
+        return first, [pid for pid, _ in procinfo.workers_of(g.pid)]
 
     # -- static files ---------------------------------------------------------------------------
     @cached_property
@@ -197,7 +253,7 @@ class Context:
         if key not in self._responses:
             try:
                 self._responses[key] = probes.http_get(
-                    url, timeout=5.0, headers=headers, insecure=self.t.insecure
+                    url, timeout=5.0, headers=headers, insecure=self.insecure, cafile=self.cafile
                 )
             except OSError as exc:
                 self._responses[key] = None
@@ -252,7 +308,8 @@ class Context:
             self.sample,
             rungs,
             guest_sha=self.t.guest_sha,
-            insecure=self.t.insecure,
+            insecure=self.insecure,
+            cafile=self.cafile,
         )
 
     def public_reachable(self) -> bool:
@@ -267,18 +324,19 @@ class Context:
         often hangs until the timeout, and doctor waits once."""
         origin = self.t.public_url.rstrip("/")
         public = self.t.public_url
-        insecure = self.t.insecure
+        insecure, cafile = self.insecure, self.cafile  # wss:// like https://
+        path = self.sio_path
         with ThreadPoolExecutor(max_workers=3) as pool:
             jobs = {
                 "public": pool.submit(
-                    probes.socketio_websocket, public, timeout=WS_TIMEOUT, insecure=insecure
+                    probes.socketio_websocket, public, path, WS_TIMEOUT, None, insecure, cafile
                 ),
                 "public_origin": pool.submit(
-                    probes.socketio_websocket, public, timeout=WS_TIMEOUT, origin=origin, insecure=insecure
+                    probes.socketio_websocket, public, path, WS_TIMEOUT, origin, insecure, cafile
                 ),
             }
             if self.app_url:
-                jobs["app"] = pool.submit(probes.socketio_websocket, self.app_url, timeout=WS_TIMEOUT)
+                jobs["app"] = pool.submit(probes.socketio_websocket, self.app_url, path, timeout=WS_TIMEOUT)
             results: dict[str, probes.SocketIOResult | None] = {k: f.result() for k, f in jobs.items()}
         results.setdefault("app", None)
         return results
@@ -303,7 +361,7 @@ class Context:
     def polling_open(self, base: str, origin: str | None) -> probes.Response | None:
         """An Engine.IO long-polling handshake, as a browser's first Socket.IO request."""
         headers = {"Origin": origin} if origin else None
-        return self.get(base.rstrip("/") + "/socket.io/?EIO=4&transport=polling&t=doctor", headers)
+        return self.get(base.rstrip("/") + self.sio_path + "?EIO=4&transport=polling&t=doctor", headers)
 
     @cached_property
     def handshake(self) -> dict[str, object] | None:

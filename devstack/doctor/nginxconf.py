@@ -441,3 +441,59 @@ def duplicate_headers(loc: Directive) -> list[list[Directive]]:
 def proxying_locations(server: Directive) -> list[Directive]:
     """Every location of a server (nested and named included) that proxies to an app."""
     return [d for d in server.walk() if d.name in ("location", "if") and d.child("proxy_pass") is not None]
+
+
+# Directives that hand a request to an app server (any protocol: the request leaves nginx).
+PASSES = ("proxy_pass", "uwsgi_pass", "fastcgi_pass", "scgi_pass", "grpc_pass")
+
+
+@dataclass
+class Route:
+    """Where nginx sends a URI that is no file: the location it picks, and the block that passes
+    it to an app (None when nothing does: `because` is the directive that answers instead)."""
+
+    location: Directive | None  # the location nginx picks (None: none matches, the server answers)
+    proxy: Directive | None  # the block that passes it on (the location, its `if`, a named one)
+    because: Directive | None  # return / try_files / alias / root: what answers instead
+    what: str  # one phrase: "try_files falls back to /index.html", "return 404", ...
+
+
+def passes(block: Directive) -> Directive | None:
+    for name in PASSES:
+        found = block.child(name)
+        if found is not None:
+            return found
+    return None
+
+
+def route(server: Directive, uri: str) -> Route:
+    loc = location_for(server, uri)
+    block = loc or server
+    if loc is not None and passes(loc) is not None:
+        return Route(loc, loc, None, "")
+    inner = _proxying_if(block) if loc is not None else None
+    if inner is not None:
+        return Route(loc, inner, None, "")
+    named = fallback_named(server, block)
+    if named is not None:
+        target = _proxying_if(named) or (named if passes(named) is not None else None)
+        if target is not None:
+            return Route(loc, target, None, "")
+    ret = block.child("return")
+    if ret is not None and ret.args:
+        return Route(loc, None, ret, f"`return {' '.join(ret.args)}` answers it")
+    try_files = block.effective("try_files")
+    if try_files is not None and try_files.args:
+        last = try_files.args[-1]
+        if last.startswith("="):
+            what = f"try_files finds no file and answers {last[1:]}"
+        else:
+            what = f"try_files falls back to {last} (a page, not the app)"
+        return Route(loc, None, try_files, what)
+    mapped = mapped_path(block, uri) if loc is not None else None
+    if mapped is not None:
+        path, directive = mapped
+        return Route(loc, None, directive, f"{directive.name} maps it to the file {path} (404)")
+    root = server.effective("root")
+    where = f"root {root.args[0]}" if root is not None and root.args else "nginx's default root (html/)"
+    return Route(loc, None, root, f"no location passes it on: {where} answers it (404)")

@@ -40,6 +40,7 @@ OPTIONS: dict[str, tuple[str, bool]] = {
     "--log-file": ("errorlog", True),
     "-t": ("timeout", True),
     "--timeout": ("timeout", True),
+    "--max-requests": ("max_requests", True),
 }
 
 
@@ -140,6 +141,15 @@ def read_config_file(path: Path, settings: dict[str, str], sources: dict[str, st
             key = node.targets[0].id
             settings[key] = "true" if value is True else str(value)
             sources[key] = f"{path}:{node.lineno}"
+
+
+def workers_of(pid: int) -> list[tuple[int, float]]:
+    """A gunicorn master's live workers now: (pid, start time), oldest first ([] when it is gone)."""
+    try:
+        children = [c for c in psutil.Process(pid).children() if is_gunicorn(c)]
+        return sorted(((c.pid, c.create_time()) for c in children), key=lambda w: w[1])
+    except psutil.Error:
+        return []
 
 
 def gunicorn_args(cmdline: list[str]) -> list[str]:

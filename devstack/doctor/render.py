@@ -49,7 +49,7 @@ def target_json(ctx: Context) -> dict[str, Any]:
         "nginx_config_source": conf.source if conf else None,
         "config": str(t.config_path) if t.config_path else None,
         "running": t.running,
-        "tls_verify": not t.insecure,
+        "tls_verify": not ctx.insecure,
     }
 
 
@@ -96,6 +96,11 @@ def print_rich(
     out.print(f"[bold]devstack doctor[/] · {escape(t.public_url)} · {escape(kind)}", soft_wrap=True)
     if t.insecure and t.public_url.startswith("https"):
         out.print("[yellow]--insecure: https certificates are NOT verified[/]")
+    elif ctx.insecure and t.public_url.startswith("https"):
+        out.print(
+            "[yellow]the certificate does not verify (net.tls-trust): "
+            "the probes ran over TLS without verification[/]"
+        )
     if ignored:
         out.print(f"[dim]ignored ([doctor] ignore): {escape(', '.join(ignored))}[/]", soft_wrap=True)
     conf = ctx.conf()

@@ -59,6 +59,7 @@ def from_config(config: Config) -> Target:
         guest_sha=guest_hasher(config) if current is not None and current.mode == "vm" else None,
         own_pids=_own_pids(current) if running and current is not None else frozenset(),
         # A failed `up` stops its stack but keeps its state.json, with the error it printed.
+        project_dir=config.root,
         last_failure=current.error or "not ready"
         if current is not None and current.status == "failed" and not running
         else "",

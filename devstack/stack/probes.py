@@ -65,9 +65,12 @@ def unix_url(socket_path: str) -> str:
     return f"{UNIX_PREFIX}{socket_path}:"
 
 
-def tls_context(insecure: bool) -> ssl.SSLContext:
-    """Verification on by default; --insecure accepts the self-signed certificates of local dev."""
+def tls_context(insecure: bool, cafile: str | None = None) -> ssl.SSLContext:
+    """Verification on by default; --insecure accepts the self-signed certificates of local dev;
+    cafile (doctor --cacert) adds a local CA (mkcert's) to the system's."""
     ctx = ssl.create_default_context()
+    if cafile:
+        ctx.load_verify_locations(cafile)
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -86,16 +89,85 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def _connection(url: str, timeout: float, insecure: bool) -> http.client.HTTPConnection:
+def _connection(
+    url: str, timeout: float, insecure: bool, cafile: str | None = None
+) -> http.client.HTTPConnection:
     if is_unix(url):
         return _UnixHTTPConnection(unix_target(url)[0], timeout)
     host, port, _ = split_url(url)
     if urllib.parse.urlsplit(url).scheme == "https":
-        return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context(insecure))
+        context = tls_context(insecure, cafile)
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
     return http.client.HTTPConnection(host, port, timeout=timeout)
 
 
-def open_stream(url: str, timeout: float, insecure: bool = False) -> socket.socket:
+@dataclass
+class Certificate:
+    """What an https endpoint presents, and whether this system (plus cafile) trusts it."""
+
+    verified: bool
+    reason: str  # why verification failed ("self-signed certificate", ...), "" when it passed
+    code: int  # OpenSSL's verify code (18 self-signed, 19 self-signed in chain, 20 unknown issuer)
+    subject: str
+    issuer: str
+    not_after: str  # as OpenSSL prints it: "Dec  9 01:40:00 2026 GMT"
+
+    @property
+    def self_signed(self) -> bool:
+        return self.code == 18 or (bool(self.subject) and self.subject == self.issuer)
+
+
+def _names(field: object) -> str:
+    """A decoded certificate's subject/issuer ((('commonName', 'x'),), ...) as CN=x, O=y."""
+    short = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C"}
+    parts = []
+    for rdn in field if isinstance(field, tuple) else ():
+        for key, value in rdn:
+            parts.append(f"{short.get(key, key)}={value}")
+    return ", ".join(parts)
+
+
+def _decode(der: bytes) -> dict[str, object]:
+    """The certificate's fields, decoded by the ssl module's own decoder (no third-party code)."""
+    import tempfile
+
+    decode = getattr(ssl._ssl, "_test_decode_cert", None)  # type: ignore[attr-defined]
+    if decode is None or not der:
+        return {}
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as handle:
+        handle.write(ssl.DER_cert_to_PEM_cert(der))
+        handle.flush()
+        try:
+            decoded: dict[str, object] = decode(handle.name)
+        except (ssl.SSLError, OSError, ValueError):
+            return {}
+    return decoded
+
+
+def _peer_der(host: str, port: int, timeout: float, context: ssl.SSLContext) -> bytes:
+    with (
+        socket.create_connection((host, port), timeout=timeout) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        return tls.getpeercert(binary_form=True) or b""
+
+
+def certificate(url: str, timeout: float = 5.0, cafile: str | None = None) -> Certificate:
+    """Verify url's certificate as a browser would (system CAs + cafile, hostname); whatever the
+    verdict, read what it presents. Raises OSError when nothing speaks TLS there."""
+    host, port, _ = split_url(url)
+    reason, code = "", 0
+    try:
+        der = _peer_der(host, port, timeout, tls_context(False, cafile))
+    except ssl.SSLCertVerificationError as exc:
+        reason, code = str(exc.verify_message or exc.reason), int(exc.verify_code or 0)
+        der = _peer_der(host, port, timeout, tls_context(True))
+    fields = _decode(der)
+    subject, issuer = _names(fields.get("subject")), _names(fields.get("issuer"))
+    return Certificate(not reason, reason, code, subject, issuer, str(fields.get("notAfter", "")))
+
+
+def open_stream(url: str, timeout: float, insecure: bool = False, cafile: str | None = None) -> socket.socket:
     """A connected socket for url: TCP, TLS (https/wss) or a unix socket."""
     if is_unix(url):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -105,7 +177,7 @@ def open_stream(url: str, timeout: float, insecure: bool = False) -> socket.sock
     host, port, _ = split_url(url)
     sock = socket.create_connection((host, port), timeout=timeout)
     if urllib.parse.urlsplit(url).scheme in ("https", "wss"):
-        return tls_context(insecure).wrap_socket(sock, server_hostname=host)
+        return tls_context(insecure, cafile).wrap_socket(sock, server_hostname=host)
     return sock
 
 
@@ -130,12 +202,13 @@ def http_get(
     headers: dict[str, str] | None = None,
     method: str = "GET",
     insecure: bool = False,
+    cafile: str | None = None,
 ) -> Response:
     """One request, no redirects followed, no caching. Raises OSError on connection failure
     (a failed certificate verification is an ssl.SSLError, an OSError too)."""
     host, port, path = split_url(url)
     started = time.perf_counter()
-    conn = _connection(url, timeout, insecure)
+    conn = _connection(url, timeout, insecure, cafile)
     try:
         # Named, so the probes are told apart from the browser in nginx's access log.
         conn.request(method, path, headers={"User-Agent": USER_AGENT, **(headers or {})})
@@ -232,11 +305,12 @@ class WebSocket:
         headers: dict[str, str] | None = None,
         base_url: str | None = None,
         insecure: bool = False,
+        cafile: str | None = None,
     ) -> tuple[WebSocket | None, int, bytes]:
         """Open the handshake. Returns (socket or None, HTTP status, raw response head).
         base_url (https://, http://unix:/path:) picks TLS or a unix socket instead of plain TCP."""
         if base_url is not None:
-            sock = open_stream(base_url, timeout, insecure)
+            sock = open_stream(base_url, timeout, insecure, cafile)
         else:
             sock = socket.create_connection((host, port), timeout=timeout)
         if sock.family != socket.AF_UNIX:
@@ -375,6 +449,7 @@ def socketio_websocket(
     timeout: float = 5.0,
     origin: str | None = None,
     insecure: bool = False,
+    cafile: str | None = None,
 ) -> SocketIOResult:
     """A Socket.IO client connect restricted to the websocket transport (as transports=['websocket'])."""
     host, port, _ = split_url(base_url)
@@ -390,6 +465,7 @@ def socketio_websocket(
             headers,
             base_url if special else None,
             insecure,
+            cafile,
         )
     except OSError as exc:
         return SocketIOResult(False, 0, f"cannot connect: {exc}")
@@ -466,6 +542,7 @@ def hash_ladder(
     guest_sha: Callable[[Path], str | None] | None = None,
     timeout: float = 5.0,
     insecure: bool = False,
+    cafile: str | None = None,
 ) -> Ladder:
     """disk -> guest (VM mode: guest_sha hashes the guest's copy) -> each (name, base URL) in order.
 
@@ -482,7 +559,7 @@ def hash_ladder(
             continue
         url = static_url_for(base, static_prefix, relpath)
         try:
-            resp = http_get(url, timeout=timeout, insecure=insecure)
+            resp = http_get(url, timeout=timeout, insecure=insecure, cafile=cafile)
         except OSError as exc:
             rungs.append(Rung(name, url, "", None, f"no answer: {exc}"))
             continue

@@ -1,4 +1,4 @@
-"""doctor on 16 nginx (+gunicorn) set-ups published by others (tests/doctor/corpus): each run
+"""doctor on 27 nginx (+gunicorn) set-ups published by others (tests/doctor/corpus): each run
 for real, alone and next to an unrelated gunicorn. Expected findings were written before the
 first run; recall and false alarms are printed (pytest -s) and held to the acceptance bar."""
 
@@ -32,7 +32,7 @@ def unrelated(tmp: Path) -> Iterator[None]:
 
 
 def test_corpus_has_provenance_and_expectations() -> None:
-    assert len(CASES) >= 15
+    assert len(CASES) >= 27
     for case in CASES:
         assert case.meta.get("source"), case.name
         assert case.meta.get("expect"), case.name
@@ -73,9 +73,20 @@ def apply_fixes(case: harness.Case, site: harness.Site, report: dict[str, Any]) 
         unfixable = set(open_) - set(fixes.FIXERS)
         assert not unfixable, {k: open_[k] for k in unfixable}
         found = {
-            k: {"fix": c.get("fix", ""), "static_uri": "/static/css/app.css", "static": site.static}
+            k: {
+                "fix": c.get("fix", ""),
+                "static_uri": "/static/css/app.css",
+                "static": site.static,
+                "project": site.app,
+            }
             for k, c in open_.items()
         }
+        if "net.tls-trust" in open_:
+            # its fix is for this run of doctor: --cacert with the local CA, else --insecure
+            fix = open_["net.tls-trust"].get("fix", "")
+            site.doctor_args += (
+                ["--cacert", str(site.ca)] if site.ca and "--cacert" in fix else ["--insecure"]
+            )
         text, args = fixes.apply(site.conf, args, port, found, nginx_bin())
         site.conf.write_text(text)
         done |= set(open_)

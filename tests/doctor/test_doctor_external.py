@@ -65,6 +65,8 @@ def test_correct_setup_passes_every_check(app_dir: Path, good_app: int, tmp_path
         "gunicorn.last-up",  # no `devstack up` ran it: nothing on record
         "gunicorn.plan",  # no devstack.toml to plan from
         "procs.crashing",  # devstack supervises no process here: no restarts on record
+        "net.tls-trust",  # the URL is http://
+        "gunicorn.declared",  # doctor runs in devstack's repository, which declares no gunicorn
     }
 
 

@@ -6,6 +6,7 @@ import re
 import time
 from pathlib import Path
 
+from devstack.doctor import declared, procinfo
 from devstack.doctor.context import Context
 from devstack.doctor.model import Evidence, Outcome, na, ok
 from devstack.doctor.registry import check
@@ -237,19 +238,34 @@ def workers(ctx: Context) -> Outcome:
         _setting(ctx, "workers"),
         Evidence("probe", f"{g.live_workers} live worker processes", f"pid {g.pid}"),
     ]
-    if g.workers == 1 and g.live_workers > 1:
-        # One worker asked for, more alive: the oldest are workers a reload retired that have not
-        # exited (an open websocket holds a gthread worker), not a -w N setting.
-        old = g.worker_started[: g.live_workers - 1]
+    old = _retired_workers(ctx)
+    lingering = ""
+    if old:
+        # More alive than configured (or started before the master's last reload in its log): the
+        # oldest are workers a reload retired that have not exited (an open websocket holds a
+        # gthread worker) — not a -w N setting.
         now = time.time()
         shown = ", ".join(f"pid {pid}, started {now - started:.0f} s ago" for pid, started in old)
+        lingering = (
+            f"{len(old)} old worker(s) from before a reload still run beside the new ones ({shown}): "
+            "they serve their open connections with the old code"
+        )
+        ev.append(Evidence("probe", lingering, f"pid {g.pid}"))
+    if g.workers == 1 and old:
         return Outcome(
             "warning",
-            f"one worker is configured, but {len(old)} old worker(s) from before a reload still run "
-            f"beside the new one ({shown}): it serves its open connections with the old code",
+            f"one worker is configured, but {lingering}",
             ev,
-            "`devstack up` stops an old worker 3.5 s after the reload; a gunicorn run by hand: "
-            "close the old tabs, or kill -QUIT the old worker",
+            LINGER_FIX,
+        )
+    if g.workers > 1:
+        return Outcome(
+            "error",
+            f"{g.workers} workers: Socket.IO sessions live in one process, so "
+            "clients are randomly disconnected (400 'Invalid session')"
+            + (f"; and {lingering}" if old else ""),
+            ev,
+            _workers_fix(g) + (f"; {LINGER_FIX}" if old else ""),
         )
     if count > 1:
         return Outcome(
@@ -259,6 +275,53 @@ def workers(ctx: Context) -> Outcome:
             ev,
         )
     return ok("one worker", *ev)
+
+
+def _workers_fix(g: procinfo.Gunicorn) -> str:
+    """-w 1, said where the count was set: a config file's line is edited there."""
+    source = g.sources.get("workers", "")
+    where = (
+        f"`workers = 1` in {source} (or `-w 1` on the command line, which overrides it)"
+        if re.search(r":\d+$", source)
+        else "`-w 1`"
+    )
+    return (
+        f"{where} (scale with --threads or gevent; several workers need sticky sessions and a message queue)"
+    )
+
+
+LINGER_FIX = (
+    "`devstack up` stops an old worker 3.5 s after the reload; a gunicorn run by hand: "
+    "close the old tabs, or kill -QUIT the old worker"
+)
+HUP_LINE = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([+-]\d{4})\] \[\d+\] \[INFO\] Handling signal: hup"
+)
+
+
+def _last_reload(ctx: Context) -> float | None:
+    """When the master last handled a HUP, from gunicorn's log (its default time format)."""
+    from datetime import datetime
+
+    when = None
+    for line in _log_tail(_log_path(ctx), 2000):
+        match = HUP_LINE.match(line)
+        if match:
+            when = datetime.strptime(f"{match.group(1)} {match.group(2)}", "%Y-%m-%d %H:%M:%S %z").timestamp()
+    return when
+
+
+def _retired_workers(ctx: Context) -> list[tuple[int, float]]:
+    """Workers a reload retired that still run: the oldest beyond the configured count, and any
+    started before the master's last reload (when its log says when)."""
+    g = ctx.gunicorn
+    assert g is not None
+    extra = max(0, g.live_workers - g.workers)
+    old = list(g.worker_started[:extra])
+    reload = _last_reload(ctx)
+    if reload is not None:
+        old += [w for w in g.worker_started[extra:] if w[1] < reload - 1]  # gunicorn logs whole seconds
+    return old
 
 
 @check(
@@ -375,3 +438,191 @@ def _app_gunicorn(config_path: Path | None) -> tuple[int, ...] | None:
         return apppython.find(load(config_path)).gunicorn
     except DevstackError:
         return None
+
+
+def _app_interpreter_gunicorn(ctx: Context, root: Path) -> tuple[tuple[int, ...] | None, str]:
+    """gunicorn's version in the app's interpreter: the project's venv (as `up` finds it), else the
+    running gunicorn's, else devstack's own — with which one it was."""
+    import os
+
+    from devstack.errors import DevstackError
+    from devstack.project import pythonprobe
+
+    for path, why in pythonprobe.candidates(str(root), os.environ):
+        if Path(path).is_file():
+            try:
+                return apppython.probe(path, why).gunicorn, f"{path} ({why})"
+            except DevstackError:
+                break
+    g = ctx.gunicorn
+    if g is not None and g.exe:
+        return g.version(), f"{g.exe} (the running gunicorn's)"
+    return apppython.own_gunicorn(), "devstack's own interpreter (no venv in the project)"
+
+
+def _edit(site: declared.Site, new: str) -> str:
+    return f"{site.file}:{site.line}: `{site.text}` -> `{new}`"
+
+
+def _new_worker_class(item: declared.Declared, site: declared.Site) -> str:
+    """The site's text with the gthread worker (and threads, unless set)."""
+    threads = "threads" not in item.settings
+    if site.text.startswith("worker_class"):
+        return 'worker_class = "gthread"' + ("; threads = 16" if threads else "")
+    value = item.settings.get("worker_class", "")
+    return site.text.replace(value, "gthread") + (" --threads 16" if threads else "")
+
+
+def _sync_anchor(item: declared.Declared) -> tuple[declared.Site, str] | None:
+    """Where to add the gthread worker when none is set: after `gunicorn` on the command line,
+    or next to the config file's first assignment."""
+    cmd = item.command
+    if item.kind == "config file":
+        return cmd, cmd.text + '; worker_class = "gthread"; threads = 16'
+    match = re.search(r"gunicorn(?=\s)", cmd.text)
+    if match is None:
+        return None
+    return declared.Site(cmd.file, cmd.line, "gunicorn "), "gunicorn -k gthread --threads 16 "
+
+
+@check(
+    "gunicorn.declared",
+    "The gunicorn the project declares (Procfile, systemd, compose, gunicorn.conf.py) can serve Socket.IO",
+    "error",
+    "edit the file and line the finding names as it says",
+    refs=("issue #26", "Flask-SocketIO docs: deployment"),
+)
+def declared_gunicorn(ctx: Context) -> Outcome:
+    root = ctx.t.project_dir
+    if root is None or not root.is_dir():
+        return na("no project folder (pass --project DIR)")
+    found = declared.find(root)
+    if not found:
+        return na(
+            f"{root} declares no gunicorn (Procfile web:, *.service ExecStart=, compose command:, "
+            "gunicorn.conf.py)"
+        )
+    uses, queue = declared.socketio_use(root)
+    if uses is None and ctx.handshake is not None:
+        uses = f"the app at {ctx.app_url} answers the Engine.IO handshake"
+    g = ctx.gunicorn
+    problems: list[tuple[str, str, Evidence, str]] = []  # (level, what, evidence, edit)
+    seen: set[tuple[str, str]] = set()
+    version: tuple[int, ...] | None = None
+    version_from = ""
+    shown: list[str] = []
+    for item in found:
+        cmd = item.command
+        shown.append(f"{cmd.where} ({item.kind})")
+        worker = item.worker_class
+        if worker == "eventlet" and not (g is not None and g.worker_class == "eventlet"):
+            if not version_from:
+                version, version_from = _app_interpreter_gunicorn(ctx, root)
+            site = item.sites["worker_class"]
+            level = "error" if version is not None and version >= (26,) else "warning"
+            ver = ".".join(map(str, version)) if version else ""
+            if level == "error":
+                what = (
+                    f"{site.where}: the eventlet worker, gone in gunicorn 26 — the app's interpreter has "
+                    f"gunicorn {ver}: it exits at start (class uri 'eventlet' invalid)"
+                )
+            elif version is None:
+                what = (
+                    f"{site.where}: the eventlet worker, removed in gunicorn 26 (no gunicorn in the app's "
+                    "interpreter to tell which one runs it)"
+                )
+            else:
+                what = f"{site.where}: the eventlet worker on gunicorn {ver}: deprecated, removed in 26"
+            key = ("eventlet", site.where)
+            if key not in seen:
+                seen.add(key)
+                problems.append(
+                    (
+                        level,
+                        what,
+                        Evidence("file", site.text, site.where),
+                        _edit(site, _new_worker_class(item, site)),
+                    )
+                )
+        if uses and worker == "sync" and not (g is not None and g.worker_class == "sync"):
+            explicit = item.sites.get("worker_class")
+            anchor = (explicit, _new_worker_class(item, explicit)) if explicit else _sync_anchor(item)
+            where = explicit.where if explicit else cmd.where
+            key = ("sync", where)
+            if key not in seen and anchor is not None:
+                seen.add(key)
+                problems.append(
+                    (
+                        "error",
+                        f"{where}: the sync worker ({'set' if explicit else 'the default: no -k'}) "
+                        "serves one "
+                        "request at a time: one open Socket.IO connection holds it",
+                        Evidence("file", explicit.text if explicit else cmd.text[:200], where),
+                        _edit(*anchor),
+                    )
+                )
+        count = item.workers
+        if uses and queue is None and count > 1 and not (g is not None and g.workers == count):
+            site = item.sites["workers"]
+            key = ("workers", site.where)
+            if key not in seen:
+                seen.add(key)
+                problems.append(
+                    (
+                        "error",
+                        f"{site.where}: {count} workers for Socket.IO without a message queue: a client's "
+                        "requests land on workers that do not hold its session (400 'Invalid session')",
+                        Evidence("file", site.text, site.where),
+                        _edit(site, re.sub(r"\d+$", "1", site.text)),
+                    )
+                )
+        reload = item.sites.get("reload")
+        if (
+            reload is not None
+            and item.settings.get("reload") in ("true", "True")
+            and not (g is not None and g.get("reload") == "true")
+        ):
+            from devstack.system import fsinfo as fs
+
+            fstype = fs.fstype(root)
+            engine = item.settings.get("reload_engine", "auto")
+            if fs.is_shared(fstype) and engine in ("auto", "inotify"):
+                key = ("reload", reload.where)
+                if key not in seen:
+                    seen.add(key)
+                    new = (
+                        reload.text + '; reload_engine = "poll"'
+                        if reload.text.startswith("reload")
+                        else reload.text + " --reload-engine poll"
+                    )
+                    problems.append(
+                        (
+                            "error",
+                            f"{reload.where}: --reload on {fstype} ({root}): inotify sees no edits "
+                            "made on the "
+                            "host, so the app never reloads",
+                            Evidence("file", reload.text, reload.where),
+                            _edit(reload, new),
+                        )
+                    )
+    if not problems:
+        running = (
+            f"; the running gunicorn (pid {g.pid}) is judged by the checks above" if g is not None else ""
+        )
+        return ok(f"read {', '.join(shown)}: nothing Socket.IO cannot run on{running}")
+    evidence = [p[2] for p in problems]
+    if uses:
+        evidence.append(Evidence("file", "the app uses Socket.IO", uses))
+    if version_from:
+        evidence.append(
+            Evidence(
+                "output", f"gunicorn {'.'.join(map(str, version or ())) or 'not installed'} in {version_from}"
+            )
+        )
+    level = "error" if any(p[0] == "error" for p in problems) else "warning"
+    edits = "; ".join(p[3] for p in problems)
+    fix = (
+        f"{edits} (the gthread worker needs simple-websocket and SocketIO(async_mode='threading'); "
+        "several workers need a message queue and sticky sessions, which gunicorn cannot route)"
+    )
+    return Outcome(level, "; ".join(p[1] for p in problems), evidence, fix)

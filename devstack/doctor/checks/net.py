@@ -72,7 +72,71 @@ def public_url(ctx: Context) -> Outcome:
             ev,
             "remove the second `proxy_set_header` of the same header (nginx.duplicate-header's fix)",
         )
-    return ok(f"GET / -> HTTP {resp.status} in {resp.elapsed * 1000:.0f} ms")
+    unverified = (
+        " (over TLS without verification: net.tls-trust)"
+        if ctx.insecure and not ctx.t.insecure and url.startswith("https")
+        else ""
+    )
+    return ok(f"GET / -> HTTP {resp.status} in {resp.elapsed * 1000:.0f} ms{unverified}")
+
+
+@check(
+    "net.tls-trust",
+    "The https certificate is one this system trusts",
+    "error",
+    "`devstack doctor --insecure` for this run, or `--cacert FILE` with the local CA that signed "
+    "it (`mkcert -CAROOT` shows where mkcert keeps rootCA.pem); for the browser, trust that CA "
+    "(`mkcert -install`)",
+    refs=("issue #26",),
+)
+def tls_trust(ctx: Context) -> Outcome:
+    if not ctx.t.public_url.startswith("https://"):
+        return na("the public URL is not https")
+    if ctx.t.managed and not ctx.t.running:
+        return na("the stack is not running (`devstack up`)")
+    if ctx.t.insecure:
+        return na("--insecure: the certificate is not judged (every probe ran without verification)")
+    cert = ctx.certificate
+    if cert is None:
+        return na(f"nothing answers TLS at {ctx.t.public_url}: net.public-url says why")
+    what = [
+        f"subject {cert.subject or '?'}",
+        f"issuer {cert.issuer or '?'}",
+        f"expires {cert.not_after or '?'}",
+    ]
+    ev = [Evidence("probe", "; ".join(what), ctx.t.public_url)]
+    trusted = "the system's CAs" + (f" and --cacert {ctx.t.cacert}" if ctx.t.cacert else "")
+    if cert.verified:
+        return ok(f"verified against {trusted}: {cert.subject}, expires {cert.not_after}", *ev)
+    ev.append(Evidence("probe", f"verification failed: {cert.reason} (OpenSSL code {cert.code})"))
+    if cert.self_signed:
+        kind = "self-signed"
+        fix = (
+            "`devstack doctor --insecure` for this run (a self-signed certificate has no CA to trust; "
+            "the browser needs its own exception), or make the certificate with a local CA "
+            "(`mkcert 127.0.0.1 localhost`) and pass `--cacert` with that CA"
+        )
+    elif cert.code in (20, 21, 19):
+        kind = f"signed by an issuer this system does not trust ({cert.issuer or 'unknown'})"
+        fix = (
+            "`devstack doctor --cacert FILE` with that issuer's CA certificate (mkcert's: "
+            "`$(mkcert -CAROOT)/rootCA.pem`), or --insecure for this run; for the browser, trust "
+            "that CA (`mkcert -install`)"
+        )
+    else:
+        kind = f"refused: {cert.reason}"
+        fix = (
+            "a certificate for the URL's host that has not expired (mkcert 127.0.0.1 localhost), "
+            "or --insecure for this run"
+        )
+    return Outcome(
+        "error",
+        f"the certificate at {ctx.t.public_url} is {kind} (subject {cert.subject or '?'}, expires "
+        f"{cert.not_after or '?'}): browsers warn and this system refuses it — every other probe "
+        "ran over TLS without verification",
+        ev,
+        fix,
+    )
 
 
 @check(

@@ -20,7 +20,7 @@ def _proxy_loc(ctx: Context) -> Outcome | nginxconf.Directive:
         return skip
     loc = ctx.sio_location
     if loc is None or loc.effective("proxy_pass") is None:
-        return na("no nginx location proxies /socket.io/ to the app")
+        return na(f"no nginx location proxies {ctx.sio_path} to the app (socketio.route says where it goes)")
     return loc
 
 
@@ -30,6 +30,90 @@ def _headers(loc: nginxconf.Directive) -> dict[str, nginxconf.Directive]:
 
 def _uses_socketio(ctx: Context) -> bool:
     return ctx.handshake is not None or (ctx.ws_app is not None and ctx.ws_app.status != 404)
+
+
+MAP_FIX = "`map $http_upgrade $connection_upgrade { default upgrade; '' close; }` in http {}"
+
+
+def _route_fix(ctx: Context, path: str, taken_by: nginxconf.Directive | None) -> str:
+    upstream = ctx.app_url or "http://<gunicorn's address>"  # http://unix:/x.sock: as nginx spells it
+    block = (
+        f"location ^~ {path} {{ proxy_pass {upstream}; proxy_http_version 1.1; "
+        "proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade; "
+        "proxy_set_header Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; "
+        "proxy_buffering off; proxy_read_timeout 300s; }"
+    )
+    if (
+        taken_by is not None
+        and nginxconf.location_prefix(taken_by) == path
+        and not nginxconf.is_regex(taken_by)
+    ):
+        return (
+            f"replace the location at {taken_by.where} with `{block}` (same prefix: a second one is "
+            f"a duplicate nginx refuses), and {MAP_FIX}"
+        )
+    return (
+        f"add `{block}` to the server (^~ and the longer prefix make it win over "
+        f"{'`location ' + ' '.join(taken_by.args) + '`' if taken_by is not None else 'the server'} "
+        f"and any regex location), and {MAP_FIX}"
+    )
+
+
+@check(
+    "socketio.route",
+    "nginx passes the Socket.IO path to the app",
+    "error",
+    "a `location ^~ /socket.io/` proxied to the app with the upgrade headers (the finding spells it out)",
+    refs=("nginx docs: location matching", "Flask-SocketIO docs: nginx"),
+)
+def route(ctx: Context) -> Outcome:
+    skip = needs_nginx(ctx)
+    if skip is not None:
+        return skip
+    assert ctx.server is not None
+    path = ctx.sio_path
+    found = nginxconf.route(ctx.server, path)
+    loc = found.location
+    where = f"`location {' '.join(loc.args)}` ({loc.where})" if loc is not None else "no location"
+    if found.proxy is not None:
+        target = nginxconf.passes(found.proxy)
+        via = f" via {found.proxy.name} {' '.join(found.proxy.args)}" if found.proxy is not loc else ""
+        shown = target.text() if target is not None else "proxy_pass"
+        return ok(f"{path} -> {where}{via}: {shown}", config(found.proxy))
+    client = (
+        any("socket.io" in url.lower() for url in ctx.page_assets()) if needs_public(ctx) is None else False
+    )
+    if not (_uses_socketio(ctx) or client):
+        return na(
+            f"{path} is not passed to an app, and nothing here uses Socket.IO (no handshake, no client)"
+        )
+    ev = [config(loc)] if loc is not None else []
+    if found.because is not None:
+        ev.append(config(found.because))
+    if needs_public(ctx) is None:
+        resp = ctx.polling_open(ctx.t.public_url, None)
+        if resp is not None:
+            kind = (resp.header("content-type") or "no Content-Type").split(";")[0]
+            head = resp.body[:60].decode("utf-8", "replace").replace("\n", " ").strip()
+            ev.append(
+                Evidence(
+                    "probe",
+                    f"Engine.IO polling handshake -> HTTP {resp.status} {kind}: {head!r}"
+                    + ("" if resp.body[:1] == b"0" else " (no open packet)"),
+                    ctx.t.public_url.rstrip("/") + path,
+                )
+            )
+        pub = ctx.ws_public
+        ev.append(
+            Evidence("probe", f"websocket via nginx: {pub.detail} (HTTP {pub.status})", ctx.t.public_url)
+        )
+    return Outcome(
+        "error",
+        f"{path} never reaches the app: nginx picks {where}, where {found.what} — the Socket.IO client "
+        "gets no handshake, by websocket or by polling",
+        ev,
+        _route_fix(ctx, path, loc),
+    )
 
 
 @check(
@@ -156,6 +240,13 @@ def host_port(ctx: Context) -> Outcome:
             "`proxy_set_header X-Forwarded-Proto $scheme;` (gunicorn trusts it from 127.0.0.1 "
             "by default: --forwarded-allow-ips)",
         )
+    # Behind TLS the scheme must reach the app too, or the next run finds the same check failing.
+    fix = (
+        "`proxy_set_header Host $http_host;` and `proxy_set_header X-Forwarded-Proto $scheme;` "
+        "(not $host, which drops the port; the browser's Origin is https://)"
+        if ctx.t.public_url.startswith("https") and "x-forwarded-proto" not in headers
+        else ""
+    )
     if active_bad or (config_bad and host is not None and value == "$host"):
         return Outcome(
             "error",
@@ -163,6 +254,7 @@ def host_port(ctx: Context) -> Outcome:
             "Origin (with the public port) to it and answers 400 'not an accepted "
             "origin'",
             ev,
+            fix,
         )
     if config_bad:
         return Outcome(
@@ -170,6 +262,7 @@ def host_port(ctx: Context) -> Outcome:
             f"upstream Host is {value}: the app never sees the public port "
             "(Socket.IO origin check, redirects)",
             ev,
+            fix,
         )
     return ok(f"Host {value}: the public host:port reaches the app", *ev)
 

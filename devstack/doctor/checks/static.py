@@ -236,13 +236,24 @@ def served_by_app(ctx: Context) -> Outcome:
             header("Cache-Control", resp.header("cache-control")),
         ]
         loc = ctx.static_location
+        fix = ""
         if loc is not None:
             ev.append(config(loc))
+            proxy = loc.child("proxy_pass")
+            same = nginxconf.location_prefix(loc).rstrip("/") == ctx.t.static_prefix.rstrip("/")
+            if proxy is not None and same and not nginxconf.is_regex(loc):
+                # Adding a second `location /static/` would be a duplicate nginx refuses to start with.
+                folder = f"{ctx.t.static_dir}/" if ctx.t.static_dir else "<static dir>/"
+                fix = (
+                    f"in `location {' '.join(loc.args)}` ({loc.where}) replace `{proxy.text()}` with "
+                    f"`alias {folder};` (both ending in /; its proxy_set_header lines go too)"
+                )
         return Outcome(
             "warning",
             f"{ctx.static_uri} is answered by the app server (Werkzeug ETag "
             f"{etag}): nginx's static location does not match it",
             ev,
+            fix,
         )
     return ok(f"served by nginx ({'ETag ' + str(etag) if etag else 'no Werkzeug ETag'})")
 

@@ -3,6 +3,7 @@ nginx.conf (or gunicorn flags) — so a test can prove that the fix makes its ch
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,8 @@ def fix_host(conf: nginxconf.NginxConf, server: Directive, e: Edit, fix: str) ->
     level = _header_level(loc)
     if "X-Forwarded-Proto" in fix:
         e.into(level, "proxy_set_header X-Forwarded-Proto $scheme;")
-        return
+        if "Host $http_host" not in fix:
+            return
     host = next((d for d in level.effective_all("proxy_set_header") if d.args[0].lower() == "host"), None)
     if host is not None and _in_main(host, conf.main_file):
         e.replaces[host.line] = "proxy_set_header Host $http_host;"
@@ -120,8 +122,50 @@ def fix_static_headers(conf: nginxconf.NginxConf, server: Directive, e: Edit, st
     e.into(loc, DEV_STATIC)
 
 
-def fix_served_by_app(conf: nginxconf.NginxConf, server: Directive, e: Edit, static: Path) -> None:
+def fix_served_by_app(conf: nginxconf.NginxConf, server: Directive, e: Edit, static: Path, fix: str) -> None:
+    loc = nginxconf.location_for(server, "/static/css/app.css")
+    if "replace" in fix and loc is not None and loc.child("proxy_pass") is not None:
+        # the static location exists and proxies: its proxy_pass becomes the alias
+        proxy = loc.child("proxy_pass")
+        assert proxy is not None
+        e.replaces[proxy.line] = f"alias {static}/;"
+        for header in loc.children("proxy_set_header"):
+            e.deletes.add(header.line)
+        return
     e.into(server, f"location /static/ {{ alias {static}/; }}")
+
+
+def fix_explicit_cache(conf: nginxconf.NginxConf, server: Directive, e: Edit, static_uri: str) -> None:
+    """expires off; and the development headers, the long Cache-Control gone."""
+    loc = nginxconf.location_for(server, static_uri) or server
+    for d in loc.children("expires"):
+        e.replaces[d.line] = "expires off;"
+    for d in loc.children("add_header"):
+        if d.args and d.args[0].lower() == "cache-control":
+            e.deletes.add(d.line)
+
+
+def fix_route(conf: nginxconf.NginxConf, server: Directive, e: Edit, fix: str) -> None:
+    """The location the fix text spells out, added to the server; the map in http {}."""
+    block = next(part for part in fix.split("`") if part.startswith("location "))
+    e.into(server, block)
+    if not conf.all("map"):
+        http = conf.http()
+        assert http is not None
+        e.into(http, MAP)
+
+
+def fix_declared(folder: Path, fix: str) -> None:
+    """Each FILE:LINE: `OLD` -> `NEW` the fix names, done in the project's file."""
+    edits = re.findall(r"([\w./-]+):(\d+): `([^`]*)` -> `([^`]*)`", fix)
+    assert edits, fix
+    for name, line, old, new in edits:
+        path = folder / name
+        lines = path.read_text(encoding="utf-8").splitlines()
+        number = int(line) - 1
+        assert old in lines[number], (path, lines[number], old)
+        lines[number] = lines[number].replace(old, new, 1)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def fix_workers(e: Edit) -> None:
@@ -144,7 +188,11 @@ FIXERS: dict[str, Fixer] = {
     "socketio.upgrade": lambda c, s, e, f: fix_upgrade(c, s, e),
     "socketio.host-port": lambda c, s, e, f: fix_host(c, s, e, f["fix"]),
     "socketio.buffering": lambda c, s, e, f: fix_buffering(c, s, e),
-    "static.served-by-app": lambda c, s, e, f: fix_served_by_app(c, s, e, f["static"]),
+    "static.served-by-app": lambda c, s, e, f: fix_served_by_app(c, s, e, f["static"], f["fix"]),
+    "static.explicit-cache": lambda c, s, e, f: fix_explicit_cache(c, s, e, f["static_uri"]),
+    "socketio.route": lambda c, s, e, f: fix_route(c, s, e, f["fix"]),
+    "net.tls-trust": lambda c, s, e, f: None,  # a doctor option (--cacert / --insecure): the test adds it
+    "gunicorn.declared": lambda c, s, e, f: fix_declared(f["project"], f["fix"]),
     "static.heuristic-cache": lambda c, s, e, f: fix_static_headers(c, s, e, f["static_uri"]),
     "static.weak-validator": lambda c, s, e, f: None,  # the same lines as heuristic-cache's
     "gunicorn.workers": lambda c, s, e, f: fix_workers(e),
@@ -161,13 +209,20 @@ def apply(
     assert server is not None
     text = conf_path.read_text(encoding="utf-8")
     edit = Edit(text.splitlines(), list(gunicorn))
-    if "static.weak-validator" in found and not {"static.heuristic-cache", "static.served-by-app"} & set(
-        found
-    ):
+    if "static.weak-validator" in found and not {
+        "static.heuristic-cache",
+        "static.served-by-app",
+        "static.explicit-cache",
+    } & set(found):
         fix_static_headers(conf, server, edit, found["static.weak-validator"]["static_uri"])
     for check_id, fixer in FIXERS.items():
         if check_id in found:
             fixer(conf, server, edit, found[check_id])
+    replaced = "replace" in found.get("static.served-by-app", {}).get("fix", "")
+    headers = {"static.explicit-cache", "static.weak-validator", "static.heuristic-cache"} & set(found)
+    if ("static.explicit-cache" in found and "static.served-by-app" not in found) or (replaced and headers):
+        # the static location that stays (or the one whose proxy_pass became an alias)
+        fix_static_headers(conf, server, edit, "/static/css/app.css")
     if "static.served-by-app" in found and "static.weak-validator" in found:
         # the new static location gets the development headers the validator's fix asks for
         edit.inserts = {

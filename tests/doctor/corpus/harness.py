@@ -52,6 +52,8 @@ class Site:
     conf: Path
     url: str
     values: dict[str, str] = field(default_factory=dict)
+    ca: Path | None = None  # the local CA that signed the certificate (tls = "local-ca")
+    doctor_args: list[str] = field(default_factory=list)  # what a fix added (--cacert, --insecure)
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
@@ -66,6 +68,71 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
         timeout=60,
     )
     return cert, key
+
+
+def _local_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A local CA (as mkcert makes one) and a certificate for 127.0.0.1 it signed."""
+    ca_key, ca = folder / "ca-key.pem", folder / "ca.pem"
+    key, csr, cert = folder / "key.pem", folder / "req.csr", folder / "cert.pem"
+    ext = folder / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n", encoding="utf-8")
+    for argv in (
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/O=local dev CA/CN=local dev CA",
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca),
+        ],
+        [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+        ],
+        [
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            str(ext),
+            "-out",
+            str(cert),
+        ],
+    ):
+        subprocess.run(["openssl", *argv], check=True, capture_output=True, timeout=60)
+    return cert, key, ca
+
+
+# The built index.html of a single-page front end whose bundle opens Socket.IO (spa_index = true).
+SPA_INDEX = """<!doctype html>
+<html><head><link rel="stylesheet" href="/static/css/app.css"></head>
+<body><div id="app"></div>
+<script src="/static/js/socket.io.min.js"></script><script src="/static/js/app.js"></script>
+</body></html>
+"""
 
 
 def render(case: Case, base: Path) -> Site:
@@ -89,9 +156,20 @@ def render(case: Case, base: Path) -> Site:
         "@LOGS@": str(logs),
     }
     (base / "run").mkdir()
-    if "@CERT@" in case.conf:
+    ca = None
+    if case.meta.get("tls") == "local-ca":
+        cert, key, ca = _local_ca(base)
+        values["@CERT@"], values["@KEY@"] = str(cert), str(key)
+    elif "@CERT@" in case.conf:
         cert, key = _self_signed(base)
         values["@CERT@"], values["@KEY@"] = str(cert), str(key)
+    if case.meta.get("spa_index"):
+        (root / "index.html").write_text(SPA_INDEX, encoding="utf-8")
+    for name, content in case.meta.get("files", {}).items():
+        # The project's own files (Procfile, a systemd unit, docker-compose.yml, gunicorn.conf.py)
+        for placeholder, value in values.items():
+            content = content.replace(placeholder, value)
+        (app / name).write_text(content, encoding="utf-8")
     text = case.conf
     main = "\n".join(case.meta.get("main", []))
     for placeholder, value in values.items():
@@ -112,8 +190,8 @@ def render(case: Case, base: Path) -> Site:
         encoding="utf-8",
     )
     (base / "tmp").mkdir()
-    scheme = "https" if case.meta.get("https") else "http"
-    return Site(base, app, app / "static", root, conf, f"{scheme}://127.0.0.1:{listen}", values)
+    scheme = "https" if case.meta.get("https") or case.meta.get("tls") else "http"
+    return Site(base, app, app / "static", root, conf, f"{scheme}://127.0.0.1:{listen}", values, ca)
 
 
 @contextmanager
@@ -193,8 +271,10 @@ def _wait_file(path: Path, timeout: float = 30) -> bool:
 def run_doctor(site: Site, case: Case) -> dict[str, Any]:
     args = ["--url", site.url, "--nginx-conf", str(site.conf), "--static-dir", str(site.static)]
     if case.meta.get("https"):
-        args.append("--insecure")
-    _, report = doctor(*args)
+        args.append("--insecure")  # (tls = "...": the certificate's trust is what the case is about)
+    if case.meta.get("files"):
+        args += ["--project", str(site.app)]
+    _, report = doctor(*args, *site.doctor_args)
     return report
 
 
