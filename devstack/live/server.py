@@ -141,7 +141,7 @@ class LiveServer:
     def _serve(self, conn: socket.socket) -> None:
         try:
             conn.settimeout(10.0)
-            head, rest = _read_head(conn)
+            head, raw = _read_head(conn)
             if head is None:
                 return
             method, target, headers = head
@@ -153,7 +153,7 @@ class LiveServer:
                 body = self._script if method == "GET" else b""
                 _respond(conn, 200, body, "application/javascript; charset=utf-8", len(self._script))
             elif path == "/__devstack/ws" and headers.get("upgrade", "").lower() == "websocket":
-                self._websocket(conn, headers, rest)
+                self._websocket(conn, headers, raw)
             elif internal and method == "GET":
                 answers = self.hub.probe_sheets()
                 payload = json.dumps({"tabs": len(self.hub.tabs), "answers": answers}).encode()
@@ -168,19 +168,12 @@ class LiveServer:
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def _websocket(self, conn: socket.socket, headers: dict[str, str], rest: bytes) -> None:
-        key = headers.get("sec-websocket-key", "")
-        if not same_origin(headers) or not key:
-            _respond(conn, 403, b"live reload answers only pages of its own origin on this machine\n")
+    def _websocket(self, conn: socket.socket, headers: dict[str, str], raw: bytes) -> None:
+        if not same_origin(headers):
+            ws.refuse(conn, raw, 403, b"live reload answers only pages of its own origin on this machine\n")
             return
-        conn.sendall(
-            (
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Accept: {ws.accept_key(key)}\r\n\r\n"
-            ).encode()
-        )
+        link = ws.Connection.accept(conn, raw)  # wsproto checks the handshake itself
         conn.settimeout(None)  # a tab stays open for hours
-        link = ws.Connection(conn, rest)
         tab: Tab | None = None
 
         def send(message: dict[str, Any]) -> None:
@@ -215,14 +208,14 @@ class LiveServer:
 
 
 def _read_head(conn: socket.socket) -> tuple[tuple[str, str, dict[str, str]] | None, bytes]:
+    """The request line and headers, and every byte read (the head and what followed it)."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
         if not chunk or len(data) > MAX_HEAD:
             return None, b""
         data += chunk
-    raw, _, rest = data.partition(b"\r\n\r\n")
-    lines = raw.decode("latin-1").split("\r\n")
+    lines = data.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
     try:
         method, target, _ = lines[0].split(" ", 2)
     except ValueError:
@@ -231,7 +224,7 @@ def _read_head(conn: socket.socket) -> tuple[tuple[str, str, dict[str, str]] | N
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    return (method, target, headers), rest
+    return (method, target, headers), data
 
 
 def _respond(
