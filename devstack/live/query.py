@@ -34,3 +34,33 @@ def tabs_report(state_dir: Path, timeout: float = 4.0) -> dict[str, Any] | None:
     except ValueError:
         return None
     return report if isinstance(report, dict) else None
+
+
+def post(
+    state_dir: Path, action: str, body: dict[str, Any], timeout: float = 10.0
+) -> tuple[int, dict[str, Any]]:
+    """One dashboard action (restart, doctor, clear-stale) from the CLI, over the unix socket
+    (never through nginx, so no token is needed: the socket is this user's alone, mode 0600).
+    (0, {}) when no live server answers."""
+    payload = json.dumps(body).encode()
+    request = (
+        f"POST /__devstack/internal/{action} HTTP/1.1\r\nHost: devstack\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(paths.stream_socket(state_dir)))
+            sock.sendall(request)
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    except OSError:
+        return 0, {}
+    head, _, rest = data.partition(b"\r\n\r\n")
+    try:
+        status = int(head.split(b" ", 2)[1])
+        answer = json.loads(rest)
+    except (IndexError, ValueError):
+        return 0, {}
+    return status, answer if isinstance(answer, dict) else {}
