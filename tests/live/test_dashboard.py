@@ -1,0 +1,171 @@
+"""The dashboard at /__devstack/ in real Chromium against a real stack: it lists the processes,
+restarts one, shows a static edit with its tab's proof and a broken edit's failure, runs doctor;
+the CLI's actions do the same; forged requests restart nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devstack.stack import probes
+from tests.support.browser import BROWSER_MARKS, CHROMIUM, FLAGS
+from tests.support.stack import Project, wait_for
+
+pytestmark = BROWSER_MARKS
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_dashboard(browser: Any, project: Project) -> Any:
+    page = browser.new_page()
+    page.goto(project.url + "/__devstack/")
+    page.wait_for_function("() => window.__devstackDash && window.__devstackDash.connected")
+    return page
+
+
+def pid_of(page: Any, name: str) -> str:
+    return str(page.locator(f'#procs tr[data-name="{name}"] td.pid').inner_text())
+
+
+def post(url: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, str]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **headers}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_the_page_lists_the_processes_and_restarts_one(stack: Project, browser: Any) -> None:
+    up = stack.cli("status")
+    assert f"dashboard: {stack.url}/__devstack/" in up.stdout
+    page = open_dashboard(browser, stack)
+    page.wait_for_selector('#procs tr[data-name="gunicorn"] td.pid')
+    recorded = stack.state()["processes"]
+    for name in ("gunicorn", "nginx"):
+        assert pid_of(page, name) == str(recorded[name]["pid"])
+    assert page.locator("#status").inner_text() == "ready"
+    # The dashboard is devstack's page, not the app's: the live-reload script is not in it.
+    answer = probes.http_get(stack.url + "/__devstack/")
+    assert b"live.js" not in answer.body
+    assert "frame-ancestors 'none'" in (answer.header("content-security-policy") or "")
+    old = pid_of(page, "nginx")
+    page.click('#procs tr[data-name="nginx"] button.restart')
+    assert wait_for(lambda: pid_of(page, "nginx") not in (old, "-"), 10), "nginx's PID did not change"
+    assert wait_for(lambda: stack.state()["processes"]["nginx"]["pid"] != int(old), 5)
+    # The merged log (following: its newest rows are on screen) says why.
+    page.wait_for_function(
+        "(t) => document.querySelector('#log-rows').textContent.includes(t)",
+        arg="restarting (asked from the dashboard",
+    )
+    assert "restarting (asked from the dashboard" in (stack.state_dir / "logs" / "nginx.log").read_text()
+    # Doctor, on demand: its summary and findings arrive over the same WebSocket.
+    page.click("#doctor-run")
+    page.wait_for_function(
+        "() => / errors, \\d+ warnings, \\d+ ok/.test(document.querySelector('#doctor-state').textContent)"
+    )
+
+
+def test_a_static_edit_shows_in_the_feed_with_its_tab_proof(stack: Project, browser: Any) -> None:
+    app_tab = browser.new_page()
+    app_tab.goto(stack.url + "/")
+    app_tab.wait_for_function("() => window.__devstackTab > 0")
+    page = open_dashboard(browser, stack)
+    page.wait_for_function("() => document.querySelector('#tabs tbody').textContent.includes('/')")
+    css = stack.root / "static" / "css" / "app.css"
+    css.write_text(css.read_text() + "\nh1 { letter-spacing: 1px; }\n")
+    row = page.locator('#feed li[data-verdict="fresh"]', has_text="css/app.css").first
+    row.wait_for(timeout=15000)
+    text = row.inner_text()
+    assert "applied in 1 tab" in text and "✓" in text, text
+    sha = probes.sha256_file(css)[:12]
+    assert sha in text  # the hash the tab applied is the disk's
+    page.wait_for_function(f"() => document.querySelector('#tabs tbody').textContent.includes('{sha}')")
+
+
+def test_a_broken_edit_shows_the_failure_until_a_fix_serves(stack: Project, browser: Any) -> None:
+    page = open_dashboard(browser, stack)
+    app = stack.root / "app.py"
+    good = app.read_text()
+    app.write_text(good + "\nimport no_such_module_devstack\n")
+    page.wait_for_selector("#app-error:not([hidden])", timeout=20000)
+    assert "no_such_module_devstack" in page.locator("#app-error").inner_text()
+    assert page.locator("#reloads li.error").count() >= 1
+    state_cell = '#procs tr[data-name="gunicorn"] td:nth-child(2)'
+    page.wait_for_function(
+        "(cell) => document.querySelector(cell).textContent.startsWith('backoff')", arg=state_cell
+    )
+    app.write_text(good)
+    page.wait_for_selector("#app-error[hidden]", state="attached", timeout=20000)
+
+
+def test_forged_requests_restart_nothing(stack: Project, browser: Any) -> None:
+    before = stack.state()["processes"]["nginx"]["pid"]
+    api = stack.url + "/__devstack/api/restart"
+    html = probes.http_get(stack.url + "/__devstack/").body.decode()
+    match = re.search(r'name="devstack-token" content="([^"]+)"', html)
+    assert match is not None
+    token = match.group(1)
+    # Another site's page: its Origin is not the stack's, even with the token.
+    status, body = post(api, {"Origin": "http://evil.example", "X-Devstack-Token": token}, {"name": "nginx"})
+    assert status == 403 and "origin" in body
+    # The stack's own origin without the token (a page that never saw the dashboard).
+    status, body = post(api, {"Origin": stack.url}, {"name": "nginx"})
+    assert status == 403 and "token" in body
+    status, _ = post(api, {"Origin": stack.url, "X-Devstack-Token": token + "x"}, {"name": "nginx"})
+    assert status == 403
+    # A cross-origin page in Chromium (localhost is another origin than 127.0.0.1) posting blind.
+    evil = browser.new_page()
+    evil.goto(f"http://localhost:{stack.public_port}/")
+    evil.evaluate(
+        """(url) => fetch(url, {method: 'POST', mode: 'no-cors', credentials: 'include',
+             headers: {'Content-Type': 'text/plain'}, body: '{"name":"nginx"}'}).catch(() => null)""",
+        api.replace("localhost", "127.0.0.1"),
+    )
+    # The internal route (the CLI's) is not reachable through nginx.
+    status, _ = post(stack.url + "/__devstack/internal/restart", {"Origin": stack.url}, {"name": "nginx"})
+    assert status == 404
+    # A WebSocket from another origin is refused before any upgrade.
+    sock, ws_status, _ = probes.WebSocket.connect(
+        "127.0.0.1", stack.public_port, "/__devstack/ws", headers={"Origin": "http://evil.example"}
+    )
+    assert sock is None and ws_status == 403
+    assert stack.state()["processes"]["nginx"]["pid"] == before
+    notes = stack.state_dir / "logs" / "nginx.log"  # devstack's lines about nginx, if any
+    assert not notes.exists() or "asked from the dashboard" not in notes.read_text()
+    # The real one, with both: accepted (the refusals above were not a broken route).
+    status, _ = post(api, {"Origin": stack.url, "X-Devstack-Token": token}, {"name": "nginx"})
+    assert status == 202
+    assert wait_for(lambda: stack.state()["processes"]["nginx"]["pid"] != before, 10)
+
+
+def test_the_cli_restarts_and_clears_like_the_page(stack: Project) -> None:
+    before = stack.state()["processes"]["gunicorn"]["pid"]
+    result = stack.cli("restart", "gunicorn")
+    assert result.returncode == 0, result.stderr
+    assert wait_for(lambda: stack.state()["processes"]["gunicorn"]["pid"] != before, 15)
+    wrong = stack.cli("restart", "nope")
+    assert wrong.returncode == 2 and "no process named 'nope'" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
+    cleared = stack.cli("clear-stale")
+    assert cleared.returncode == 0 and "cleared 0 STALE rows" in cleared.stdout
+    opened = stack.cli("open", "--no-browser")
+    assert opened.stdout.strip() == f"dashboard: {stack.url}/__devstack/"
