@@ -63,6 +63,7 @@ def test_the_page_lists_the_processes_and_restarts_one(stack: Project, browser: 
     for name in ("gunicorn", "nginx"):
         assert pid_of(page, name) == str(recorded[name]["pid"])
     assert page.locator("#status").inner_text() == "ready"
+    assert page.locator("#sum-procs").inner_text() == "all 2 processes up"
     # The dashboard is devstack's page, not the app's: the live-reload script is not in it.
     answer = probes.http_get(stack.url + "/__devstack/")
     assert b"live.js" not in answer.body
@@ -80,8 +81,11 @@ def test_the_page_lists_the_processes_and_restarts_one(stack: Project, browser: 
     # Doctor, on demand: its summary and findings arrive over the same WebSocket.
     page.click("#doctor-run")
     page.wait_for_function(
-        "() => / errors, \\d+ warnings, \\d+ ok/.test(document.querySelector('#doctor-state').textContent)"
+        "(re) => new RegExp(re).test(document.getElementById('doctor-state').textContent)",
+        arg=r"\d+ errors?, \d+ warnings?, \d+ ok",
     )
+    assert page.locator("#sum-doctor").inner_text().startswith("doctor: ")
+    assert "running" not in page.locator("#sum-doctor").inner_text()
 
 
 def test_a_static_edit_shows_in_the_feed_with_its_tab_proof(stack: Project, browser: Any) -> None:
@@ -96,6 +100,7 @@ def test_a_static_edit_shows_in_the_feed_with_its_tab_proof(stack: Project, brow
     row.wait_for(timeout=15000)
     text = row.inner_text()
     assert "applied in 1 tab" in text and "✓" in text, text
+    assert page.locator("#sum-edit").inner_text() == "last edit css/app.css: served fresh"
     sha = probes.sha256_file(css)[:12]
     assert sha in text  # the hash the tab applied is the disk's
     page.wait_for_function(f"() => document.querySelector('#tabs tbody').textContent.includes('{sha}')")

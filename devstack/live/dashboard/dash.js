@@ -37,6 +37,12 @@
     secs < 3600 ? (secs / 60).toFixed(0) + " min" : (secs / 3600).toFixed(1) + " h";
   const mib = (bytes) => bytes == null ? "-" : (bytes / 1048576).toFixed(1) + " MiB";
   const clock = (t) => new Date(t * 1000).toLocaleTimeString();
+  const plural = (n, word) => n + " " + word + (n === 1 ? "" : "s");
+  function badge(id, text, ok) {
+    const node = $(id);
+    node.textContent = text;
+    node.className = "badge " + (ok === null ? "" : ok ? "ok" : "bad");
+  }
 
   // -- stack and processes ---------------------------------------------------------------------
   function renderStack(stack) {
@@ -77,6 +83,10 @@
     const focused = document.activeElement && document.activeElement.closest("tr[data-name]");
     const name = focused && focused.dataset.name;
     body.replaceChildren(...rows);
+    const up = procs.filter((p) => p.state === "running").length;
+    const looping = procs.filter((p) => p.crash_loop).map((p) => p.name);
+    badge("sum-procs", up === procs.length ? "all " + procs.length + " processes up" :
+      up + "/" + procs.length + " processes up" + (looping.length ? " · crash loop: " + looping.join(", ") : ""), up === procs.length);
     if (name) { const again = body.querySelector('tr[data-name="' + CSS.escape(name) + '"] button'); if (again) again.focus(); }
     for (const p of procs) addSource(p.name);
   }
@@ -84,7 +94,10 @@
   // -- feed, reloads, tabs ---------------------------------------------------------------------
   function renderFeed() {
     const list = $("feed"), reloads = $("reloads");
-    const rows = state.feed.filter((r) => r.verdict !== "reload");
+    const rows = state.feed.filter((r) => r.verdict === "fresh" || r.verdict === "stale" || r.verdict === "note");
+    const edits = rows.filter((r) => r.verdict !== "note");
+    const last = edits[edits.length - 1];
+    if (last) badge("sum-edit", "last edit " + (last.file || "") + ": " + (last.verdict === "fresh" ? "served fresh" : "STALE"), last.verdict === "fresh");
     // Open STALE rows first (they stay until resolved), then the newest edits.
     const open = rows.filter((r) => r.open && !state.resolved.has(r.id));
     const rest = rows.filter((r) => !(r.open && !state.resolved.has(r.id))).slice(-60).reverse();
@@ -93,7 +106,7 @@
     const count = $("stale-count");
     count.hidden = open.length === 0;
     count.textContent = open.length + " STALE";
-    const rel = state.feed.filter((r) => r.verdict === "reload" || (r.verdict === "error" && r.file === "app")).slice(-30).reverse();
+    const rel = state.feed.filter((r) => r.verdict === "reload" || r.verdict === "error").slice(-30).reverse();
     reloads.replaceChildren(...(rel.length ? rel.map((r) => {
       const li = el("li", r.verdict);
       li.append(el("span", "muted", clock(r.at) + " "), el("strong", r.verdict, r.ms != null ? r.ms + " ms " : r.verdict + " "), el("span", "line", r.line));
@@ -133,11 +146,12 @@
     const box = $("doctor"), label = $("doctor-state");
     $("doctor-run").disabled = d.state === "running";
     if (d.state === "never") { label.textContent = "not run yet"; box.replaceChildren(); return; }
-    if (d.state === "running") { label.textContent = "running…"; return; }
-    if (d.state === "failed") { label.textContent = d.error; box.replaceChildren(); return; }
+    if (d.state === "running") { label.textContent = "running…"; badge("sum-doctor", "doctor: running…", null); return; }
+    if (d.state === "failed") { label.textContent = d.error; box.replaceChildren(); badge("sum-doctor", "doctor: failed", false); return; }
     const report = d.report || {};
     const s = report.summary || {};
-    label.textContent = "at " + clock(d.started) + " (" + d.took + " s): " + (s.error || 0) + " errors, " + (s.warning || 0) + " warnings, " + (s.ok || 0) + " ok";
+    label.textContent = "at " + clock(d.started) + " (" + d.took + " s): " + plural(s.error || 0, "error") + ", " + plural(s.warning || 0, "warning") + ", " + (s.ok || 0) + " ok";
+    badge("sum-doctor", "doctor: " + (s.error ? plural(s.error, "error") : s.warning ? plural(s.warning, "warning") : "all clear"), !s.error && !s.warning);
     const findings = (report.checks || []).filter((c) => c.status === "error" || c.status === "warning" || c.status === "info");
     box.replaceChildren(...(findings.length ? findings.map((c) => {
       const div = el("div", "finding " + c.status);
