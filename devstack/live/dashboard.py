@@ -100,6 +100,7 @@ class Dashboard:
         )
         self._pending: list[tuple[str, str, float, bytes]] = []
         self._pending_bytes = 0
+        self._skipped = 0  # lines of a burst never sent (the newest are): said in the next flush
         self._feed_pending: list[tuple[str, str, float, bytes]] = []
         self._wake = threading.Event()
         self._stopping = False
@@ -138,14 +139,16 @@ class Dashboard:
                     self._trim_pending()
 
     def _trim_pending(self) -> None:
+        """Under the lock: keep the newest MAX_FLUSH_BYTES, count the lines dropped."""
         kept, size = [], 0
         for item in reversed(self._pending):
             if size >= MAX_FLUSH_BYTES:
                 break
             kept.append(item)
             size += len(item[3])
-        skipped = sum(item[3].count(b"\n") for item in self._pending[: len(self._pending) - len(kept)])
-        self._pending = [("", "skipped", 0.0, str(skipped).encode()), *reversed(kept)]
+        dropped = self._pending[: len(self._pending) - len(kept)]
+        self._skipped += sum(item[3].count(b"\n") for item in dropped)
+        self._pending = kept[::-1]
         self._pending_bytes = size
 
     def _hub_event(self, event: dict[str, Any]) -> None:
@@ -184,7 +187,7 @@ class Dashboard:
         with self._lock:
             self._subscribers.pop(key, None)
             if not self._subscribers:
-                self._pending, self._pending_bytes = [], 0
+                self._pending, self._pending_bytes, self._skipped = [], 0, 0
                 self._procs.clear()
 
     def _broadcast(self, message: dict[str, Any]) -> None:
@@ -219,13 +222,12 @@ class Dashboard:
 
     def _flush_logs(self) -> None:
         with self._lock:
+            if self._pending_bytes > MAX_FLUSH_BYTES:
+                self._trim_pending()
             pending, self._pending, self._pending_bytes = self._pending, [], 0
+            skipped, self._skipped = self._skipped, 0
         if not pending:
             return
-        skipped = 0
-        if pending[0][1] == "skipped":
-            skipped = int(pending[0][3])
-            pending = pending[1:]
         self._broadcast({"t": "logs", "rows": _log_rows(pending), "skipped": skipped})
 
     # -- the feed ----------------------------------------------------------------------------------
