@@ -4,9 +4,10 @@ Served by the live server (server.py) through the nginx devstack already configu
 its own. Everything is pushed over the dashboard's WebSocket, and only while a dashboard is open:
 with none open, the log listener only appends a block to a bounded deque and nothing samples.
 
-    processes  every second: state, PID, uptime, restarts, CPU and memory (psutil), last line
-    logs       every 50 ms: the blocks written since, capped (a burst sends its newest lines and
-               says how many it skipped), one JSON message per flush, never one per line
+    processes  sampled every second: state, PID, start time, restarts, CPU and memory (psutil),
+               last line; sent only when something changed (the page counts uptimes up itself)
+    logs       woken by a block, at most every 50 ms: the blocks written since, capped (a burst
+               sends its newest lines and says how many it skipped), one JSON message per flush
     feed       each line of the "watcher" source, with the tabs' proofs the hub attaches; a STALE
                row stays open until a fresh line for that file (or `devstack clear-stale`) ends it
     doctor     `devstack doctor --json`, run on demand in a subprocess, its report pushed
@@ -40,6 +41,9 @@ if TYPE_CHECKING:  # the supervisor is in procs/, a sibling layer: typed only, n
 ASSETS = Path(__file__).with_name("dashboard")
 FLUSH_EVERY = 0.05  # logs: 20 messages a second at most, whatever the rate of lines
 SAMPLE_EVERY = 1.0  # processes: psutil once a second, only while a dashboard is open
+SAMPLE_AT_REST = 5.0  # ... and every 5 s once nothing changed and nothing logged for that long
+CHILDREN_EVERY = 5.0  # gunicorn's and nginx's workers: looked up again at most this often...
+CHILDREN_AT_REST = 60.0  # ... and this often when nothing was logged
 MAX_FLUSH_BYTES = 192 * 1024  # a flush carries at most this much of the newest lines
 BACKLOG_BLOCKS = 400  # what a dashboard that opens now sees of the past
 FEED_ROWS = 200
@@ -111,6 +115,9 @@ class Dashboard:
         self.manual_restarts: dict[str, int] = {}
         self.doctor: dict[str, Any] = {"state": "never"}
         self._procs: dict[int, psutil.Process] = {}
+        self._kids: dict[int, list[int]] = {}
+        self._kids_at = 0.0
+        self._kids_dirty = False
         self._tabs_changed = False
         hub.watchers.append(self._hub_event)
 
@@ -137,6 +144,7 @@ class Dashboard:
                 self._pending_bytes += len(block)
                 if self._pending_bytes > 4 * MAX_FLUSH_BYTES:  # a burst: keep only the newest
                     self._trim_pending()
+                self._wake.set()
 
     def _trim_pending(self) -> None:
         """Under the lock: keep the newest MAX_FLUSH_BYTES, count the lines dropped."""
@@ -189,6 +197,7 @@ class Dashboard:
             if not self._subscribers:
                 self._pending, self._pending_bytes, self._skipped = [], 0, 0
                 self._procs.clear()
+                self._kids, self._kids_at = {}, 0.0
 
     def _broadcast(self, message: dict[str, Any]) -> None:
         with self._lock:
@@ -201,24 +210,45 @@ class Dashboard:
 
     # -- the loop: runs only while a dashboard is open -----------------------------------------------
     def _loop(self) -> None:
+        """Woken by what happens (a log block, a feed line, a tab), never polling: at rest it
+        sleeps until the next process sample. Log blocks are flushed at most every FLUSH_EVERY,
+        so a burst becomes 20 messages a second while a lone line goes out at once."""
         next_sample = 0.0
+        last_flush = 0.0
+        last_change = 0.0  # when a sample last differed, or a log block last went out
+        # The last process list sent (an unchanged one is not sent again), and its gist.
+        shown: tuple[list[dict[str, Any]], dict[str, Any]] | None = None
+        gist: object = None
         while not self._stopping:
             if not self._subscribers:
                 self._wake.wait()  # nothing to do until a dashboard opens or the feed moves
                 self._wake.clear()
                 self._scan_feed()
+                shown = gist = None
                 continue
-            self._wake.wait(FLUSH_EVERY)
+            self._wake.wait(max(0.0, next_sample - time.monotonic()))
             self._wake.clear()
             self._scan_feed()
-            self._flush_logs()
+            if self._pending:
+                wait = last_flush + FLUSH_EVERY - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)  # batch: what arrives meanwhile goes in this same message
+                last_flush = last_change = time.monotonic()
+                next_sample = min(next_sample, last_flush + SAMPLE_EVERY)  # activity: sample soon
+                self._flush_logs()
             if self._tabs_changed:
                 self._tabs_changed = False
                 self._broadcast({"t": "tabs", "tabs": self.hub.tab_list()})
             now = time.monotonic()
             if now >= next_sample:
-                next_sample = now + SAMPLE_EVERY
-                self._broadcast({"t": "procs", "procs": self.processes(), "stack": self.stack_info()})
+                procs, stack = self.processes(), self.stack_info()
+                if (procs, stack) != shown:
+                    shown = (procs, stack)
+                    self._broadcast({"t": "procs", "procs": procs, "stack": stack})
+                if _gist(procs, stack) != gist:  # not a 0.1 % CPU wobble: something happened
+                    gist, last_change = _gist(procs, stack), now
+                resting = now - last_change > SAMPLE_AT_REST
+                next_sample = now + (SAMPLE_AT_REST if resting else SAMPLE_EVERY)
 
     def _flush_logs(self) -> None:
         with self._lock:
@@ -228,6 +258,7 @@ class Dashboard:
             skipped, self._skipped = self._skipped, 0
         if not pending:
             return
+        self._kids_dirty = True
         self._broadcast({"t": "logs", "rows": _log_rows(pending), "skipped": skipped})
 
     # -- the feed ----------------------------------------------------------------------------------
@@ -292,6 +323,7 @@ class Dashboard:
         crashes = self.stack_state().extra.get("crashes", {})
         out = []
         clock = self.supervisor.clock()
+        offset = time.time() - clock  # the supervisor's clock -> wall-clock time
         for name, child in list(self.supervisor.children.items()):
             running = child.running()
             pid = child.pid if running else None
@@ -303,7 +335,7 @@ class Dashboard:
                     "name": name,
                     "state": child.state.value if running or child.state.value != "running" else "exited",
                     "pid": pid,
-                    "uptime": round(clock - child.started_at, 1) if running else None,
+                    "started": round(offset + child.started_at, 1) if running else None,
                     "restarts": crashed + self.manual_restarts.get(name, 0),
                     "crashes": crashed,
                     "cpu": cpu,
@@ -321,15 +353,28 @@ class Dashboard:
             return None, None
         try:
             root = self._proc(pid)
-            members = [root, *(self._proc(c.pid) for c in root.children(recursive=True))]
+            members = [root, *(self._proc(kid) for kid in self._children(root))]
             cpu = rss = 0.0
             for proc in members:
                 with proc.oneshot():
                     cpu += proc.cpu_percent(None)
                     rss += proc.memory_info().rss
-            return round(cpu, 1), int(rss)
+            return round(cpu, 1), int(rss) >> 18 << 18  # quarter-MiB steps: noise is not a change
         except psutil.Error:
             return None, None
+
+    def _children(self, root: psutil.Process) -> list[int]:
+        """A process's descendants (gunicorn's and nginx's workers). Finding them reads the stat
+        file of every process on the machine (~4 ms on a small one), so it is done once for all
+        the processes, and again only for a new PID, after log activity (a reload forks new
+        workers, and says so), or every CHILDREN_AT_REST."""
+        now = time.monotonic()
+        age = now - self._kids_at
+        stale = age > CHILDREN_AT_REST or (self._kids_dirty and age > CHILDREN_EVERY)
+        if stale or root.pid not in self._kids:
+            self._kids = descendants_of([c.pid for c in self.supervisor.children.values() if c.pid])
+            self._kids_at, self._kids_dirty = now, False
+        return self._kids.get(root.pid, [])
 
     def _proc(self, pid: int) -> psutil.Process:
         proc = self._procs.get(pid)
@@ -390,6 +435,39 @@ class Dashboard:
         with self._lock:
             self.doctor = result
         self._broadcast({"t": "doctor", "doctor": result})
+
+
+def descendants_of(roots: list[int]) -> dict[int, list[int]]:
+    """Every root's descendants, from one pass over the process table."""
+    by_parent: dict[int, list[int]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        by_parent.setdefault(proc.info["ppid"], []).append(proc.pid)
+    found: dict[int, list[int]] = {}
+    for root in roots:
+        kids, todo = [], [root]
+        while todo:
+            more = by_parent.get(todo.pop(), [])
+            kids += more
+            todo += more
+        found[root] = kids
+    return found
+
+
+def _gist(procs: list[dict[str, Any]], stack: dict[str, Any]) -> object:
+    """What counts as a change for the sampling rate: whole CPU percents and MiB, not wobbles."""
+    keep = [
+        (
+            p["name"],
+            p["state"],
+            p["pid"],
+            p["restarts"],
+            round(p["cpu"] or 0),
+            (p["rss"] or 0) >> 20,
+            p["last"],
+        )
+        for p in procs
+    ]
+    return keep, stack
 
 
 def _log_rows(items: list[tuple[str, str, float, bytes]]) -> list[list[Any]]:

@@ -15,8 +15,8 @@
   };
   const state = { procs: [], feed: [], resolved: new Set(), sources: new Map(), lines: [], shown: [],
                   follow: true, query: "", dirty: false, pendingNew: 0 };
-  // Measured by benchmarks/bench_dashboard.py: how long an event took to be on screen.
-  const probe = (window.__devstackDash = { latencies: [], rendered: 0, lines: 0, connected: false });
+  // Read by the tests and benchmarks/bench_dashboard.py: connected, lines kept, rows rendered.
+  const probe = (window.__devstackDash = { rendered: 0, lines: 0, received: 0, skipped: 0, connected: false });
 
   // -- actions ---------------------------------------------------------------------------------
   async function post(action, body) {
@@ -65,7 +65,7 @@
       const tr = el("tr", p.crash_loop ? "crash-loop" : "");
       tr.dataset.name = p.name;
       tr.append(el("td", "", p.name), el("td", p.state, p.state + (p.retry_in != null ? " (retry in " + p.retry_in + " s)" : "")),
-        el("td", "num pid", p.pid == null ? "-" : p.pid), el("td", "num", ago(p.uptime)),
+        el("td", "num pid", p.pid == null ? "-" : p.pid), el("td", "num uptime", p.started == null ? "-" : ago(Date.now() / 1000 - p.started)),
         el("td", "num restarts" + (p.crashes ? " bad" : ""), p.restarts),
         el("td", "num", p.cpu == null ? "-" : p.cpu.toFixed(1) + " %"), el("td", "num", mib(p.rss)));
       const last = el("td", "last", p.last);
@@ -90,6 +90,14 @@
     if (name) { const again = body.querySelector('tr[data-name="' + CSS.escape(name) + '"] button'); if (again) again.focus(); }
     for (const p of procs) addSource(p.name);
   }
+
+  // Uptimes count up in the page: the stack sends a process list only when something changed.
+  setInterval(() => {
+    for (const p of state.procs) {
+      const cell = document.querySelector('#procs tr[data-name="' + CSS.escape(p.name) + '"] td.uptime');
+      if (cell && p.started != null) cell.textContent = ago(Date.now() / 1000 - p.started);
+    }
+  }, 1000);
 
   // -- feed, reloads, tabs ---------------------------------------------------------------------
   function renderFeed() {
@@ -180,21 +188,20 @@
     schedule();
   }
   function addLogs(rows, skipped) {
-    let newest = 0;
+    probe.skipped += skipped || 0;
     if (skipped) pushLine({ t: Date.now() / 1000, src: "devstack", stream: "skipped", color: "33", text: "… " + skipped + " lines skipped (a burst: the newest are shown; `devstack logs` has them all)" });
     for (const [t, src, stream, color, text] of rows) {
       addSource(src);
       const parts = text.split("\n");
       if (parts[parts.length - 1] === "") parts.pop();
       for (const part of parts) pushLine({ t, src, stream, color, text: part });
-      if (t > newest) newest = t;
+      probe.received += parts.length;
     }
     if (state.lines.length > MAX_LINES * 1.2) {
       state.lines = state.lines.slice(-MAX_LINES);
       state.shown = state.lines.filter(visible);
     }
     probe.lines = state.lines.length;
-    if (newest) state.newest = newest;
     if (state.follow) { state.dirty = true; schedule(); }
     else { state.pendingNew += rows.length; $("log-count").textContent = state.pendingNew + " new blocks (paused)"; }
   }
@@ -240,11 +247,6 @@
     box.style.transform = "translateY(" + first * ROW_H + "px)";
     box.replaceChildren(...rows);
     probe.rendered++;
-    if (state.newest) {
-      probe.latencies.push(performance.timeOrigin + performance.now() - state.newest * 1000);
-      if (probe.latencies.length > 5000) probe.latencies.splice(0, 1000);
-      state.newest = 0;
-    }
   }
 
   // -- the connection --------------------------------------------------------------------------
