@@ -395,12 +395,32 @@ class Dashboard:
         }
 
     # -- actions -----------------------------------------------------------------------------------
-    def restart(self, name: str) -> str:
-        """Restart one process on the supervisor's thread. "" when asked, else why not."""
-        if name not in self.supervisor.children:
-            return f"no process named {name!r} (these run: {', '.join(self.supervisor.children)})"
+    def restart_error(self, name: str) -> str:
+        """Why NAME cannot be restarted ("" when it can)."""
+        if name in self.supervisor.children:
+            return ""
+        return f"no process named {name!r} (these run: {', '.join(self.supervisor.children)})"
+
+    def restart(self, name: str, after: float = 0.0) -> str:
+        """Restart one process on the supervisor's thread. "" when asked, else why not. after:
+        seconds to wait first (the page's request: nginx must deliver the answer before a
+        restart of nginx itself ends the connection that carries it)."""
+        error = self.restart_error(name)
+        if error:
+            return error
         self.manual_restarts[name] = self.manual_restarts.get(name, 0) + 1
-        self.supervisor.call_soon(lambda: self.supervisor.restart(name, "asked from the dashboard or CLI"))
+
+        def ask() -> None:
+            self.supervisor.call_soon(
+                lambda: self.supervisor.restart(name, "asked from the dashboard or CLI")
+            )
+
+        if after > 0:
+            timer = threading.Timer(after, ask)
+            timer.daemon = True
+            timer.start()
+        else:
+            ask()
         return ""
 
     def run_doctor(self) -> bool:

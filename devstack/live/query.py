@@ -64,3 +64,47 @@ def post(
     except (IndexError, ValueError):
         return 0, {}
     return status, answer if isinstance(answer, dict) else {}
+
+
+def post_public(
+    url: str, action: str, body: dict[str, Any], timeout: float = 10.0
+) -> tuple[int, dict[str, Any]]:
+    """The same action through the stack's public URL, as the page does it (the VM's stack, whose
+    unix socket is in the guest): the page's token, and the stack's own origin. (0, {}) when the
+    dashboard does not answer."""
+    import http.client
+    import re
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc
+
+    def connect() -> http.client.HTTPConnection:  # the live server closes after each answer
+        return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+
+    try:
+        conn = connect()
+        conn.request("GET", "/__devstack/", headers={"Host": host})
+        page = conn.getresponse().read().decode("utf-8", "replace")
+        conn.close()
+        match = re.search(r'name="devstack-token" content="([^"]+)"', page)
+        if match is None:
+            return 0, {}
+        headers = {
+            "Host": host,
+            "Origin": f"{parts.scheme}://{host}",
+            "X-Devstack-Token": match.group(1),
+            "Content-Type": "application/json",
+        }
+        conn = connect()
+        conn.request("POST", f"/__devstack/api/{action}", body=json.dumps(body), headers=headers)
+        answer = conn.getresponse()
+        status, data = answer.status, answer.read()
+        conn.close()
+    except OSError:
+        return 0, {}
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return status, {}
+    return status, parsed if isinstance(parsed, dict) else {}

@@ -49,6 +49,7 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 ACTIONS = ("restart", "doctor", "clear-stale")
+RESTART_AFTER = 0.25  # a restart asked through nginx waits until nginx has passed the answer on
 
 
 def loopback_host(host: str) -> bool:
@@ -232,8 +233,11 @@ class LiveServer:
             _json(conn, 400, {"error": "the body is not a JSON object"})
             return
         if action == "restart":
-            error = dash.restart(str(body.get("name", "")))
+            name = str(body.get("name", ""))
+            error = dash.restart_error(name)
             _json(conn, 400 if error else 202, {"error": error} if error else {"ok": True})
+            if not error:  # answered first: a restart of nginx would cut the answer off
+                dash.restart(name, after=0.0 if internal else RESTART_AFTER)
         elif action == "doctor":
             started = dash.run_doctor()
             _json(conn, 202, {"ok": True, "started": started})
