@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -79,6 +80,19 @@ def test_the_page_lists_the_processes_and_restarts_one(stack: Project, browser: 
         arg="restarting (asked from the dashboard",
     )
     assert "restarting (asked from the dashboard" in (stack.state_dir / "logs" / "nginx.log").read_text()
+    # The search keeps only matching lines; a process's toggle hides its lines.
+    rows = "#log-rows .row"
+    page.fill("#search", "restarting (asked")
+    page.wait_for_function("(sel) => document.querySelectorAll(sel).length === 1", arg=rows)
+    page.fill("#search", "")
+    page.wait_for_function("(sel) => document.querySelectorAll(sel).length > 3", arg=rows)
+    assert page.locator(rows, has_text="nginx.access").count() > 0
+    page.uncheck('#sources input[data-source="nginx.access"]')
+    page.wait_for_function(
+        "(sel) => ![...document.querySelectorAll(sel)].some((r) => r.textContent.startsWith('nginx.access'))",
+        arg=rows,
+    )
+    page.check('#sources input[data-source="nginx.access"]')
     # Doctor, on demand (from the keyboard): its summary and findings arrive over the WebSocket.
     page.focus("#doctor-run")
     page.keyboard.press("Enter")
@@ -184,3 +198,30 @@ def test_the_cli_restarts_and_clears_like_the_page(project: Project) -> None:
     status, answer = query.post_public(stack.url, "restart", {"name": "nginx"})
     assert status == 202 and answer == {"ok": True}
     assert wait_for(lambda: stack.state()["processes"]["nginx"]["pid"] != nginx, 10)
+
+
+def test_a_stale_row_stays_with_its_cause_until_cleared(project: Project, browser: Any) -> None:
+    from tests.live.test_live_browser import EXTRA_ROUTES  # /sw.js: a worker pinning stylesheets
+
+    app = project.root / "app.py"
+    app.write_text(app.read_text() + EXTRA_ROUTES)
+    project.up_detached()
+    tab = browser.new_context().new_page()  # its own context: the worker controls only this one
+    tab.goto(project.url + "/")
+    tab.wait_for_function("() => window.__devstackTab > 0")
+    tab.evaluate("() => navigator.serviceWorker.register('/sw.js')")
+    tab.wait_for_function("() => !!navigator.serviceWorker.controller", timeout=10000)
+    tab.evaluate("() => fetch('/static/css/app.css').then((r) => r.text())")  # the copy it keeps
+    page = open_dashboard(browser, project)
+    css = project.root / "static" / "css" / "app.css"
+    css.write_text(css.read_text() + "\nh1 { letter-spacing: 2px; }\n")
+    row = page.locator('#feed li.open[data-verdict="stale"]', has_text="css/app.css").first
+    row.wait_for(timeout=15000)
+    assert "a service worker controls the page" in row.inner_text()
+    assert page.locator("#stale-count").inner_text() == "1 STALE"
+    assert page.locator("#sum-edit").inner_text() == "last edit css/app.css: STALE"
+    time.sleep(1.5)  # later messages (process samples, the fresh line) leave it open
+    assert page.locator("#feed li.open").count() == 1
+    row.locator("button.clear").click()
+    page.wait_for_selector("#feed li.open", state="detached", timeout=5000)
+    assert page.locator("#stale-count").is_hidden()
