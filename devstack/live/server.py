@@ -172,6 +172,10 @@ class LiveServer:
             dash = self.dashboard
             if internal and "x-devstack-via" in headers:
                 _respond(conn, 404, b"not found\n")
+            elif dash is not None and _dashboard_path(path) and not loopback_host(headers.get("host", "")):
+                # A DNS-rebound name (evil.example resolving to 127.0.0.1) would make the page, its
+                # token and its logs readable by that site: the dashboard answers loopback names only.
+                _respond(conn, 403, b"the dashboard answers only on a loopback name (127.0.0.1, localhost)\n")
             elif dash is not None and path == "/__devstack/" and method in ("GET", "HEAD"):
                 page = (ASSETS / "index.html").read_bytes().replace(b"{{TOKEN}}", dash.token.encode())
                 body = page if method == "GET" else b""
@@ -314,6 +318,11 @@ def _read_head(conn: socket.socket) -> tuple[tuple[str, str, dict[str, str]] | N
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return (method, target, headers), data
+
+
+def _dashboard_path(path: str) -> bool:
+    """The dashboard's own routes (not live.js, which the app's pages load on any host)."""
+    return path == "/__devstack/" or path in DASHBOARD_FILES or path.startswith("/__devstack/api/")
 
 
 def _read_body(conn: socket.socket, headers: dict[str, str], raw: bytes) -> bytes:
