@@ -237,3 +237,18 @@ def test_a_stale_row_stays_with_its_cause_until_cleared(project: Project, browse
     row.locator("button.clear").click()
     page.wait_for_selector("#feed li.open", state="detached", timeout=5000)
     assert page.locator("#stale-count").is_hidden()
+
+
+def test_the_last_failure_of_up_is_shown_until_the_stack_is_ready(project: Project, browser: Any) -> None:
+    app = project.root / "app.py"
+    good = app.read_text()
+    app.write_text(good + "\nimport no_such_module_at_up\n")
+    result = project.cli("up", "--detach")  # waits for a fix: nginx and the dashboard run
+    assert result.returncode == 0 and "waiting for a fix" in result.stderr, result.stderr
+    page = open_dashboard(browser, project)
+    page.wait_for_selector("#up-error:not([hidden])", timeout=10000)
+    assert "no_such_module_at_up" in page.locator("#up-error").inner_text()
+    assert page.locator("#status").inner_text() == "waiting"
+    app.write_text(good)
+    page.wait_for_selector("#up-error[hidden]", state="attached", timeout=30000)
+    page.wait_for_function("() => document.getElementById('status').textContent === 'ready'")
