@@ -313,3 +313,28 @@ def test_tabs_answer_while_the_watcher_verifies() -> None:
     hub.static_verified(other, "", None)
     hub.message(a, {"t": "applied", "id": other, "status": "applied", "sha": DISK})
     assert len(lines) == 1 and other not in hub.edits
+
+
+def test_the_hub_tells_the_dashboard_about_tabs_and_each_edits_proofs() -> None:
+    hub, lines, clock = make_hub()
+    told: list[dict[str, Any]] = []
+    hub.watchers.append(told.append)
+    (a, inbox_a), (b, _) = tab(hub, "A"), tab(hub, "B")
+    assert [e["t"] for e in told] == ["tabs", "tabs"]
+    assert hub.static_fresh("css/app.css", "/static/css/app.css", DISK, "fresh  css/app.css  3 ms", 99.99)
+    push = inbox_a[-1]
+    clock.now = 100.011
+    hub.message(a, {"t": "applied", "id": push["id"], "status": "applied", "sha": DISK, "same": True})
+    clock.now = 100.021
+    hub.message(b, {"t": "applied", "id": push["id"], "status": "applied", "sha": OTHER, "same": True})
+    edit = next(e for e in told if e["t"] == "edit")
+    assert edit["line"] == lines[0] == "fresh  css/app.css  3 ms · applied in 1 tab 21 ms"
+    assert edit["tabs"] == [
+        {"tab": '"A"', "status": "applied", "sha": DISK[:12], "ok": True, "ms": 21},
+        {"tab": '"B"', "status": "applied", "sha": OTHER[:12], "ok": False, "ms": 31},
+    ]
+    listed = {t["title"]: t for t in hub.tab_list()}
+    assert listed["A"]["file"] == "css/app.css" and listed["A"]["sha"] == DISK[:12]
+    assert listed["B"]["sha"] == OTHER[:12]
+    hub.disconnect(b)
+    assert told[-1] == {"t": "tabs"} and [t["title"] for t in hub.tab_list()] == ["A"]
