@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/lib/chromium/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+sys.path.insert(0, str(REPO))
+
+from tests.support.browser import CHROMIUM, FLAGS  # noqa: E402  (Debian's Chromium, as the tests)
+
 PROCFILE = (
     'worker: python -u -c "import time, itertools; '
     "[print('job %d done in 12 ms' % n, flush=True) or time.sleep(1) for n in itertools.count()]\"\n"
@@ -73,7 +75,7 @@ def main() -> int:
         url = devstack(root, "open", "--no-browser").stdout.split("dashboard: ", 1)[1].strip()
         try:
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
                 context = browser.new_context(viewport={"width": 1400, "height": 1300})
                 app_tab = context.new_page()
                 app_tab.goto(url.replace("/__devstack/", "/"))
