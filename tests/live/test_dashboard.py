@@ -191,6 +191,10 @@ def test_forged_requests_restart_nothing(stack: Project, browser: Any) -> None:
 
 
 def test_the_cli_restarts_and_clears_like_the_page(project: Project) -> None:
+    for args in (("restart", "nginx"), ("clear-stale",), ("open", "--no-browser")):
+        idle = project.cli(*args)  # no stack yet: one line saying how to start one
+        assert idle.returncode == 2 and idle.stderr.count("\n") == 1, idle.stderr
+        assert "no stack is running here" in idle.stderr
     up = project.up_detached()
     assert f"dashboard: {project.url}/__devstack/" in up.stderr
     stack = project
