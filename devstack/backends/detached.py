@@ -156,6 +156,8 @@ class _Wait:
                         f"[bold green]ready[/] in {current.ready_seconds or 0:.2f} s — "
                         f"[bold]{current.url}/[/] (supervisor pid {pid}; `devstack down` stops it)"
                     )
+                    if current.extra.get("dashboard"):
+                        err.print(f"  dashboard: [bold]{current.url}{current.extra['dashboard']}[/]")
                     return ""
                 if current is not None and ours and current.status == "waiting" and self.waiting_ok:
                     err.print(f"[yellow]waiting for a fix:[/] {escape(current.error)}", soft_wrap=True)

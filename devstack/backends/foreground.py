@@ -173,6 +173,8 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
         if python is not None:
             shown = f"{escape(python.path)} ({escape(python.why)}), gunicorn {python.gunicorn_shown}"
             say(f"  app python: {shown}")
+        if stack.live is not None:
+            say(f"  dashboard: [bold]{stack.config.public_url}/__devstack/[/] (`devstack open` opens it)")
         say("  Ctrl-C stops the stack; `devstack logs -f` follows it from another terminal")
     mux.note("devstack", f"ready in {report.seconds:.2f} s at {stack.config.public_url}/")
     mux.release()

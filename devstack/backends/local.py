@@ -172,6 +172,9 @@ class LocalStack:
         self.supervisor.services.append(heap.Trimmer())  # an all-day run keeps its size
         if config.server.live_reload:  # the open tabs follow every edit (devstack/live/)
             self.live = LiveReload(config.state_dir, config.public_url, config.static.url, self.tap.inner)
+            self.live.attach_dashboard(self.supervisor, lambda: self.state, config.path)
+            with self._state_lock:  # `up`, `status` and `devstack open` print its URL from state.json
+                self.state.extra["dashboard"] = "/__devstack/"
             self.tap.live = self.live
         # An edit of devstack.toml while the stack runs is applied live (reconfigure).
         self.supervisor.services.append(

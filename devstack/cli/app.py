@@ -86,12 +86,61 @@ def up(
         ),
     ] = None,
     daemon: Annotated[bool, typer.Option("--daemon", hidden=True)] = False,
+    open_dashboard: Annotated[
+        bool, typer.Option("--open", help="Open the dashboard (/__devstack/) in the browser once ready.")
+    ] = False,
 ) -> None:
     """Start nginx and gunicorn, prove the stack works, then show every process's logs."""
     from devstack.commands import up as cmd
 
     console.configure(color)
-    raise typer.Exit(cmd.run(config, detach=detach, color=color.value, daemon=daemon, vm=vm, timeout=timeout))
+    raise typer.Exit(
+        cmd.run(
+            config,
+            detach=detach,
+            color=color.value,
+            daemon=daemon,
+            vm=vm,
+            timeout=timeout,
+            # Passed only when asked: the plain path (cli/plain.py) never opens it.
+            **({"open_dashboard": True} if open_dashboard else {}),
+        )
+    )
+
+
+@app.command("open")
+def open_(
+    config: ConfigOpt = None,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Only print the URL.")] = False,
+) -> None:
+    """Open the stack's dashboard (/__devstack/ on its own URL) in the browser."""
+    from devstack.commands import open as cmd
+
+    raise typer.Exit(cmd.run(config, browser=not no_browser))
+
+
+@app.command()
+def restart(
+    name: Annotated[str, typer.Argument(help="The process to restart, as `devstack status` lists it.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Stop one process of the running stack and start it again (the dashboard's Restart)."""
+    from devstack.commands import restart as cmd
+
+    raise typer.Exit(cmd.restart(config, name))
+
+
+@app.command("clear-stale")
+def clear_stale(
+    file: Annotated[
+        str, typer.Argument(help="The static file whose STALE row to clear (default: all).")
+    ] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Mark the open STALE rows of the dashboard's freshness feed as resolved."""
+    from devstack.commands import restart as cmd
+
+    raise typer.Exit(cmd.clear_stale(config, file))
 
 
 @app.command()

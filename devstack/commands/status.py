@@ -47,6 +47,7 @@ def collect(config_path: Path | None) -> dict[str, Any]:
         "error": current.error,
         "processes": procs,
         "python": current.extra.get("python"),
+        "dashboard": f"{current.url}{current.extra['dashboard']}" if current.extra.get("dashboard") else None,
     }
 
 
@@ -63,6 +64,8 @@ def run(config_path: Path | None, as_json: bool = False, env: Env | None = None)
     if color:
         mark = f"{GREEN if info['running'] else RED}{mark}{RESET}"
     lines = [f"{mark} {info['url']}/" + (f"  ({info['error']})" if info.get("error") else "")]
+    if info.get("dashboard") and info["running"]:
+        lines.append(f"dashboard: {info['dashboard']}")
     python = info.get("python")
     if isinstance(python, dict) and python.get("path"):
         lines.append(f"app python: {python['path']} ({python.get('why', '')})")

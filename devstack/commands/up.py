@@ -21,9 +21,19 @@ def run(
     daemon: bool = False,
     vm: bool = False,
     timeout: float | None = None,
+    open_dashboard: bool = False,
 ) -> int:
     try:
-        return _run(config_path, detach, color, daemon, vm, timeout)
+        if open_dashboard and not detach:
+            from devstack.commands import open as open_cmd
+
+            open_cmd.open_when_ready(config_path)
+        code = _run(config_path, detach, color, daemon, vm, timeout)
+        if open_dashboard and detach and code == 0:
+            from devstack.commands import open as open_cmd
+
+            open_cmd.run(config_path)
+        return code
     finally:
         speed.discard()  # a head start `up` never got to adopt (it failed first) is stopped
 

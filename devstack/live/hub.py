@@ -40,6 +40,9 @@ RELOAD_TIMEOUT = 8.0  # a reloaded tab has to load the page and connect again
 
 Send = Callable[[dict[str, Any]], None]
 Note = Callable[[str], None]
+# Told of what the dashboard shows (live/dashboard.py): {"t": "tabs"} when the open tabs change,
+# {"t": "edit", "line": …, "tabs": [...]} just before an edit's line is written.
+Watcher = Callable[[dict[str, Any]], None]
 
 
 def kind_of(rel: str) -> str:
@@ -59,6 +62,10 @@ class Tab:
     path: str = "/"
     origin: str = ""
     service_worker: bool = False
+    opened: float = field(default_factory=time.time)
+    last_rel: str = ""  # the last file this tab applied (or reloaded for), and the hash it got
+    last_sha: str = ""
+    last_at: float = 0.0
 
     @property
     def name(self) -> str:
@@ -95,6 +102,28 @@ class Hub:
         self._lock = threading.RLock()
         self._csp_noted: set[str] = set()
         self._probes: dict[int, tuple[threading.Event, list[dict[str, Any]], set[int]]] = {}
+        self.watchers: list[Watcher] = []
+
+    def _tell(self, event: dict[str, Any]) -> None:
+        for watcher in list(self.watchers):
+            watcher(event)
+
+    def tab_list(self) -> list[dict[str, Any]]:
+        """The open tabs as the dashboard lists them."""
+        with self._lock:
+            tabs = list(self.tabs.values())
+        return [
+            {
+                "id": t.id,
+                "title": t.title,
+                "path": t.path,
+                "opened": t.opened,
+                "file": t.last_rel,
+                "sha": t.last_sha[:12],
+                "at": t.last_at,
+            }
+            for t in tabs
+        ]
 
     def _next_id(self) -> int:
         self._ids += 1
@@ -117,8 +146,10 @@ class Hub:
                 old = edit.waiting.pop(_int(hello.get("prevTab")), None)
                 if old is not None:
                     edit.results.append((old, {"status": "reloaded", **hello}, self.clock()))
+                    tab.last_rel, tab.last_sha, tab.last_at = edit.rel, "", time.time()
                     self._maybe_finish(edit)
             overlay = self.overlay
+        self._tell({"t": "tabs"})
         send({"t": "hello", "tab": tab.id})
         if overlay:
             send({"t": "overlay", "text": overlay})
@@ -133,6 +164,7 @@ class Hub:
                 if edit.kind in ("css", "asset") and edit.waiting.pop(tab.id, None) is not None:
                     edit.results.append((tab, {"status": "closed"}, self.clock()))
                     self._maybe_finish(edit)
+        self._tell({"t": "tabs"})
 
     def message(self, tab: Tab, msg: dict[str, Any]) -> None:
         kind = msg.get("t")
@@ -141,7 +173,11 @@ class Hub:
                 edit = self.edits.get(_int(msg.get("id")))
                 if edit is not None and edit.waiting.pop(tab.id, None) is not None:
                     edit.results.append((tab, msg, self.clock()))
+                    if msg.get("status") == "applied":
+                        tab.last_rel, tab.last_sha = edit.rel, str(msg.get("sha") or "")
+                        tab.last_at = time.time()
                     self._maybe_finish(edit)
+                    self._tell({"t": "tabs"})
             elif kind == "sheets":
                 probe = self._probes.get(_int(msg.get("id")))
                 if probe is not None and tab.id in probe[2]:
@@ -295,7 +331,9 @@ class Hub:
         self.edits.pop(edit.id, None)
         if not edit.line:  # the watcher never gave its verdict (it could not fetch the file)
             edit.line = f"fresh?  {edit.rel}  not verified at the public URL"
-        for line in summarize(edit, self.public_url):
+        lines = summarize(edit, self.public_url)
+        self._tell({"t": "edit", "line": lines[0], "tabs": proofs(edit)})
+        for line in lines:
             self.note(line)
 
 
@@ -331,6 +369,29 @@ def summarize(edit: Edit, public_url: str = "") -> list[str]:
         parts.append(f"{plural(len(edit.waiting), 'tab')} did not answer in {seconds:.0f} s")
     line = edit.line + (" · " + ", ".join(parts) if parts else "")
     return [line, *stale]
+
+
+def proofs(edit: Edit) -> list[dict[str, Any]]:
+    """Each tab's answer to an edit, for the dashboard's feed: who applied what, how fast."""
+    out = []
+    for tab, msg, when in edit.results:
+        sha = str(msg.get("sha") or "")
+        status = str(msg.get("status") or "")
+        ok = status == "reloaded" and _int(msg.get("status_code")) < 500
+        ok = ok or (status == "applied" and sha == edit.disk_sha and bool(msg.get("same", True)))
+        out.append(
+            {
+                "tab": tab.name,
+                "status": status,
+                "sha": sha[:12],
+                "ok": ok,
+                "ms": round((when - edit.seen) * 1000),
+            }
+        )
+    out += [
+        {"tab": t.name, "status": "silent", "sha": "", "ok": False, "ms": None} for t in edit.waiting.values()
+    ]
+    return out
 
 
 def stale_line(edit: Edit, tab: Tab, msg: dict[str, Any], public_url: str = "") -> str:

@@ -3,11 +3,18 @@ supervisor's log lines reach it through live/tap.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from devstack.live.dashboard import Dashboard
 from devstack.live.hub import Hub
 from devstack.live.server import LiveServer
 from devstack.logs.sink import Sink
+from devstack.stack.state import StackState
+
+if TYPE_CHECKING:  # the supervisor is in procs/, a sibling layer: typed only, never imported
+    from devstack.procs.supervisor import Supervisor
 
 
 class LiveReload:
@@ -18,12 +25,28 @@ class LiveReload:
         self.static_prefix = static_prefix
         self.hub = Hub(lambda line: sink.note("watcher", line), public_url)
         self.server = LiveServer(state_dir, self.hub, public_url, self._worker_ready)
+        self.dashboard: Dashboard | None = None
+
+    def attach_dashboard(
+        self, supervisor: Supervisor[Any], stack_state: Callable[[], StackState], config_path: Path
+    ) -> Dashboard:
+        """The dashboard at /__devstack/ (live/dashboard.py), fed by the log multiplexer."""
+        self.dashboard = Dashboard(self.hub, supervisor, stack_state, config_path)
+        listeners = getattr(self.sink, "listeners", None)  # a LogMux; a test's sink may have none
+        if isinstance(listeners, list):
+            listeners.append(self.dashboard.on_log)
+        self.server.dashboard = self.dashboard
+        return self.dashboard
 
     def start(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.start()
         self.server.start()
 
     def stop(self) -> None:
         self.server.stop()
+        if self.dashboard is not None:
+            self.dashboard.stop()
 
     def retarget(self, public_url: str, static_prefix: str) -> None:
         """devstack.toml moved the public port or the static prefix."""

@@ -11,6 +11,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -24,6 +25,11 @@ MAX_LINE = 256 * 1024
 # Re-exported for callers that predate format.py.
 STREAM_CODES = fmt.STREAM_CODES
 color_for = fmt.color_for
+
+
+# Told of every block written: (source, stream, unix time, whole lines). Called under the lock,
+# so it must only hand the block on (the dashboard queues it for its own thread).
+Listener = Callable[[str, str, float, bytes], None]
 
 
 class Sink(Protocol):
@@ -75,6 +81,7 @@ class LogMux:
         self._clock = fmt.Clock()
         self._heads: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         self.store = LogStore(log_dir, max_bytes, backups, self._warn) if log_dir is not None else None
+        self.listeners: list[Listener] = []
 
     # -- input (any thread) --------------------------------------------------------------------
     def feed(self, source: str, stream: str, data: bytes) -> None:
@@ -119,6 +126,8 @@ class LogMux:
         if self.store is not None:
             head = self._clock.utc(now) + b" " + fmt.STREAM_CODES[stream] + b" "
             self.store.write(source, fmt.prefix_lines(block, head))
+        for listener in self.listeners:
+            listener(source, stream, now, block)
         if self.screen is not None:
             self._show(
                 fmt.prefix_lines(fmt.for_screen(block, self.color), self._screen_head(source, stream, now))

@@ -333,6 +333,18 @@ class Supervisor(Generic[C]):
         child.retry_at, child.backoff = None, 0.0
         self._start(child)
 
+    def restart(self, name: str, why: str = "") -> None:
+        """Stop one process and start it again at once (`devstack restart NAME`, the dashboard).
+        gunicorn is restarted whole (a new master), not reloaded: what a stuck app needs."""
+        child = self.children.get(name)
+        if child is None or self._stopping:
+            return
+        self.sink.note(name, f"restarting{' (' + why + ')' if why else ''}")
+        if child.running():
+            self._stop(child)
+        child.retry_at, child.backoff = None, 0.0
+        self._start(child)
+
     def remove(self, name: str, why: str = "") -> None:
         if self._stopping:  # shutdown stops every child anyway
             return

@@ -1,23 +1,35 @@
 """Probes: one implementation of "does it work", used by readiness (up), the watcher and doctor.
 
-Stdlib only (http.client, a minimal WebSocket client), so the same code runs inside a VM guest.
+http.client and wsproto (pure Python, a dependency of devstack), so the same code runs inside a VM
+guest.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.client
 import json
 import os
 import socket
 import ssl
-import struct
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Event,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from devstack.stack import rootstatic
 
@@ -289,11 +301,13 @@ class WebSocketError(OSError):
 
 
 class WebSocket:
-    """The smallest RFC 6455 client that can speak Engine.IO: text frames, ping/pong, close."""
+    """A WebSocket client that can speak Engine.IO, on wsproto (sans-IO RFC 6455: the handshake,
+    masking, framing): text messages, ping/pong, close."""
 
-    def __init__(self, sock: socket.socket, leftover: bytes = b"") -> None:
+    def __init__(self, sock: socket.socket, conn: WSConnection, pending: list[Event] | None = None) -> None:
         self.sock = sock
-        self.buffer = leftover
+        self.conn = conn
+        self.pending = list(pending or [])
 
     @classmethod
     def connect(
@@ -317,85 +331,61 @@ class WebSocket:
             # Small frames written back to back ("41", then the close frame) would otherwise wait
             # for the server's delayed ACK: measured, 42 ms on every probe instead of 0.4 ms.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = base64.b64encode(os.urandom(16)).decode()
-        lines = [
-            f"GET {path} HTTP/1.1",
-            f"Host: {host}:{port}" if port else "Host: localhost",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {key}",
-            "Sec-WebSocket-Version: 13",
-        ]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-            if len(data) > 65536:
-                break
-        head, _, rest = data.partition(b"\r\n\r\n")
-        try:
-            status = int(head.split(b" ", 2)[1])
-        except (IndexError, ValueError):
-            sock.close()
-            return None, 0, head
-        if status != 101:
-            sock.close()
-            return None, status, head
-        expected = base64.b64encode(
-            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+        conn = WSConnection(ConnectionType.CLIENT)
+        extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        sock.sendall(
+            conn.send(
+                Request(host=f"{host}:{port}" if port else "localhost", target=path, extra_headers=extra)
+            )
         )
-        if expected not in head:
-            sock.close()
-            return None, status, head
-        return cls(sock, rest), status, head
+        data = b""
+        while True:
+            chunk = sock.recv(4096)
+            data += chunk
+            try:
+                conn.receive_data(chunk or None)
+                events = list(conn.events())
+            except RemoteProtocolError:
+                events = []
+                chunk = b""  # not an HTTP answer wsproto can read: judged by its head below
+            if events or not chunk or len(data) > 65536:
+                break
+        head = data.partition(b"\r\n\r\n")[0]
+        if events and isinstance(events[0], AcceptConnection):
+            return cls(sock, conn, events[1:]), 101, head
+        sock.close()
+        if events and isinstance(events[0], RejectConnection):
+            return None, events[0].status_code, head
+        try:
+            return None, int(head.split(b" ", 2)[1]), head
+        except (IndexError, ValueError):
+            return None, 0, head
+
+    def _events(self) -> list[Event]:
+        while not self.pending:
+            chunk = self.sock.recv(65536)
+            self.conn.receive_data(chunk or None)
+            self.pending = list(self.conn.events())
+        events, self.pending = self.pending, []
+        return events
 
     def send_text(self, text: str) -> None:
-        payload = text.encode()
-        mask = os.urandom(4)
-        header = bytearray([0x81])
-        length = len(payload)
-        if length < 126:
-            header.append(0x80 | length)
-        elif length < 65536:
-            header.append(0x80 | 126)
-            header += struct.pack("!H", length)
-        else:
-            header.append(0x80 | 127)
-            header += struct.pack("!Q", length)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(bytes(header) + mask + masked)
-
-    def _read(self, count: int) -> bytes:
-        while len(self.buffer) < count:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise WebSocketError("connection closed by the server")
-            self.buffer += chunk
-        data, self.buffer = self.buffer[:count], self.buffer[count:]
-        return data
+        self.sock.sendall(self.conn.send(TextMessage(data=text)))
 
     def recv_text(self) -> str:
+        parts: list[str] = []
         while True:
-            first, second = self._read(2)
-            opcode, length = first & 0x0F, second & 0x7F
-            if length == 126:
-                length = struct.unpack("!H", self._read(2))[0]
-            elif length == 127:
-                length = struct.unpack("!Q", self._read(8))[0]
-            mask = self._read(4) if second & 0x80 else b""
-            payload = self._read(length)
-            if mask:
-                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-            if opcode == 0x1:
-                return payload.decode("utf-8", "replace")
-            if opcode == 0x8:
-                raise WebSocketError("the server closed the websocket")
-            if opcode == 0x9:  # ping -> pong
-                self.sock.sendall(bytes([0x8A, 0x80]) + os.urandom(4))
+            events = self._events()
+            for index, event in enumerate(events):
+                if isinstance(event, TextMessage):
+                    parts.append(event.data)
+                    if event.message_finished:
+                        self.pending = events[index + 1 :] + self.pending
+                        return "".join(parts)
+                elif isinstance(event, Ping):
+                    self.sock.sendall(self.conn.send(event.response()))
+                elif isinstance(event, CloseConnection):
+                    raise WebSocketError("the server closed the websocket")
 
     def close_handshake(self) -> bytes:
         """Close as a browser does: our close frame, the server's, then the end of the stream.
@@ -405,33 +395,43 @@ class WebSocket:
         proved it speaks. (python-engineio < 4.6's AttributeError after every websocket under
         gthread shows only in gunicorn's log, not here: plan.build refuses those versions.)"""
         self.sock.settimeout(min(self.sock.gettimeout() or 1.0, 1.0))
-        mask = os.urandom(4)
-        code = struct.pack("!H", 1000)
-        self.sock.sendall(bytes([0x88, 0x82]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(code)))
         try:
-            while True:
-                first, second = self._read(2)
-                length = second & 0x7F
-                if length == 126:
-                    length = struct.unpack("!H", self._read(2))[0]
-                elif length == 127:
-                    length = struct.unpack("!Q", self._read(8))[0]
-                self._read((4 if second & 0x80 else 0) + length)
-                if first & 0x0F == 0x8:
-                    break
-            rest, self.buffer = self.buffer, b""
+            self.sock.sendall(self.conn.send(CloseConnection(code=1000)))
+            received = b""
+            closed = any(isinstance(e, CloseConnection) for e in self.pending)
+            while not closed:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return b""
+                received += chunk
+                self.conn.receive_data(chunk)
+                for event in self.conn.events():
+                    if isinstance(event, CloseConnection):
+                        if event.code == 1002:  # the bytes that followed are not WebSocket frames
+                            return _after_close(received)
+                        closed = True
+            # wsproto ends at the server's close frame; anything after it is not WebSocket.
+            rest = b""
             while len(rest) < 65536 and (chunk := self.sock.recv(65536)):
                 rest += chunk
-        except (TimeoutError, WebSocketError):
+        except (TimeoutError, WebSocketError, LocalProtocolError):
             return b""
         return rest
 
     def close(self) -> None:
         try:
-            self.sock.sendall(bytes([0x88, 0x80]) + os.urandom(4))
-        except OSError:
+            if self.conn.state is ConnectionState.OPEN:
+                self.sock.sendall(self.conn.send(CloseConnection(code=1000)))
+        except (OSError, LocalProtocolError):
             pass
         self.sock.close()
+
+
+def _after_close(received: bytes) -> bytes:
+    """What a server wrote after its close frame, in the chunk that carried both: from its HTTP
+    status line when it wrote one (the broken server's error page), else all of it."""
+    start = received.find(b"HTTP/")
+    return received[start:] if start >= 0 else received
 
 
 @dataclass

@@ -103,6 +103,8 @@ class VmStack:
                 }
             },
         )
+        if config.server.live_reload:  # the guest's dashboard, through the forwarded port
+            self.state.extra["dashboard"] = "/__devstack/"
         self.master = ssh.Master(config)
         self.mirror = LogMirror(config, terminal)  # guest logs: the screen plus the host's files
         self.syncer: sync.Syncer | None = None

@@ -135,6 +135,8 @@ def _summary(out: Console, stack: VmStack, total: float, boot: float, steps: lis
             f"  [green]✓[/] app requirements: {wheels.wheels} wheels "
             f"({fetched}; {done}; {wheels.seconds:.1f} s)"
         )
+    if stack.config.server.live_reload:  # the guest's dashboard, through the forwarded port
+        out.print(f"  dashboard: [bold]{stack.url}/__devstack/[/] (`devstack open` opens it)")
     if not daemon:
         out.print("  Ctrl-C stops the stack (the VM keeps running: `devstack down --halt` or `--destroy`)")
 

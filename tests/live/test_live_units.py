@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
-import struct
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Ping, Pong, Request, TextMessage
 
 from devstack.errors import ConfigError
 from devstack.live import hub as hub_mod
@@ -190,33 +192,80 @@ def test_loopback_names() -> None:
     assert not loopback_host("example.com") and not loopback_host("10.0.2.2:5000")
 
 
-def test_websocket_frames_round_trip() -> None:
+def _client(sock: socket.socket) -> WSConnection:
+    """A wsproto client that has opened a WebSocket on sock (the server side accepts it)."""
+    client = WSConnection(ConnectionType.CLIENT)
+    sock.sendall(client.send(Request(host="127.0.0.1:5000", target="/__devstack/ws")))
+    return client
+
+
+def _read_events(sock: socket.socket, client: WSConnection) -> list[object]:
+    client.receive_data(sock.recv(1 << 20))
+    return list(client.events())
+
+
+def test_websocket_messages_round_trip_on_wsproto() -> None:
     left, right = socket.socketpair()
     with left, right:
-        server = ws.Connection(left)
-        mask = b"\x01\x02\x03\x04"
-        payload = b'{"t":"hello"}' * 20
-        masked = ws.unmask(mask, payload)  # XOR is its own inverse
-        right.sendall(bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(payload)) + mask + masked)
-        assert server.recv() == payload.decode()
+        client = _client(right)
+        server = ws.Connection.accept(left, left.recv(65536))
+        assert isinstance(_read_events(right, client)[0], AcceptConnection)
+        payload = '{"t":"hello"}' * 20
+        right.sendall(client.send(TextMessage(data=payload)))
+        assert server.recv() == payload
         # A ping is answered with a pong, between two halves of a fragmented message.
-        right.sendall(bytes([0x01, 0x80 | 3]) + mask + ws.unmask(mask, b"abc"))
-        right.sendall(bytes([0x89, 0x80]) + mask)
-        right.sendall(bytes([0x80, 0x80 | 3]) + mask + ws.unmask(mask, b"def"))
+        right.sendall(client.send(TextMessage(data="abc", message_finished=False)))
+        right.sendall(client.send(Ping(b"p")))
+        right.sendall(client.send(TextMessage(data="def", message_finished=True)))
         assert server.recv() == "abcdef"
-        assert right.recv(2) == bytes([0x8A, 0])
+        assert [type(e) for e in _read_events(right, client)] == [Pong]
         server.send("x" * 70000)
-        head = right.recv(10, socket.MSG_WAITALL)
-        assert head[:2] == bytes([0x81, 127]) and struct.unpack("!Q", head[2:])[0] == 70000
+        got = ""
+        while len(got) < 70000:
+            for event in _read_events(right, client):
+                assert isinstance(event, TextMessage)
+                got += event.data
+        assert got == "x" * 70000
 
 
 def test_unmasked_client_frames_are_refused() -> None:
     left, right = socket.socketpair()
     with right:
-        server = ws.Connection(left)
-        right.sendall(bytes([0x81, 3]) + b"abc")
-        with pytest.raises(ws.Closed):
+        client = _client(right)
+        server = ws.Connection.accept(left, left.recv(65536))
+        _read_events(right, client)
+        right.sendall(bytes([0x81, 3]) + b"abc")  # a client frame without its mask
+        with pytest.raises(ws.Closed, match="1002"):
             server.recv()
+
+
+def test_a_message_too_big_for_a_tab_is_refused() -> None:
+    left, right = socket.socketpair()
+    with right:
+        client = _client(right)
+        server = ws.Connection.accept(left, left.recv(65536))
+        _read_events(right, client)
+        big = client.send(TextMessage(data="y" * (ws.MAX_MESSAGE + 10)))
+        writer = threading.Thread(target=lambda: _send_quietly(right, big), daemon=True)
+        writer.start()  # the socket buffer is smaller than the message: the server reads meanwhile
+        with pytest.raises(ws.Closed, match="too big"):
+            server.recv()
+        writer.join(5)
+
+
+def _send_quietly(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass  # the server closed on it
+
+
+def test_a_request_that_is_no_handshake_is_refused() -> None:
+    left, right = socket.socketpair()
+    with right:
+        with pytest.raises(ws.Closed):
+            ws.Connection.accept(left, b"GET /__devstack/ws HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert right.recv(100).startswith(b"HTTP/1.1 400")
 
 
 def test_socket_paths_stay_short(tmp_path: Path) -> None:
@@ -264,3 +313,28 @@ def test_tabs_answer_while_the_watcher_verifies() -> None:
     hub.static_verified(other, "", None)
     hub.message(a, {"t": "applied", "id": other, "status": "applied", "sha": DISK})
     assert len(lines) == 1 and other not in hub.edits
+
+
+def test_the_hub_tells_the_dashboard_about_tabs_and_each_edits_proofs() -> None:
+    hub, lines, clock = make_hub()
+    told: list[dict[str, Any]] = []
+    hub.watchers.append(told.append)
+    (a, inbox_a), (b, _) = tab(hub, "A"), tab(hub, "B")
+    assert [e["t"] for e in told] == ["tabs", "tabs"]
+    assert hub.static_fresh("css/app.css", "/static/css/app.css", DISK, "fresh  css/app.css  3 ms", 99.99)
+    push = inbox_a[-1]
+    clock.now = 100.011
+    hub.message(a, {"t": "applied", "id": push["id"], "status": "applied", "sha": DISK, "same": True})
+    clock.now = 100.021
+    hub.message(b, {"t": "applied", "id": push["id"], "status": "applied", "sha": OTHER, "same": True})
+    edit = next(e for e in told if e["t"] == "edit")
+    assert edit["line"] == lines[0] == "fresh  css/app.css  3 ms · applied in 1 tab 21 ms"
+    assert edit["tabs"] == [
+        {"tab": '"A"', "status": "applied", "sha": DISK[:12], "ok": True, "ms": 21},
+        {"tab": '"B"', "status": "applied", "sha": OTHER[:12], "ok": False, "ms": 31},
+    ]
+    listed = {t["title"]: t for t in hub.tab_list()}
+    assert listed["A"]["file"] == "css/app.css" and listed["A"]["sha"] == DISK[:12]
+    assert listed["B"]["sha"] == OTHER[:12]
+    hub.disconnect(b)
+    assert told[-1] == {"t": "tabs"} and [t["title"] for t in hub.tab_list()] == ["A"]

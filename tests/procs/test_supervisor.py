@@ -231,6 +231,31 @@ def test_replace_restarts_and_the_old_exit_is_not_a_crash() -> None:
     assert "gunicorn" not in rig.sup.children and not rig.sink.said("next start")
 
 
+def test_restart_stops_and_starts_one_process_and_its_exit_is_not_a_crash() -> None:
+    rig = Rig()
+    rig.sup.start_all()
+    before = rig.child("nginx").pid
+    rig.sup.restart("nginx", "asked from the dashboard or CLI")
+    rig.step()  # the old process's exit event
+    nginx = rig.child("nginx")
+    assert nginx.starts == 2 and nginx.pid != before and rig.stop_order == ["nginx"]
+    assert nginx.state is ChildState.RUNNING and nginx.retry_at is None
+    assert rig.sink.said("restarting (asked from the dashboard or CLI)") and not rig.sink.said("exited")
+    assert rig.started[-1] == ("nginx", nginx.pid) and rig.child("gunicorn").starts == 1
+
+
+def test_restart_brings_a_process_in_backoff_back_at_once() -> None:
+    rig = Rig(("worker",))
+    rig.sup.start_all()
+    rig.child("worker").exit(1)
+    rig.step()
+    assert rig.state("worker") is ChildState.BACKOFF
+    rig.sup.restart("worker")
+    assert rig.state("worker") is ChildState.RUNNING and rig.child("worker").retry_at is None
+    rig.sup.restart("nope")  # not a process of this stack: nothing happens
+    assert rig.child("worker").starts == 2
+
+
 def test_shutdown_stops_nginx_before_the_others() -> None:
     rig = Rig(("gunicorn", "worker", "nginx"))
     rig.sup.start_all()
