@@ -107,7 +107,10 @@ def post_worker_init(worker: object) -> None:
 
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.sendto(f"worker-ready {os.getpid()}".encode(), target)
+            # The node (app.nodes > 1): a rolling reload goes on to the next one, and the tabs
+            # reload once every node serves the new code.
+            node = os.environ.get("DEVSTACK_NODE", "0")
+            sock.sendto(f"worker-ready {os.getpid()} {node}".encode(), target)
     except OSError:  # devstack not listening (live reload off, or stopping): nothing to tell
         pass
 

@@ -66,6 +66,7 @@ class HostFacts:
     virtual_env: str = ""
     # What the app's source asks of Socket.IO's async mode (read with ast: project/asyncmode.py).
     async_use: asyncmode.AsyncUse = asyncmode.NONE
+    redis: str = ""  # redis-server, when devstack runs the message queue (config.queue.started)
 
 
 def gather(config: Config, python: str | None = None, environ: Mapping[str, str] = os.environ) -> HostFacts:
@@ -102,6 +103,7 @@ def gather(config: Config, python: str | None = None, environ: Mapping[str, str]
         path=environ.get("PATH", os.defpath),
         virtual_env=venv_of(app.path),
         async_use=asyncmode.scan(app_dir, config.app.module, config.root),
+        redis=find_redis(environ) if config.queue.started else "",
     )
 
 
@@ -142,6 +144,25 @@ def worker_user(served: Path) -> str:
         return f"{pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name}"
     except KeyError:
         return ""
+
+
+REDIS_FALLBACKS = ("/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server")
+
+
+def find_redis(environ: Mapping[str, str] = os.environ) -> str:
+    """DEVSTACK_REDIS if set, else redis-server on PATH, else the usual places: the message queue
+    of a stack with app.nodes > 1 (or [queue])."""
+    chosen = environ.get("DEVSTACK_REDIS")
+    candidates = [chosen] if chosen else [shutil.which("redis-server"), *REDIS_FALLBACKS]
+    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    if found is None:
+        where = f"DEVSTACK_REDIS={chosen}" if chosen else "PATH, /usr/bin, /usr/local/bin"
+        raise DevstackError(
+            f"redis-server is not installed (looked in {where}); app.nodes > 1 relays Socket.IO emits "
+            "through it — install it: sudo apt-get install redis-server (macOS: brew install redis), "
+            'or point queue.url at a Redis you run (e.g. url = "redis://127.0.0.1:6379/0")'
+        )
+    return found
 
 
 def find_nginx(environ: Mapping[str, str] = os.environ) -> str:

@@ -48,6 +48,12 @@ class Target:
     # own answer too (werkzeug refuses a websocket request to a plain route, e.g. a catch-all
     # static route at the site root), like a 404.
     socketio: bool = True
+    # app.nodes > 1: (node, process name, app port) of each; the queue's URL, the variable the
+    # app reads it from, and the app's interpreter (python-socketio's RedisManager publishes).
+    nodes: tuple[tuple[int, str, int], ...] = ()
+    queue_url: str = ""
+    queue_env: str = "REDIS_URL"
+    app_python: str = ""
 
 
 def wait_ready(
@@ -63,9 +69,12 @@ def wait_ready(
     def problem() -> str:
         return failed() if failed is not None else ""
 
-    if target.app_port is not None:
+    # Every node's port (app.nodes > 1): a request nginx sends to a node still booting is a 502.
+    for port in [target.app_port, *(port for _, _, port in target.nodes[1:])]:
+        if port is None:
+            continue
         while time.monotonic() < deadline and not problem():
-            if ports.wait_port("127.0.0.1", target.app_port, 0.2):
+            if ports.wait_port("127.0.0.1", port, 0.2):
                 break
     url = target.url
     last = "no answer yet"
@@ -115,7 +124,50 @@ def wait_ready(
     if not ok:
         return report(False, step)
     steps.append(step)
+    if target.nodes:
+        error = nodes_steps(target, steps, deadline)
+        if error:
+            return report(False, error)
     return report(True)
+
+
+def nodes_steps(target: Target, steps: list[str], deadline: float) -> str:
+    """app.nodes > 1: every node answers through nginx, a polling session stays on its node,
+    and an emit published through the queue reaches a client on each node. "" or the error."""
+    from devstack.stack import nodes as nodes_mod
+
+    nodes = [nodes_mod.Node(index, name, port) for index, name, port in target.nodes]
+    while True:  # the other nodes may still be importing the app: wait for each
+        step, error = nodes_mod.answers(target.url, nodes, target.request_timeout)
+        if not error or time.monotonic() >= deadline:
+            break
+        time.sleep(target.pause)
+    if error:
+        return error
+    steps.append(step)
+    if not target.socketio:
+        return ""
+    try:
+        sticks, what, _ = nodes_mod.polling_sticks(target.url)
+    except (OSError, ValueError) as exc:
+        return f"a long-polling session through {target.via}: {exc}"
+    if not sticks:
+        return f"a long-polling session through {target.via} did not stay on its node: {what}"
+    steps.append(what)
+    if not target.queue_url:
+        return ""
+    step, error = nodes_mod.cross_node(
+        target.url,
+        nodes,
+        target.queue_url,
+        target.app_python,
+        target.queue_env,
+        max(deadline, time.monotonic() + 5),
+    )
+    if error:
+        return error
+    steps.append(step)
+    return ""
 
 
 def _static(target: Target, sample: Path, until: float) -> probes.Freshness | None:
