@@ -48,6 +48,7 @@ class Target:
     own_pids: frozenset[int] = frozenset()  # devstack's processes and their children (managed)
     insecure: bool = False  # https: accept a certificate that does not verify (self-signed dev certs)
     last_failure: str = ""  # managed: why the last `devstack up` failed (state.json), "" if it did not
+    queue_url: str = ""  # the message queue of several nodes (devstack.toml's, or --queue-url)
 
 
 def port_of(url: str) -> int:
