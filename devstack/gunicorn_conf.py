@@ -86,7 +86,19 @@ if os.environ.get("DEVSTACK_WORKER") == "gevent":
     monkey.patch_all()
 
 # Libraries only: the user's code is never imported in the master.
-PREIMPORT = ("flask", "werkzeug", "jinja2", "flask_socketio", "socketio", "engineio", "simple_websocket")
+PREIMPORT: tuple[str, ...] = (
+    "flask",
+    "werkzeug",
+    "jinja2",
+    "flask_socketio",
+    "socketio",
+    "engineio",
+    "simple_websocket",
+)
+# Several nodes (app.nodes > 1, DEVSTACK_NODE set): the message queue's client too, which every
+# node's worker would otherwise import again on each reload.
+if os.environ.get("DEVSTACK_NODE"):
+    PREIMPORT += ("redis", "socketio.redis_manager")
 
 
 def on_starting(server: object) -> None:

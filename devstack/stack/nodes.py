@@ -325,12 +325,19 @@ def _body(resp: probes.Response) -> str:
 
 
 def cross_node(
-    url: str, nodes: list[Node], queue_url: str, python: str, env_name: str, until: float
+    url: str,
+    nodes: list[Node],
+    queue_url: str,
+    python: str,
+    env_name: str,
+    until: float,
+    publisher: Publisher | None = None,
 ) -> tuple[str, str]:
     """One Socket.IO client per node (by its cookie), the queue's subscribers counted, an emit
     published through the queue by python-socketio's RedisManager: each client must get it.
-    Returns (step, "") or ("", the one line: which node, and the fix)."""
-    publisher = Publisher(python, queue_url)
+    Returns (step, "") or ("", the one line: which node, and the fix). `publisher`: one started
+    earlier (its imports overlap the nodes' boot); closed here either way."""
+    publisher = publisher or Publisher(python, queue_url)
     clients: dict[int, NodeClient] = {}
     try:
         for node in nodes:

@@ -12,9 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devstack.errors import NotReady
 from devstack.stack import probes
+
+if TYPE_CHECKING:
+    from devstack.stack import nodes
 from devstack.system import ports
 
 
@@ -62,6 +66,28 @@ def wait_ready(
     """The three proofs in order; the first that cannot pass before started + timeout is the error."""
     deadline = started + timeout
     steps: list[str] = []
+    publisher = None
+    if target.nodes and target.queue_url and target.socketio:
+        from devstack.stack import nodes as nodes_mod
+
+        # python-socketio's RedisManager in the app's python, importing while the nodes boot.
+        publisher = nodes_mod.Publisher(target.app_python, target.queue_url)
+    try:
+        return _wait_ready(target, started, deadline, timeout, steps, failed, publisher)
+    finally:
+        if publisher is not None:
+            publisher.close()
+
+
+def _wait_ready(
+    target: Target,
+    started: float,
+    deadline: float,
+    timeout: float,
+    steps: list[str],
+    failed: Callable[[], str] | None,
+    publisher: nodes.Publisher | None,
+) -> ReadyReport:
 
     def report(ok: bool, error: str = "", app_broken: bool = False) -> ReadyReport:
         return ReadyReport(ok, time.monotonic() - started, steps, error, app_broken)
@@ -125,20 +151,22 @@ def wait_ready(
         return report(False, step)
     steps.append(step)
     if target.nodes:
-        error = nodes_steps(target, steps, deadline)
+        error = nodes_steps(target, steps, deadline, publisher)
         if error:
             return report(False, error)
     return report(True)
 
 
-def nodes_steps(target: Target, steps: list[str], deadline: float) -> str:
+def nodes_steps(
+    target: Target, steps: list[str], deadline: float, publisher: nodes.Publisher | None = None
+) -> str:
     """app.nodes > 1: every node answers through nginx, a polling session stays on its node,
     and an emit published through the queue reaches a client on each node. "" or the error."""
     from devstack.stack import nodes as nodes_mod
 
-    nodes = [nodes_mod.Node(index, name, port) for index, name, port in target.nodes]
+    pinned = [nodes_mod.Node(index, name, port) for index, name, port in target.nodes]
     while True:  # the other nodes may still be importing the app: wait for each
-        step, error = nodes_mod.answers(target.url, nodes, target.request_timeout)
+        step, error = nodes_mod.answers(target.url, pinned, target.request_timeout)
         if not error or time.monotonic() >= deadline:
             break
         time.sleep(target.pause)
@@ -158,11 +186,12 @@ def nodes_steps(target: Target, steps: list[str], deadline: float) -> str:
         return ""
     step, error = nodes_mod.cross_node(
         target.url,
-        nodes,
+        pinned,
         target.queue_url,
         target.app_python,
         target.queue_env,
         max(deadline, time.monotonic() + 5),
+        publisher,
     )
     if error:
         return error
