@@ -7,6 +7,7 @@ it is the same code.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import threading
@@ -161,8 +162,8 @@ class LocalStack:
         self.nginx = plan.facts.nginx
         self.state = state.StackState(url=config.public_url, ports=state_ports(config))
         if config.queue.enabled:  # `status` shows the queue, and whether devstack runs it
-            self.state.extra["queue"] = {
-                "url": config.queue_url,
+            self.state.extra["queue"] = {  # state.json is world-readable: never the password
+                "url": re.sub(r"//:[^@]*@", "//:***@", plan_mod.queue_url(config, plan.facts)),
                 "env": config.queue.env,
                 "started": config.queue.started,
             }
@@ -260,6 +261,12 @@ class LocalStack:
             self._notice(stale)
         check_ports(self.config)
         prepare_state_dir(self.config, self.plan.facts)
+        if self.config.queue.started:  # the queue's password and config, for this user only
+            state_dir = self.config.state_dir
+            safefs.write_text(state_dir / facts.QUEUE_SECRET, self.plan.facts.queue_secret + "\n", mode=0o600)
+            safefs.write_text(
+                state_dir / plan_mod.REDIS_CONF, plan_mod.redis_conf(self.config, self.plan.facts), mode=0o600
+            )
         # nginx.conf is rendered, written and tested in start(), while gunicorn boots.
 
     def _backed_up(self, backup: Path) -> None:
@@ -440,7 +447,7 @@ class LocalStack:
             more_static=tuple((folder, url) for url, folder in config.static_routes[config.has_static :]),
             socketio=self.plan.facts.uses_socketio,
             nodes=self._nodes(),
-            queue_url=config.queue_url,
+            queue_url=plan_mod.queue_url(config, self.plan.facts),
             queue_env=config.queue.env,
             app_python=self.plan.facts.app_python.path,
         )

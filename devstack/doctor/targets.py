@@ -12,7 +12,7 @@ import psutil
 from devstack.doctor.context import Target
 from devstack.errors import DevstackError
 from devstack.project.config import Config
-from devstack.stack import state
+from devstack.stack import facts, plan, state
 
 
 def nginx_binary() -> str | None:
@@ -58,7 +58,7 @@ def from_config(config: Config) -> Target:
         },
         guest_sha=guest_hasher(config) if current is not None and current.mode == "vm" else None,
         own_pids=_own_pids(current) if running and current is not None else frozenset(),
-        queue_url=config.queue_url,
+        queue_url=plan.queue_url_with(config, facts.read_queue_secret(config.state_dir)),
         # A failed `up` stops its stack but keeps its state.json, with the error it printed.
         last_failure=current.error or "not ready"
         if current is not None and current.status == "failed" and not running

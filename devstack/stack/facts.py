@@ -67,6 +67,9 @@ class HostFacts:
     # What the app's source asks of Socket.IO's async mode (read with ast: project/asyncmode.py).
     async_use: asyncmode.AsyncUse = asyncmode.NONE
     redis: str = ""  # redis-server, when devstack runs the message queue (config.queue.started)
+    # Its password (requirepass): kept in the state dir (0600) once `up` wrote it, else a new one.
+    # Loopback alone would let any local user publish to the app's clients.
+    queue_secret: str = ""
 
 
 def gather(config: Config, python: str | None = None, environ: Mapping[str, str] = os.environ) -> HostFacts:
@@ -104,6 +107,7 @@ def gather(config: Config, python: str | None = None, environ: Mapping[str, str]
         virtual_env=venv_of(app.path),
         async_use=asyncmode.scan(app_dir, config.app.module, config.root),
         redis=find_redis(environ) if config.queue.started else "",
+        queue_secret=(read_queue_secret(state_dir) or new_queue_secret()) if config.queue.started else "",
     )
 
 
@@ -144,6 +148,27 @@ def worker_user(served: Path) -> str:
         return f"{pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name}"
     except KeyError:
         return ""
+
+
+QUEUE_SECRET = "queue.secret"
+
+
+def read_queue_secret(state_dir: Path) -> str:
+    """The message queue's password as `up` wrote it ("" when there is none yet, or it is not
+    a plain file of this user's: safefs never follows a planted link)."""
+    from devstack.system import safefs
+
+    try:
+        text = safefs.read_text(state_dir / QUEUE_SECRET).strip()
+    except (OSError, DevstackError, UnicodeDecodeError):
+        return ""
+    return text if text.isalnum() and len(text) >= 16 else ""
+
+
+def new_queue_secret() -> str:
+    import secrets
+
+    return secrets.token_hex(16)
 
 
 REDIS_FALLBACKS = ("/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server")

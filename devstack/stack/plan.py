@@ -153,6 +153,7 @@ def nginx_values(config: Config, facts: HostFacts, sendfile: bool) -> dict[str, 
     )
 
 
+REDIS_CONF = "redis.conf"
 # The cookie nginx sets on a client's first request, naming the node it sticks to (app.nodes > 1).
 NODE_COOKIE = "devstack_node"
 
@@ -367,7 +368,7 @@ def extra_specs(
     commands.update(config.processes)
     if not commands:
         return []
-    env = {**facts.dotenv, **child_env(config, colors), **venv_env(facts), **queue_env(config)}
+    env = {**facts.dotenv, **child_env(config, colors), **venv_env(facts), **queue_env(config, facts)}
     return [
         ProcessSpec(
             name=name, argv=["/bin/sh", "-c", f"exec {command}"], cwd=config.root, env=env, restart="always"
@@ -423,9 +424,40 @@ def node_control_socket(facts: HostFacts, node: int) -> Path:
     return facts.control_socket if not node else facts.control_socket.with_name(f"node{node}.ctl")
 
 
-def queue_env(config: Config) -> dict[str, str]:
+def queue_url(config: Config, facts: HostFacts) -> str:
+    """The message queue's URL as the app gets it: devstack's redis-server with its password,
+    or queue.url ("" without a queue)."""
+    return queue_url_with(config, facts.queue_secret)
+
+
+def queue_url_with(config: Config, secret: str) -> str:
+    """queue_url from the password alone (doctor reads it from the state dir)."""
+    if config.queue.started and secret:
+        return f"redis://:{secret}@127.0.0.1:{config.queue_port}/0"
+    return config.queue_url
+
+
+def queue_env(config: Config, facts: HostFacts) -> dict[str, str]:
     """The message queue's URL under the configured name (nothing without a queue)."""
-    return {config.queue.env: config.queue_url} if config.queue.enabled else {}
+    return {config.queue.env: queue_url(config, facts)} if config.queue.enabled else {}
+
+
+def redis_conf(config: Config, facts: HostFacts) -> str:
+    """redis-server's config, written 0600 into the state dir (the password never in argv, where
+    every user's `ps` would show it): loopback, protected mode, no persistence, log to stdout."""
+    folder = str(facts.state_dir).replace("\\", "\\\\").replace('"', '\\"')
+    return (
+        "# Written by devstack for the message queue of app.nodes > 1; rewritten by every `up`.\n"
+        "bind 127.0.0.1\n"
+        f"port {config.queue_port}\n"
+        "protected-mode yes\n"
+        f"requirepass {facts.queue_secret}\n"
+        'save ""\n'
+        "appendonly no\n"
+        f'dir "{folder}"\n'
+        "daemonize no\n"
+        'logfile ""\n'
+    )
 
 
 def gunicorn_spec(
@@ -474,7 +506,7 @@ def gunicorn_spec(
         argv += ["--name", node_name(node)]  # the node in `ps` (with setproctitle) and its logs
     argv.append(config.app.wsgi)
     # .flaskenv/.env first: devstack's own variables and [app.env] are set over them.
-    env = {**facts.dotenv, **child_env(config, colors), **queue_env(config)}
+    env = {**facts.dotenv, **child_env(config, colors), **queue_env(config, facts)}
     env["DEVSTACK_WORKER"] = config.app.worker
     if node:
         env["DEVSTACK_NODE"] = str(node)
@@ -496,29 +528,12 @@ def gunicorn_spec(
 
 
 def redis_spec(config: Config, facts: HostFacts) -> ProcessSpec:
-    """The message queue: redis-server on loopback, no persistence (no dump.rdb, no AOF), its
-    output the "redis" log source. Stopped by TERM, which it answers at once without a save."""
+    """The message queue: redis-server on loopback with a password, no persistence (no dump.rdb,
+    no AOF), its output the "redis" log source (redis_conf, written by the backend's prepare).
+    Stopped by TERM, which it answers at once without a save."""
     return ProcessSpec(
         name="redis",
-        argv=[
-            facts.redis,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(config.queue_port),
-            "--protected-mode",
-            "yes",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(facts.state_dir),
-            "--daemonize",
-            "no",
-            "--logfile",
-            "",
-        ],
+        argv=[facts.redis, str(facts.state_dir / REDIS_CONF)],
         cwd=facts.state_dir,
         env={},
         restart="always",

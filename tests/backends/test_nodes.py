@@ -79,6 +79,11 @@ def multi(tmp_path: Path) -> Iterator[Project]:
     assert not left, f"processes left behind: {killed}"
 
 
+def queue_url(project: Project) -> str:
+    secret = (project.state_dir / "queue.secret").read_text().strip()
+    return f"redis://:{secret}@127.0.0.1:{project.app_port + 3}/0"
+
+
 def pinned_client(url: str, node: int, transports: list[str]) -> tuple[socketio.Client, list[dict[str, str]]]:
     client = socketio.Client(reconnection=False)
     got: list[dict[str, str]] = []
@@ -108,7 +113,7 @@ def test_three_nodes_are_proven_at_up_and_deliver_across_nodes(multi: Project) -
     # From outside: python-socketio clients pinned to each node; one node's broadcast reaches all.
     clients = [pinned_client(multi.url, node, ["websocket"]) for node in (1, 2, 3)]
     try:
-        assert nodes.subscribers(f"redis://127.0.0.1:{multi.app_port + 3}/0") == 3
+        assert nodes.subscribers(queue_url(multi)) == 3
         clients[0][0].emit("chat", {"text": "from node 1"})
         for node, (_, got) in enumerate(clients, start=1):
             assert wait_for(lambda got=got: any(m["text"] == "from node 1" for m in got)), (
@@ -131,10 +136,19 @@ def test_three_nodes_are_proven_at_up_and_deliver_across_nodes(multi: Project) -
     status = multi.cli("status")
     for name in ("gunicorn.1", "gunicorn.2", "gunicorn.3", "redis", "nginx"):
         assert f"\n{name} " in status.stdout, status.stdout
-    assert (
-        f"message queue: redis://127.0.0.1:{multi.app_port + 3}/0 (run by devstack), in $REDIS_URL"
-        in status.stdout
+    queue_line = (
+        f"message queue: redis://:***@127.0.0.1:{multi.app_port + 3}/0 (run by devstack), in $REDIS_URL"
     )
+    assert queue_line in status.stdout, status.stdout
+    # The queue is this user's: a password (never in argv, state.json or a file others can read).
+    secret = (multi.state_dir / "queue.secret").read_text().strip()
+    for name in ("queue.secret", "redis.conf"):
+        assert (multi.state_dir / name).stat().st_mode & 0o077 == 0
+    assert secret not in (multi.state_dir / "state.json").read_text()
+    redis_pid = multi.state()["processes"]["redis"]["pid"]
+    assert secret not in Path(f"/proc/{redis_pid}/cmdline").read_text()
+    with pytest.raises(nodes.RedisError, match="NOAUTH"):
+        nodes.redis_command(f"redis://127.0.0.1:{multi.app_port + 3}/0", "PUBSUB", "NUMSUB", "flask-socketio")
     logs = multi.cli("logs", "-n", "400", "gunicorn")
     for name in ("gunicorn.1", "gunicorn.2", "gunicorn.3"):
         assert name in logs.stdout, logs.stdout[-2000:]

@@ -25,7 +25,8 @@ def configured(tmp_path: Path, app: str = "", extra: str = "") -> tuple[Project,
 
 
 def planned(config: Config) -> plan.Plan:
-    return plan.build(config, make_facts(config, redis="/usr/bin/redis-server"), colors=False)
+    facts = make_facts(config, redis="/usr/bin/redis-server", queue_secret="s" * 32)
+    return plan.build(config, facts, colors=False)
 
 
 def test_one_node_is_todays_stack(tmp_path: Path) -> None:
@@ -45,8 +46,8 @@ def test_three_nodes_three_gunicorns_a_queue_and_sticky_nginx(tmp_path: Path) ->
     the_plan = planned(config)
     names = [spec.name for spec in the_plan.processes]
     assert names == ["gunicorn.1", "gunicorn.2", "gunicorn.3", "redis", "nginx"]
-    queue = f"redis://127.0.0.1:{project.app_port + 3}/0"
-    assert config.queue_url == queue
+    assert config.queue_url == f"redis://127.0.0.1:{project.app_port + 3}/0"
+    queue = f"redis://:{'s' * 32}@127.0.0.1:{project.app_port + 3}/0"  # with the password
     for index, spec in enumerate(the_plan.processes[:3], start=1):
         argv = spec.argv
         assert argv[argv.index("--bind") + 1] == f"127.0.0.1:{project.app_port + index - 1}"
@@ -55,10 +56,19 @@ def test_three_nodes_three_gunicorns_a_queue_and_sticky_nginx(tmp_path: Path) ->
         assert spec.env["REDIS_URL"] == queue and spec.env["DEVSTACK_NODE"] == str(index)
         assert spec.restart == "app" and plan.is_app(spec.name)
     redis = the_plan.processes[3]
-    assert redis.argv[redis.argv.index("--port") + 1] == str(project.app_port + 3)
-    assert redis.argv[redis.argv.index("--bind") + 1] == "127.0.0.1"
-    assert redis.argv[redis.argv.index("--save") + 1] == ""
-    assert redis.argv[redis.argv.index("--appendonly") + 1] == "no"
+    conf_path = the_plan.facts.state_dir / "redis.conf"
+    assert redis.argv == ["/usr/bin/redis-server", str(conf_path)]  # no password in argv (ps)
+    redis_lines = plan.redis_conf(config, the_plan.facts).splitlines()
+    for line in (
+        "bind 127.0.0.1",
+        f"port {project.app_port + 3}",
+        "protected-mode yes",
+        f"requirepass {'s' * 32}",
+        'save ""',
+        "appendonly no",
+        'logfile ""',
+    ):
+        assert line in redis_lines, redis_lines
     conf = the_plan.nginx_conf
     for index in (1, 2, 3):
         assert (
@@ -78,7 +88,8 @@ def test_queue_env_name_and_extra_processes(tmp_path: Path) -> None:
     )
     the_plan = planned(config)
     extra = next(spec for spec in the_plan.processes if spec.name == "w")
-    assert extra.env["SOCKETIO_QUEUE"] == config.queue_url
+    assert extra.env["SOCKETIO_QUEUE"] == plan.queue_url(config, the_plan.facts)
+    assert extra.env["SOCKETIO_QUEUE"].startswith("redis://:ssss")
     assert "REDIS_URL" not in extra.env
 
 
@@ -152,3 +163,14 @@ def test_node_split_shares_add_up() -> None:
         assert [node for _, node in split] == list(range(1, nodes + 1))
         assert split[-1][0] == "*"
         assert sum(float(share.rstrip("%")) for share, _ in split[:-1]) < 100
+
+
+def test_the_queue_secret_is_kept_and_a_bad_one_is_replaced(tmp_path: Path) -> None:
+    state = tmp_path / ".devstack"
+    state.mkdir()
+    assert facts.read_queue_secret(state) == ""
+    (state / "queue.secret").write_text("0123456789abcdef0123456789abcdef\n")
+    assert facts.read_queue_secret(state) == "0123456789abcdef0123456789abcdef"
+    (state / "queue.secret").write_text("short\n")
+    assert facts.read_queue_secret(state) == ""
+    assert len(facts.new_queue_secret()) == 32 and facts.new_queue_secret() != facts.new_queue_secret()
