@@ -209,6 +209,8 @@ def message_queue(ctx: Context) -> Outcome:
         )
     )
     ev += [Evidence("probe", f"no Socket.IO connect: {line}") for line in unreached]
+    if not clients:
+        return na("no node accepted a Socket.IO connection, so none could subscribe", *ev)
     if subscribed < count:
         return Outcome(
             "error",
