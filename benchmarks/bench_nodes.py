@@ -304,13 +304,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=300)
     parser.add_argument("--broadcasts", type=int, default=20, help="broadcasts to every client (throughput)")
     parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--parts", default="up,live", help="up (the ready times), live (the rest), or both")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     base = Path(tempfile.mkdtemp(prefix="bench-nodes-"))
     rows: list[tuple[str, str, str, str]] = []
     try:
         # up -> ready: 1 node, 3 nodes, by hand, interleaved.
-        one, three, hand = [], [], []
-        for _ in range(args.starts):
+        one: list[float] = []
+        three: list[float] = []
+        hand: list[float] = []
+        for _ in range(args.starts if "up" in parts else 0):
             for nodes, into in ((1, one), (3, three)):
                 project = Project(base, nodes)
                 try:
@@ -318,17 +322,14 @@ def main() -> None:
                 finally:
                     project.down()
             hand.append(by_hand_ready(base))
-        m1, m3, mh = statistics.median(one), statistics.median(three), statistics.median(hand)
-        rows.append(("up -> ready, 1 node (p50)", f"{m1:.2f} s", "", ""))
-        rows.append(("up -> ready, 3 nodes (p50)", f"{m3:.2f} s", f"{m3 / m1:.2f} x 1 node", "<= 1.5 x"))
-        rows.append(
-            (
-                "3 gunicorns + redis + nginx by hand (p50)",
-                f"{mh:.2f} s",
-                f"{m3 / mh:.2f} x (devstack/hand)",
-                "",
-            )
-        )
+        if "up" in parts:
+            m1, m3, mh = statistics.median(one), statistics.median(three), statistics.median(hand)
+            rows.append(("up -> ready, 1 node (p50)", f"{m1:.2f} s", "", ""))
+            rows.append(("up -> ready, 3 nodes (p50)", f"{m3:.2f} s", f"{m3 / m1:.2f} x 1 node", "<= 1.5 x"))
+            rows.append(("3 gunicorns + redis + nginx by hand (p50)", f"{mh:.2f} s", f"{m3 / mh:.2f} x", ""))
+        if "live" not in parts:
+            print_table(rows)
+            return
 
         # Emit latency: within one node (no queue) vs across nodes through Redis.
         single = Project(base, 1, threads=400)
@@ -390,6 +391,10 @@ def main() -> None:
             multi.down()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    print_table(rows)
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> None:
     widths = [max(len(row[i]) for row in [("measure", "result", "ratio", "goal"), *rows]) for i in range(4)]
     for row in [("measure", "result", "ratio", "goal"), *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -196,10 +196,15 @@ class Supervisor(Generic[C]):
     # -- the loop (the thread that calls run) ----------------------------------------------------
     def start_all(self, after_first: Callable[[], None] | None = None) -> None:
         """Start every child in plan order, then the services. after_first runs once the first
-        child (the app, slowest to answer) has started: checks that can overlap its boot."""
-        for index, child in enumerate(self.children.values()):
+        child (the app, slowest to answer; every node of several) has started: checks that can
+        overlap its boot."""
+        children = list(self.children.values())
+        # The app's processes lead the plan (one gunicorn, or every node of app.nodes > 1): all
+        # of them are spawned before after_first, so each node's boot overlaps the rest.
+        leading = next((i for i, c in enumerate(children) if not is_app(c.spec.name)), len(children))
+        for index, child in enumerate(children):
             self._start(child)
-            if index == 0 and after_first is not None:
+            if index == max(leading, 1) - 1 and after_first is not None:
                 after_first()
         for service in self.services:
             service.start()

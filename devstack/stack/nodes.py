@@ -353,8 +353,11 @@ def cross_node(
         while True:
             try:
                 count = subscribers(queue_url)
-            except OSError as exc:
-                return "", f"the message queue {shown_url(queue_url)}: {exc}"
+            except OSError as exc:  # redis-server still starting, or down: said after the patience
+                if time.monotonic() >= patience:
+                    return "", f"the message queue {shown_url(queue_url)}: {exc}"
+                time.sleep(0.05)
+                continue
             if count >= len(nodes) or time.monotonic() >= patience:
                 break
             time.sleep(0.02)
