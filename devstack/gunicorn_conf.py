@@ -86,7 +86,19 @@ if os.environ.get("DEVSTACK_WORKER") == "gevent":
     monkey.patch_all()
 
 # Libraries only: the user's code is never imported in the master.
-PREIMPORT = ("flask", "werkzeug", "jinja2", "flask_socketio", "socketio", "engineio", "simple_websocket")
+PREIMPORT: tuple[str, ...] = (
+    "flask",
+    "werkzeug",
+    "jinja2",
+    "flask_socketio",
+    "socketio",
+    "engineio",
+    "simple_websocket",
+)
+# Several nodes (app.nodes > 1, DEVSTACK_NODE set): the message queue's client too, which every
+# node's worker would otherwise import again on each reload.
+if os.environ.get("DEVSTACK_NODE"):
+    PREIMPORT += ("redis", "socketio.redis_manager")
 
 
 def on_starting(server: object) -> None:
@@ -107,7 +119,10 @@ def post_worker_init(worker: object) -> None:
 
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.sendto(f"worker-ready {os.getpid()}".encode(), target)
+            # The node (app.nodes > 1): a rolling reload goes on to the next one, and the tabs
+            # reload once every node serves the new code.
+            node = os.environ.get("DEVSTACK_NODE", "0")
+            sock.sendto(f"worker-ready {os.getpid()} {node}".encode(), target)
     except OSError:  # devstack not listening (live reload off, or stopping): nothing to tell
         pass
 

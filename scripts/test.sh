@@ -2,6 +2,7 @@
 # Fresh machine -> the whole test suite, exactly as CI runs it (.ci/run calls this script).
 # Installs what the tests need: nginx, Debian's Chromium + ChromeDriver (the browser tests),
 # bindfs (a FUSE mount standing in for VM shared folders), tmux (the terminal-closing fault),
+# redis-server (the message queue of several Socket.IO nodes),
 # and devstack with its test extras into the clone's venv .venv, made with the distribution's
 # python3 (PYTHON=... picks another; scripts/venv.sh); then runs the real-VM tier when asked
 # (DEVSTACK_VM_TESTS=1, or CI=true) and finally every other tier in one pytest run, all with the
@@ -17,6 +18,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light
 # A real FUSE filesystem for doctor's shared-folder checks (sendfile, gunicorn's inotify reload).
 command -v bindfs >/dev/null 2>&1 || need+=(bindfs)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# The message queue of app.nodes > 1 (several Socket.IO nodes relaying emits through Redis).
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   apt_install "${need[@]}"
 fi

@@ -156,6 +156,8 @@ class _Wait:
                         f"[bold green]ready[/] in {current.ready_seconds or 0:.2f} s — "
                         f"[bold]{current.url}/[/] (supervisor pid {pid}; `devstack down` stops it)"
                     )
+                    for step in current.extra.get("ready_steps", []):  # app.nodes > 1
+                        err.print(f"  [green]✓[/] {escape(str(step))}", soft_wrap=True)
                     if current.extra.get("dashboard"):
                         err.print(f"  dashboard: [bold]{current.url}{current.extra['dashboard']}[/]")
                     return ""

@@ -164,6 +164,8 @@ def _on_ready(stack: LocalStack, mux: LogMux, report: ReadyReport, spinner: obje
         mux.release()
         stack.supervisor.request_stop("not ready")
         return
+    if stack.config.app.nodes > 1:  # `up --detach` and `status` show what proved the nodes
+        stack.remember("ready_steps", list(report.steps))
     stack.set_status("ready", ready_seconds=report.seconds)
     if not daemon:
         say(f"[bold green]ready[/] in {report.seconds:.2f} s — [bold]{stack.config.public_url}/[/]")

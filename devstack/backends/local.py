@@ -7,6 +7,7 @@ it is the same code.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import threading
@@ -21,6 +22,7 @@ from devstack.errors import DevstackError, Exit, PortTaken
 from devstack.live.tap import BootTap
 from devstack.logs.sink import Sink
 from devstack.procs import heap
+from devstack.procs.child import Child
 from devstack.procs.supervisor import BOOT_ERRORS, Supervisor
 from devstack.project import config as config_mod
 from devstack.project.config import Config
@@ -78,12 +80,26 @@ def check_ports(config: Config) -> None:
         ("server.listen", config.server.listen_host, config.server.listen_port),
         ("server.app_port", "127.0.0.1", config.server.app_port),
     ]
+    for index, port in enumerate(config.app_ports[1:], start=2):  # app.nodes > 1
+        wanted.append((f"server.app_port (+{index - 1}, node {index} of app.nodes)", "127.0.0.1", port))
+    if config.queue.started:
+        wanted.append(("queue.port", "127.0.0.1", config.queue_port))
     for key, host, port in wanted:
         if speed.holds(port):  # our own gunicorn, spawned early (headstart.py)
             continue
         conflict = ports.port_conflict(host, port, key, config.path.name)
         if conflict:
             raise PortTaken(conflict)
+
+
+def state_ports(config: Config) -> dict[str, int]:
+    """The ports state.json records: public, app (the first node's), each further node's, the queue's."""
+    ports_ = {"public": config.server.listen_port, "app": config.server.app_port}
+    for index, port in enumerate(config.app_ports[1:], start=2):
+        ports_[f"app.{index}"] = port
+    if config.queue.started:
+        ports_["queue"] = config.queue_port
+    return ports_
 
 
 def write_nginx_conf(config: Config, text: str, on_backup: Callable[[Path], None] | None = None) -> Path:
@@ -144,9 +160,13 @@ class LocalStack:
         self.tap = BootTap(sink)  # gunicorn's boot failure also reaches the open tabs
         self.sink: Sink = self.tap
         self.nginx = plan.facts.nginx
-        self.state = state.StackState(
-            url=config.public_url, ports={"public": config.server.listen_port, "app": config.server.app_port}
-        )
+        self.state = state.StackState(url=config.public_url, ports=state_ports(config))
+        if config.queue.enabled:  # `status` shows the queue, and whether devstack runs it
+            self.state.extra["queue"] = {  # state.json is world-readable: never the password
+                "url": re.sub(r"//:[^@]*@", "//:***@", plan_mod.queue_url(config, plan.facts)),
+                "env": config.queue.env,
+                "started": config.queue.started,
+            }
         if plan.app_python is not None:  # `status` says which interpreter runs the app, and why
             self.state.extra["python"] = {"path": plan.app_python.path, "why": plan.app_python.why}
         self.supervisor = Supervisor(
@@ -157,6 +177,8 @@ class LocalStack:
             reload_kills_workers=config.app.worker == "gevent",
             on_exited=self._exited,
         )
+        # Several nodes reload one after another, each once the last one's new worker serves.
+        self.supervisor.roll_on_ready = config.app.nodes > 1 and config.server.live_reload
         self._state_lock = threading.Lock()
         self.notices: list[str] = []  # said once at start (also to `up --detach` via state.json)
 
@@ -171,7 +193,14 @@ class LocalStack:
         config, plan = self.config, self.plan
         self.supervisor.services.append(heap.Trimmer())  # an all-day run keeps its size
         if config.server.live_reload:  # the open tabs follow every edit (devstack/live/)
-            self.live = LiveReload(config.state_dir, config.public_url, config.static.url, self.tap.inner)
+            self.live = LiveReload(
+                config.state_dir,
+                config.public_url,
+                config.static.url,
+                self.tap.inner,
+                nodes=config.app.nodes,
+                on_node_ready=self.supervisor.node_ready,
+            )
             self.live.attach_dashboard(self.supervisor, lambda: self.state, config.path)
             with self._state_lock:  # `up`, `status` and `devstack open` print its URL from state.json
                 self.state.extra["dashboard"] = "/__devstack/"
@@ -226,7 +255,7 @@ class LocalStack:
 
     def _app_env(self, name: str) -> str | None:
         """A variable as gunicorn sees it: its spec's environment over devstack's own."""
-        spec = next(p for p in self.plan.processes if p.name == "gunicorn")
+        spec = next(p for p in self.plan.processes if plan_mod.is_app(p.name))
         return spec.env.get(name, os.environ.get(name))
 
     def prepare(self) -> None:
@@ -235,6 +264,12 @@ class LocalStack:
             self._notice(stale)
         check_ports(self.config)
         prepare_state_dir(self.config, self.plan.facts)
+        if self.config.queue.started:  # the queue's password and config, for this user only
+            state_dir = self.config.state_dir
+            safefs.write_text(state_dir / facts.QUEUE_SECRET, self.plan.facts.queue_secret + "\n", mode=0o600)
+            safefs.write_text(
+                state_dir / plan_mod.REDIS_CONF, plan_mod.redis_conf(self.config, self.plan.facts), mode=0o600
+            )
         # nginx.conf is rendered, written and tested in start(), while gunicorn boots.
 
     def _backed_up(self, backup: Path) -> None:
@@ -330,7 +365,7 @@ class LocalStack:
             self.live.retarget(new_config.public_url, new_config.static.url)
         with self._state_lock:
             self.state.url = new_config.public_url
-            self.state.ports = {"public": new_server.listen_port, "app": new_server.app_port}
+            self.state.ports = state_ports(new_config)
             state.write(self.config.state_dir, self.state)
 
     def _exited(self, name: str, code: int, line: str) -> None:
@@ -342,7 +377,7 @@ class LocalStack:
             entry.update(restarts=entry["restarts"] + 1, code=code, line=line, at=time.time())
             first = entry["restarts"] == 1
             state.write(self.config.state_dir, self.state)
-        if first and name not in ("gunicorn", "nginx"):
+        if first and not plan_mod.is_app(name) and name != "nginx":
             how = f"exited with code {code}" if code >= 0 else f"was killed by signal {-code}"
             self._notice(
                 f"process {name!r} {how}{': ' + line if line else ''} — devstack restarts it with "
@@ -376,6 +411,11 @@ class LocalStack:
             self.supervisor.shutdown()
             raise
 
+    def remember(self, key: str, value: object) -> None:
+        """One more fact in state.json's extra (written with the next status)."""
+        with self._state_lock:
+            self.state.extra[key] = value
+
     def set_status(self, status: str, error: str = "", ready_seconds: float | None = None) -> None:
         with self._state_lock:
             self.state.status = status
@@ -388,8 +428,8 @@ class LocalStack:
         """Block until gunicorn runs again (a save restarted it, or the backoff retry did);
         False when the stack is stopping or the deadline passed."""
         while not self.supervisor.stop_requested:
-            gunicorn = self.supervisor.children.get("gunicorn")
-            if gunicorn is not None and gunicorn.running():
+            apps = self._apps()
+            if apps and all(app.running() for app in apps):
                 return True
             if deadline is not None and time.monotonic() >= deadline:
                 return False
@@ -409,6 +449,10 @@ class LocalStack:
             app_port=config.server.app_port,
             more_static=tuple((folder, url) for url, folder in config.static_routes[config.has_static :]),
             socketio=self.plan.facts.uses_socketio,
+            nodes=self._nodes(),
+            queue_url=plan_mod.queue_url(config, self.plan.facts),
+            queue_env=config.queue.env,
+            app_python=self.plan.facts.app_python.path,
         )
         report = readiness.wait_ready(target, started, timeout, self._app_failed)
         if not report.ok and not report.app_broken:
@@ -418,26 +462,40 @@ class LocalStack:
                 report.error = f"{report.error} — gunicorn logged: {cause}"
         return report
 
+    def _apps(self) -> list[Child]:
+        """The app's gunicorns: one, or one per node (app.nodes > 1)."""
+        return [child for name, child in self.supervisor.children.items() if plan_mod.is_app(name)]
+
+    def _nodes(self) -> tuple[tuple[int, str, int], ...]:
+        """(node, process name, app port) of each node when there are several, else ()."""
+        if self.config.app.nodes == 1:
+            return ()
+        return tuple(
+            (index, plan_mod.node_name(index), port)
+            for index, port in enumerate(self.config.app_ports, start=1)
+        )
+
     def _logged_cause(self, patience: float = 1.0) -> str:
         """The last exception (else [ERROR] line) in gunicorn's output since it started, waited
         for a moment: a traceback is written just after the request it failed was answered."""
-        gunicorn = self.supervisor.children.get("gunicorn")
-        if gunicorn is None:
+        apps = self._apps()
+        if not apps:
             return ""
         deadline = time.monotonic() + patience
         while True:
-            cause = gunicorn.cause()
+            cause = next((c for c in (app.cause() for app in apps) if c), "")
             if cause or time.monotonic() >= deadline:
                 return cause
             time.sleep(0.05)
 
     def _app_failed(self) -> str:
-        gunicorn = self.supervisor.children.get("gunicorn")
-        if gunicorn is not None and gunicorn.proc is not None and not gunicorn.running():
-            code = gunicorn.proc.returncode
-            why = BOOT_ERRORS.get(code, f"exit code {code}")
-            cause = gunicorn.cause() or "; ".join(list(gunicorn.tail)[-2:]) or "no output"
-            return f"gunicorn could not start the app ({why}): {cause}"
+        for gunicorn in self._apps():
+            if gunicorn.proc is not None and not gunicorn.running():
+                code = gunicorn.proc.returncode
+                why = BOOT_ERRORS.get(code, f"exit code {code}")
+                cause = gunicorn.cause() or "; ".join(list(gunicorn.tail)[-2:]) or "no output"
+                name = gunicorn.spec.name
+                return f"{name} could not start the app ({why}): {cause}"
         return ""
 
     def stop(self) -> None:

@@ -253,6 +253,10 @@ def doctor(
         Path | None,
         typer.Option("--gunicorn-log", help="With --url: gunicorn's error log, to find failed boots."),
     ] = None,
+    queue_url: Annotated[
+        str | None,
+        typer.Option("--queue-url", help="With --url: the message queue of several app servers (redis://…)."),
+    ] = None,
     file: Annotated[
         Path | None,
         typer.Option("--file", help="The static file to prove freshness with (default: the first one)."),
@@ -301,6 +305,7 @@ def doctor(
             static_url=static_url,
             app_url=app_url,
             gunicorn_log=gunicorn_log,
+            queue_url=queue_url,
             file=file,
             as_json=as_json,
             list_checks=list_checks,

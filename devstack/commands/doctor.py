@@ -27,6 +27,7 @@ def run(
     static_url: str = "/static/",
     app_url: str | None = None,
     gunicorn_log: Path | None = None,
+    queue_url: str | None = None,
     file: Path | None = None,
     as_json: bool = False,
     list_checks: bool = False,
@@ -49,7 +50,9 @@ def run(
         return int(Exit.OK)
     ignored: tuple[str, ...] = ()
     if url is not None:
-        target = targets.from_options(url, nginx_conf, static_dir, static_url, app_url, gunicorn_log)
+        target = targets.from_options(
+            url, nginx_conf, static_dir, static_url, app_url, gunicorn_log, queue_url
+        )
     else:
         if nginx_conf is not None or static_dir is not None:
             raise DevstackError(

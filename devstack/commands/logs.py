@@ -89,6 +89,10 @@ def _follow(
 def _check_names(config: Config, names: list[str], on_disk: list[str]) -> None:
     """A typo is an error; a real process that has not written yet is not."""
     known = {*on_disk, *RESERVED_NAMES, *config.processes, *procfile.process_names(config.root)}
+    if config.app.nodes > 1:  # gunicorn.1 .. gunicorn.N (`gunicorn` already names them all)
+        known |= {f"gunicorn.{index}" for index in range(1, config.app.nodes + 1)}
+    if config.queue.started:
+        known.add("redis")
     unknown = [n for n in names if not any(reader.matches(k, [n]) for k in known)]
     if unknown:
         raise DevstackError(

@@ -48,6 +48,7 @@ def collect(config_path: Path | None) -> dict[str, Any]:
         "processes": procs,
         "python": current.extra.get("python"),
         "dashboard": f"{current.url}{current.extra['dashboard']}" if current.extra.get("dashboard") else None,
+        "queue": current.extra.get("queue"),  # app.nodes > 1 or [queue]: its URL, the variable
     }
 
 
@@ -69,6 +70,10 @@ def run(config_path: Path | None, as_json: bool = False, env: Env | None = None)
     python = info.get("python")
     if isinstance(python, dict) and python.get("path"):
         lines.append(f"app python: {python['path']} ({python.get('why', '')})")
+    queue = info.get("queue")
+    if isinstance(queue, dict) and queue.get("url"):
+        who = "run by devstack" if queue.get("started") else "yours (queue.url)"
+        lines.append(f"message queue: {queue['url']} ({who}), in ${queue.get('env', 'REDIS_URL')}")
     if info["processes"]:
         rows = [("process", "pid", "state", "uptime", "restarts")]
         for name, proc in info["processes"].items():

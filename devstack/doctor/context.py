@@ -53,6 +53,7 @@ class Target:
     cacert: Path | None = None  # https: a local CA (mkcert's) trusted besides the system's
     project_dir: Path | None = None  # where the project declares its gunicorn (Procfile, units...)
     last_failure: str = ""  # managed: why the last `devstack up` failed (state.json), "" if it did not
+    queue_url: str = ""  # the message queue of several nodes (devstack.toml's, or --queue-url)
 
 
 def port_of(url: str) -> int:

@@ -27,7 +27,7 @@ def check(
 
 def load_all() -> dict[str, CheckSpec]:
     # Importing the modules runs their @check decorators.
-    from devstack.doctor.checks import browser, gunicorn, net, nginx, procs, socketio, static  # noqa: F401
+    from devstack.doctor.checks import browser, gunicorn, net, nginx, nodes, procs, socketio, static  # noqa: F401
 
     return REGISTRY
 

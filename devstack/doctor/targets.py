@@ -12,7 +12,7 @@ import psutil
 from devstack.doctor.context import Target
 from devstack.errors import DevstackError
 from devstack.project.config import Config
-from devstack.stack import state
+from devstack.stack import facts, plan, state
 
 
 def nginx_binary() -> str | None:
@@ -58,6 +58,7 @@ def from_config(config: Config) -> Target:
         },
         guest_sha=guest_hasher(config) if current is not None and current.mode == "vm" else None,
         own_pids=_own_pids(current) if running and current is not None else frozenset(),
+        queue_url=plan.queue_url_with(config, facts.read_queue_secret(config.state_dir)),
         # A failed `up` stops its stack but keeps its state.json, with the error it printed.
         project_dir=config.root,
         last_failure=current.error or "not ready"
@@ -112,6 +113,7 @@ def from_options(
     static_url: str,
     app_url: str | None,
     gunicorn_log: Path | None,
+    queue_url: str | None = None,
 ) -> Target:
     if nginx_conf is not None and not nginx_conf.is_file():
         raise DevstackError(f"--nginx-conf {nginx_conf}: no such file")
@@ -127,4 +129,5 @@ def from_options(
         nginx_bin=nginx_binary(),
         app_url=app_url.rstrip("/") if app_url else None,
         gunicorn_log=gunicorn_log,
+        queue_url=queue_url or "",
     )

@@ -3,6 +3,7 @@ supervisor's log lines reach it through live/tap.py)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +21,27 @@ if TYPE_CHECKING:  # the supervisor is in procs/, a sibling layer: typed only, n
 class LiveReload:
     """A service (start/stop) for the supervisor; the watchers call its hooks."""
 
-    def __init__(self, state_dir: Path, public_url: str, static_prefix: str, sink: Sink) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        public_url: str,
+        static_prefix: str,
+        sink: Sink,
+        nodes: int = 1,
+        on_node_ready: Callable[[int], None] | None = None,
+    ) -> None:
         self.sink = sink
         self.static_prefix = static_prefix
         self.hub = Hub(lambda line: sink.note("watcher", line), public_url)
         self.server = LiveServer(state_dir, self.hub, public_url, self._worker_ready)
         self.dashboard: Dashboard | None = None
+        # app.nodes > 1: a code edit reloads the tabs once every node's new worker serves.
+        self.nodes = nodes
+        self.on_node_ready = on_node_ready
+        self._ready_nodes: set[int] = set()
+        self._lock = threading.Lock()
+        if nodes > 1:
+            self.server.on_ready_text = self._ready_text
 
     def attach_dashboard(
         self, supervisor: Supervisor[Any], stack_state: Callable[[], StackState], config_path: Path
@@ -66,9 +82,24 @@ class LiveReload:
         return self if prefix == self.static_prefix else PrefixedLive(self, prefix)
 
     def code_changed(self, why: str) -> None:
+        with self._lock:
+            self._ready_nodes.clear()
         self.hub.code_changed(why)
 
+    def _ready_text(self, text: str) -> None:
+        parts = text.split()
+        node = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 0
+        with self._lock:
+            self._ready_nodes.add(node)
+        if self.on_node_ready is not None and node:
+            self.on_node_ready(node)
+
     def _worker_ready(self) -> None:
+        if self.nodes > 1:
+            with self._lock:
+                if len(self._ready_nodes) < self.nodes:
+                    return  # an older node still serves the old code: the tabs wait for it
+                self._ready_nodes.clear()
         self.hub.worker_ready(self.server.status_of)
 
 

@@ -78,6 +78,8 @@ class LiveServer:
         self.hub = hub
         self.public_url = public_url
         self.on_worker_ready = on_worker_ready
+        # Told the datagram itself ("worker-ready PID NODE") on the notify thread, first.
+        self.on_ready_text: Callable[[str], None] | None = None
         self.state_dir = state_dir
         self.stream_path = paths.stream_socket(state_dir)
         self.notify_path = paths.notify_socket(state_dir)
@@ -144,6 +146,8 @@ class LiveServer:
                 return
             text = data.decode("utf-8", "replace")
             if text.startswith("worker-ready"):
+                if self.on_ready_text is not None:  # before the thread: the node is counted first
+                    self.on_ready_text(text)
                 threading.Thread(target=self.on_worker_ready, daemon=True, name="live-ready").start()
             elif "devstack_csp: " in text:  # nginx's syslog line: "<pri>date devstack_csp: /uri"
                 self.hub.csp_blocked(text.split("devstack_csp: ", 1)[1].strip())

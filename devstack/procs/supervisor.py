@@ -18,7 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar, overload
 from devstack.logs.sink import Sink
 from devstack.procs import retire
 from devstack.procs.child import Child, ChildState
-from devstack.stack.plan import ProcessSpec
+from devstack.stack.plan import ProcessSpec, is_app
 from devstack.system import ports
 
 # gunicorn's arbiter exit codes when the app cannot even be imported.
@@ -26,6 +26,9 @@ BOOT_ERRORS = {3: "Worker failed to boot", 4: "App failed to load"}
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 10.0  # a process that ran this long has its backoff reset
+# A rolling reload of several nodes HUPs the next node once the last one's new worker said it
+# serves (gunicorn_conf.py's worker-ready, through the live-reload server), or after this long.
+ROLL_WAIT = 2.0
 
 
 class Service(Protocol):
@@ -144,6 +147,7 @@ class Supervisor(Generic[C]):
         self.reload_kills_workers = reload_kills_workers
         self.clock = clock  # seams (honcho's _clock / _child_ctor): tests script both
         self.child_factory: ChildFactory[C] = child_factory
+        self._roll_why = ""
         self.children: dict[str, C] = {}
         for spec in specs:
             self.children[spec.name] = child_factory(spec, sink, self._exited)
@@ -151,6 +155,13 @@ class Supervisor(Generic[C]):
         self._events: queue.Queue[Event] = queue.Queue()
         self._stopping = False
         self.stop_reason = ""
+        # A rolling reload of app.nodes > 1: the nodes still to reload, the one reloading now
+        # and when to go on without its worker-ready. Nodes announce themselves only with live
+        # reload on (node_ready); the timeout keeps the roll going without it.
+        self.roll_on_ready = False
+        self._rolling: list[str] = []
+        self._roll_current = ""
+        self._roll_deadline: float | None = None
 
     # -- called from any thread ----------------------------------------------------------------
     def _exited(self, child: C, code: int) -> None:
@@ -159,6 +170,10 @@ class Supervisor(Generic[C]):
     def app_changed(self, why: str = "") -> None:
         """A watched app file changed: reload gunicorn, or start it again if it is down."""
         self._events.put(Changed(why))
+
+    def node_ready(self, node: int) -> None:
+        """A node's new gunicorn worker serves (any thread): the rolling reload goes on."""
+        self.call_soon(lambda: self._node_ready(node))
 
     @property
     def stop_requested(self) -> bool:
@@ -181,10 +196,15 @@ class Supervisor(Generic[C]):
     # -- the loop (the thread that calls run) ----------------------------------------------------
     def start_all(self, after_first: Callable[[], None] | None = None) -> None:
         """Start every child in plan order, then the services. after_first runs once the first
-        child (the app, slowest to answer) has started: checks that can overlap its boot."""
-        for index, child in enumerate(self.children.values()):
+        child (the app, slowest to answer; every node of several) has started: checks that can
+        overlap its boot."""
+        children = list(self.children.values())
+        # The app's processes lead the plan (one gunicorn, or every node of app.nodes > 1): all
+        # of them are spawned before after_first, so each node's boot overlaps the rest.
+        leading = next((i for i, c in enumerate(children) if not is_app(c.spec.name)), len(children))
+        for index, child in enumerate(children):
             self._start(child)
-            if index == 0 and after_first is not None:
+            if index == max(leading, 1) - 1 and after_first is not None:
                 after_first()
         for service in self.services:
             service.start()
@@ -224,6 +244,8 @@ class Supervisor(Generic[C]):
 
     def _next_timer(self) -> float:
         due = [c.retry_at for c in self.children.values() if c.retry_at is not None]
+        if self._roll_deadline is not None:
+            due.append(self._roll_deadline)
         if not due:
             return 0.5
         return max(0.0, min(due) - self.clock())
@@ -250,6 +272,8 @@ class Supervisor(Generic[C]):
             case Tick():
                 pass
         now = self.clock()
+        if self._roll_deadline is not None and now >= self._roll_deadline and not self._stopping:
+            self._roll_next()
         for name, child in list(self.children.items()):
             if child.retry_at is not None and child.retry_at <= now and not self._stopping:
                 child.retry_at = None
@@ -267,7 +291,7 @@ class Supervisor(Generic[C]):
         if self.clock() - child.started_at > STABLE_AFTER:
             child.backoff = 0.0
         cause = _port_owner(child.cause())
-        if name == "gunicorn" and code in BOOT_ERRORS:
+        if is_app(name) and code in BOOT_ERRORS:
             reason = BOOT_ERRORS[code]
             self.sink.note(
                 name,
@@ -290,32 +314,83 @@ class Supervisor(Generic[C]):
         child.state = ChildState.BACKOFF
         self.sink.note(child.spec.name, f"next start in {delay:.1f} s")
 
-    def _say_later(self, line: str) -> None:
+    def _say_later(self, line: str, source: str = "gunicorn") -> None:
         """A gunicorn line from another thread, said on this one."""
-        self.call_soon(lambda: self.sink.note("gunicorn", line))
+        self.call_soon(lambda: self.sink.note(source, line))
+
+    def _apps(self) -> list[C]:
+        return [child for name, child in self.children.items() if is_app(name)]
 
     def _on_change(self, why: str) -> None:
+        apps = self._apps()
+        if len(apps) > 1:
+            self._on_change_nodes(apps, why)
+            return
         child = self.children.get("gunicorn")
         if child is None or self._stopping:
             return
         if child.running():
-            if self.reload_by_signal:
-                # HUP: the master starts fresh workers (re-importing the app), then retires the
-                # old ones gracefully. gevent's graceful stop holds the new worker back for
-                # 0.3-0.7 s, so there the old worker is killed and the master forks a new one
-                # at once; the listening socket stays open in the master either way.
-                if self.reload_kills_workers:
-                    child.signal_workers(signal.SIGKILL)
-                else:
-                    old = child.workers()
-                    child.send(signal.SIGHUP)
-                    if old:  # an old worker an open websocket holds is stopped after the grace
-                        retire.watch(old, self._say_later)
-                self.sink.note("gunicorn", f"reloading{' (' + why + ')' if why else ''}")
+            self._reload(child, why)
             return
         child.retry_at, child.backoff = None, 0.0
         self.sink.note("gunicorn", f"starting again{' (' + why + ')' if why else ''}")
         self._start(child)
+
+    def _on_change_nodes(self, apps: list[C], why: str) -> None:
+        """app.nodes > 1: nodes that are down start again; the running ones reload one after
+        another (rolling), so every other node keeps serving while one imports the new code."""
+        if self._stopping:
+            return
+        running = []
+        for child in apps:
+            if child.running():
+                running.append(child.spec.name)
+                continue
+            child.retry_at, child.backoff = None, 0.0
+            self.sink.note(child.spec.name, f"starting again{' (' + why + ')' if why else ''}")
+            self._start(child)
+        if not running:
+            return
+        if not (self.reload_by_signal and self.roll_on_ready):
+            for name in running:  # no worker-ready to wait for: all at once
+                self._reload(self.children[name], why)
+            return
+        self._rolling = running
+        self._roll_why = why
+        self._roll_next()
+
+    def _roll_next(self) -> None:
+        self._roll_deadline = None
+        self._roll_current = ""
+        while self._rolling:
+            name = self._rolling.pop(0)
+            child = self.children.get(name)
+            if child is None or not child.running():
+                continue
+            self._roll_current = name
+            self._roll_deadline = self.clock() + ROLL_WAIT
+            self._reload(child, self._roll_why)
+            return
+
+    def _node_ready(self, node: int) -> None:
+        if self._roll_current and self._roll_current == f"gunicorn.{node}":
+            self._roll_next()
+
+    def _reload(self, child: C, why: str) -> None:
+        name = child.spec.name
+        if child.running() and self.reload_by_signal:
+            # HUP: the master starts fresh workers (re-importing the app), then retires the
+            # old ones gracefully. gevent's graceful stop holds the new worker back for
+            # 0.3-0.7 s, so there the old worker is killed and the master forks a new one
+            # at once; the listening socket stays open in the master either way.
+            if self.reload_kills_workers:
+                child.signal_workers(signal.SIGKILL)
+            else:
+                old = child.workers()
+                child.send(signal.SIGHUP)
+                if old:  # an old worker an open websocket holds is stopped after the grace
+                    retire.watch(old, lambda line: self._say_later(line, name))
+            self.sink.note(name, f"reloading{' (' + why + ')' if why else ''}")
 
     # -- live reconfiguration (call on the supervisor thread, e.g. through call_soon) -----------
     def replace(self, spec: ProcessSpec, why: str = "") -> None:

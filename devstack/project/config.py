@@ -66,6 +66,9 @@ class AppConfig:
     reload_extra: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     python: str = ""  # the app's interpreter; "" = find it (project/apppython.py)
+    # Socket.IO nodes: 1 is one gunicorn; N > 1 is N single-worker gunicorns on consecutive app
+    # ports behind nginx (sticky by a cookie nginx sets) and a message queue between them.
+    nodes: int = 1
 
     @property
     def module(self) -> str:
@@ -146,6 +149,25 @@ class DoctorConfig:
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    """[queue]: the message queue the Socket.IO nodes relay emits through (Redis).
+
+    Used when app.nodes > 1 or the table is written. `url` names a Redis the user already runs
+    (loopback only; devstack then starts none); otherwise devstack runs redis-server on
+    127.0.0.1:port, without persistence."""
+
+    enabled: bool = False
+    env: str = "REDIS_URL"  # the variable the app and the extra processes read the URL from
+    url: str = ""  # an external Redis: redis://127.0.0.1:6379/0
+    port: int = 0  # devstack's redis-server; 0 = the port after the last node's
+
+    @property
+    def started(self) -> bool:
+        """devstack runs redis-server itself."""
+        return self.enabled and not self.url
+
+
+@dataclass(frozen=True)
 class Config:
     """The project's settings (devstack.toml or pyproject.toml), validated; folders resolve from root."""
 
@@ -158,6 +180,7 @@ class Config:
     vm: VMConfig = field(default_factory=VMConfig)
     processes: dict[str, str] = field(default_factory=dict)
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
     # Where the state lives instead of <root>/.devstack: the VM guest keeps it outside the share.
     state_root: Path | None = None
     # The file's bytes as load() read them: the config watcher's baseline, so that a save made
@@ -188,6 +211,22 @@ class Config:
     @property
     def state_dir(self) -> Path:
         return self.state_root or self.root / ".devstack"
+
+    @property
+    def app_ports(self) -> list[int]:
+        """One app port per node: app_port, app_port + 1, ..."""
+        return [self.server.app_port + index for index in range(self.app.nodes)]
+
+    @property
+    def queue_port(self) -> int:
+        return self.queue.port or self.server.app_port + self.app.nodes
+
+    @property
+    def queue_url(self) -> str:
+        """The message queue's URL as the app reads it ("" without a queue)."""
+        if not self.queue.enabled:
+            return ""
+        return self.queue.url or f"redis://127.0.0.1:{self.queue_port}/0"
 
     @property
     def public_url(self) -> str:
@@ -390,7 +429,12 @@ def _example(kind: type, default: Any) -> str:
     return repr(default)
 
 
-TOP_TABLES = ("app", "static", "server", "logs", "vm", "processes", "doctor")
+TOP_TABLES = ("app", "static", "server", "logs", "vm", "processes", "doctor", "queue")
+MAX_NODES = 16
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+_REDIS_URL_RE = re.compile(
+    r"redis://(?::[^@/\s]*@)?(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})(?:/(\d{1,2}))?"
+)
 
 
 def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: str = "") -> Config:
@@ -413,6 +457,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     engine = a.choice("reload_engine", RELOAD_ENGINES, "devstack")
     extra = a.str_list("reload_extra")
     python = a.path("python", "")
+    nodes = a.int_range("nodes", 1, 1, MAX_NODES)
     env_table = a.get("env", dict, {})
     if not all(isinstance(v, str) for v in env_table.values()):
         raise a.fail("env", "every value must be a string", 'quote the values, e.g. DEBUG = "1"')
@@ -477,7 +522,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     processes: dict[str, str] = {}
     for name in list(p.data):
         command = p.get(name, str, "")
-        if not _PROC_NAME_RE.fullmatch(name) or name in RESERVED_NAMES:
+        if not _PROC_NAME_RE.fullmatch(name) or name in RESERVED_NAMES or name.startswith("gunicorn."):
             raise p.fail(
                 name,
                 "not a usable process name",
@@ -487,6 +532,14 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
             raise p.fail(name, "empty command", 'write e.g. css = "npm run watch:css"')
         processes[name] = command
     p.finish()
+
+    queue = _queue(data, shown, prefix, nodes, app_port, port)
+    if queue.started and "redis" in processes:
+        raise p.fail(
+            "redis",
+            "devstack runs the message queue's redis-server itself (app.nodes > 1 or [queue])",
+            'remove it, or point queue.url at it (e.g. url = "redis://127.0.0.1:6379/0")',
+        )
 
     # [doctor]: the IDs are validated by `devstack doctor`, which knows them.
     dr = _Reader(data.get("doctor", {}), shown, prefix + "doctor")
@@ -506,6 +559,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
             reload_extra=extra,
             env=dict(env_table),
             python=python,
+            nodes=nodes,
         ),
         static=StaticConfig(
             dir=static_dir, url=url, polling=polling, explicit=explicit_static, extra=static_extra
@@ -524,9 +578,54 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
         vm=vm,
         processes=processes,
         doctor=doctor,
+        queue=queue,
     )
     _check_paths(config, shown, prefix)
     return config
+
+
+def _queue(
+    data: dict[str, Any], shown: str, prefix: str, nodes: int, app_port: int, listen: int
+) -> QueueConfig:
+    """[queue]: used when app.nodes > 1 or when the table is written."""
+    q = _Reader(data.get("queue", {}), shown, prefix + "queue")
+    env = q.get("env", str, "REDIS_URL")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+        raise q.fail("env", f"{_short(env)} is not a variable name", 'write e.g. env = "REDIS_URL"')
+    url = q.get("url", str, "")
+    if url:
+        match = _REDIS_URL_RE.fullmatch(url)
+        if match is None:
+            raise q.fail(
+                "url",
+                f"{_short(url)} is not a loopback Redis URL (the stack stays on this machine)",
+                'write e.g. url = "redis://127.0.0.1:6379/0", or remove it to have devstack run one',
+            )
+        if not 1 <= int(match.group(2)) <= 65535:
+            raise q.fail("url", f"port {match.group(2)} is out of range", "use a port from 1 to 65535")
+    port = q.int_range("port", 0, 0, 65535)
+    q.finish()
+    enabled = nodes > 1 or "queue" in data
+    if port and url:
+        raise q.fail(
+            "port", "queue.url names a Redis devstack does not start", "remove queue.port or queue.url"
+        )
+    chosen = port or app_port + nodes
+    nodes_ports = range(app_port, app_port + nodes)
+    if listen in nodes_ports:
+        raise ConfigError(
+            shown,
+            prefix + "server.listen",
+            f"port {listen} is one of the app ports {app_port}-{app_port + nodes - 1} (app.nodes = {nodes})",
+            "give nginx a port outside server.app_port .. server.app_port + app.nodes - 1",
+        )
+    if enabled and not url and (chosen in nodes_ports or chosen == listen or chosen > 65535):
+        raise q.fail(
+            "port",
+            f"{chosen} is taken by the stack itself (nginx or a node) or out of range",
+            "set queue.port to a free port outside the app ports",
+        )
+    return QueueConfig(enabled=enabled, env=env, url=url, port=port)
 
 
 def _url_path(reader: _Reader, name: str, url: str, root_ok: bool) -> str:

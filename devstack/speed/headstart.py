@@ -182,7 +182,8 @@ def _open_gate(gated: HeadStart, record: Mapping[str, Any], gunicorn: tuple[int,
 def planned(config: Config, the_plan: Plan) -> dict[str, Any] | None:
     """What the plan's gunicorn is (None: no gunicorn of ours to start early): its command,
     folder, environment, state dir, ports and socket folders."""
-    app = next((p for p in the_plan.processes if p.name == "gunicorn"), None)
+    # The one gunicorn, or the first node of several (app.nodes > 1): started early the same way.
+    app = next((p for p in the_plan.processes if p.name in ("gunicorn", "gunicorn.1")), None)
     if app is None or not app.own_deathsig:
         return None
     facts = the_plan.facts

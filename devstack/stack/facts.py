@@ -66,6 +66,10 @@ class HostFacts:
     virtual_env: str = ""
     # What the app's source asks of Socket.IO's async mode (read with ast: project/asyncmode.py).
     async_use: asyncmode.AsyncUse = asyncmode.NONE
+    redis: str = ""  # redis-server, when devstack runs the message queue (config.queue.started)
+    # Its password (requirepass): kept in the state dir (0600) once `up` wrote it, else a new one.
+    # Loopback alone would let any local user publish to the app's clients.
+    queue_secret: str = ""
 
 
 def gather(config: Config, python: str | None = None, environ: Mapping[str, str] = os.environ) -> HostFacts:
@@ -102,6 +106,8 @@ def gather(config: Config, python: str | None = None, environ: Mapping[str, str]
         path=environ.get("PATH", os.defpath),
         virtual_env=venv_of(app.path),
         async_use=asyncmode.scan(app_dir, config.app.module, config.root),
+        redis=find_redis(environ) if config.queue.started else "",
+        queue_secret=(read_queue_secret(state_dir) or new_queue_secret()) if config.queue.started else "",
     )
 
 
@@ -142,6 +148,46 @@ def worker_user(served: Path) -> str:
         return f"{pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name}"
     except KeyError:
         return ""
+
+
+QUEUE_SECRET = "queue.secret"
+
+
+def read_queue_secret(state_dir: Path) -> str:
+    """The message queue's password as `up` wrote it ("" when there is none yet, or it is not
+    a plain file of this user's: safefs never follows a planted link)."""
+    from devstack.system import safefs
+
+    try:
+        text = safefs.read_text(state_dir / QUEUE_SECRET).strip()
+    except (OSError, DevstackError, UnicodeDecodeError):
+        return ""
+    return text if text.isalnum() and len(text) >= 16 else ""
+
+
+def new_queue_secret() -> str:
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+REDIS_FALLBACKS = ("/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server")
+
+
+def find_redis(environ: Mapping[str, str] = os.environ) -> str:
+    """DEVSTACK_REDIS if set, else redis-server on PATH, else the usual places: the message queue
+    of a stack with app.nodes > 1 (or [queue])."""
+    chosen = environ.get("DEVSTACK_REDIS")
+    candidates = [chosen] if chosen else [shutil.which("redis-server"), *REDIS_FALLBACKS]
+    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    if found is None:
+        where = f"DEVSTACK_REDIS={chosen}" if chosen else "PATH, /usr/bin, /usr/local/bin"
+        raise DevstackError(
+            f"redis-server is not installed (looked in {where}); app.nodes > 1 relays Socket.IO emits "
+            "through it — install it: sudo apt-get install redis-server (macOS: brew install redis), "
+            'or point queue.url at a Redis you run (e.g. url = "redis://127.0.0.1:6379/0")'
+        )
+    return found
 
 
 def find_nginx(environ: Mapping[str, str] = os.environ) -> str:

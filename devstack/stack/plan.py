@@ -133,6 +133,9 @@ def nginx_values(config: Config, facts: HostFacts, sendfile: bool) -> dict[str, 
         prefix=str(state),
         listen=_nginx_listen(config.server.listen_host, config.server.listen_port),
         app_port=config.server.app_port,
+        app_ports=[str(port) for port in config.app_ports],
+        node_split=[{"share": share, "node": str(node)} for share, node in node_split(config.app.nodes)],
+        node_cookie=NODE_COOKIE,
         static_url=config.static.url,
         static_dir=str(facts.static_alias) if facts.has_static else "",
         extra_static=[{"url": url, "dir": str(folder)} for url, folder in facts.extra_static],
@@ -148,6 +151,17 @@ def nginx_values(config: Config, facts: HostFacts, sendfile: bool) -> dict[str, 
         server_names=names,
         root_private=rootstatic.NGINX_REGEX,
     )
+
+
+REDIS_CONF = "redis.conf"
+# The cookie nginx sets on a client's first request, naming the node it sticks to (app.nodes > 1).
+NODE_COOKIE = "devstack_node"
+
+
+def node_split(nodes: int) -> list[tuple[str, int]]:
+    """split_clients' shares of new clients: ("33.33%", 1), ("33.33%", 2), ("*", 3)."""
+    share = int(10000 / nodes) / 100
+    return [(f"{share:.2f}%", index) for index in range(1, nodes)] + [("*", nodes)]
 
 
 def _nginx_listen(host: str, port: int) -> str:
@@ -256,7 +270,16 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
 
     nginx_values(config, facts, sendfile)  # a value nginx.conf cannot carry stops here, not in nginx
     child_colors = colors and not facts.no_color  # NO_COLOR wins, as it should
-    processes = [gunicorn_spec(config, facts, engine, child_colors), nginx_spec(facts)]
+    if config.app.nodes == 1:
+        processes = [gunicorn_spec(config, facts, engine, child_colors)]
+    else:
+        processes = [
+            gunicorn_spec(config, facts, engine, child_colors, node=index)
+            for index in range(1, config.app.nodes + 1)
+        ]
+    if config.queue.started:
+        processes.append(redis_spec(config, facts))
+    processes.append(nginx_spec(facts))
     processes += extra_specs(config, facts, warnings, child_colors)
     return Plan(
         config=config,
@@ -345,7 +368,7 @@ def extra_specs(
     commands.update(config.processes)
     if not commands:
         return []
-    env = {**facts.dotenv, **child_env(config, colors), **venv_env(facts)}
+    env = {**facts.dotenv, **child_env(config, colors), **venv_env(facts), **queue_env(config, facts)}
     return [
         ProcessSpec(
             name=name, argv=["/bin/sh", "-c", f"exec {command}"], cwd=config.root, env=env, restart="always"
@@ -386,8 +409,64 @@ def color_env(colors: bool) -> dict[str, str]:
     return {"FORCE_COLOR": "1", "CLICOLOR_FORCE": "1", "PY_COLORS": "1"}
 
 
-def gunicorn_spec(config: Config, facts: HostFacts, engine: str, colors: bool = True) -> ProcessSpec:
+def node_name(node: int) -> str:
+    """The process and log source of a Socket.IO node: "gunicorn" alone, "gunicorn.N" of several
+    (`devstack logs gunicorn` shows them all: a source matches its name's prefix before a dot)."""
+    return f"gunicorn.{node}" if node else "gunicorn"
+
+
+def is_app(name: str) -> bool:
+    """The process is one of the app's gunicorns."""
+    return name == "gunicorn" or name.startswith("gunicorn.")
+
+
+def node_control_socket(facts: HostFacts, node: int) -> Path:
+    return facts.control_socket if not node else facts.control_socket.with_name(f"node{node}.ctl")
+
+
+def queue_url(config: Config, facts: HostFacts) -> str:
+    """The message queue's URL as the app gets it: devstack's redis-server with its password,
+    or queue.url ("" without a queue)."""
+    return queue_url_with(config, facts.queue_secret)
+
+
+def queue_url_with(config: Config, secret: str) -> str:
+    """queue_url from the password alone (doctor reads it from the state dir)."""
+    if config.queue.started and secret:
+        return f"redis://:{secret}@127.0.0.1:{config.queue_port}/0"
+    return config.queue_url
+
+
+def queue_env(config: Config, facts: HostFacts) -> dict[str, str]:
+    """The message queue's URL under the configured name (nothing without a queue)."""
+    return {config.queue.env: queue_url(config, facts)} if config.queue.enabled else {}
+
+
+def redis_conf(config: Config, facts: HostFacts) -> str:
+    """redis-server's config, written 0600 into the state dir (the password never in argv, where
+    every user's `ps` would show it): loopback, protected mode, no persistence, log to stdout."""
+    folder = str(facts.state_dir).replace("\\", "\\\\").replace('"', '\\"')
+    return (
+        "# Written by devstack for the message queue of app.nodes > 1; rewritten by every `up`.\n"
+        "bind 127.0.0.1\n"
+        f"port {config.queue_port}\n"
+        "protected-mode yes\n"
+        f"requirepass {facts.queue_secret}\n"
+        'save ""\n'
+        "appendonly no\n"
+        f'dir "{folder}"\n'
+        "daemonize no\n"
+        'logfile ""\n'
+    )
+
+
+def gunicorn_spec(
+    config: Config, facts: HostFacts, engine: str, colors: bool = True, node: int = 0
+) -> ProcessSpec:
+    """gunicorn, one worker. node 0: the one app process; node N (app.nodes > 1): the Nth of
+    several, on app_port + N - 1, each its own supervised child and log source."""
     app_dir = facts.app_dir
+    port = config.server.app_port + max(node - 1, 0)
     argv = [
         facts.app_python.path,
         "-m",
@@ -397,7 +476,7 @@ def gunicorn_spec(config: Config, facts: HostFacts, engine: str, colors: bool = 
         "--chdir",
         str(app_dir),
         "--bind",
-        f"127.0.0.1:{config.server.app_port}",
+        f"127.0.0.1:{port}",
         "--workers",
         "1",  # Socket.IO keeps session state in the one process
         "--worker-class",
@@ -418,15 +497,19 @@ def gunicorn_spec(config: Config, facts: HostFacts, engine: str, colors: bool = 
     version = facts.app_python.gunicorn
     if version is not None and version >= (25, 1):
         # Otherwise gunicorn writes a control socket into $HOME, shared by every stack.
-        argv += ["--control-socket", str(facts.control_socket)]
+        argv += ["--control-socket", str(node_control_socket(facts, node))]
     if engine in ("inotify", "poll"):
         argv += ["--reload", "--reload-engine", engine]
         for pattern in config.app.reload_extra:
             argv += ["--reload-extra-file", str(app_dir / pattern)]
+    if node:
+        argv += ["--name", node_name(node)]  # the node in `ps` (with setproctitle) and its logs
     argv.append(config.app.wsgi)
     # .flaskenv/.env first: devstack's own variables and [app.env] are set over them.
-    env = {**facts.dotenv, **child_env(config, colors)}
+    env = {**facts.dotenv, **child_env(config, colors), **queue_env(config, facts)}
     env["DEVSTACK_WORKER"] = config.app.worker
+    if node:
+        env["DEVSTACK_NODE"] = str(node)
     env["GUNICORN_CMD_ARGS"] = ""  # a stray shell setting must not change the dev server
     if config.server.live_reload:  # gunicorn_conf.py's post_worker_init says "new code serves" here
         env["DEVSTACK_LIVE_NOTIFY"] = str(facts.notify_socket)
@@ -434,13 +517,26 @@ def gunicorn_spec(config: Config, facts: HostFacts, engine: str, colors: bool = 
     # only at its next 1 s poll (down took 0.6 s for gunicorn alone). A dev server's in-flight
     # request may be cut short; nothing else is lost.
     return ProcessSpec(
-        name="gunicorn",
+        name=node_name(node),
         argv=argv,
         cwd=app_dir,
         env=env,
         restart="app",
         stop_signal="SIGQUIT",
         own_deathsig=True,
+    )
+
+
+def redis_spec(config: Config, facts: HostFacts) -> ProcessSpec:
+    """The message queue: redis-server on loopback with a password, no persistence (no dump.rdb,
+    no AOF), its output the "redis" log source (redis_conf, written by the backend's prepare).
+    Stopped by TERM, which it answers at once without a save."""
+    return ProcessSpec(
+        name="redis",
+        argv=[facts.redis, str(facts.state_dir / REDIS_CONF)],
+        cwd=facts.state_dir,
+        env={},
+        restart="always",
     )
 
 
@@ -491,6 +587,13 @@ class PlanChanges:
 
 def diff(old_config: Config, old_plan: Plan, new_config: Config, new_plan: Plan) -> PlanChanges:
     """The decision half of reconfigure: what differs between the running plan and the new one."""
+    if (old_config.app.nodes, old_config.queue) != (new_config.app.nodes, new_config.queue):
+        # Nodes, their ports and the queue move together (nginx's upstreams, the app's env):
+        # applied by the next `up`, never half-way into a running stack.
+        return PlanChanges(
+            later=("app.nodes and [queue]",),
+            warnings=tuple(w for w in new_plan.warnings if w not in old_plan.warnings),
+        )
     old_specs = {spec.name: spec for spec in old_plan.processes}
     new_names = {spec.name for spec in new_plan.processes}
     return PlanChanges(

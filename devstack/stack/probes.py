@@ -215,6 +215,7 @@ def http_get(
     method: str = "GET",
     insecure: bool = False,
     cafile: str | None = None,
+    body: bytes | None = None,
 ) -> Response:
     """One request, no redirects followed, no caching. Raises OSError on connection failure
     (a failed certificate verification is an ssl.SSLError, an OSError too)."""
@@ -223,7 +224,7 @@ def http_get(
     conn = _connection(url, timeout, insecure, cafile)
     try:
         # Named, so the probes are told apart from the browser in nginx's access log.
-        conn.request(method, path, headers={"User-Agent": USER_AGENT, **(headers or {})})
+        conn.request(method, path, body=body, headers={"User-Agent": USER_AGENT, **(headers or {})})
         resp = conn.getresponse()
         body = resp.read()
         merged: dict[str, str] = {}

@@ -12,9 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devstack.errors import NotReady
 from devstack.stack import probes
+
+if TYPE_CHECKING:
+    from devstack.stack import nodes
 from devstack.system import ports
 
 
@@ -48,6 +52,12 @@ class Target:
     # own answer too (werkzeug refuses a websocket request to a plain route, e.g. a catch-all
     # static route at the site root), like a 404.
     socketio: bool = True
+    # app.nodes > 1: (node, process name, app port) of each; the queue's URL, the variable the
+    # app reads it from, and the app's interpreter (python-socketio's RedisManager publishes).
+    nodes: tuple[tuple[int, str, int], ...] = ()
+    queue_url: str = ""
+    queue_env: str = "REDIS_URL"
+    app_python: str = ""
 
 
 def wait_ready(
@@ -56,6 +66,28 @@ def wait_ready(
     """The three proofs in order; the first that cannot pass before started + timeout is the error."""
     deadline = started + timeout
     steps: list[str] = []
+    publisher = None
+    if target.nodes and target.queue_url and target.socketio:
+        from devstack.stack import nodes as nodes_mod
+
+        # python-socketio's RedisManager in the app's python, importing while the nodes boot.
+        publisher = nodes_mod.Publisher(target.app_python, target.queue_url)
+    try:
+        return _wait_ready(target, started, deadline, timeout, steps, failed, publisher)
+    finally:
+        if publisher is not None:
+            publisher.close()
+
+
+def _wait_ready(
+    target: Target,
+    started: float,
+    deadline: float,
+    timeout: float,
+    steps: list[str],
+    failed: Callable[[], str] | None,
+    publisher: nodes.Publisher | None,
+) -> ReadyReport:
 
     def report(ok: bool, error: str = "", app_broken: bool = False) -> ReadyReport:
         return ReadyReport(ok, time.monotonic() - started, steps, error, app_broken)
@@ -63,9 +95,12 @@ def wait_ready(
     def problem() -> str:
         return failed() if failed is not None else ""
 
-    if target.app_port is not None:
+    # Every node's port (app.nodes > 1): a request nginx sends to a node still booting is a 502.
+    for port in [target.app_port, *(port for _, _, port in target.nodes[1:])]:
+        if port is None:
+            continue
         while time.monotonic() < deadline and not problem():
-            if ports.wait_port("127.0.0.1", target.app_port, 0.2):
+            if ports.wait_port("127.0.0.1", port, 0.2):
                 break
     url = target.url
     last = "no answer yet"
@@ -115,7 +150,53 @@ def wait_ready(
     if not ok:
         return report(False, step)
     steps.append(step)
+    if target.nodes:
+        error = nodes_steps(target, steps, deadline, publisher)
+        if error:
+            return report(False, error)
     return report(True)
+
+
+def nodes_steps(
+    target: Target, steps: list[str], deadline: float, publisher: nodes.Publisher | None = None
+) -> str:
+    """app.nodes > 1: every node answers through nginx, a polling session stays on its node,
+    and an emit published through the queue reaches a client on each node. "" or the error."""
+    from devstack.stack import nodes as nodes_mod
+
+    pinned = [nodes_mod.Node(index, name, port) for index, name, port in target.nodes]
+    while True:  # the other nodes may still be importing the app: wait for each
+        step, error = nodes_mod.answers(target.url, pinned, target.request_timeout)
+        if not error or time.monotonic() >= deadline:
+            break
+        time.sleep(target.pause)
+    if error:
+        return error
+    steps.append(step)
+    if not target.socketio:
+        return ""
+    try:
+        sticks, what, _ = nodes_mod.polling_sticks(target.url)
+    except (OSError, ValueError) as exc:
+        return f"a long-polling session through {target.via}: {exc}"
+    if not sticks:
+        return f"a long-polling session through {target.via} did not stay on its node: {what}"
+    steps.append(what)
+    if not target.queue_url:
+        return ""
+    step, error = nodes_mod.cross_node(
+        target.url,
+        pinned,
+        target.queue_url,
+        target.app_python,
+        target.queue_env,
+        max(deadline, time.monotonic() + 5),
+        publisher,
+    )
+    if error:
+        return error
+    steps.append(step)
+    return ""
 
 
 def _static(target: Target, sample: Path, until: float) -> probes.Freshness | None:

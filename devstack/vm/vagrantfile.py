@@ -189,6 +189,7 @@ def render(vm: VmFacts) -> str:
             user_name=user.path.name,
             forwards=forwards(vm),
             console_log=_ruby(str(console_log(config).resolve())),
+            queue=config.queue.started,
         )
     return templates.render(
         "Vagrantfile.j2",
@@ -205,6 +206,7 @@ def render(vm: VmFacts) -> str:
         memory=config.vm.memory,
         prefix=machine_prefix(vm),
         console_log=_ruby(str(console_log(config).resolve())),
+        queue=config.queue.started,  # app.nodes > 1: the guest runs redis-server too
     )
 
 
