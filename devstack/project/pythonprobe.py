@@ -25,6 +25,7 @@ PROBED = (
     "flask",
     "engineio",
     "packaging",
+    "redis",  # Flask-SocketIO's message_queue= needs it (app.nodes > 1, [queue])
 )
 # Module -> its distribution, whose version the probe reads from the .dist-info folder's name
 # beside it (importlib.metadata would cost ~40 ms of a ~55 ms probe).

@@ -240,6 +240,13 @@ def build(config: Config, facts: HostFacts, colors: bool = True) -> Plan:
             f"simple-websocket is not installed in the app's python {app.path}: Socket.IO falls back "
             f"to long-polling under gthread — {app.install_hint('simple-websocket')}"
         )
+    if facts.uses_socketio and config.queue.enabled and not app.importable("redis"):
+        # Without it, every node's SocketIO(message_queue=...) retries "Cannot receive from
+        # redis" forever and the proof can only count 0 subscribers.
+        raise DevstackError(
+            f"the message queue needs the redis package in the app's python {app.path} ({app.why}): "
+            f"Flask-SocketIO's message_queue= cannot reach Redis without it — {app.install_hint('redis')}"
+        )
     engineio = app.versions.get("python-engineio")
     eio = apppython.parse_version(engineio) or ()
     if (

@@ -174,3 +174,16 @@ def test_the_queue_secret_is_kept_and_a_bad_one_is_replaced(tmp_path: Path) -> N
     (state / "queue.secret").write_text("short\n")
     assert facts.read_queue_secret(state) == ""
     assert len(facts.new_queue_secret()) == 32 and facts.new_queue_secret() != facts.new_queue_secret()
+
+
+def test_a_queue_without_the_redis_package_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """Without it every node's SocketIO(message_queue=...) only retries "Cannot receive from
+    redis", and the proof could only count 0 subscribers."""
+    from tests.support.facts import python_with
+
+    _, config = configured(tmp_path, app="nodes = 3")
+    app = python_with("flask", "flask_socketio", "simple_websocket")
+    facts = make_facts(config, redis="/usr/bin/redis-server", queue_secret="s" * 32, app_python=app)
+    with pytest.raises(DevstackError, match=r"needs the redis package in the app's python .* install") as err:
+        plan.build(config, facts, colors=False)
+    assert "\n" not in str(err.value)

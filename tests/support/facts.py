@@ -16,7 +16,7 @@ APP_PYTHON = apppython.AppPython(
     ".venv/ in the project",
     "3.12.3",
     (25, 1, 0),
-    frozenset({"flask", "flask_socketio", "simple_websocket"}),
+    frozenset({"flask", "flask_socketio", "simple_websocket", "redis"}),
 )
 
 
