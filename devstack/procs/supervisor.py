@@ -150,6 +150,10 @@ class Supervisor(Generic[C]):
         self.services: list[Service] = []
         self._events: queue.Queue[Event] = queue.Queue()
         self._stopping = False
+        # A change was signalled to the gunicorn that runs now (HUP, or its workers killed), and
+        # nothing proves it loaded it: a master still booting (no handlers yet) or halting after
+        # "Worker failed to boot" drops a HUP. If that run exits, the change is started at once.
+        self._change_sent = False
         self.stop_reason = ""
 
     # -- called from any thread ----------------------------------------------------------------
@@ -199,6 +203,8 @@ class Supervisor(Generic[C]):
             return
         child.state = ChildState.RUNNING
         child.started_at = self.clock()
+        if child.spec.name == "gunicorn":
+            self._change_sent = False  # a fresh start imports the code as it is now
         assert child.pid is not None
         self.on_started(child.spec.name, child.pid)
 
@@ -280,6 +286,11 @@ class Supervisor(Generic[C]):
             self.sink.note(name, f"{name} {how}{' — ' + cause if cause and code > 0 else ''}")
         tail = list(getattr(child, "tail", ()))  # a scripted child (tests) may keep none
         self.on_exited(name, code, cause or (tail[-1].strip()[:200] if tail else ""))
+        if name == "gunicorn" and self._change_sent:
+            # The last change reached this run only as a signal it may have dropped (the soak saw
+            # a fix wait 30 s for the backoff): start it now, as a change to a stopped one would.
+            self._start_for_change(child, "the last change may not have been loaded")
+            return
         self._schedule_retry(child)
 
     def _schedule_retry(self, child: C) -> None:
@@ -300,6 +311,7 @@ class Supervisor(Generic[C]):
             return
         if child.running():
             if self.reload_by_signal:
+                self._change_sent = True
                 # HUP: the master starts fresh workers (re-importing the app), then retires the
                 # old ones gracefully. gevent's graceful stop holds the new worker back for
                 # 0.3-0.7 s, so there the old worker is killed and the master forks a new one
@@ -313,6 +325,9 @@ class Supervisor(Generic[C]):
                         retire.watch(old, self._say_later)
                 self.sink.note("gunicorn", f"reloading{' (' + why + ')' if why else ''}")
             return
+        self._start_for_change(child, why)
+
+    def _start_for_change(self, child: C, why: str) -> None:
         child.retry_at, child.backoff = None, 0.0
         self.sink.note("gunicorn", f"starting again{' (' + why + ')' if why else ''}")
         self._start(child)
