@@ -13,8 +13,9 @@ It prints one table: supervisor RSS, open fds and threads at the start (after on
 event of each kind) and the end (the
 watchers are threads of the supervisor, so their memory is its memory), nginx and gunicorn
 master RSS, spam lines written vs found in the store (inside the retention, no gap), STALE
-notes, verified edits and recoveries, and p50/p99 of edit -> fresh and edit -> new code over
-the first and the last fifth of the run. Exit status 1 if a goal is missed.
+notes, verified edits and recoveries, p50/p99 of edit -> fresh and edit -> new code over the
+first and the last fifth of the run, and p50/max of a fix saved after a broken import -> its code
+served. Exit status 1 if a goal is missed.
 
 Every scripted event is written as it happens to `soak-events.log` beside the project (UTC
 time stamps, as in devstack's logs: what was done, to which pid, and how it ended), so a miss
@@ -179,6 +180,7 @@ class Day:
     failures: list[str] = field(default_factory=list)
     fresh: list[tuple[float, float]] = field(default_factory=list)  # (when, seconds)
     code: list[tuple[float, float]] = field(default_factory=list)
+    fixes: list[float] = field(default_factory=list)  # a fix saved after a broken import -> served
     recover: list[tuple[float, float]] = field(default_factory=list)
     marker: str = "Hello from devstack"
     css_n: int = 0
@@ -244,7 +246,9 @@ class Day:
         if took is None:
             self.fail(f"code edit {new} not served within 30 s (broken first: {broken})")
             return
-        if not broken:
+        if broken:
+            self.fixes.append(time.perf_counter() - started)
+        else:
             self.code.append((time.monotonic(), time.perf_counter() - started))
 
     def kill_child(self) -> None:
@@ -501,6 +505,16 @@ def report(
         ("failed verifications (edit not served, not recovered)", "", str(len(day.failures)), "goal 0")
     )
     goals.append(not day.failures)
+    if day.fixes:
+        fixes = sorted(day.fixes)
+        rows.append(
+            (
+                "fix after a broken import -> new code p50 / max s",
+                f"{statistics.median(fixes):.3f}",
+                f"{fixes[-1]:.3f}",
+                f"n={len(fixes)}",
+            )
+        )
     for what, n in sorted(CUT.items()):
         rows.append((f"responses cut after their headers, waiting in {what}", "", str(n), "retried"))
     for label, samples in (
