@@ -286,9 +286,11 @@ class Supervisor(Generic[C]):
             self.sink.note(name, f"{name} {how}{' — ' + cause if cause and code > 0 else ''}")
         tail = list(getattr(child, "tail", ()))  # a scripted child (tests) may keep none
         self.on_exited(name, code, cause or (tail[-1].strip()[:200] if tail else ""))
-        if name == "gunicorn" and self._change_sent:
-            # The last change reached this run only as a signal it may have dropped (the soak saw
-            # a fix wait 30 s for the backoff): start it now, as a change to a stopped one would.
+        if name == "gunicorn" and self._change_sent and (code in BOOT_ERRORS or code == -signal.SIGHUP):
+            # How a master drops a change's HUP: halting after "Worker failed to boot" (code 3,
+            # the HUP queued and never handled), or killed by it while booting or shutting down
+            # (no handler). The soak saw a fix wait 30 s for the backoff: start it now, as a
+            # change to a stopped gunicorn would. Any other exit is a crash, and backs off.
             self._start_for_change(child, "the last change may not have been loaded")
             return
         self._schedule_retry(child)

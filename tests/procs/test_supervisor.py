@@ -200,6 +200,20 @@ def test_an_exit_with_no_change_since_the_start_still_backs_off() -> None:
     assert gunicorn.starts == 2 and rig.sink.said("next start in 0.5 s")
 
 
+def test_a_crash_after_a_change_still_backs_off() -> None:
+    """kill -9 of a master that was sent a change is a crash like any other: only the exits of
+    a master that dropped the HUP (boot error, killed by the HUP itself) skip the backoff."""
+    rig = Rig()
+    rig.sup.start_all()
+    gunicorn = rig.child("gunicorn")
+    rig.sup.app_changed("app.py")
+    rig.step()
+    gunicorn.exit(-signal.SIGKILL)
+    rig.step()
+    assert gunicorn.starts == 1 and gunicorn.retry_at is not None
+    assert rig.sink.said("next start in 0.5 s") and not rig.sink.said("may not have been loaded")
+
+
 def test_crash_loop_doubles_the_delay_up_to_the_cap() -> None:
     rig = Rig(("worker",))
     rig.sup.start_all()
