@@ -13,8 +13,15 @@ It prints one table: supervisor RSS, open fds and threads at the start (after on
 event of each kind) and the end (the
 watchers are threads of the supervisor, so their memory is its memory), nginx and gunicorn
 master RSS, spam lines written vs found in the store (inside the retention, no gap), STALE
-notes, verified edits and recoveries, and p50/p99 of edit -> fresh and edit -> new code over
-the first and the last fifth of the run. Exit status 1 if a goal is missed.
+notes, verified edits and recoveries, p50/p99 of edit -> fresh and edit -> new code over the
+first and the last fifth of the run, and p50/max of a fix saved after a broken import -> its code
+served. Exit status 1 if a goal is missed.
+
+Every scripted event is written as it happens to `soak-events.log` beside the project (UTC
+time stamps, as in devstack's logs: what was done, to which pid, and how it ended), so a miss
+can be tied to its event and to the log lines around it. When a goal is missed, the project
+folder and its state dir (logs, state.json) are kept and their place is printed; a run that
+meets every goal removes them.
 
 Not simulated: stepping the clock forward. The real clock cannot be stepped on a shared
 machine without breaking everything else on it, and faking time inside devstack alone would not
@@ -24,11 +31,13 @@ test what a stepped clock does to nginx, gunicorn and the kernel's timers; so it
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import http.client
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -82,6 +91,32 @@ def get(port: int, path: str, timeout: float = 3.0) -> tuple[int, bytes]:
 # by the event that was waiting: "not yet" for the wait, and a figure of the report.
 CUT: dict[str, int] = {}
 EVENT = ["start"]
+
+
+def utc_now() -> str:
+    """A time stamp in the format of devstack's log lines (UTC), to the millisecond."""
+    now = datetime.datetime.now(datetime.UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+class EventLog:
+    """The scripted events, one line each as they happen: number, UTC time, kind, what."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.n = 0
+        self._file = path.open("a", encoding="utf-8", buffering=1)
+
+    def say(self, what: str) -> None:
+        self._file.write(f"{utc_now()} #{self.n} {EVENT[0]}: {what}\n")
+
+    def begin(self, kind: str) -> None:
+        self.n += 1
+        EVENT[0] = kind
+        self.say("begin")
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def wait_until(check: object, timeout: float) -> float | None:
@@ -140,10 +175,12 @@ def tree(pid: int) -> list[int]:
 class Day:
     project: Project
     rng: random.Random
+    log: EventLog
     counts: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     fresh: list[tuple[float, float]] = field(default_factory=list)  # (when, seconds)
     code: list[tuple[float, float]] = field(default_factory=list)
+    fixes: list[float] = field(default_factory=list)  # a fix saved after a broken import -> served
     recover: list[tuple[float, float]] = field(default_factory=list)
     marker: str = "Hello from devstack"
     css_n: int = 0
@@ -153,6 +190,8 @@ class Day:
         self.counts[what] = self.counts.get(what, 0) + 1
 
     def fail(self, what: str) -> None:
+        what = f"event #{self.log.n} at {utc_now()}: {what}"
+        self.log.say(f"FAILED: {what}")
         self.failures.append(what)
         print(f"  FAILED: {what}", file=sys.stderr)
 
@@ -174,10 +213,12 @@ class Day:
             css.write_text(original + CHUNK_CSS.format(n=self.css_n))
             if burst > 1:
                 time.sleep(self.rng.random() * 0.01)
+        self.log.say(f"{burst} write(s) of app.css, the last css {self.css_n}")
         want = hashlib.sha256(css.read_bytes()).digest()
         took = wait_until(
             lambda: hashlib.sha256(get(self.port, "/static/css/app.css")[1]).digest() == want, 10.0
         )
+        self.log.say(f"served after {took} s")
         self.count("static edits")
         self.counts["static writes"] = self.counts.get("static writes", 0) + burst
         if took is None:
@@ -192,17 +233,22 @@ class Day:
         broken = self.rng.random() < 0.1
         if broken:
             app.write_text(text.replace(f'GREETING = "{self.marker}"', 'GREETING = "oops" +'))
+            self.log.say("app.py saved with a broken import")
             self.count("broken imports")
             time.sleep(self.rng.uniform(0.3, 1.5))  # the developer notices, then fixes it
         app.write_text(text.replace(f'GREETING = "{self.marker}"', f'GREETING = "{new}"'))
+        self.log.say(f"app.py saved: GREETING = {new}" + (" (the fix)" if broken else ""))
         started = time.perf_counter()
         took = wait_until(lambda: new.encode() in get(self.port, "/health")[1], 30.0)
+        self.log.say(f"served after {took} s")
         self.count("code edits")
         self.marker = new  # what the file holds: the next edit replaces it (no cascade of failures)
         if took is None:
             self.fail(f"code edit {new} not served within 30 s (broken first: {broken})")
             return
-        if not broken:
+        if broken:
+            self.fixes.append(time.perf_counter() - started)
+        else:
             self.code.append((time.monotonic(), time.perf_counter() - started))
 
     def kill_child(self) -> None:
@@ -217,10 +263,13 @@ class Day:
             name = Path(f"/proc/{victim}/cmdline").read_bytes().replace(b"\0", b" ")[:60].decode()
             os.kill(victim, signal.SIGKILL)
         except (OSError, ProcessLookupError):
+            self.log.say(f"pid {victim} gone before its kill -9")
             return
+        self.log.say(f"kill -9 of pid {victim} ({name.strip()})")
         self.count("kill -9")
         marker = self.marker.encode()
         took = wait_until(lambda: marker in get(self.port, "/health")[1], 30.0)
+        self.log.say(f"serving again after {took} s")
         if took is None:
             self.fail(f"not serving again 30 s after kill -9 of {victim} ({name})")
         else:
@@ -230,10 +279,12 @@ class Day:
         self.toml_n += 1
         value = f"soak-{self.toml_n}"
         self.project.write_config(extra=f'[app.env]\nSOAK_VALUE = "{value}"\n{self.extra}')
+        self.log.say(f"devstack.toml saved: SOAK_VALUE = {value}")
         self.count("devstack.toml edits")
         marker = self.marker.encode()
         # Applied live: gunicorn restarts with the new environment, the current code answers.
         took = wait_until(lambda: marker in get(self.port, "/health")[1], 30.0)
+        self.log.say(f"serving after {took} s")
         if took is None:
             self.fail(f"not serving 30 s after devstack.toml edit {self.toml_n}")
 
@@ -243,12 +294,16 @@ class Day:
         pids = tree(int(sup["pid"]))
         for pid in pids:
             with_ignored(os.kill, pid, signal.SIGSTOP)
+        self.log.say(f"SIGSTOP to pids {' '.join(map(str, pids))}")
         time.sleep(self.rng.uniform(1.0, 5.0))
         for pid in reversed(pids):
             with_ignored(os.kill, pid, signal.SIGCONT)
+        self.log.say("SIGCONT")
         self.count("suspends (SIGSTOP/SIGCONT)")
         marker = self.marker.encode()
-        if wait_until(lambda: marker in get(self.port, "/health")[1], 30.0) is None:
+        took = wait_until(lambda: marker in get(self.port, "/health")[1], 30.0)
+        self.log.say(f"serving after {took} s")
+        if took is None:
             self.fail("not serving 30 s after SIGCONT")
 
     rate: float = 0.0
@@ -289,25 +344,43 @@ def quantiles(samples: list[tuple[float, float]], part: str) -> tuple[float, flo
 
 def run(minutes: float, seed: int, log_mb_per_min: float) -> int:
     rng = random.Random(seed)
-    with tempfile.TemporaryDirectory(prefix="devstack-soak-") as tmp:
-        project = make_project(Path(tmp))
+    tmp = Path(tempfile.mkdtemp(prefix="devstack-soak-"))
+    code = 1
+    try:
+        project = make_project(tmp)
         rate = log_mb_per_min * 1024 * 1024 / 200 / 60  # lines/s of ~200 bytes
         (project.root / "spam.py").write_text(SPAM)
-        day = Day(project, rng)
+        log = EventLog(tmp / "soak-events.log")
+        day = Day(project, rng, log)
         day.rate, day.max_bytes, day.backups = rate, 4 * 1024 * 1024, 3
         day.extra = (
             f'[processes]\nspam = "{sys.executable} spam.py {rate}"\n'
             f"[logs]\nmax_bytes = {day.max_bytes}\nbackups = {day.backups}\n"
         )
         project.write_config(extra=day.extra)
+        log.begin("up")
         up = project.cli("up", "--detach", timeout=120)
+        log.say(f"up --detach exited with {up.returncode}")
         if up.returncode != 0:
             print(up.stderr, file=sys.stderr)
             return 1
         try:
-            return _day(day, minutes, rng)
+            code = _day(day, minutes, rng)
         finally:
-            project.down()
+            log.begin("down")
+            down = project.down()
+            log.say(f"down exited with {down.returncode}")
+            log.close()
+        return code
+    finally:
+        if code == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(
+                f"kept for reading: the events {tmp / 'soak-events.log'}, the project {tmp / 'chat'}, "
+                f"its state dir (logs, state.json) {tmp / 'chat' / '.devstack'}",
+                file=sys.stderr,
+            )
 
 
 def _day(day: Day, minutes: float, rng: random.Random) -> int:
@@ -324,7 +397,7 @@ def _day(day: Day, minutes: float, rng: random.Random) -> int:
     # Warm-up: each kind of event once, so the baseline holds what any first use imports or
     # caches once (a re-plan's templates, the reload path); growth after it is what a day adds.
     for warm_up, _ in events:
-        EVENT[0] = f"{warm_up.__name__} (warm-up)"
+        day.log.begin(f"{warm_up.__name__} (warm-up)")
         warm_up()
     time.sleep(1.0)
     start = sample(project, sup_pid)
@@ -334,7 +407,7 @@ def _day(day: Day, minutes: float, rng: random.Random) -> int:
     timeline = [(0.0, proc_status(sup_pid)["rss_kb"], memory_split(sup_pid))]
     while time.monotonic() < deadline:
         event = rng.choices(funcs, weights)[0]
-        EVENT[0] = event.__name__
+        day.log.begin(event.__name__)
         event()
         time.sleep(rng.uniform(0.0, 0.2))
         if time.monotonic() - begun >= 60 * (timeline[-1][0] + minutes / 10):
@@ -432,6 +505,16 @@ def report(
         ("failed verifications (edit not served, not recovered)", "", str(len(day.failures)), "goal 0")
     )
     goals.append(not day.failures)
+    if day.fixes:
+        fixes = sorted(day.fixes)
+        rows.append(
+            (
+                "fix after a broken import -> new code p50 / max s",
+                f"{statistics.median(fixes):.3f}",
+                f"{fixes[-1]:.3f}",
+                f"n={len(fixes)}",
+            )
+        )
     for what, n in sorted(CUT.items()):
         rows.append((f"responses cut after their headers, waiting in {what}", "", str(n), "retried"))
     for label, samples in (

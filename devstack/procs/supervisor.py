@@ -154,6 +154,10 @@ class Supervisor(Generic[C]):
         self.services: list[Service] = []
         self._events: queue.Queue[Event] = queue.Queue()
         self._stopping = False
+        # A change was signalled to the gunicorn that runs now (HUP, or its workers killed), and
+        # nothing proves it loaded it: a master still booting (no handlers yet) or halting after
+        # "Worker failed to boot" drops a HUP. If that run exits, the change is started at once.
+        self._change_sent: set[str] = set()  # the app servers (gunicorn, gunicorn.N) it was sent to
         self.stop_reason = ""
         # A rolling reload of app.nodes > 1: the nodes still to reload, the one reloading now
         # and when to go on without its worker-ready. Nodes announce themselves only with live
@@ -219,6 +223,7 @@ class Supervisor(Generic[C]):
             return
         child.state = ChildState.RUNNING
         child.started_at = self.clock()
+        self._change_sent.discard(child.spec.name)  # a fresh start imports the code as it is now
         assert child.pid is not None
         self.on_started(child.spec.name, child.pid)
 
@@ -304,6 +309,13 @@ class Supervisor(Generic[C]):
             self.sink.note(name, f"{name} {how}{' — ' + cause if cause and code > 0 else ''}")
         tail = list(getattr(child, "tail", ()))  # a scripted child (tests) may keep none
         self.on_exited(name, code, cause or (tail[-1].strip()[:200] if tail else ""))
+        if name in self._change_sent and (code in BOOT_ERRORS or code == -signal.SIGHUP):
+            # How a master drops a change's HUP: halting after "Worker failed to boot" (code 3,
+            # the HUP queued and never handled), or killed by it while booting or shutting down
+            # (no handler). The soak saw a fix wait 30 s for the backoff: start it now, as a
+            # change to a stopped gunicorn would. Any other exit is a crash, and backs off.
+            self._start_for_change(child, "the last change may not have been loaded")
+            return
         self._schedule_retry(child)
 
     def _schedule_retry(self, child: C) -> None:
@@ -332,8 +344,11 @@ class Supervisor(Generic[C]):
         if child.running():
             self._reload(child, why)
             return
+        self._start_for_change(child, why)
+
+    def _start_for_change(self, child: C, why: str) -> None:
         child.retry_at, child.backoff = None, 0.0
-        self.sink.note("gunicorn", f"starting again{' (' + why + ')' if why else ''}")
+        self.sink.note(child.spec.name, f"starting again{' (' + why + ')' if why else ''}")
         self._start(child)
 
     def _on_change_nodes(self, apps: list[C], why: str) -> None:
@@ -379,6 +394,7 @@ class Supervisor(Generic[C]):
     def _reload(self, child: C, why: str) -> None:
         name = child.spec.name
         if child.running() and self.reload_by_signal:
+            self._change_sent.add(name)
             # HUP: the master starts fresh workers (re-importing the app), then retires the
             # old ones gracefully. gevent's graceful stop holds the new worker back for
             # 0.3-0.7 s, so there the old worker is killed and the master forks a new one

@@ -156,6 +156,64 @@ def test_boot_error_then_app_change_restarts_at_once_with_backoff_reset() -> Non
     assert rig.child("nginx").starts == 1
 
 
+@pytest.mark.parametrize("kill_workers", [False, True])
+@pytest.mark.parametrize("code", [3, -signal.SIGHUP], ids=["halting", "booting"])
+def test_a_change_sent_to_a_gunicorn_that_then_dies_is_started_at_once(kill_workers: bool, code: int) -> None:
+    """The soak's miss: a fix's HUP reached a master that was halting after "Worker failed to
+    boot" (code 3) or still booting (killed by the HUP): the change must not wait for a backoff
+    grown by earlier failures (it waited 30 s)."""
+    rig = Rig(kill_workers=kill_workers)
+    rig.sup.start_all()
+    gunicorn = rig.child("gunicorn")
+    for _ in range(4):  # broken code left in place: each retry fails within seconds of its start
+        gunicorn.exit(3)
+        rig.step()
+        rig.clock.advance(gunicorn.backoff)
+        rig.step()
+    assert gunicorn.backoff == 4.0 and gunicorn.starts == 5 and gunicorn.running()
+    rig.sup.app_changed("app.py")
+    rig.step()
+    assert gunicorn.signals or gunicorn.worker_signals  # sent as a signal: it may be dropped
+    gunicorn.exit(code)
+    rig.step()  # no time passes: the change is started now, not in 8 s
+    assert gunicorn.starts == 6 and rig.state("gunicorn") is ChildState.RUNNING
+    assert (gunicorn.backoff, gunicorn.retry_at) == (0.0, None)
+    assert rig.sink.said("starting again (the last change may not have been loaded)")
+    assert not rig.sink.said("next start in 8.0 s")
+    # Once: the next failure with no change since backs off as before (no spin).
+    gunicorn.exit(3)
+    rig.step()
+    assert gunicorn.starts == 6 and gunicorn.retry_at is not None and gunicorn.backoff == 0.5
+
+
+def test_an_exit_with_no_change_since_the_start_still_backs_off() -> None:
+    rig = Rig()
+    rig.sup.start_all()
+    gunicorn = rig.child("gunicorn")
+    rig.sup.app_changed("app.py")
+    rig.step()
+    gunicorn.exit(3)
+    rig.step()
+    assert gunicorn.starts == 2  # the change's own start
+    gunicorn.exit(-signal.SIGKILL)  # a crash of that run, which no change reached
+    rig.step()
+    assert gunicorn.starts == 2 and rig.sink.said("next start in 0.5 s")
+
+
+def test_a_crash_after_a_change_still_backs_off() -> None:
+    """kill -9 of a master that was sent a change is a crash like any other: only the exits of
+    a master that dropped the HUP (boot error, killed by the HUP itself) skip the backoff."""
+    rig = Rig()
+    rig.sup.start_all()
+    gunicorn = rig.child("gunicorn")
+    rig.sup.app_changed("app.py")
+    rig.step()
+    gunicorn.exit(-signal.SIGKILL)
+    rig.step()
+    assert gunicorn.starts == 1 and gunicorn.retry_at is not None
+    assert rig.sink.said("next start in 0.5 s") and not rig.sink.said("may not have been loaded")
+
+
 def test_crash_loop_doubles_the_delay_up_to_the_cap() -> None:
     rig = Rig(("worker",))
     rig.sup.start_all()
