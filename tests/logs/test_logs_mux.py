@@ -6,6 +6,8 @@ import io
 import itertools
 import os
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 
 from devstack.logs import format as fmt
 from devstack.logs.sink import MAX_LINE, LogMux, by_level
-from tests.support.stack import make_full_device
+from tests.support.stack import cli_env, make_full_device
 
 RECORD = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z [oed] ")
 
@@ -24,6 +26,7 @@ def texts(path: Path) -> list[bytes]:
     return [line[fmt.STAMP_LEN + 3 :] for line in path.read_bytes().split(b"\n")[:-1]]
 
 
+@pytest.mark.unit
 def test_partial_lines_are_joined_and_a_missing_last_newline_still_counts(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, None)
     for piece in (b"hel", b"lo\nwor", b"ld\r\nlast"):
@@ -65,6 +68,7 @@ def test_invalid_utf8_and_long_lines_pass_through(tmp_path: Path) -> None:
     assert lines[-1] == b"after"
 
 
+@pytest.mark.unit
 def test_color_policy_on_screen(tmp_path: Path) -> None:
     colored, plain = io.BytesIO(), io.BytesIO()
     child_line = b"\x1b[31mred\x1b[0m and \x1b[1mbold\n"
@@ -104,6 +108,7 @@ def test_full_disk_warns_once_and_the_live_view_goes_on(tmp_path: Path) -> None:
     assert all(f"| line {i}" in shown for i in range(5))
 
 
+@pytest.mark.unit
 def test_unusable_log_dir_warns_and_goes_on(tmp_path: Path) -> None:
     blocker = tmp_path / "logs"
     blocker.write_text("a file where the folder should be")
@@ -128,6 +133,7 @@ def test_hold_keeps_the_screen_back_until_release(tmp_path: Path) -> None:
     mux.close()
 
 
+@pytest.mark.unit
 def test_concurrent_feeders_keep_lines_whole_and_in_order(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, io.BytesIO(), max_bytes=1 << 30)
     count = 20000
@@ -149,6 +155,7 @@ def test_concurrent_feeders_keep_lines_whole_and_in_order(tmp_path: Path) -> Non
         assert lines == [b"p%d %06d" % (i, n) for n in range(count)]
 
 
+@pytest.mark.unit
 @given(data=st.binary(max_size=3000), cuts=st.lists(st.integers(0, 3000), max_size=12))
 @settings(max_examples=200, deadline=None)
 @example(data=b"\x1b]unterminated title\nnext line\n\x1b[31", cuts=[5])
@@ -214,10 +221,26 @@ def iter_read(fd: int) -> list[bytes]:
     return out
 
 
+@pytest.mark.unit
 def test_extra_processes_never_share_a_named_source_color() -> None:
     named = set(fmt.NAMED_COLORS.values())
     assert all(fmt.color_for(name) not in named for name in ("ticker", "css", "jobs", "p1", "w"))
-    assert fmt.color_for("css") == fmt.color_for("css")  # stable
+
+
+def test_an_extra_process_keeps_its_color_across_runs() -> None:
+    """Not salted per process as hash() is: two interpreters with different hash seeds agree."""
+    code = "from devstack.logs import format; print(format.color_for('css').decode())"
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env=cli_env(PYTHONHASHSEED=seed),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert seen == {fmt.color_for("css").decode()}
 
 
 @pytest.mark.unit
