@@ -74,6 +74,7 @@ def test_since_and_grep(logs: Path) -> None:
     assert bare(run(logs, ["gunicorn"], lines=1, grep="g1")) == ["g18"]
 
 
+@pytest.mark.unit
 def test_since_formats() -> None:
     now = T0
     assert since_stamp("10m", now) == fmt.Clock().utc(now - 600)
@@ -102,6 +103,7 @@ def test_json_and_no_prefix(logs: Path) -> None:
     assert "\x1b" not in "".join(prefixed)
 
 
+@pytest.mark.unit
 def test_colored_output_keeps_child_colors(logs: Path) -> None:
     shown = run(logs, ["nginx.error"], color=True)[0]
     assert "\x1b[31mred" in shown and "\x1b[33mnginx.error" in shown

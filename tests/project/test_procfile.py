@@ -16,6 +16,7 @@ from tests.support.facts import make_facts
 from tests.support.stack import make_project
 
 
+@pytest.mark.unit
 def test_procfile_lines() -> None:
     text = "# tools\ncss: npm run watch:css\n\nworker:python -m worker --queue a:b  \n"
     assert procfile.parse_procfile(text) == {
@@ -28,6 +29,7 @@ def test_procfile_lines() -> None:
         procfile.parse_procfile("no colon here\n")
 
 
+@pytest.mark.unit
 def test_dotenv_values(tmp_path: Path) -> None:
     # The cases of the former hand-written parser, now read by python-dotenv (project/envfiles.py).
     text = "\n".join(

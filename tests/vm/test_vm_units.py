@@ -44,6 +44,7 @@ def test_vagrantfile_forward_sync_and_provider(tmp_path: Path) -> None:
     assert '".devstack/"' in text  # devstack's own state never goes into the guest
 
 
+@pytest.mark.unit
 def test_vagrantfile_share_options(tmp_path: Path) -> None:
     nfs = vagrantfile.render(vagrantfile.gather(_project(tmp_path / "a", 'sync = "nfs"')))
     assert 'type: "nfs"' in nfs and '"actimeo=1"' in nfs
@@ -162,6 +163,7 @@ def test_boot_timeout_quotes_the_console(tmp_path: Path) -> None:
     assert "\n" not in str(error)
 
 
+@pytest.mark.unit
 def test_receiver_writes_atomically_and_refuses_escapes(tmp_path: Path) -> None:
     root = tmp_path / "guest"
     frames = io.BytesIO()
@@ -183,6 +185,7 @@ def test_receiver_writes_atomically_and_refuses_escapes(tmp_path: Path) -> None:
     assert not (root / "static" / "a.css").exists() and not (tmp_path / "escape").exists()
 
 
+@pytest.mark.unit
 def test_vm_errors_are_devstack_errors() -> None:
     assert issubclass(VMError, DevstackError)
 
