@@ -37,6 +37,7 @@ def test_partial_lines_are_joined_and_a_missing_last_newline_still_counts(tmp_pa
     assert all(RECORD.match(line) for line in (tmp_path / "app.log").read_bytes().splitlines())
 
 
+@pytest.mark.unit
 def test_streams_and_notes_are_marked(tmp_path: Path) -> None:
     screen = io.BytesIO()
     mux = LogMux(tmp_path, screen, width=8)
@@ -53,6 +54,7 @@ def test_streams_and_notes_are_marked(tmp_path: Path) -> None:
     assert [line[9:] for line in shown] == ["app      | out", "app      ! err", "app      * restarting"]
 
 
+@pytest.mark.unit
 def test_invalid_utf8_and_long_lines_pass_through(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, None, max_bytes=1 << 30)
     junk = b"\xff\xfe\x80 not utf-8 \xc3\x28\n"
@@ -82,6 +84,7 @@ def test_color_policy_on_screen(tmp_path: Path) -> None:
     assert colored.getvalue().endswith(fmt.RESET + b"\n")  # and never bleed into the next line
 
 
+@pytest.mark.unit
 def test_rotation_keeps_n_generations_and_every_line(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, None, max_bytes=4096, backups=2)
     for i in range(300):
@@ -95,6 +98,7 @@ def test_rotation_keeps_n_generations_and_every_line(tmp_path: Path) -> None:
     assert all(p.stat().st_size < 4096 + 64 for p in tmp_path.iterdir())
 
 
+@pytest.mark.unit
 def test_full_disk_warns_once_and_the_live_view_goes_on(tmp_path: Path) -> None:
     make_full_device(tmp_path / "app.log")  # every write: ENOSPC
     screen = io.BytesIO()
@@ -120,6 +124,7 @@ def test_unusable_log_dir_warns_and_goes_on(tmp_path: Path) -> None:
     assert b"| still shown" in screen.getvalue()
 
 
+@pytest.mark.unit
 def test_hold_keeps_the_screen_back_until_release(tmp_path: Path) -> None:
     screen = io.BytesIO()
     mux = LogMux(tmp_path, screen)
@@ -183,6 +188,7 @@ def test_any_bytes_cut_anywhere_come_out_whole(
     assert shown == b"".join(fmt.strip_ansi(line) + b"\n" for line in expected)
 
 
+@pytest.mark.unit
 def test_a_terminal_that_stops_reading_never_stalls_the_logs(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()  # a terminal after Ctrl-S: nobody reads
     terminal = os.fdopen(write_end, "wb")

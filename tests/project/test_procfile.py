@@ -56,6 +56,7 @@ def test_dotenv_values(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.unit
 def test_plan_adds_procfile_and_toml_processes_with_dotenv(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     project.write_config(extra='[processes]\ncss = "echo toml"\n')
@@ -79,6 +80,7 @@ def test_plan_adds_procfile_and_toml_processes_with_dotenv(tmp_path: Path) -> No
     assert not any("s3cret" in w for w in warnings)
 
 
+@pytest.mark.unit
 def test_children_are_asked_for_color_unless_told_not_to(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

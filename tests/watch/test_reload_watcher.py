@@ -25,6 +25,7 @@ def test_python_files_inside_an_app_under_ignored_folder_names_reload(tmp_path: 
     assert watcher.matches(str(app / "pkg" / "views.py"))
 
 
+@pytest.mark.unit
 def test_ignored_inside_the_app(tmp_path: Path) -> None:
     watcher, app = make(tmp_path, extra=("templates/*.html",))
     assert watcher.matches(str(app / "templates" / "index.html"))
