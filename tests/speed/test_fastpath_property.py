@@ -29,7 +29,7 @@ ALL_OPTIONS = sorted({option for options, _ in fastpath.COMMANDS.values() for op
 ODD = ["--", "-", "", "--help", "-h", "--no-color", "-dc", "-fn20", "--lines5", "---lines", "--Lines", "-N"]
 VALUES = [
     *["0", "1", "5", "20", "007", " 5", "5 ", "1.0", "2.5", "1.", ".5", "0.5", "-1", "+3", "1_0"],
-    *["1e3", "nan", "inf", "-inf", "0x10", "five"],
+    *["1e3", "nan", "inf", "-inf", "0x10", "five", "1.2.3", "1..5", "0.99", "1"],
     # digits str.isdigit() takes and typer may not: Arabic-Indic, fullwidth, superscript, circled,
     # Bengali, mathematical bold
     *["٣", "٣٠", "\uff12", "\uff11.\uff15", "²", "①", "৫", "\U0001d7d3"],
