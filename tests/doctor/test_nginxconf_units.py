@@ -350,8 +350,8 @@ def test_mapped_path_alias_root_and_none() -> None:
     assert nginxconf.mapped_path(regex, "/re/x") == ("/srv/www/re/x", srv.child("root"))  # type: ignore[arg-type]
     plain = nginxconf.location_for(srv, "/plain/y")
     assert nginxconf.mapped_path(plain, "/plain/y")[0] == "/srv/www/plain/y"  # type: ignore[arg-type, index]
-    bare = server("location / { }")
-    assert nginxconf.mapped_path(nginxconf.location_for(bare, "/") or bare, "/") is None
+    bare = nginxconf.location_for(server("location / { }"), "/")
+    assert bare is not None and nginxconf.mapped_path(bare, "/") is None
 
 
 # -- proxying -------------------------------------------------------------------------------------
