@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from devstack import GUNICORN_CONF
-from devstack.errors import ConfigError
+from devstack.errors import ConfigError, DevstackError
+from devstack.project import asyncmode
 from devstack.project import config as config_mod
 from devstack.project.config import Config
 from devstack.stack import plan
-from tests.support.facts import make_facts
+from tests.support.facts import make_facts, python_with
 from tests.support.stack import make_project
 
 pytestmark = pytest.mark.unit
@@ -187,3 +188,287 @@ def test_sendfile_on_a_shared_folder_is_warned_with_the_folder(tmp_path: Path) -
         f"no static folder ({config.static_dir} does not exist): nginx proxies every path to gunicorn "
         "and the freshness watcher has nothing to watch"
     ) in no_static.warnings
+
+
+def test_gunicorn_spec_whole(tmp_path: Path) -> None:
+    config = configured(tmp_path, app='reload_engine = "poll"\nthreads = 7')
+    facts = make_facts(config, dotenv={"FROM_DOTENV": "1", "DEVSTACK": "from .env"})
+    gunicorn = spec(plan.build(config, facts, colors=False), "gunicorn")
+    assert gunicorn.argv == [
+        "/project/.venv/bin/python",
+        "-m",
+        "gunicorn",
+        "--config",
+        GUNICORN_CONF,
+        "--chdir",
+        str(config.app_dir),
+        "--bind",
+        f"127.0.0.1:{config.server.app_port}",
+        "--workers",
+        "1",
+        "--worker-class",
+        "gthread",
+        "--graceful-timeout",
+        "3",
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        "--log-level",
+        "info",
+        "--threads",
+        "7",
+        "--control-socket",
+        str(facts.control_socket),
+        "--reload",
+        "--reload-engine",
+        "poll",
+        "--reload-extra-file",
+        str(config.app_dir / "templates/*.html"),
+        "app:app",
+    ]
+    assert (gunicorn.cwd, gunicorn.restart, gunicorn.stop_signal, gunicorn.own_deathsig) == (
+        config.app_dir,
+        "app",
+        "SIGQUIT",
+        True,
+    )
+    env = gunicorn.env
+    assert env["FROM_DOTENV"] == "1" and env["DEVSTACK"] == "1"  # devstack's own over .env
+    assert (env["DEVSTACK_WORKER"], env["GUNICORN_CMD_ARGS"], env["NO_COLOR"]) == ("gthread", "", "1")
+    assert env["DEVSTACK_LIVE_NOTIFY"] == str(facts.notify_socket)
+
+
+def test_gunicorn_spec_without_threads_reload_or_live_reload(tmp_path: Path) -> None:
+    config = configured(tmp_path, app='worker = "gevent"\nreload = false', server="live_reload = false")
+    facts = make_facts(
+        config, app_python=dataclasses.replace(make_facts(config).app_python, gunicorn=(25, 0))
+    )
+    facts = dataclasses.replace(
+        facts, app_python=dataclasses.replace(facts.app_python, has=facts.app_python.has | {"gevent"})
+    )
+    gunicorn = spec(plan.build(config, facts, colors=True), "gunicorn")
+    for absent in ("--threads", "--control-socket", "--reload", "--reload-engine"):
+        assert absent not in gunicorn.argv
+    assert gunicorn.argv[gunicorn.argv.index("--worker-class") + 1] == "gevent"
+    assert "DEVSTACK_LIVE_NOTIFY" not in gunicorn.env and gunicorn.env["FORCE_COLOR"] == "1"
+    at_25_1 = dataclasses.replace(facts, app_python=dataclasses.replace(facts.app_python, gunicorn=(25, 1)))
+    assert "--control-socket" in spec(plan.build(config, at_25_1), "gunicorn").argv
+
+
+def test_nginx_spec_whole(tmp_path: Path) -> None:
+    config = configured(tmp_path)
+    facts = make_facts(config)
+    nginx = plan.nginx_spec(facts)
+    assert nginx.argv == [
+        "/usr/sbin/nginx",
+        "-p",
+        str(facts.state_dir),
+        "-c",
+        "nginx.conf",
+        "-e",
+        "stderr",
+        "-g",
+        "daemon off;",
+    ]
+    assert (nginx.name, nginx.cwd, nginx.env, nginx.restart) == ("nginx", facts.state_dir, {}, "always")
+    assert (nginx.stdout_source, nginx.stderr_source) == ("nginx.access", "nginx.error")
+
+
+PY = "/project/.venv/bin/python"
+SOURCES = {
+    "explicit threading": "socketio = SocketIO(app, async_mode='threading')\n",
+    "explicit gevent": "socketio = SocketIO(app, async_mode='gevent')\n",
+    "explicit eventlet": "socketio = SocketIO(app, async_mode='eventlet')\n",
+    "eventlet patch": "import eventlet\neventlet.monkey_patch()\nsocketio = SocketIO(app)\n",
+    "gevent patch": "from gevent import monkey\nmonkey.patch_all()\nsocketio = SocketIO(app, "
+    "async_mode='threading')\n",
+    "auto": "socketio = SocketIO(app)\n",
+}
+EVENTLET_FIX = (
+    "use SocketIO(app, async_mode='threading'){drop}, or async_mode='gevent' with "
+    'worker = "gevent" in devstack.toml, '
+)
+
+
+@pytest.mark.parametrize(
+    ("worker", "modules", "version", "source", "said"),
+    [
+        (
+            "eventlet",
+            ("flask_socketio", "eventlet", "simple_websocket"),
+            (26,),
+            "explicit threading",
+            "devstack.toml: app.worker: gunicorn 26 has no eventlet worker (removed in 26.0) — use worker "
+            '= "gthread" '
+            '(or "gevent"), or pin gunicorn<26',
+        ),
+        (
+            "gevent",
+            ("flask_socketio", "simple_websocket"),
+            (25, 1),
+            "explicit threading",
+            f"devstack.toml: app.worker: gevent is not installed in the app's python {PY} — {PY} -m pip "
+            "install "
+            'gevent, or use worker = "gthread"',
+        ),
+        (
+            "gevent",
+            ("flask_socketio", "gevent"),
+            (26,),
+            "explicit gevent",
+            "devstack.toml: app.worker: gunicorn 26's gevent worker needs packaging, which gunicorn 26+ "
+            "installs "
+            f"only with its gevent extra (not installed in {PY}) — {PY} -m pip install 'gunicorn[gevent]', "
+            'or use worker = "gthread"',
+        ),
+        (
+            "gthread",
+            ("flask",),
+            (25, 1),
+            "explicit threading",
+            f"app imports flask_socketio, which is not installed in the app's python {PY} (.venv/ in the "
+            "project) "
+            f"— {PY} -m pip install flask-socketio simple-websocket",
+        ),
+        (
+            "gthread",
+            ("flask",),
+            None,
+            "explicit threading",
+            f"gunicorn is not installed in the app's python {PY} (.venv/ in the project) — {PY} -m pip "
+            "install "
+            "'gunicorn>=23' simple-websocket",
+        ),
+        (
+            "gthread",
+            ("flask_socketio", "simple_websocket"),
+            (25, 1),
+            "explicit gevent",
+            "app.py:1: SocketIO(app, async_mode='gevent') needs the gevent worker — set worker = "
+            '"gevent" in '
+            "devstack.toml, or use async_mode='threading'",
+        ),
+        (
+            "gthread",
+            ("flask_socketio", "simple_websocket", "eventlet"),
+            (26,),
+            "eventlet patch",
+            "app.py:2: eventlet.monkey_patch() needs gunicorn's eventlet worker and gunicorn 26 has no "
+            "eventlet "
+            "worker (removed in 26.0) — "
+            + EVENTLET_FIX.format(drop=" without eventlet.monkey_patch()")
+            + f"or pin gunicorn<26 ({PY} -m pip install 'gunicorn<26') and set worker = \"eventlet\"",
+        ),
+        (
+            "gthread",
+            ("flask_socketio", "simple_websocket", "eventlet"),
+            (25, 1),
+            "explicit eventlet",
+            "app.py:1: SocketIO(app, async_mode='eventlet') needs gunicorn's eventlet worker and devstack "
+            "runs the "
+            "gthread worker — "
+            + EVENTLET_FIX.format(drop="")
+            + 'or set worker = "eventlet" in devstack.toml (deprecated; gone in gunicorn 26)',
+        ),
+    ],
+)
+def test_refusals_are_one_whole_line(
+    tmp_path: Path,
+    worker: str,
+    modules: tuple[str, ...],
+    version: tuple[int, ...] | None,
+    source: str,
+    said: str,
+) -> None:
+
+    config = configured(tmp_path, app=f'worker = "{worker}"')
+    facts = make_facts(
+        config,
+        app_python=python_with("flask", *modules, gunicorn=version),
+        async_use=asyncmode.read(SOURCES[source], "app.py"),
+    )
+    with pytest.raises(DevstackError) as raised:
+        plan.build(config, facts)
+    assert str(raised.value) == said
+
+
+@pytest.mark.parametrize(
+    ("worker", "modules", "version", "source", "warnings", "notes"),
+    [
+        (
+            "eventlet",
+            ("flask_socketio", "eventlet", "simple_websocket"),
+            (25, 1),
+            "explicit threading",
+            [
+                "the eventlet worker is deprecated and gone in gunicorn 26+; eventlet itself is bug-fix-only "
+                '— prefer worker = "gthread"'
+            ],
+            [],
+        ),
+        (
+            "gthread",
+            ("flask_socketio",),
+            (25, 1),
+            "explicit threading",
+            [
+                f"simple-websocket is not installed in the app's python {PY}: Socket.IO falls back to "
+                f"long-polling under gthread — {PY} -m pip install simple-websocket"
+            ],
+            [],
+        ),
+        (
+            "gthread",
+            ("flask_socketio", "simple_websocket"),
+            (25, 1),
+            "gevent patch",
+            [
+                "app.py:2: monkey.patch_all() asks for the gevent worker, and devstack runs gthread — "
+                'set worker = "gevent" in devstack.toml'
+            ],
+            [],
+        ),
+        (
+            "gthread",
+            ("flask_socketio", "simple_websocket", "gevent"),
+            (25, 1),
+            "auto",
+            [],
+            [
+                "app.py:1: SocketIO(app) names no async_mode, so Flask-SocketIO would pick gevent "
+                "(installed), "
+                "which the gthread worker cannot run: devstack has it use threading — make it explicit with "
+                'SocketIO(app, async_mode="threading")'
+            ],
+        ),
+        ("gthread", ("flask_socketio", "simple_websocket"), (25, 1), "auto", [], []),
+    ],
+)
+def test_warnings_and_notes_are_whole_lines(
+    tmp_path: Path,
+    worker: str,
+    modules: tuple[str, ...],
+    version: tuple[int, ...],
+    source: str,
+    warnings: list[str],
+    notes: list[str],
+) -> None:
+
+    config = configured(tmp_path, app=f'worker = "{worker}"')
+    facts = make_facts(
+        config,
+        app_python=python_with("flask", *modules, gunicorn=version),
+        async_use=asyncmode.read(SOURCES[source], "app.py"),
+    )
+    the_plan = plan.build(config, facts)
+    assert (the_plan.warnings, the_plan.notes) == (warnings, notes)
+
+
+def test_auto_mode_is_the_first_that_imports() -> None:
+
+    assert plan.auto_mode(python_with("eventlet", "gevent")) == "eventlet"
+    assert plan.auto_mode(python_with("gevent")) == "gevent"
+    assert plan.auto_mode(python_with("flask")) == "threading"
