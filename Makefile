@@ -2,7 +2,7 @@
 # The clone's .venv (scripts/*.sh make it) when there is one: never the system Python.
 PYTHON ?= $(if $(wildcard .venv/bin/python),.venv/bin/python,python3)
 
-.PHONY: unit test lint bench install-tier
+.PHONY: unit test lint bench install-tier mutation
 
 unit:          ## the fast tier: no process, no nginx, no network (seconds)
 	$(PYTHON) -m pytest -m unit -q
@@ -22,3 +22,6 @@ bench:         ## the benchmark tables (each names its baseline, measured in the
 	$(PYTHON) benchmarks/bench_up.py
 	$(PYTHON) benchmarks/bench_fresh.py
 	$(PYTHON) benchmarks/bench_logs.py
+
+mutation:      ## mutation testing (mutmut) of the pure modules against the unit tier; prints the score
+	bash .ci/mutation

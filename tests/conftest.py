@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 
 import psutil
 import pytest
@@ -43,6 +47,45 @@ def stack(project: Project) -> Iterator[Project]:
     yield project
 
 
+class _StartsAProcess(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _no_process_nor_network(nodeid: str) -> Iterator[None]:
+    """The unit marker's promise, kept: a unit test that starts a process (subprocess, fork,
+    posix_spawn) or connects beyond this machine's loopback fails at once, saying which. A
+    socket on 127.0.0.1 inside the test's own process (a held port) is allowed. (The process
+    scan below is for the other tiers: it costs more than most unit tests.)"""
+
+    def refuse(what: str) -> NoReturn:
+        raise _StartsAProcess(f"{nodeid} is marked unit but {what}: drop the marker or use a seam")
+
+    def no_spawn(*args: object, **kwargs: object) -> NoReturn:
+        refuse("starts a process")
+
+    def no_fork() -> NoReturn:
+        refuse("forks")
+
+    original = socket.socket.connect
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in LOOPBACK:
+            refuse(f"connects to {address[0]}")
+        original(sock, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", no_spawn)
+        patch.setattr(os, "fork", no_fork)
+        patch.setattr(os, "posix_spawn", no_spawn)
+        patch.setattr(os, "posix_spawnp", no_spawn)
+        patch.setattr(socket.socket, "connect", connect)
+        yield
+
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
 def _processes_in(base: str) -> dict[int, psutil.Process]:
     """Live processes whose command line or working folder is under base (pytest's temp root)."""
     found = {}
@@ -75,6 +118,10 @@ def _no_process_left_behind(
     stack per module on purpose, so it is exempt."""
     if request.node.get_closest_marker("vm"):
         yield
+        return
+    if request.node.get_closest_marker("unit"):
+        with _no_process_nor_network(request.node.nodeid):
+            yield
         return
     base = str(tmp_path_factory.getbasetemp())
     before = set(_processes_in(base))

@@ -108,17 +108,37 @@ def run_detached(
     os.close(wake_end)  # the daemon's copy only: its exit is then end-of-file here
     if log is not None:
         os.close(log)
+    ended: list[int] = []  # the daemon's exit code, once reaped (a second waitpid cannot say it)
+
+    def exited() -> int | None:
+        code = _reaped(pid)
+        if code is not None and not ended:
+            ended.append(code)
+        return code
+
     try:
-        error = wait.until_ready(console.err(), pid, lambda: _reaped(pid), wake)
+        error = wait.until_ready(console.err(), pid, exited, wake)
     finally:
         os.close(wake)
     if not error:
         return int(Exit.OK)
-    if _reaped(pid) is None:
+    if exited() is None:
         kill.stop_pid(pid, lambda: _reaped(pid) is None, 15.0)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)  # ours: reap it (after a KILL it is gone at once)
-    raise DevstackError(f"the stack did not become ready: {error}", Exit.NOT_READY)
+    raise DevstackError(f"the stack did not become ready: {error}", not_ready_code(ended))
+
+
+def not_ready_code(ended: list[int]) -> Exit:
+    """What `up --detach` exits with when its stack did not become ready: the daemon's own
+    code when it ended on an error of its own (a rejected nginx.conf is 1, taken ports 3, as in
+    the foreground), else 4 (not ready in time, stopped, killed by a signal)."""
+    if ended and ended[0] > 0:
+        try:
+            return Exit(ended[0])
+        except ValueError:
+            return Exit.NOT_READY
+    return Exit.NOT_READY
 
 
 class _Wait:
@@ -217,7 +237,7 @@ def _serve_here(
         os.close(wake)  # later state.json writes stop pinging (their write fails and stops)
         terminal.close()  # the caller's terminal (or pipe) is theirs again
         if error:
-            speed.release(int(Exit.NOT_READY), f"the stack did not become ready: {error}")
+            speed.release(int(not_ready_code(ended)), f"the stack did not become ready: {error}")
             if not ended:
                 os.kill(os.getpid(), signal.SIGTERM)  # not ready in time: stop what runs
         else:

@@ -394,7 +394,8 @@ def proxy_target(http: Directive | None, proxy_pass: Directive) -> str | None:
     host = rest.split("/", 1)[0]
     for upstream in http.children("upstream") if http is not None else []:
         if upstream.args and upstream.args[0] == host:
-            server = upstream.child("server")
+            servers = upstream.children("server")  # the first, as the docstring says (child() is the last)
+            server = servers[0] if servers else None
             if server is None or not server.args:
                 return None
             address = server.args[0]

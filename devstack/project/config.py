@@ -362,7 +362,7 @@ class _Reader:
             raise self.fail(
                 name,
                 f"expected {_kind_name(kind)}, got {_kind_name(type(value))} {_short(value)}",
-                f"write a {_kind_name(kind)}, e.g. {self.key(name)} = {_example(kind, default)}",
+                f"write {_kind_name(kind)}, e.g. {self.key(name)} = {_example(kind, default)}",
             )
         return value
 

@@ -5,8 +5,8 @@ building the adapters costs ~0.15 s, twice what `import typer` itself costs, on 
 These commands run many times a day, so their plain forms are parsed here with the same
 options as cli/app.py (cli/plain.py runs them without importing typer at all); anything else
 (help, an unknown option, a bad value, `--`) returns None and typer parses it as always, with
-its usage errors. tests/speed/test_fastpath.py checks that both paths
-call the commands with the same arguments.
+its usage errors. tests/speed/test_fastpath.py (a table) and test_fastpath_property.py
+(hypothesis, over COMMANDS) check that both paths call the commands with the same arguments.
 """
 
 from __future__ import annotations

@@ -98,14 +98,8 @@ def test_redirect_location_points_at_the_public_host_and_port(stack: Project) ->
 )
 def test_alias_traversal_to_a_file_beside_the_static_dir_is_refused(stack: Project, path: str) -> None:
     resp = probes.http_get(stack.url + path)
-    assert resp.status in (400, 403, 404)
+    assert resp.status == 404  # neither the static folder nor the app has it
     assert b"Flask" not in resp.body and b"socketio" not in resp.body
-
-
-def test_no_directory_listing(stack: Project) -> None:
-    resp = probes.http_get(stack.url + "/static/css/")
-    assert resp.status in (403, 404)
-    assert b"Index of" not in resp.body
 
 
 def test_code_edit_is_served_without_a_manual_step(stack: Project) -> None:
@@ -186,12 +180,6 @@ def test_ctrl_c_leaves_no_child_process(project: Project, tmp_path: object) -> N
     text = (project.root / "up.out").read_text()
     assert "ready in" in text
     assert "gunicorn" in text and "nginx.access" in text  # prefixed logs were streamed
-
-
-def test_second_up_says_already_running(stack: Project) -> None:
-    result = stack.cli("up", "--detach")
-    assert result.returncode == 6
-    assert "already running" in result.stderr
 
 
 def test_down_stops_everything_and_frees_the_ports(stack: Project) -> None:

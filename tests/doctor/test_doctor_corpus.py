@@ -31,6 +31,7 @@ def unrelated(tmp: Path) -> Iterator[None]:
         yield
 
 
+@pytest.mark.unit
 def test_corpus_has_provenance_and_expectations() -> None:
     assert len(CASES) >= 27
     for case in CASES:

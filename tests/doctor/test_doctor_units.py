@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from devstack.doctor import nginxconf, procinfo
 from devstack.stack import httpcache, probes
 
 DATE = "Thu, 26 Nov 2026 12:00:00 GMT"
 
 
+@pytest.mark.unit
 def test_freshness_from_headers() -> None:
     assert httpcache.freshness({"cache-control": "no-store"}).stored is False
     assert httpcache.freshness({"cache-control": "max-age=2592000"}).seconds == 2592000
@@ -26,6 +29,7 @@ def test_freshness_from_headers() -> None:
     assert httpcache.browser_warning({"cache-control": "no-store"}) == ""
 
 
+@pytest.mark.unit
 def test_etag_kinds() -> None:
     assert httpcache.etag_kind('"6b0824ed-9d"') == "nginx"
     assert httpcache.etag_kind('"1700000000.123-157-2718281828"') == "werkzeug"
@@ -33,6 +37,7 @@ def test_etag_kinds() -> None:
     assert httpcache.etag_kind(None) == "none"
 
 
+@pytest.mark.unit
 def test_parser_resolves_includes_with_file_and_line(tmp_path: Path) -> None:
     (tmp_path / "conf.d").mkdir()
     (tmp_path / "conf.d" / "static.conf").write_text(
@@ -61,6 +66,7 @@ def test_parser_resolves_includes_with_file_and_line(tmp_path: Path) -> None:
     assert nginxconf.mapped_path(loc, "/static/css/app.css")[0] == "/srv/app/static/css/app.css"  # type: ignore[index]
 
 
+@pytest.mark.unit
 def test_split_nginx_dump() -> None:
     dump = (
         "# configuration file /a/nginx.conf:\nhttp {\n}\n\n# configuration file /a/mime.types:\ntypes { }\n"
@@ -69,6 +75,7 @@ def test_split_nginx_dump() -> None:
     assert set(files) == {"/a/nginx.conf", "/a/mime.types"}
 
 
+@pytest.mark.unit
 def test_gunicorn_argv_precedence() -> None:
     settings: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -82,6 +89,7 @@ def test_gunicorn_argv_precedence() -> None:
     assert procinfo.gunicorn_args(["/usr/bin/python3", "-m", "gunicorn", "-w", "2"]) == ["-w", "2"]
 
 
+@pytest.mark.unit
 def test_ladder_names_the_guest_when_the_sync_lags(tmp_path: Path) -> None:
     static = tmp_path / "static"
     static.mkdir()
@@ -97,6 +105,7 @@ def test_ladder_names_the_guest_when_the_sync_lags(tmp_path: Path) -> None:
     assert ladder.rungs[2].skipped
 
 
+@pytest.mark.unit
 def test_docs_list_every_check() -> None:
     from devstack.doctor import registry
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.faults import SECRET, busy_ports, log_text, notes, raw_get, serving
-from tests.support.stack import Project, make_project, processes_under, wait_for
+from tests.support.stack import Project, processes_under, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
 
@@ -309,7 +309,8 @@ def test_a_rebinding_host_gets_no_answer_and_no_socketio_session(project: Projec
     assert raw_request(port, "GET / HTTP/1.0\r\n\r\n") == b""
     # doctor: the stack passes; gunicorn itself, which answers any Host, is flagged.
     result = project.cli("doctor", "net.any-host")
-    assert "net.any-host" in result.stdout or "only its own host names" in result.stdout, result.stdout
+    passed = "✓ net.any-host a request with Host: rebind.devstack-doctor.invalid:"
+    assert passed in result.stdout, result.stdout
     assert "answers any Host" not in result.stdout, result.stdout
     app = project.cli(
         "doctor",
@@ -387,13 +388,3 @@ def test_a_full_project_folder_is_one_line(
     line = one_error_line(full.cli("up"))
     assert "cannot write" in line and "No space left" in line and "free some space" in line, line
     assert not processes_under(root)
-
-
-def test_make_project_is_what_the_bad_inputs_start_from(tmp_path: Path) -> None:
-    """The BAD table starts from a project `up` accepts: each failure above is the spoiling."""
-    project = make_project(tmp_path)
-    result = project.cli("up", "--detach")
-    try:
-        assert result.returncode == 0, result.stderr
-    finally:
-        project.down()

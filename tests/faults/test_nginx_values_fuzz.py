@@ -266,6 +266,7 @@ def test_the_project_folder_name_reaches_nginx_conf_quoted(tmp_path: Path) -> No
     assert accepted == 5
 
 
+@pytest.mark.unit
 def test_a_newline_in_the_project_path_is_one_line_not_directives(tmp_path: Path) -> None:
     root = tmp_path / "evil\nlocation /x/ { alias /; }\n#"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".devstack", "__pycache__"))
@@ -283,5 +284,6 @@ def test_a_newline_in_the_project_path_is_one_line_not_directives(tmp_path: Path
     assert "the project folder" in str(caught.value)
 
 
+@pytest.mark.unit
 def test_a_comment_cannot_be_ended_by_a_value() -> None:
     assert templates.nginx_comment("a\nlocation / {}\r\x00") == "a?location / {}??"

@@ -13,45 +13,17 @@ from pathlib import Path
 import pytest
 
 from devstack.watch.configfile import ConfigWatcher
-from tests.support.stack import Project, cli_env, free_ports, processes_under, wait_for
+from tests.support.stack import (
+    Project,
+    cli_env,
+    echo_project,
+    processes_under,
+    served,
+    wait_for,
+    write_mark,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.needs_nginx]
-
-APP = """import os
-from flask import Flask
-
-app = Flask(__name__)
-
-
-@app.route("/")
-def index():
-    return "mark=" + os.environ.get("MARK", "none")
-"""
-
-
-def echo_project(tmp_path: Path, mark: str) -> Project:
-    root = tmp_path / "echo"
-    (root / "static").mkdir(parents=True)
-    (root / "static" / "site.css").write_text("body {}\n")
-    (root / "app.py").write_text(APP)
-    public, app_port = free_ports(2)
-    project = Project(root, public, app_port)
-    write(project, mark)
-    return project
-
-
-def write(project: Project, mark: str) -> None:
-    project.write_config(extra=f'[app.env]\nMARK = "{mark}"\n')
-
-
-def body(project: Project) -> str:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(project.url + "/", timeout=5) as response:
-            return str(response.read().decode())
-    except OSError:
-        return ""
 
 
 def start_up(project: Project) -> subprocess.Popen[str]:
@@ -89,10 +61,10 @@ def test_a_config_saved_while_up_starts_is_applied(tmp_path: Path) -> None:
     try:
         # The loader has read devstack.toml once the daemon records the stack as starting.
         assert wait_for(lambda: project.state().get("status") is not None, timeout=30)
-        write(project, "second")
+        write_mark(project, "second")
         out, err = up.communicate(timeout=90)
         assert up.returncode == 0, out + err
-        assert wait_for(lambda: body(project) == "mark=second", timeout=20), body(project)
+        assert wait_for(lambda: served(project) == "mark=second", timeout=20), served(project)
     finally:
         project.down()
     assert not processes_under(project.root)
@@ -109,8 +81,9 @@ def test_down_while_up_starts_stops_it(tmp_path: Path, delay: float) -> None:
         down = project.cli("down", timeout=90)
         assert down.returncode == 0, down.stderr
         up.communicate(timeout=90)
-        time.sleep(1.0)  # a stack that survived the down would be answering by now
-        assert body(project) == "", f"{down.stderr!r}: the stack came up after down"
+        # A stack that survived the down would be answering within a second: fail as soon as it does.
+        came_up = wait_for(lambda: served(project) != "", timeout=1.0)
+        assert not came_up, f"{down.stderr!r}: the stack came up after down"
         assert not processes_under(project.root), down.stderr
     finally:
         if up.poll() is None:

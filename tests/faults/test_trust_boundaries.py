@@ -11,14 +11,13 @@ import os
 import pwd
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from devstack.system import procstat
 from tests.support.require import needs
-from tests.support.stack import Project, cli_env, processes_under
+from tests.support.stack import Project, cli_env, processes_under, wait_for
 
 pytestmark = [pytest.mark.faults, needs(os.getuid() == 0, "planting another user's files needs root")]
 NOBODY = pwd.getpwnam("nobody")
@@ -56,8 +55,8 @@ def test_a_config_and_python_planted_in_a_shared_parent_never_run(tmp_path: Path
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, (args, result.stderr)
         assert f"refusing {shared / 'devstack.toml'}: it belongs to nobody" in lines[0], lines[0]
-    time.sleep(0.5)  # a head start would have run it by now
-    assert not marker.exists(), "the planted interpreter was run"
+    # A head start would have run it within half a second: fail as soon as it has.
+    assert not wait_for(marker.exists, timeout=0.5), "the planted interpreter was run"
     assert not (shared / ".devstack").exists()
     assert not processes_under(shared)
 

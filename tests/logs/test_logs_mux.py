@@ -6,6 +6,8 @@ import io
 import itertools
 import os
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 
 from devstack.logs import format as fmt
 from devstack.logs.sink import MAX_LINE, LogMux, by_level
-from tests.support.stack import make_full_device
+from tests.support.stack import cli_env, make_full_device
 
 RECORD = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z [oed] ")
 
@@ -24,6 +26,7 @@ def texts(path: Path) -> list[bytes]:
     return [line[fmt.STAMP_LEN + 3 :] for line in path.read_bytes().split(b"\n")[:-1]]
 
 
+@pytest.mark.unit
 def test_partial_lines_are_joined_and_a_missing_last_newline_still_counts(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, None)
     for piece in (b"hel", b"lo\nwor", b"ld\r\nlast"):
@@ -34,6 +37,7 @@ def test_partial_lines_are_joined_and_a_missing_last_newline_still_counts(tmp_pa
     assert all(RECORD.match(line) for line in (tmp_path / "app.log").read_bytes().splitlines())
 
 
+@pytest.mark.unit
 def test_streams_and_notes_are_marked(tmp_path: Path) -> None:
     screen = io.BytesIO()
     mux = LogMux(tmp_path, screen, width=8)
@@ -50,6 +54,7 @@ def test_streams_and_notes_are_marked(tmp_path: Path) -> None:
     assert [line[9:] for line in shown] == ["app      | out", "app      ! err", "app      * restarting"]
 
 
+@pytest.mark.unit
 def test_invalid_utf8_and_long_lines_pass_through(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, None, max_bytes=1 << 30)
     junk = b"\xff\xfe\x80 not utf-8 \xc3\x28\n"
@@ -65,6 +70,7 @@ def test_invalid_utf8_and_long_lines_pass_through(tmp_path: Path) -> None:
     assert lines[-1] == b"after"
 
 
+@pytest.mark.unit
 def test_color_policy_on_screen(tmp_path: Path) -> None:
     colored, plain = io.BytesIO(), io.BytesIO()
     child_line = b"\x1b[31mred\x1b[0m and \x1b[1mbold\n"
@@ -78,6 +84,7 @@ def test_color_policy_on_screen(tmp_path: Path) -> None:
     assert colored.getvalue().endswith(fmt.RESET + b"\n")  # and never bleed into the next line
 
 
+@pytest.mark.unit
 def test_rotation_keeps_n_generations_and_every_line(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, None, max_bytes=4096, backups=2)
     for i in range(300):
@@ -91,6 +98,7 @@ def test_rotation_keeps_n_generations_and_every_line(tmp_path: Path) -> None:
     assert all(p.stat().st_size < 4096 + 64 for p in tmp_path.iterdir())
 
 
+@pytest.mark.unit
 def test_full_disk_warns_once_and_the_live_view_goes_on(tmp_path: Path) -> None:
     make_full_device(tmp_path / "app.log")  # every write: ENOSPC
     screen = io.BytesIO()
@@ -104,6 +112,7 @@ def test_full_disk_warns_once_and_the_live_view_goes_on(tmp_path: Path) -> None:
     assert all(f"| line {i}" in shown for i in range(5))
 
 
+@pytest.mark.unit
 def test_unusable_log_dir_warns_and_goes_on(tmp_path: Path) -> None:
     blocker = tmp_path / "logs"
     blocker.write_text("a file where the folder should be")
@@ -115,6 +124,7 @@ def test_unusable_log_dir_warns_and_goes_on(tmp_path: Path) -> None:
     assert b"| still shown" in screen.getvalue()
 
 
+@pytest.mark.unit
 def test_hold_keeps_the_screen_back_until_release(tmp_path: Path) -> None:
     screen = io.BytesIO()
     mux = LogMux(tmp_path, screen)
@@ -128,6 +138,7 @@ def test_hold_keeps_the_screen_back_until_release(tmp_path: Path) -> None:
     mux.close()
 
 
+@pytest.mark.unit
 def test_concurrent_feeders_keep_lines_whole_and_in_order(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, io.BytesIO(), max_bytes=1 << 30)
     count = 20000
@@ -149,6 +160,7 @@ def test_concurrent_feeders_keep_lines_whole_and_in_order(tmp_path: Path) -> Non
         assert lines == [b"p%d %06d" % (i, n) for n in range(count)]
 
 
+@pytest.mark.unit
 @given(data=st.binary(max_size=3000), cuts=st.lists(st.integers(0, 3000), max_size=12))
 @settings(max_examples=200, deadline=None)
 @example(data=b"\x1b]unterminated title\nnext line\n\x1b[31", cuts=[5])
@@ -176,6 +188,7 @@ def test_any_bytes_cut_anywhere_come_out_whole(
     assert shown == b"".join(fmt.strip_ansi(line) + b"\n" for line in expected)
 
 
+@pytest.mark.unit
 def test_a_terminal_that_stops_reading_never_stalls_the_logs(tmp_path: Path) -> None:
     read_end, write_end = os.pipe()  # a terminal after Ctrl-S: nobody reads
     terminal = os.fdopen(write_end, "wb")
@@ -214,10 +227,26 @@ def iter_read(fd: int) -> list[bytes]:
     return out
 
 
+@pytest.mark.unit
 def test_extra_processes_never_share_a_named_source_color() -> None:
     named = set(fmt.NAMED_COLORS.values())
     assert all(fmt.color_for(name) not in named for name in ("ticker", "css", "jobs", "p1", "w"))
-    assert fmt.color_for("css") == fmt.color_for("css")  # stable
+
+
+def test_an_extra_process_keeps_its_color_across_runs() -> None:
+    """Not salted per process as hash() is: two interpreters with different hash seeds agree."""
+    code = "from devstack.logs import format; print(format.color_for('css').decode())"
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env=cli_env(PYTHONHASHSEED=seed),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert seen == {fmt.color_for("css").decode()}
 
 
 @pytest.mark.unit

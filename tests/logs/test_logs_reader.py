@@ -53,12 +53,14 @@ def bare(lines: list[str]) -> list[str]:
     return [line.split(" ", 3)[-1] for line in lines]
 
 
+@pytest.mark.unit
 def test_merged_in_time_order_across_sources_and_generations(logs: Path) -> None:
     shown = bare(run(logs, []))
     assert shown[:9] == ["g0", "a1", "g2", "a3", "g4", "a5", "g6", "a7", "oops red"]
     assert len(shown) == 21
 
 
+@pytest.mark.unit
 def test_last_n_and_name_prefix(logs: Path) -> None:
     assert bare(run(logs, ["gunicorn"], lines=3)) == ["g14", "g16", "g18"]
     assert bare(run(logs, ["gunicorn"], lines=7)) == ["g6", "g8", "g10", "g12", "g14", "g16", "g18"]
@@ -66,6 +68,7 @@ def test_last_n_and_name_prefix(logs: Path) -> None:
     assert set(reader.sources(logs)) == {"gunicorn", "nginx.access", "nginx.error"}
 
 
+@pytest.mark.unit
 def test_since_and_grep(logs: Path) -> None:
     # now = T0 + 100: 85s ago is T0 + 15
     assert bare(run(logs, [], since="85s")) == ["a15", "g16", "a17", "g18", "a19"]
@@ -74,6 +77,7 @@ def test_since_and_grep(logs: Path) -> None:
     assert bare(run(logs, ["gunicorn"], lines=1, grep="g1")) == ["g18"]
 
 
+@pytest.mark.unit
 def test_since_formats() -> None:
     now = T0
     assert since_stamp("10m", now) == fmt.Clock().utc(now - 600)
@@ -86,6 +90,7 @@ def test_since_formats() -> None:
         record_filter(None, "([unclosed")
 
 
+@pytest.mark.unit
 def test_json_and_no_prefix(logs: Path) -> None:
     rows = [json.loads(line) for line in run(logs, ["nginx.error"], as_json=True)]
     assert rows == [
@@ -102,11 +107,13 @@ def test_json_and_no_prefix(logs: Path) -> None:
     assert "\x1b" not in "".join(prefixed)
 
 
+@pytest.mark.unit
 def test_colored_output_keeps_child_colors(logs: Path) -> None:
     shown = run(logs, ["nginx.error"], color=True)[0]
     assert "\x1b[31mred" in shown and "\x1b[33mnginx.error" in shown
 
 
+@pytest.mark.unit
 def test_follow_survives_rotation_truncation_and_new_sources(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, None, max_bytes=4096, backups=1)
     mux.feed("app", "stdout", b"before\n")
@@ -134,6 +141,7 @@ def test_follow_survives_rotation_truncation_and_new_sources(tmp_path: Path) -> 
     follower.close()
 
 
+@pytest.mark.unit
 def test_follow_before_anything_was_written(tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"  # not even the folder yet: `logs -f` before the first `up`
     follower = reader.Follower(log_dir, ["gunicorn"], reader.Snapshot())
@@ -146,6 +154,7 @@ def test_follow_before_anything_was_written(tmp_path: Path) -> None:
     follower.close()
 
 
+@pytest.mark.unit
 def test_tail_reads_backwards_across_blocks_and_generations(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, None, max_bytes=300_000, backups=5)
     for start in range(0, 30_000, 1000):
@@ -157,6 +166,7 @@ def test_tail_reads_backwards_across_blocks_and_generations(tmp_path: Path) -> N
         assert got == [b"n %05d" % i for i in range(max(0, 30_000 - count), 30_000)], count
 
 
+@pytest.mark.unit
 def test_follow_loses_nothing_across_several_rotations_between_polls(tmp_path: Path) -> None:
     mux = LogMux(tmp_path, None, max_bytes=4096, backups=4)
     mux.feed("app", "stdout", b"first\n")

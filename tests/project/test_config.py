@@ -23,6 +23,7 @@ def load(root: Path, text: str) -> config.Config:
     return config.load(path)
 
 
+@pytest.mark.unit
 def test_defaults(root: Path) -> None:
     cfg = load(root, "")
     assert cfg.app.wsgi == "app:app"
@@ -35,10 +36,12 @@ def test_defaults(root: Path) -> None:
     assert cfg.vm.host_port == 8001
 
 
+@pytest.mark.unit
 def test_static_url_always_gets_its_trailing_slash(root: Path) -> None:
     assert load(root, '[static]\nurl = "/assets"\n').static.url == "/assets/"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text, key",
     [
@@ -71,6 +74,7 @@ def test_invalid_values_name_the_key(root: Path, text: str, key: str) -> None:
     assert "devstack.toml" in message and "\n" not in message and " — " in message
 
 
+@pytest.mark.unit
 def test_pyproject_tool_section(root: Path) -> None:
     (root / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.devstack.server]\napp_port = 6001\n')
     found = config.find_config(root)
@@ -83,6 +87,7 @@ def test_pyproject_tool_section(root: Path) -> None:
     assert info.value.key == "tool.devstack.server.port"
 
 
+@pytest.mark.unit
 def test_find_config_searches_upwards(root: Path) -> None:
     (root / "devstack.toml").write_text("")
     deeper = root / "a" / "b"
@@ -90,6 +95,7 @@ def test_find_config_searches_upwards(root: Path) -> None:
     assert config.find_config(deeper) == (root / "devstack.toml").resolve()
 
 
+@pytest.mark.unit
 def test_static_at_the_site_root(root: Path) -> None:
     # Flask(__name__, static_folder=".", static_url_path=""): what `init` once wrote as "//".
     for written in ("/", "//", ""):
@@ -99,6 +105,7 @@ def test_static_at_the_site_root(root: Path) -> None:
     assert not load(root, "").static.at_root
 
 
+@pytest.mark.unit
 def test_static_extra_routes(root: Path) -> None:
     (root / "chat" / "static").mkdir(parents=True)
     cfg = load(root, '[[static.extra]]\nurl = "/chat/static"\ndir = "chat/static"\n')
@@ -111,6 +118,7 @@ def test_static_extra_routes(root: Path) -> None:
     assert load(root, "").static.extra == ()
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text, key, words",
     [

@@ -16,6 +16,7 @@ from tests.support.facts import make_facts
 from tests.support.stack import make_project
 
 
+@pytest.mark.unit
 def test_procfile_lines() -> None:
     text = "# tools\ncss: npm run watch:css\n\nworker:python -m worker --queue a:b  \n"
     assert procfile.parse_procfile(text) == {
@@ -28,6 +29,7 @@ def test_procfile_lines() -> None:
         procfile.parse_procfile("no colon here\n")
 
 
+@pytest.mark.unit
 def test_dotenv_values(tmp_path: Path) -> None:
     # The cases of the former hand-written parser, now read by python-dotenv (project/envfiles.py).
     text = "\n".join(
@@ -54,6 +56,7 @@ def test_dotenv_values(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.unit
 def test_plan_adds_procfile_and_toml_processes_with_dotenv(tmp_path: Path) -> None:
     project = make_project(tmp_path)
     project.write_config(extra='[processes]\ncss = "echo toml"\n')
@@ -77,6 +80,7 @@ def test_plan_adds_procfile_and_toml_processes_with_dotenv(tmp_path: Path) -> No
     assert not any("s3cret" in w for w in warnings)
 
 
+@pytest.mark.unit
 def test_children_are_asked_for_color_unless_told_not_to(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,6 +19,8 @@ SAME = [
     ["up", "-d", "--color", "never", "-c", "x.toml"],
     ["up", "--timeout", "30", "--vm"],
     ["up", "--timeout=2.5", "--daemon", "--color=always"],
+    ["up", "--timeout", "1"],  # typer's min=1 includes 1
+    ["up", "--timeout", "1."],
     ["status"],
     ["status", "--json"],
     ["status", "-c", "some/dir"],
@@ -45,6 +47,8 @@ FALLBACK = [
     ["up", "--timeout", "-3"],
     ["up", "--timeout", "1e3"],
     ["up", "--timeout", "nan"],
+    ["up", "--timeout", "1.2.3"],
+    ["up", "--timeout", "0.99"],
     ["up", "-dc", "x"],
     ["up", "app"],
     ["status", "--help"],
@@ -87,3 +91,30 @@ def test_both_paths_call_the_command_alike(argv: list[str], calls: list[Any]) ->
 def test_anything_else_is_left_to_typer(argv: list[str], calls: list[Any]) -> None:
     assert fastpath.parse(argv) is None
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "forks"),
+    [
+        (["up", "--detach"], True),
+        (["up", "-d", "-c", "x.toml"], True),
+        (["up"], False),
+        (["up", "--detach", "--vm"], False),  # the VM's own detach (vm/run.py)
+        (["up", "--detach", "--daemon"], False),  # already the daemon
+        (["up", "--vm"], False),
+        (["status"], False),
+        (["down"], False),
+    ],
+)
+def test_only_a_plain_local_up_detach_forks_before_imports(argv: list[str], forks: bool) -> None:
+    parsed = fastpath.parse(argv)
+    assert parsed is not None
+    assert fastpath.detaches(parsed) is forks
+
+
+def test_detaches_reads_the_parsed_values_not_the_words() -> None:
+    assert fastpath.detaches(("up", {"detach": True})) is True
+    assert fastpath.detaches(("up", {"detach": True, "vm": True})) is False
+    assert fastpath.detaches(("up", {"detach": True, "daemon": True})) is False
+    assert fastpath.detaches(("logs", {"detach": True})) is False
+    assert fastpath.detaches(("up", {})) is False

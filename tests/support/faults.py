@@ -341,11 +341,10 @@ def try_traversals(project: Project) -> list[Attempt]:
     app_source = (project.root / "app.py").read_text()
     for path in traversal_paths("/static/"):
         try:
-            resp = raw_get(project.public_port, path)
-        except OSError:
-            attempts.append(Attempt(path, 0, False, False))
-            continue
-        status, body, location = resp
+            status, body, location = raw_get(project.public_port, path)
+        except OSError as exc:  # a refused or reset connection proves nothing about a leak
+            raise AssertionError(f"GET {path!r}: no answer from nginx ({exc})") from exc
+        assert status, f"GET {path!r}: nginx closed without an HTTP answer"
         if 300 <= status < 400 and location.startswith("/"):
             # Follow a redirect once: a normalised path must not lead to the file either.
             status2, body2, _ = raw_get(project.public_port, location)

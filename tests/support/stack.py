@@ -134,6 +134,46 @@ def make_project(base: Path, worker: str = "gthread") -> Project:
     return project
 
 
+ECHO_APP = """import os
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return "mark=" + os.environ.get("MARK", "none")
+"""
+
+
+def echo_project(base: Path, mark: str) -> Project:
+    """A one-route app that answers `mark=<MARK>`, MARK set in devstack.toml's [app.env]: what
+    a live edit of devstack.toml did is read from what the app serves, not from a log line."""
+    root = base / "echo"
+    (root / "static").mkdir(parents=True)
+    (root / "static" / "site.css").write_text("body {}\n")
+    (root / "app.py").write_text(ECHO_APP)
+    public, app_port = free_ports(2)
+    project = Project(root, public, app_port)
+    write_mark(project, mark)
+    return project
+
+
+def write_mark(project: Project, mark: str, server: str = "") -> None:
+    project.write_config(server=server, extra=f'[app.env]\nMARK = "{mark}"\n')
+
+
+def served(project: Project, path: str = "/") -> str:
+    """The body the stack serves at path through nginx; "" when nothing answers."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(project.url + path, timeout=5) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
+
+
 def processes_under(root: Path) -> list[psutil.Process]:
     """Every live process whose command line or cwd mentions the project folder."""
     found = []

@@ -11,16 +11,33 @@ from pathlib import Path
 import psutil
 
 from devstack.system import kill
+from tests.support.stack import wait_for
 
 IGNORES_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
 
 
-def group(script: str) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
-    """A shell leading its own group, with two children."""
+def group(
+    script: str, handled: signal.Signals | None = None
+) -> tuple[subprocess.Popen[bytes], list[psutil.Process]]:
+    """A shell leading its own group, with two children (each ignoring or catching `handled`,
+    once they have installed their handlers)."""
     proc = subprocess.Popen(["/bin/sh", "-c", script], start_new_session=True)
     members = three_members(proc)
-    time.sleep(0.2)  # the children install their TERM handlers
+    if handled is not None:
+        assert wait_for(lambda: all(handles(m.pid, handled) for m in members[1:])), members
     return proc, members
+
+
+def handles(pid: int, sig: signal.Signals) -> bool:
+    """The process ignores or catches sig: /proc/PID/status's SigIgn and SigCgt masks."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    masks = dict(
+        line.split(":\t", 1) for line in status.splitlines() if line.startswith(("SigIgn", "SigCgt"))
+    )
+    return any(int(mask, 16) >> (sig - 1) & 1 for mask in masks.values())
 
 
 def three_members(proc: subprocess.Popen[bytes]) -> list[psutil.Process]:
@@ -44,7 +61,8 @@ def test_a_polite_group_ends_on_term() -> None:
 
 def test_a_worker_ignoring_term_is_killed_after_the_grace() -> None:
     proc, members = group(
-        f"{sys.executable} -c '{IGNORES_TERM}' & {sys.executable} -c '{IGNORES_TERM}' & wait"
+        f"{sys.executable} -c '{IGNORES_TERM}' & {sys.executable} -c '{IGNORES_TERM}' & wait",
+        handled=signal.SIGTERM,
     )
     assert len(members) == 3
     assert kill.stop_group(proc.pid, grace=0.5, exited=lambda: proc.poll() is not None)
@@ -54,7 +72,7 @@ def test_a_worker_ignoring_term_is_killed_after_the_grace() -> None:
 
 def test_stop_pid_only_while_it_is_ours() -> None:
     proc = subprocess.Popen([sys.executable, "-c", IGNORES_TERM])
-    time.sleep(0.5)  # its TERM handler is installed
+    assert wait_for(lambda: handles(proc.pid, signal.SIGTERM))
     assert kill.stop_pid(proc.pid, lambda: proc.poll() is None, grace=0.3)  # needed the KILL
     assert proc.wait(timeout=5) == -9
     # Not ours any more (the check says so): nothing is signalled, nothing is killed.
@@ -87,8 +105,8 @@ def test_leader_only_quits_the_master_once_and_kills_it_after_its_workers(tmp_pa
     marks = tmp_path / "quit"
     proc = subprocess.Popen([sys.executable, "-c", MASTER, str(marks)], start_new_session=True)
     members = three_members(proc)
-    time.sleep(0.3)  # the handlers are installed
     assert len(members) == 3
+    assert wait_for(lambda: all(handles(m.pid, signal.SIGQUIT) for m in members))
     killed = kill.stop_group(
         proc.pid, signal.SIGQUIT, grace=10.0, exited=lambda: proc.poll() is not None, leader_only=True
     )

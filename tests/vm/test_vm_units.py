@@ -32,6 +32,7 @@ def _project(tmp_path: Path, vm: str = "") -> Config:
     return load(root / "devstack.toml")
 
 
+@pytest.mark.unit
 def test_vagrantfile_forward_sync_and_provider(tmp_path: Path) -> None:
     config = _project(tmp_path)
     text = vagrantfile.render(vagrantfile.gather(config))
@@ -44,6 +45,7 @@ def test_vagrantfile_forward_sync_and_provider(tmp_path: Path) -> None:
     assert '".devstack/"' in text  # devstack's own state never goes into the guest
 
 
+@pytest.mark.unit
 def test_vagrantfile_share_options(tmp_path: Path) -> None:
     nfs = vagrantfile.render(vagrantfile.gather(_project(tmp_path / "a", 'sync = "nfs"')))
     assert 'type: "nfs"' in nfs and '"actimeo=1"' in nfs
@@ -58,6 +60,7 @@ def test_vagrantfile_share_options(tmp_path: Path) -> None:
     assert '"DEVSTACK_LIBVIRT_DRIVER", "kvm"' in kvm and "host: 17001" in kvm
 
 
+@pytest.mark.unit
 def test_users_own_vagrantfile_is_never_touched(tmp_path: Path) -> None:
     config = _project(tmp_path)
     own = config.root / "Vagrantfile"
@@ -104,6 +107,7 @@ def _ensure(config: Config, machine: Machine) -> str:
     return vm_backend.ensure_vm(vagrantfile.gather(config), machine, lambda line: None)
 
 
+@pytest.mark.unit
 def test_reload_only_when_the_forwards_change(tmp_path: Path) -> None:
     config = _project(tmp_path, f"host_port = {free_port()}")
     fake = FakeMachine("not_created")
@@ -136,6 +140,7 @@ def test_taken_host_port_names_the_owner_before_vagrant(tmp_path: Path) -> None:
     assert "up" not in fake.calls
 
 
+@pytest.mark.unit
 def test_preflight_errors_are_one_line_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = _project(tmp_path)
     monkeypatch.setattr("shutil.which", lambda name: None)
@@ -152,6 +157,7 @@ def test_preflight_errors_are_one_line_with_the_fix(tmp_path: Path, monkeypatch:
         VagrantMachine(vagrantfile.gather(config)).preflight()
 
 
+@pytest.mark.unit
 def test_boot_timeout_quotes_the_console(tmp_path: Path) -> None:
     config = _project(tmp_path)
     vagrantfile.vm_dir(config).mkdir(parents=True)
@@ -162,6 +168,7 @@ def test_boot_timeout_quotes_the_console(tmp_path: Path) -> None:
     assert "\n" not in str(error)
 
 
+@pytest.mark.unit
 def test_receiver_writes_atomically_and_refuses_escapes(tmp_path: Path) -> None:
     root = tmp_path / "guest"
     frames = io.BytesIO()
@@ -183,10 +190,12 @@ def test_receiver_writes_atomically_and_refuses_escapes(tmp_path: Path) -> None:
     assert not (root / "static" / "a.css").exists() and not (tmp_path / "escape").exists()
 
 
+@pytest.mark.unit
 def test_vm_errors_are_devstack_errors() -> None:
     assert issubclass(VMError, DevstackError)
 
 
+@pytest.mark.unit
 def test_provisioning_failure_names_the_cause(tmp_path: Path) -> None:
     config = _project(tmp_path)
     vagrantfile.vm_dir(config).mkdir(parents=True)
@@ -200,6 +209,7 @@ def test_provisioning_failure_names_the_cause(tmp_path: Path) -> None:
     assert "nginx is missing" in str(error) and "vm/build-box.sh" in str(error)
 
 
+@pytest.mark.unit
 def test_guest_doctor_command_checks_the_guests_own_stack(tmp_path: Path) -> None:
     import shlex
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
+import pytest
 from watchdog.events import FileSystemEvent
 
 from devstack.watch.reload import AppWatcher
@@ -18,12 +18,14 @@ def make(tmp_path: Path, extra: tuple[str, ...] = ()) -> tuple[AppWatcher, Path]
     return AppWatcher(app, extra, lambda why: None, skip=(app / "static",), polling="never"), app
 
 
+@pytest.mark.unit
 def test_python_files_inside_an_app_under_ignored_folder_names_reload(tmp_path: Path) -> None:
     watcher, app = make(tmp_path)
     assert watcher.matches(str(app / "app.py"))
     assert watcher.matches(str(app / "pkg" / "views.py"))
 
 
+@pytest.mark.unit
 def test_ignored_inside_the_app(tmp_path: Path) -> None:
     watcher, app = make(tmp_path, extra=("templates/*.html",))
     assert watcher.matches(str(app / "templates" / "index.html"))
@@ -40,11 +42,13 @@ class Seen:
 
     def __init__(self, watcher: AppWatcher) -> None:
         self.paths: list[str] = []
+        self.events: list[tuple[str, str]] = []
         self.reloads: list[str] = []
         handle = watcher.on_any_event
 
         def spy(event: FileSystemEvent) -> None:
             self.paths.append(str(event.src_path))
+            self.events.append((event.event_type, str(event.src_path)))
             handle(event)
 
         watcher.on_any_event = spy  # type: ignore[method-assign]
@@ -52,6 +56,11 @@ class Seen:
 
     def reloaded(self, name: str) -> bool:
         return wait_for(lambda: any(name in why for why in self.reloads), timeout=5)
+
+    def saw(self, kind: str, path: Path, times: int = 1) -> bool:
+        """The watcher was handed `times` events of that kind for path (a folder's creation
+        event comes after watchdog has added the folder's inotify watch)."""
+        return wait_for(lambda: self.events.count((kind, str(path))) >= times, timeout=5)
 
 
 def started(app: Path) -> tuple[AppWatcher, Seen]:
@@ -88,7 +97,7 @@ def test_folders_made_after_the_start_are_watched(tmp_path: Path) -> None:
     watcher, seen = started(app)
     try:
         (app / "pkg").mkdir()
-        time.sleep(0.2)  # the new folder's watch is added on its creation event
+        assert seen.saw("created", app / "pkg")  # its watch is added before the event is handed on
         (app / "pkg" / "views.py").write_text("x = 1\n")
         assert seen.reloaded("views.py")
         ready = tmp_path / "elsewhere" / "blog"  # a folder that arrives whole (a move, a checkout)
@@ -97,9 +106,9 @@ def test_folders_made_after_the_start_are_watched(tmp_path: Path) -> None:
         ready.rename(app / "blog")
         assert seen.reloaded("models.py")
         shutil.rmtree(app / "pkg")  # removed and made again: watched again
-        time.sleep(0.2)
+        assert seen.saw("deleted", app / "pkg")
         (app / "pkg").mkdir()
-        time.sleep(0.2)
+        assert seen.saw("created", app / "pkg", times=2)
         (app / "pkg" / "forms.py").write_text("x = 1\n")
         assert seen.reloaded("forms.py")
     finally:
