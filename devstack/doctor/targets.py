@@ -93,7 +93,7 @@ def guest_hasher(config: Config) -> Callable[[Path], str | None] | None:
     if run is None:
         return None
     # The project's own Vagrantfile decides where the files are in the guest.
-    config = importlib.import_module("devstack.vm.vagrantfile").effective(config)
+    config = importlib.import_module("devstack.vm.vagrantfile").gather(config).config
 
     def sha(file: Path) -> str | None:
         path = config.vm.guest_path.rstrip("/") + "/" + file.relative_to(config.root).as_posix()

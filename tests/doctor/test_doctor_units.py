@@ -140,3 +140,16 @@ def test_ladder_skips_layers_not_reachable_from_here(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def test_the_guest_hasher_is_built_from_the_vm_facts(tmp_path: Path) -> None:
+    """VM mode's STALE line hashes the guest's copy: its paths come from vagrantfile.gather (an
+    API change there once made every `doctor` of a VM stack an internal error)."""
+    from devstack.doctor import targets
+    from devstack.project import config as config_mod
+
+    (tmp_path / "static").mkdir()
+    (tmp_path / "app.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    (tmp_path / "devstack.toml").write_text('[app]\nwsgi = "app:app"\n')
+    hasher = targets.guest_hasher(config_mod.load(tmp_path / "devstack.toml"))
+    assert callable(hasher)
