@@ -192,7 +192,17 @@ def describe(proc: psutil.Process, state_dir: Path | None = None) -> Gunicorn:
     try:
         info.cwd = proc.cwd()
         info.env = proc.environ()
-        info.exe = proc.exe()
+        exe = proc.exe()
+        first = cmdline[0] if cmdline else ""
+        # A venv's python is a link to the base interpreter: /proc's exe loses the venv (and its
+        # site-packages, gunicorn included). The path it was started by keeps it.
+        if (
+            os.path.isabs(first)
+            and os.path.isfile(first)
+            and os.path.realpath(first) == os.path.realpath(exe)
+        ):
+            exe = first
+        info.exe = exe
         workers = [c for c in proc.children() if is_gunicorn(c)]
         info.live_workers = len(workers)
         info.worker_started = sorted(((c.pid, c.create_time()) for c in workers), key=lambda w: w[1])

@@ -156,7 +156,19 @@ def test_an_old_worker_held_by_a_websocket_is_stopped_after_a_reload(classic: Pr
         # The reload forks a new worker; the old one, holding the open websocket, is stopped
         # after the grace period (3.5 s): measured, it otherwise ran on beside the new one.
         assert wait_for(lambda: not any(kill.alive(p) for p in old), timeout=10), "old worker still running"
-        new = master.children()
+
+        def live_workers() -> list[psutil.Process]:  # an exited one the master has not reaped yet is gone
+            alive = []
+            for child in master.children():
+                try:
+                    if child.status() != psutil.STATUS_ZOMBIE:
+                        alive.append(child)
+                except psutil.NoSuchProcess:
+                    pass
+            return alive
+
+        assert wait_for(lambda: len(live_workers()) == 1, timeout=10), master.children()
+        new = live_workers()
         assert len(new) == 1 and new[0].pid != old[0].pid
         log = classic.state_dir / "logs" / "gunicorn.log"
         wanted = f"old worker (pid {old[0].pid}) still running 3.5 s after the reload"
