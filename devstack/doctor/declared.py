@@ -169,16 +169,10 @@ def read_config(path: Path, rel: str) -> tuple[dict[str, str], dict[str, Site]]:
     except (OSError, SyntaxError, ValueError):
         return settings, sites
     lines = text.splitlines()
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                continue
-            key = node.targets[0].id
-            settings[key] = "true" if value is True else str(value)
-            segment = ast.get_source_segment(text, node) or lines[node.lineno - 1].strip()
-            sites[key] = Site(rel, node.lineno, segment)
+    for key, value, node in procinfo.literal_assignments(tree):
+        settings[key] = value
+        segment = ast.get_source_segment(text, node) or lines[node.lineno - 1].strip()
+        sites[key] = Site(rel, node.lineno, segment)
     return settings, sites
 
 

@@ -9,6 +9,7 @@ import ast
 import json
 import os
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,21 +127,27 @@ def parse_args(argv: list[str], settings: dict[str, str], sources: dict[str, str
     return app
 
 
-def read_config_file(path: Path, settings: dict[str, str], sources: dict[str, str]) -> None:
-    """Literal top-level assignments of a gunicorn.conf.py (never executed)."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return
+def literal_assignments(tree: ast.Module) -> Iterator[tuple[str, str, ast.Assign]]:
+    """(name, value as a setting string, the node) of each literal top-level `name = value` of
+    a gunicorn config file: what it sets without running it."""
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             try:
                 value = ast.literal_eval(node.value)
             except ValueError:
                 continue
-            key = node.targets[0].id
-            settings[key] = "true" if value is True else str(value)
-            sources[key] = f"{path}:{node.lineno}"
+            yield node.targets[0].id, "true" if value is True else str(value), node
+
+
+def read_config_file(path: Path, settings: dict[str, str], sources: dict[str, str]) -> None:
+    """Literal top-level assignments of a gunicorn.conf.py (never executed)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return
+    for key, value, node in literal_assignments(tree):
+        settings[key] = value
+        sources[key] = f"{path}:{node.lineno}"
 
 
 def workers_of(pid: int) -> list[tuple[int, float]]:

@@ -174,12 +174,20 @@ def new_queue_secret() -> str:
 REDIS_FALLBACKS = ("/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server")
 
 
+def _find_binary(
+    variable: str, name: str, fallbacks: tuple[str, ...], environ: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """(the variable's value, the executable found): the variable if set, else name on PATH,
+    else the fallbacks."""
+    chosen = environ.get(variable)
+    candidates = [chosen] if chosen else [shutil.which(name), *fallbacks]
+    return chosen, next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
 def find_redis(environ: Mapping[str, str] = os.environ) -> str:
     """DEVSTACK_REDIS if set, else redis-server on PATH, else the usual places: the message queue
     of a stack with app.nodes > 1 (or [queue])."""
-    chosen = environ.get("DEVSTACK_REDIS")
-    candidates = [chosen] if chosen else [shutil.which("redis-server"), *REDIS_FALLBACKS]
-    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    chosen, found = _find_binary("DEVSTACK_REDIS", "redis-server", REDIS_FALLBACKS, environ)
     if found is None:
         where = f"DEVSTACK_REDIS={chosen}" if chosen else "PATH, /usr/bin, /usr/local/bin"
         raise DevstackError(
@@ -192,9 +200,7 @@ def find_redis(environ: Mapping[str, str] = os.environ) -> str:
 
 def find_nginx(environ: Mapping[str, str] = os.environ) -> str:
     """DEVSTACK_NGINX if set, else nginx on PATH, else the usual sbin places (not on a user's PATH)."""
-    chosen = environ.get("DEVSTACK_NGINX")
-    candidates = [chosen] if chosen else [shutil.which("nginx"), *NGINX_FALLBACKS]
-    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    chosen, found = _find_binary("DEVSTACK_NGINX", "nginx", NGINX_FALLBACKS, environ)
     if found is None:
         where = f"DEVSTACK_NGINX={chosen}" if chosen else "PATH, /usr/sbin, /usr/local/sbin"
         raise DevstackError(
