@@ -258,7 +258,7 @@ def find_config(start: Path) -> Path:
 
 def _has_tool_section(pyproject: Path) -> bool:
     try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))  # pragma: no mutate ("UTF-8": same)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False
     return isinstance(data.get("tool"), dict) and "devstack" in data["tool"]
@@ -276,7 +276,7 @@ def load(path: Path) -> Config:
                 shown, "", f"larger than {MAX_CONFIG_BYTES // 1024} KiB", "a config is a few lines: trim it"
             )
         raw = path.read_bytes()
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8")  # pragma: no mutate ("UTF-8" is the same codec)
     except FileNotFoundError:
         raise ConfigError(shown, "", "file not found", "create it with `devstack init`") from None
     except UnicodeDecodeError:
@@ -294,7 +294,7 @@ def load(path: Path) -> Config:
     _check_values(data, shown)
     prefix = ""
     if path.name == "pyproject.toml":
-        tool = data.get("tool", {})
+        tool = data.get("tool")
         section = tool.get("devstack") if isinstance(tool, dict) else None
         if not isinstance(section, dict):
             raise ConfigError(shown, "[tool.devstack]", "section missing", "add a [tool.devstack] table")
@@ -338,12 +338,15 @@ def _has_control(text: str) -> bool:
 class _Reader:
     """Reads one table, remembering which keys were used so unknown ones can be named."""
 
+    data: dict[str, Any]
+    used: set[str]
+
     def __init__(self, data: Any, shown: str, table: str) -> None:
         self.shown, self.table = shown, table
         if not isinstance(data, dict):
             raise ConfigError(shown, f"[{table}]", "must be a table", f"write it as [{table}]")
-        self.data: dict[str, Any] = data
-        self.used: set[str] = set()
+        self.data = data
+        self.used = set()
 
     def key(self, name: str) -> str:
         return f"{self.table}.{name}" if self.table else name
@@ -440,7 +443,7 @@ _REDIS_URL_RE = re.compile(
 def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: str = "") -> Config:
     shown = shown or str(path)
     root = path.parent
-    top = _Reader(data, shown, prefix.rstrip("."))
+    top = _Reader(data, shown, prefix.removesuffix("."))
     for name in data:
         if name not in TOP_TABLES:
             raise top.fail(name, "unknown section", f"use one of: {', '.join(TOP_TABLES)}")
@@ -448,7 +451,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     a = _Reader(data.get("app", {}), shown, prefix + "app")
     wsgi = a.get("wsgi", str, "app:app")
     module, _, attr = wsgi.partition(":")
-    if not _MODULE_RE.fullmatch(module) or not _ATTR_RE.fullmatch(attr or "app"):
+    if not _MODULE_RE.fullmatch(module) or (attr and not _ATTR_RE.fullmatch(attr)):
         raise a.fail("wsgi", f"{_short(wsgi)} is not module:attr", 'write e.g. wsgi = "app:app"')
     app_dir = Path(a.path("dir", "."))
     worker = a.choice("worker", WORKERS, "gthread")
@@ -521,7 +524,7 @@ def parse(data: dict[str, Any], path: Path, shown: str | None = None, prefix: st
     p = _Reader(data.get("processes", {}), shown, prefix + "processes")
     processes: dict[str, str] = {}
     for name in list(p.data):
-        command = p.get(name, str, "")
+        command = p.get(name, str, "")  # pragma: no mutate (name is in the table: no default read)
         if not _PROC_NAME_RE.fullmatch(name) or name in RESERVED_NAMES or name.startswith("gunicorn."):
             raise p.fail(
                 name,
@@ -649,13 +652,13 @@ def _static_extra(reader: _Reader, items: list[Any], prefix: str, main_url: str)
     for index, item in enumerate(items):
         table = f"{prefix}static.extra[{index}]"
         r = _Reader(item, reader.shown, table)
-        if not isinstance(item, dict):  # _Reader raised already; for mypy
-            continue
         for key in ("url", "dir"):
-            if key not in item:
+            if key not in r.data:
                 raise r.fail(key, "missing", 'write both, e.g. url = "/chat/static/" and dir = "chat/static"')
-        url = _url_path(r, "url", r.get("url", str, ""), root_ok=False)
-        folder = r.path("dir", "")
+        # both keys are there (checked above): the defaults are never read
+        written = r.get("url", str, "")  # pragma: no mutate
+        url = _url_path(r, "url", written, root_ok=False)
+        folder = r.path("dir", "")  # pragma: no mutate
         r.finish()
         if url in seen:
             raise r.fail("url", f"{url} is served twice", "give each static folder its own URL")
@@ -666,7 +669,7 @@ def _static_extra(reader: _Reader, items: list[Any], prefix: str, main_url: str)
 
 def is_url_path(url: str) -> bool:
     """A static URL prefix as nginx.conf may name it: "/" + plain segments + "/"."""
-    return bool(_URL_PATH_RE.fullmatch(url)) and "//" not in url
+    return bool(_URL_PATH_RE.fullmatch(url))  # each segment non-empty: no "//"
 
 
 def is_host_name(name: str) -> bool:
@@ -707,7 +710,9 @@ def _parse_listen(listen: str, reader: _Reader) -> tuple[str, int]:
     match = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})", listen)
     if not match:
         raise reader.fail("listen", f"{_short(listen)} is not host:port", fix)
-    host, port = match.group(1).strip("[]"), int(match.group(2))
+    host, port = match.group(1), int(match.group(2))
+    if host.startswith("["):
+        host = host[1:-1]
     if not 1 <= port <= 65535:
         raise reader.fail("listen", f"port {port} is out of range", "use a port from 1 to 65535")
     return host, port
