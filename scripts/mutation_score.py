@@ -1,56 +1,149 @@
-"""The mutation score per module from mutmut's results (mutants/**/*.py.meta): killed / tested.
+"""The mutation score per module from mutmut's results (mutants/**/*.py.meta).
 
-A mutant counts as killed when a test failed on it (or it timed out); "no tests" and
-"survived" count against the score. Run from the repository root after `mutmut run`
-(`make mutation`, `.ci/mutation`). Exit 1 when a module is below --min (default: report only).
+A mutant is killed when a test failed on it (or it timed out), or caught when mypy rejects it
+(tests/test_lint.py runs mypy --strict in CI, so it could not land); "survived" and "no tests"
+count against the score. Mutants not run (a sampled run) are left out and said.
+
+    mutation_score.py [--min PCT]          the score of `mutmut run` (make mutation, .ci/mutation)
+    mutation_score.py --sample N --names   the names of 1 in N mutants, chosen by a hash of each
+                                           name: the same tree gives the same sample
+
+With --min, exit 1 when a module scores below PCT: for a full run, its score; for a sampled one,
+the upper end of the score's 95 % interval (the sample shows it is below, not just might be).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-KILLED = {1, 3, 24, -24, 36, 37, 152, 255}  # killed, pytest error, timeouts, caught by type check
+TEST_KILLED = {1, 3, 24, -24, 36, 152, 255}  # a test failed, pytest error, timeouts
+TYPE_CAUGHT = 37
+SKIPPED = 34
+# mypy errors that mutmut's own generated code causes, not the mutant: not a catch.
+NOT_A_CATCH = ("already defined",)
 
 
-def scores(root: Path) -> dict[str, tuple[int, int, int]]:
-    """module -> (killed, tested, not yet run)."""
-    out: dict[str, tuple[int, int, int]] = {}
+@dataclass
+class Score:
+    by_tests: int = 0
+    by_mypy: int = 0
+    survived: int = 0
+    pending: int = 0  # not run (sampled out)
+
+    @property
+    def tested(self) -> int:
+        return self.by_tests + self.by_mypy + self.survived
+
+    @property
+    def killed(self) -> int:
+        return self.by_tests + self.by_mypy
+
+    def percent(self) -> float:
+        return 100.0 * self.killed / self.tested if self.tested else 0.0
+
+    def interval(self) -> tuple[float, float]:
+        """The score's 95 % Wilson interval, in percent."""
+        n = self.tested
+        if not n:
+            return 0.0, 100.0
+        z, p = 1.96, self.killed / n
+        centre = p + z * z / (2 * n)
+        spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        scale = 100.0 / (1 + z * z / n)
+        return (centre - spread) * scale, (centre + spread) * scale
+
+    def add(self, other: Score) -> None:
+        self.by_tests += other.by_tests
+        self.by_mypy += other.by_mypy
+        self.survived += other.survived
+        self.pending += other.pending
+
+
+def in_sample(name: str, every: int) -> bool:
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % every == 0
+
+
+def read(meta: Path) -> Score:
+    data = json.loads(meta.read_text())
+    errors: dict[str, str] = data.get("type_check_error_by_key", {})
+    score = Score()
+    for name, code in data["exit_code_by_key"].items():
+        if code is None:
+            score.pending += 1
+        elif code == SKIPPED:
+            continue
+        elif code == TYPE_CAUGHT and not any(text in errors.get(name, "") for text in NOT_A_CATCH):
+            score.by_mypy += 1
+        elif code in TEST_KILLED:
+            score.by_tests += 1
+        else:
+            score.survived += 1
+    return score
+
+
+def scores(root: Path) -> dict[str, Score]:
+    return {
+        meta.relative_to(root).as_posix().removesuffix(".meta"): read(meta)
+        for meta in sorted(root.glob("**/*.py.meta"))
+    }
+
+
+def names(root: Path, every: int) -> list[str]:
+    found = []
     for meta in sorted(root.glob("**/*.py.meta")):
-        codes = json.loads(meta.read_text())["exit_code_by_key"].values()
-        tested = [code for code in codes if code is not None and code != 34]  # 34: skipped
-        killed = sum(1 for code in tested if code in KILLED)
-        module = meta.relative_to(root).as_posix().removesuffix(".meta")
-        out[module] = (killed, len(tested), sum(1 for code in codes if code is None))
-    return out
+        found += [name for name in json.loads(meta.read_text())["exit_code_by_key"] if in_sample(name, every)]
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--mutants", default="mutants", help="mutmut's folder (default: mutants)")
     parser.add_argument("--min", type=float, default=0.0, help="fail below this percentage")
+    parser.add_argument("--sample", type=int, default=1, help="1 in N mutants (default: all)")
+    parser.add_argument("--names", action="store_true", help="print the sample's mutant names")
     args = parser.parse_args(argv)
-    results = scores(Path(args.mutants))
-    if not results:
-        print(f"no mutmut results under {args.mutants}/: run `mutmut run` first", file=sys.stderr)
+    root = Path(args.mutants)
+    if args.names:
+        print("\n".join(names(root, max(args.sample, 1))))
+        return 0
+    results = scores(root)
+    if not any(score.tested for score in results.values()):
+        print(f"no mutmut results under {root}/: run `mutmut run` first", file=sys.stderr)
         return 1
-    low = []
-    all_killed = all_tested = 0
-    for module, (killed, tested, pending) in results.items():
-        pct = 100.0 * killed / tested if tested else 0.0
-        more = f", {pending} not run" if pending else ""
-        print(f"{module:34} {killed:5}/{tested:<5} killed  {pct:5.1f} %{more}")
-        all_killed, all_tested = all_killed + killed, all_tested + tested
-        if pct < args.min:
+    sampled = any(score.pending for score in results.values())
+    print(
+        f"{'module':34} {'tests':>6} {'mypy':>6} {'lived':>6} {'score':>8}"
+        + ("  95 % interval" if sampled else "")
+    )
+    low, total = [], Score()
+    for module, score in results.items():
+        total.add(score)
+        print(row(module, score, sampled))
+        if score.tested and (score.interval()[1] if sampled else score.percent()) < args.min:
             low.append(module)
-    total = 100.0 * all_killed / all_tested if all_tested else 0.0
-    print(f"{'mutation score':34} {all_killed:5}/{all_tested:<5} killed  {total:5.1f} %")
+    print(row("mutation score", total, sampled))
+    if sampled:
+        print(f"(a sample: {total.tested} of {total.tested + total.pending} mutants run)")
     if low:
         print(f"below {args.min:g} %: {', '.join(low)}", file=sys.stderr)
         return 1
     return 0
+
+
+def row(label: str, score: Score, sampled: bool) -> str:
+    line = f"{label:34} {score.by_tests:6} {score.by_mypy:6} {score.survived:6} {score.percent():7.1f} %"
+    if sampled:
+        lo, hi = score.interval()
+        line += f"  {lo:5.1f} .. {hi:5.1f} %" if score.tested else "  (none run)"
+    return line
 
 
 if __name__ == "__main__":
