@@ -423,3 +423,148 @@ def test_duplicate_headers_by_name_case_insensitively() -> None:
     dupes = nginxconf.duplicate_headers(nginxconf.location_for(srv, "/x"))  # type: ignore[arg-type]
     assert [[d.args[1] for d in group] for group in dupes] == [["$host", "$http_host"]]
     assert nginxconf.duplicate_headers(nginxconf.location_for(srv, "/b/x")) == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("uri", "found"),
+    [
+        ("/z/assets/x", "/"),  # `^~ /assets/` is a prefix, never searched as a regex
+        ("/a/b/c", "= /a/b/c"),  # an exact match two levels down ends the search
+        ("/a/d/x", "^~ /a/d/"),  # so does a nested ^~
+        ("/a/yx", "~ x$"),  # a nested regex before the outer ones
+        ("/a/b/z", "~ z$"),  # a nested plain prefix does not stop the outer regexes
+        ("/q", "~ q$"),  # a regex nginx would refuse is passed over, not the end of the list
+    ],
+)
+def test_nested_locations_and_regexes_follow_nginx(uri: str, found: str) -> None:
+    srv = server(
+        "location /a/ { location /a/b/ { location = /a/b/c { } } location ^~ /a/d/ { }"
+        " location ~ x$ { } }\n"
+        "location ^~ /assets/ { }\n"
+        "location / { }\n"
+        "location ~ ( { }\n"
+        "location ~ c$ { }\nlocation ~ y { }\nlocation ~ z$ { }\nlocation ~ q$ { }\n"
+    )
+    loc = nginxconf.location_for(srv, uri)
+    assert loc is not None and " ".join(loc.args) == found
+
+
+def shown(d: Directive | None) -> str | None:
+    return None if d is None else d.text()
+
+
+ROUTES = [
+    ("location / { proxy_pass http://a; }", "/x", "location / { … }", "location / { … }", None, ""),
+    ("location / { if ($x) { proxy_pass http://a; } }", "/x", "location / { … }", "if ($x) { … }", None, ""),
+    (
+        "location @app { proxy_pass http://a; }\nlocation / { try_files $uri @app; }",
+        "/x",
+        "location / { … }",
+        "location @app { … }",
+        None,
+        "",
+    ),
+    (
+        "location @app { if ($y) { proxy_pass http://a; } }\nlocation / { try_files $uri @app; }",
+        "/x",
+        "location / { … }",
+        "if ($y) { … }",
+        None,
+        "",
+    ),
+    (
+        "location @app { root /x; }\nlocation / { try_files $uri @app; }",
+        "/x",
+        "location / { … }",
+        None,
+        "try_files $uri @app;",
+        "try_files falls back to @app (a page, not the app)",
+    ),
+    (
+        "location / { return 301 https://x$request_uri; }",
+        "/x",
+        "location / { … }",
+        None,
+        "return 301 https://x$request_uri;",
+        "`return 301 https://x$request_uri` answers it",
+    ),
+    (
+        "location / { try_files $uri =404; }",
+        "/x",
+        "location / { … }",
+        None,
+        "try_files $uri =404;",
+        "try_files finds no file and answers 404",
+    ),
+    (
+        "location / { try_files $uri /index.html; }",
+        "/x",
+        "location / { … }",
+        None,
+        "try_files $uri /index.html;",
+        "try_files falls back to /index.html (a page, not the app)",
+    ),
+    (
+        "location /s/ { alias /srv/s/; }",
+        "/s/a.css",
+        "location /s/ { … }",
+        None,
+        "alias /srv/s/;",
+        "alias maps it to the file /srv/s/a.css (404)",
+    ),
+    (
+        "root /var/www;\nlocation /a/ { }",
+        "/a/x",
+        "location /a/ { … }",
+        None,
+        "root /var/www;",
+        "root maps it to the file /var/www/a/x (404)",
+    ),
+    (
+        "root /var/www;",
+        "/x",
+        None,
+        None,
+        "root /var/www;",
+        "no location passes it on: root /var/www answers it (404)",
+    ),
+    (
+        "listen 80;",
+        "/x",
+        None,
+        None,
+        None,
+        "no location passes it on: nginx's default root (html/) answers it (404)",
+    ),
+    ("return 444;", "/x", None, None, "return 444;", "`return 444` answers it"),
+    # proxy_pass in a server-level `if` is not valid nginx (nginx -t refuses it): not a route
+    (
+        "if ($x) { proxy_pass http://a; }",
+        "/x",
+        None,
+        None,
+        None,
+        "no location passes it on: nginx's default root (html/) answers it (404)",
+    ),
+    (
+        "root /w;\nlocation /a/ { root /v/; }",
+        "/a/b",
+        "location /a/ { … }",
+        None,
+        "root /v/;",
+        "root maps it to the file /v/a/b (404)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "uri", "location", "proxy", "because", "what"), ROUTES)
+def test_route_names_the_location_the_proxy_and_what_answers_instead(
+    text: str, uri: str, location: str | None, proxy: str | None, because: str | None, what: str
+) -> None:
+    found = nginxconf.route(server(text), uri)
+    assert (shown(found.location), shown(found.proxy), shown(found.because), found.what) == (
+        location,
+        proxy,
+        because,
+        what,
+    )
