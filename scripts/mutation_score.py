@@ -2,11 +2,8 @@
 
 A mutant is killed when a test failed on it (or it timed out), or caught when mypy rejects it
 (tests/test_lint.py runs mypy --strict in CI, so it could not land); "survived" and "no tests"
-count against the score. Mutants not run (a sampled run) are left out and said.
-
-    mutation_score.py [--min PCT]          the score of `mutmut run` (make mutation, .ci/mutation)
-    mutation_score.py --sample N --names   the names of 1 in N mutants, chosen by a hash of each
-                                           name: the same tree gives the same sample
+count against the score. Mutants not run (a sampled run: .ci/mutation's MUTATION_SAMPLE) are
+left out and said. Run from the repository root after `mutmut run` (make mutation, .ci/mutation).
 
 With --min, exit 1 when a module scores below PCT: for a full run, its score; for a sampled one,
 the upper end of the score's 95 % interval (the sample shows it is below, not just might be).
@@ -15,7 +12,6 @@ the upper end of the score's 95 % interval (the sample shows it is below, not ju
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import sys
@@ -65,10 +61,6 @@ class Score:
         self.pending += other.pending
 
 
-def in_sample(name: str, every: int) -> bool:
-    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % every == 0
-
-
 def read(meta: Path) -> Score:
     data = json.loads(meta.read_text())
     errors: dict[str, str] = data.get("type_check_error_by_key", {})
@@ -94,26 +86,14 @@ def scores(root: Path) -> dict[str, Score]:
     }
 
 
-def names(root: Path, every: int) -> list[str]:
-    found = []
-    for meta in sorted(root.glob("**/*.py.meta")):
-        found += [name for name in json.loads(meta.read_text())["exit_code_by_key"] if in_sample(name, every)]
-    return found
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--mutants", default="mutants", help="mutmut's folder (default: mutants)")
     parser.add_argument("--min", type=float, default=0.0, help="fail below this percentage")
-    parser.add_argument("--sample", type=int, default=1, help="1 in N mutants (default: all)")
-    parser.add_argument("--names", action="store_true", help="print the sample's mutant names")
     args = parser.parse_args(argv)
     root = Path(args.mutants)
-    if args.names:
-        print("\n".join(names(root, max(args.sample, 1))))
-        return 0
     results = scores(root)
     if not any(score.tested for score in results.values()):
         print(f"no mutmut results under {root}/: run `mutmut run` first", file=sys.stderr)

@@ -4,8 +4,9 @@
 # bindfs (a FUSE mount standing in for VM shared folders), tmux (the terminal-closing fault),
 # redis-server (the message queue of several Socket.IO nodes),
 # and devstack with its test extras into the clone's venv .venv, made with the distribution's
-# python3 (PYTHON=... picks another; scripts/venv.sh); then runs the real-VM tier when asked
-# (DEVSTACK_VM_TESTS=1, or CI=true) and finally every other tier in one pytest run, all with the
+# python3 (PYTHON=... picks another; scripts/venv.sh); then, in CI, a sampled mutation run of the
+# pure modules (.ci/mutation); the real-VM tier when asked (DEVSTACK_VM_TESTS=1, or CI=true) and
+# finally every other tier in one pytest run, all with the
 # venv's python. Arguments replace that last run's default `-m "not unit"` (e.g. a test file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,13 @@ t0=$(date +%s)
 echo "unit tier: $(( $(date +%s) - t0 )) s"
 
 status=0
+# Mutation testing: do the unit tests notice a changed value, word or comparison in the pure
+# modules? In CI (or with MUTATION_SAMPLE=N) every 5th mutant of each function and the score per
+# module; a module surely below 85 % fails the run. `make mutation` runs every mutant.
+if [ "${CI:-}" = "true" ] || [ -n "${MUTATION_SAMPLE:-}" ]; then
+  MUTATION_SAMPLE=${MUTATION_SAMPLE:-5} MUTATION_MIN=${MUTATION_MIN:-85} PYTHON=$py \
+    bash .ci/mutation || status=$?
+fi
 if [ "${DEVSTACK_VM_TESTS:-}" = "1" ] || [ "${CI:-}" = "true" ]; then
   PYTHON=$py bash .ci/vm-tier || status=$?
 fi

@@ -46,15 +46,6 @@ def test_killed_caught_survived_and_mutmuts_own_type_errors(tmp_path: Path) -> N
     assert score.percent() == 40.0
 
 
-def test_the_sample_is_the_same_for_the_same_names(tmp_path: Path) -> None:
-    names = {f"devstack.x.f__mutmut_{i}": None for i in range(2000)}
-    meta(tmp_path, "x.py", names)
-    picked = script().names(tmp_path, 4)
-    assert picked == script().names(tmp_path, 4)
-    assert 400 < len(picked) < 600  # about 1 in 4
-    assert script().names(tmp_path, 1) == list(names)
-
-
 def test_a_full_run_fails_below_the_minimum_by_its_score(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
