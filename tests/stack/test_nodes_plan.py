@@ -286,3 +286,27 @@ def test_redis_conf_whole_with_a_state_dir_redis_would_misread(tmp_path: Path) -
         "daemonize no\n"
         'logfile ""\n'
     )
+
+
+def test_every_node_gets_the_plans_reload_engine_and_colors(tmp_path: Path) -> None:
+    _, config = configured(tmp_path, app='nodes = 2\nreload_engine = "poll"')
+    facts = make_facts(config, redis="/usr/bin/redis-server", queue_secret="s" * 32)
+    the_plan = plan.build(config, facts, colors=True)
+    for node in the_plan.processes[:2]:
+        argv = node.argv
+        assert argv[argv.index("--reload") :] == [
+            "--reload",
+            "--reload-engine",
+            "poll",
+            "--reload-extra-file",
+            str(config.app_dir / "templates/*.html"),
+            "--name",
+            node.name,
+            "app:app",
+        ]
+        colors = {
+            k: v
+            for k, v in node.env.items()
+            if k in ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS", "NO_COLOR")
+        }
+        assert colors == {"FORCE_COLOR": "1", "CLICOLOR_FORCE": "1", "PY_COLORS": "1"}
