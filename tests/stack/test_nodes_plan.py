@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack import GUNICORN_CONF
 from devstack.errors import ConfigError, DevstackError
 from devstack.project import config as config_mod
 from devstack.project.config import Config
@@ -57,7 +58,13 @@ def test_three_nodes_three_gunicorns_a_queue_and_sticky_nginx(tmp_path: Path) ->
         assert spec.restart == "app" and plan.is_app(spec.name)
     redis = the_plan.processes[3]
     conf_path = the_plan.facts.state_dir / "redis.conf"
-    assert redis.argv == ["/usr/bin/redis-server", str(conf_path)]  # no password in argv (ps)
+    assert redis == plan.ProcessSpec(
+        name="redis",
+        argv=["/usr/bin/redis-server", str(conf_path)],  # no password in argv (ps)
+        cwd=the_plan.facts.state_dir,
+        env={},
+        restart="always",
+    )
     redis_lines = plan.redis_conf(config, the_plan.facts).splitlines()
     for line in (
         "bind 127.0.0.1",
@@ -163,6 +170,16 @@ def test_node_split_shares_add_up() -> None:
         assert [node for _, node in split] == list(range(1, nodes + 1))
         assert split[-1][0] == "*"
         assert sum(float(share.rstrip("%")) for share, _ in split[:-1]) < 100
+    # Truncated to the hundredth, never rounded up (the last node takes what is left).
+    assert plan.node_split(1) == [("*", 1)]
+    assert plan.node_split(6) == [
+        ("16.66%", 1),
+        ("16.66%", 2),
+        ("16.66%", 3),
+        ("16.66%", 4),
+        ("16.66%", 5),
+        ("*", 6),
+    ]
 
 
 def test_the_queue_secret_is_kept_and_a_bad_one_is_replaced(tmp_path: Path) -> None:
@@ -184,6 +201,112 @@ def test_a_queue_without_the_redis_package_is_one_line_before_anything_starts(tm
     _, config = configured(tmp_path, app="nodes = 3")
     app = python_with("flask", "flask_socketio", "simple_websocket")
     facts = make_facts(config, redis="/usr/bin/redis-server", queue_secret="s" * 32, app_python=app)
-    with pytest.raises(DevstackError, match=r"needs the redis package in the app's python .* install") as err:
+    with pytest.raises(DevstackError) as err:
         plan.build(config, facts, colors=False)
-    assert "\n" not in str(err.value)
+    assert str(err.value) == (
+        "the message queue needs the redis package in the app's python /project/.venv/bin/python "
+        "(.venv/ in the project): Flask-SocketIO's message_queue= cannot reach Redis without it — "
+        "/project/.venv/bin/python -m pip install redis"
+    )
+
+
+def test_a_node_spec_whole(tmp_path: Path) -> None:
+    """Node N of several: its port, its control socket, its name in `ps` and the logs, its
+    number and the queue in its environment, and the colors the plan was asked for."""
+    project, config = configured(tmp_path, app="nodes = 2")
+    the_plan = planned(config)  # colors=False
+    facts = the_plan.facts
+    assert the_plan.processes[1] == plan.ProcessSpec(
+        name="gunicorn.2",
+        argv=[
+            "/project/.venv/bin/python",
+            "-m",
+            "gunicorn",
+            "--config",
+            GUNICORN_CONF,
+            "--chdir",
+            str(config.app_dir),
+            "--bind",
+            f"127.0.0.1:{project.app_port + 1}",
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--graceful-timeout",
+            "3",
+            "--timeout",
+            "120",
+            "--access-logfile",
+            "-",
+            "--error-logfile",
+            "-",
+            "--log-level",
+            "info",
+            "--threads",
+            str(config.app.threads),
+            "--control-socket",
+            str(facts.control_socket.with_name("node2.ctl")),
+            "--name",
+            "gunicorn.2",
+            "app:app",
+        ],
+        cwd=config.app_dir,
+        env={
+            "PYTHONUNBUFFERED": "1",
+            "DEVSTACK": "1",
+            "DEVSTACK_PUBLIC_URL": config.public_url,
+            "DEVSTACK_ASYNC_MODE": "threading",
+            "NO_COLOR": "1",
+            "REDIS_URL": f"redis://:{'s' * 32}@127.0.0.1:{project.app_port + 2}/0",
+            "DEVSTACK_WORKER": "gthread",
+            "DEVSTACK_NODE": "2",
+            "GUNICORN_CMD_ARGS": "",
+            "DEVSTACK_LIVE_NOTIFY": str(facts.notify_socket),
+        },
+        restart="app",
+        stop_signal="SIGQUIT",
+        own_deathsig=True,
+    )
+
+
+def test_redis_conf_whole_with_a_state_dir_redis_would_misread(tmp_path: Path) -> None:
+    """The state dir is a value in redis.conf, never its syntax: a double quote and a backslash
+    in it are escaped inside the quoted dir (redis reads \\" and \\\\ there)."""
+    _, config = configured(tmp_path, app="nodes = 2")
+    odd = make_facts(config, state_dir=Path('/srv/say "hi"\\now'), queue_secret="s" * 32)
+    assert plan.redis_conf(config, odd) == (
+        "# Written by devstack for the message queue of app.nodes > 1; rewritten by every `up`.\n"
+        "bind 127.0.0.1\n"
+        f"port {config.queue_port}\n"
+        "protected-mode yes\n"
+        f"requirepass {'s' * 32}\n"
+        'save ""\n'
+        "appendonly no\n"
+        'dir "/srv/say \\"hi\\"\\\\now"\n'
+        "daemonize no\n"
+        'logfile ""\n'
+    )
+
+
+def test_every_node_gets_the_plans_reload_engine_and_colors(tmp_path: Path) -> None:
+    _, config = configured(tmp_path, app='nodes = 2\nreload_engine = "poll"')
+    facts = make_facts(config, redis="/usr/bin/redis-server", queue_secret="s" * 32)
+    the_plan = plan.build(config, facts, colors=True)
+    for node in the_plan.processes[:2]:
+        argv = node.argv
+        assert argv[argv.index("--reload") :] == [
+            "--reload",
+            "--reload-engine",
+            "poll",
+            "--reload-extra-file",
+            str(config.app_dir / "templates/*.html"),
+            "--name",
+            node.name,
+            "app:app",
+        ]
+        colors = {
+            k: v
+            for k, v in node.env.items()
+            if k in ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS", "NO_COLOR")
+        }
+        assert colors == {"FORCE_COLOR": "1", "CLICOLOR_FORCE": "1", "PY_COLORS": "1"}

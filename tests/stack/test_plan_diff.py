@@ -158,3 +158,37 @@ def test_a_spec_equal_in_value_is_not_restarted(edits: Edits) -> None:
     moved = dataclasses.replace(edits.old_config, state_root=edits.project.root / "elsewhere")
     changes = plan.diff(edits.old_config, edits.old_plan, moved, edits.build(moved))
     assert changes.reload_nginx  # the pid and temp paths moved
+
+
+def test_a_nodes_edit_waits_and_reports_only_new_warnings(edits: Edits) -> None:
+    patched = asyncmode.read("from gevent import monkey\nmonkey.patch_all()\n", "app.py")
+    edits.old_plan = edits.build(edits.old_config, async_use=patched)
+    assert len(edits.old_plan.warnings) == 1  # said at start already: not again
+    changes = edits.after(
+        app="nodes = 2",
+        server='sendfile = "on"',
+        async_use=patched,
+        static_fstype="nfs",
+        redis="/usr/bin/redis-server",
+        queue_secret="s" * 32,
+    )
+    assert changes == plan.PlanChanges(
+        later=("app.nodes and [queue]",),
+        warnings=(
+            f"sendfile is on but {edits.old_config.static_dir} is on nfs: nginx may serve stale or "
+            'truncated files — set server.sendfile = "auto"',
+        ),
+    )
+
+
+def test_a_changed_nginx_spec_is_not_restarted(edits: Edits) -> None:
+    # nginx is reloaded when its nginx.conf changes, never restarted by a re-plan: another
+    # binary found on this edit changes its spec and asks for nothing.
+    changes = edits.after(nginx="/opt/nginx/sbin/nginx")
+    assert changes == plan.PlanChanges()
+
+
+def test_a_new_static_extra_is_for_the_next_up_and_reloads_nginx(edits: Edits) -> None:
+    (edits.project.root / "chat" / "static").mkdir(parents=True)
+    changes = edits.after(extra='[[static.extra]]\nurl = "/chat/static/"\ndir = "chat/static"\n')
+    assert changes == plan.PlanChanges(reload_nginx=True, later=("the static watchers of [[static.extra]]",))

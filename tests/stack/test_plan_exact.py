@@ -14,7 +14,7 @@ from devstack.errors import ConfigError, DevstackError
 from devstack.project import asyncmode
 from devstack.project import config as config_mod
 from devstack.project.config import Config
-from devstack.stack import plan
+from devstack.stack import plan, rootstatic
 from tests.support.facts import make_facts, python_with
 from tests.support.stack import make_project
 
@@ -161,6 +161,8 @@ def test_nginx_values_refusals_are_one_line_each(tmp_path: Path) -> None:
         ("static.dir", "static_alias", Path("/srv/a\x7fb")),
         ("the project folder", "state_dir", Path("/srv/a\nb")),
         ("the live-reload socket", "stream_socket", Path("/run/a\x01b")),
+        # Its own key (a trailing space keeps it apart from the stream socket's in the dict).
+        ("the live-reload socket ", "notify_socket", Path("/run/a\x1bb")),
     ]
     for key, field, folder in cases:
         with pytest.raises(ConfigError) as raised:
@@ -249,7 +251,9 @@ def test_gunicorn_spec_without_threads_reload_or_live_reload(tmp_path: Path) -> 
     facts = dataclasses.replace(
         facts, app_python=dataclasses.replace(facts.app_python, has=facts.app_python.has | {"gevent"})
     )
-    gunicorn = spec(plan.build(config, facts, colors=True), "gunicorn")
+    the_plan = plan.build(config, facts, colors=True)
+    assert the_plan.reload_engine == "off"
+    gunicorn = spec(the_plan, "gunicorn")
     for absent in ("--threads", "--control-socket", "--reload", "--reload-engine"):
         assert absent not in gunicorn.argv
     assert gunicorn.argv[gunicorn.argv.index("--worker-class") + 1] == "gevent"
@@ -304,6 +308,14 @@ EVENTLET_FIX = (
             "devstack.toml: app.worker: gunicorn 26 has no eventlet worker (removed in 26.0) — use worker "
             '= "gthread" '
             '(or "gevent"), or pin gunicorn<26',
+        ),
+        (
+            "eventlet",
+            ("flask_socketio", "eventlet", "simple_websocket"),
+            (27, 0, 1),
+            "explicit threading",
+            "devstack.toml: app.worker: gunicorn 27.0.1 has no eventlet worker (removed in 26.0) — use "
+            'worker = "gthread" (or "gevent"), or pin gunicorn<26',
         ),
         (
             "gevent",
@@ -472,3 +484,118 @@ def test_auto_mode_is_the_first_that_imports() -> None:
     assert plan.auto_mode(python_with("eventlet", "gevent")) == "eventlet"
     assert plan.auto_mode(python_with("gevent")) == "gevent"
     assert plan.auto_mode(python_with("flask")) == "threading"
+
+
+COLOR_KEYS = ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS", "NO_COLOR")
+
+
+def colors_of(env: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if key in COLOR_KEYS}
+
+
+def test_children_keep_their_colors_unless_asked_otherwise(tmp_path: Path) -> None:
+    """colors defaults to True in build, gunicorn_spec and extra_specs alike (`devstack doctor`
+    plans without it); build(colors=False) is kept in the plan for a re-plan to ask the same."""
+    config = configured(tmp_path, extra='[processes]\ncss = "tailwind --watch"\n')
+    facts = make_facts(config)
+    on = {"FORCE_COLOR": "1", "CLICOLOR_FORCE": "1", "PY_COLORS": "1"}
+    default = plan.build(config, facts)
+    assert default.colors is True
+    assert colors_of(spec(default, "gunicorn").env) == on
+    assert colors_of(spec(default, "css").env) == on
+    assert colors_of(plan.gunicorn_spec(config, facts, "off").env) == on
+    assert colors_of(plan.extra_specs(config, facts, [])[0].env) == on
+    plain = plan.build(config, facts, colors=False)
+    assert plain.colors is False
+    assert colors_of(spec(plain, "gunicorn").env) == {"NO_COLOR": "1"}
+
+
+RELOAD_EXTRA = "templates/*.html"
+
+
+@pytest.mark.parametrize(
+    ("worker", "modules", "fstype", "warnings", "engine"),
+    [
+        ("gthread", ("inotify",), "ext4", [], "inotify"),
+        (
+            "gthread",
+            (),
+            "ext4",
+            [
+                "reload_engine inotify replaced by poll: the inotify package is not installed in "
+                f"{PY} ({PY} -m pip install inotify)"
+            ],
+            "poll",
+        ),
+        (
+            "gthread",
+            ("inotify",),
+            "virtiofs",
+            ["reload_engine inotify replaced by poll: inotify misses virtiofs edits"],
+            "poll",
+        ),
+        (
+            "gevent",
+            ("gevent", "inotify"),
+            "ext4",
+            ["reload_engine inotify replaced by poll: it crashes gevent workers at boot"],
+            "poll",
+        ),
+    ],
+)
+def test_reload_engine_inotify_or_the_poll_that_replaces_it(
+    tmp_path: Path, worker: str, modules: tuple[str, ...], fstype: str, warnings: list[str], engine: str
+) -> None:
+    config = configured(tmp_path, app=f'worker = "{worker}"\nreload_engine = "inotify"')
+    app = python_with("flask", "flask_socketio", "simple_websocket", *modules)
+    the_plan = built(config, app_python=app, static_fstype=fstype)
+    assert the_plan.warnings == warnings
+    assert the_plan.reload_engine == engine
+    argv = spec(the_plan, "gunicorn").argv
+    assert argv[argv.index("--reload") :] == [
+        "--reload",
+        "--reload-engine",
+        engine,
+        "--reload-extra-file",
+        str(config.app_dir / RELOAD_EXTRA),
+        "app:app",
+    ]
+
+
+def test_nginx_values_whole(tmp_path: Path) -> None:
+    config = configured(tmp_path, app="nodes = 3")
+    facts = make_facts(config, redis="/usr/bin/redis-server", queue_secret="s" * 32)
+    port = config.server.app_port
+    assert plan.nginx_values(config, facts, sendfile=True) == {
+        "prefix": str(facts.state_dir),
+        "listen": f"127.0.0.1:{config.server.listen_port}",
+        "app_port": port,
+        "app_ports": [str(port), str(port + 1), str(port + 2)],
+        "node_split": [
+            {"share": "33.33%", "node": "1"},
+            {"share": "33.33%", "node": "2"},
+            {"share": "*", "node": "3"},
+        ],
+        "node_cookie": "devstack_node",
+        "static_url": "/static/",
+        "static_dir": str(facts.static_alias),
+        "extra_static": [],
+        "autoindex": False,
+        "sendfile": True,
+        "static_fstype": "ext4",
+        "proxy_read_timeout": config.server.proxy_read_timeout,
+        "mime_types": "/etc/nginx/mime.types",
+        "error_log_level": "warn",
+        "user": "",
+        "live_socket": str(facts.stream_socket),
+        "live_notify": str(facts.notify_socket),
+        "server_names": ["127.0.0.1", "localhost", "[::1]", "*.localhost"],
+        "root_private": rootstatic.NGINX_REGEX,
+    }
+
+
+def test_a_listen_host_of_every_interface_is_no_server_name(tmp_path: Path) -> None:
+    # devstack.toml's listen takes no "*"; a config derived by fields (as the VM guest's) may.
+    config = configured(tmp_path)
+    every = dataclasses.replace(config, server=dataclasses.replace(config.server, listen_host="*"))
+    assert plan.server_names(every) == ["localhost", "127.0.0.1", "[::1]", "*.localhost"]

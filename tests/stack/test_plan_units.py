@@ -197,6 +197,8 @@ def test_the_classic_socketio_app_runs_unedited_with_one_note(tmp_path: Path) ->
     )
     # Nothing to correct: threading is what Flask-SocketIO picks without eventlet or gevent.
     assert build(project, app_python=python_with("flask", "flask_socketio"), async_use=classic).notes == []
+    # An app without Socket.IO gets no note about it, whatever its source reads as.
+    assert build(project, app_python=eventlet, async_use=classic, uses_socketio=False).notes == []
 
 
 @pytest.mark.parametrize(
@@ -253,6 +255,10 @@ def test_an_engineio_whose_websockets_fail_under_gthread_is_one_line(tmp_path: P
     )
     fixed = dataclasses.replace(old, versions={"python-engineio": "4.6.0"})
     assert build(project, app_python=fixed).processes
+    # The edges as parse_version gives them: (4,) is refused, (4, 6) is the fix.
+    with pytest.raises(DevstackError, match=r"^python-engineio 4 in the app's python"):
+        build(project, app_python=dataclasses.replace(old, versions={"python-engineio": "4"}))
+    assert build(project, app_python=dataclasses.replace(old, versions={"python-engineio": "4.6"})).processes
     assert build(make_project(tmp_path / "nosio"), app_python=old, uses_socketio=False).processes
     three = dataclasses.replace(old, versions={"python-engineio": "3.14.2"})  # long-polls: no websocket
     assert build(project, app_python=three).processes
