@@ -38,6 +38,7 @@ SAME = [
     ["logs", "--grep=-x", "--no-prefix", "--json"],
     ["logs", "--color", "never", "web", "--since=12:30"],
     ["logs", "--since", ""],
+    ["logs", "-"],  # a lone dash is a name, as click reads it
 ]
 FALLBACK = [
     [],
@@ -63,6 +64,9 @@ FALLBACK = [
     ["logs", "--json=1"],
     ["down", "--halt=yes"],
     ["logs", "-fn20"],
+    ["logs", "-n=5"],  # click reads the value "=5": typer's error, not 5
+    ["up", "--config="],  # an empty path: typer's call
+    ["status", "-c", ""],
 ]
 
 
