@@ -10,7 +10,9 @@
 # `$PYTHON -m venv` fails (Debian/Ubuntu without python3-venv), python3-venv is installed
 # with apt-get. The install is skipped when .venv already holds this clone's devstack with the
 # same pyproject.toml and extras (a stamp in .venv), so a second run starts at once.
+# VENV_DIR names another venv folder (.ci/mutation keeps mutmut out of .venv).
 set -euo pipefail
+VENV_DIR=${VENV_DIR:-.venv}
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -22,7 +24,7 @@ apt_install() {
 }
 
 venv_works() {
-  [ -x .venv/bin/python ] && .venv/bin/python -m pip --version >/dev/null 2>&1
+  [ -x "$VENV_DIR/bin/python" ] && "$VENV_DIR/bin/python" -m pip --version >/dev/null 2>&1
 }
 
 make_venv() {
@@ -36,12 +38,12 @@ make_venv() {
       "devstack needs 3.11 or newer; set PYTHON to one" >&2
     exit 1
   fi
-  rm -rf .venv
-  echo "venv: making .venv with $base ($("$base" -V 2>&1))"
-  if "$base" -m venv .venv; then
+  rm -rf "$VENV_DIR"
+  echo "venv: making $VENV_DIR with $base ($("$base" -V 2>&1))"
+  if "$base" -m venv "$VENV_DIR"; then
     return
   fi
-  rm -rf .venv
+  rm -rf "$VENV_DIR"
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "$0: '$base -m venv' failed: install your distribution's venv package, then run this again" >&2
     exit 1
@@ -52,26 +54,26 @@ make_venv() {
   if apt-cache show "python$ver-venv" >/dev/null 2>&1; then pkgs+=("python$ver-venv"); fi
   echo "venv: '$base -m venv' failed: installing ${pkgs[*]}"
   apt_install "${pkgs[@]}"
-  "$base" -m venv .venv
+  "$base" -m venv "$VENV_DIR"
 }
 
 use_venv() {
   local extras=$1 stamp
   if venv_works; then
-    echo "venv: reusing .venv ($(.venv/bin/python -V 2>&1))"
+    echo "venv: reusing $VENV_DIR ($("$VENV_DIR/bin/python" -V 2>&1))"
   else
-    [ ! -e .venv ] || echo "venv: .venv has no working python/pip: making it again"
+    [ ! -e "$VENV_DIR" ] || echo "venv: $VENV_DIR has no working python/pip: making it again"
     make_venv
   fi
-  py=$PWD/.venv/bin/python
+  py=$PWD/$VENV_DIR/bin/python
   # What is installed: this clone (editable), for this pyproject.toml, with these extras.
   stamp=$("$py" -c 'import hashlib, sys; print(sys.argv[1], hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())' "$extras")
-  if grep -qxF "$stamp" .venv/devstack-installed 2>/dev/null &&
+  if grep -qxF "$stamp" "$VENV_DIR/devstack-installed" 2>/dev/null &&
     "$py" -c 'import os, sys, devstack; sys.exit(os.path.dirname(os.path.dirname(os.path.realpath(devstack.__file__))) != os.path.realpath("."))' 2>/dev/null; then
     echo "venv: devstack[$extras] already installed"
     return
   fi
-  echo "venv: installing devstack[$extras] from this clone into .venv"
+  echo "venv: installing devstack[$extras] from this clone into $VENV_DIR"
   "$py" -m pip install -q -e ".[$extras]"
-  echo "$stamp" >>.venv/devstack-installed
+  echo "$stamp" >>"$VENV_DIR/devstack-installed"
 }
