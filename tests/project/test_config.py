@@ -8,19 +8,7 @@ import pytest
 
 from devstack.errors import ConfigError
 from devstack.project import config
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    (tmp_path / "static").mkdir()
-    (tmp_path / "app.py").write_text("app = None\n")
-    return tmp_path
-
-
-def load(root: Path, text: str) -> config.Config:
-    path = root / "devstack.toml"
-    path.write_text(text)
-    return config.load(path)
+from tests.support.configfile import load
 
 
 @pytest.mark.unit

@@ -9,15 +9,9 @@ import pytest
 
 from devstack.errors import ConfigError, DevstackError
 from devstack.project import config
+from tests.support.configfile import said
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    (tmp_path / "static").mkdir()
-    (tmp_path / "app.py").write_text("app = None\n")
-    return tmp_path
 
 
 def error(root: Path, text: str) -> str:
@@ -166,24 +160,6 @@ def test_no_config_anywhere_is_one_line_naming_where_it_looked(
 )
 def test_host_names(name: str, ok: bool) -> None:
     assert config.is_host_name(name) is ok
-
-
-@pytest.fixture
-def here(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The project as the working folder: load() shows the file relative to it."""
-    monkeypatch.chdir(root)
-    return root
-
-
-def said(root: Path, text: str | bytes, name: str = "devstack.toml") -> str:
-    path = root / name
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text)
-    with pytest.raises(DevstackError) as raised:
-        config.load(path)
-    return str(raised.value).replace(str(root), "ROOT")
 
 
 FOLDER_FIX = "point it at the folder of your static files (e.g. static), relative to app.dir"

@@ -17,31 +17,11 @@ import pytest
 
 from devstack.errors import DevstackError
 from devstack.project import config
+from tests.support.configfile import load, make_root, refusal, said
 
 pytestmark = pytest.mark.unit
 
 TOP = "app, static, server, logs, vm, processes, doctor, queue"
-
-
-@pytest.fixture
-def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project (app.py, static/) as the working folder: load() shows the file relative to it."""
-    (tmp_path / "static").mkdir()
-    (tmp_path / "app.py").write_text("app = None\n")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def load(root: Path, text: str, name: str = "devstack.toml") -> config.Config:
-    (root / name).write_text(text)
-    return config.load(root / name)
-
-
-def said(root: Path, text: str, name: str = "devstack.toml") -> str:
-    (root / name).write_text(text)
-    with pytest.raises(DevstackError) as raised:
-        config.load(root / name)
-    return str(raised.value).replace(str(root), "ROOT")
 
 
 def tables(cfg: config.Config) -> dict[str, Any]:
@@ -245,8 +225,6 @@ LIMITS = [
 
 @pytest.mark.parametrize(("table", "key", "low", "high"), LIMITS, ids=[f"{t}.{k}" for t, k, _, _ in LIMITS])
 def test_integer_limits_at_both_edges(here: Path, table: str, key: str, low: int, high: int) -> None:
-    section = dataclasses.fields(config.Config)
-    assert table in {f.name for f in section}
     for value in (low, high):
         cfg = load(here, f"[{table}]\n{key} = {value}\n")
         assert getattr(getattr(cfg, table), key) == value
@@ -597,13 +575,8 @@ def test_parse_alone_names_the_file_and_plain_keys(tmp_path: Path) -> None:
 
 def test_a_config_that_cannot_be_read_says_why(here: Path) -> None:
     (here / "devstack.toml").mkdir()
-    assert said_at(here) == "devstack.toml: cannot read: Is a directory — check its permissions"
-
-
-def said_at(root: Path) -> str:
-    with pytest.raises(DevstackError) as raised:
-        config.load(root / "devstack.toml")
-    return str(raised.value)
+    line = refusal(here / "devstack.toml", here)
+    assert line == "devstack.toml: cannot read: Is a directory — check its permissions"
 
 
 def test_nesting_too_deep_for_the_toml_reader(here: Path) -> None:
@@ -616,15 +589,13 @@ def test_nesting_too_deep_for_the_toml_reader(here: Path) -> None:
     except tomllib.TOMLDecodeError as exc:
         expected = f"devstack.toml: not valid TOML ({exc}) — fix the syntax"
     (here / "devstack.toml").write_text(text)
-    assert said_at(here) == expected
+    assert refusal(here / "devstack.toml", here) == expected
 
 
 def test_a_project_folder_named_with_a_control_character(tmp_path: Path) -> None:
     # The folder nginx serves is written into nginx.conf: a newline in the project's own path
     # (not in anything devstack.toml says) is refused too.
-    root = tmp_path / "pro\x01ject"
-    (root / "static").mkdir(parents=True)
-    (root / "app.py").write_text("app = None\n")
+    root = make_root(tmp_path / "pro\x01ject")
     (root / "devstack.toml").write_text("")
     with pytest.raises(DevstackError) as raised:
         config.load(root / "devstack.toml")
