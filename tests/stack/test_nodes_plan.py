@@ -13,7 +13,7 @@ from devstack.errors import ConfigError, DevstackError
 from devstack.project import config as config_mod
 from devstack.project.config import Config
 from devstack.stack import facts, plan
-from tests.support.facts import make_facts
+from tests.support.facts import GTHREAD_FLAGS, make_facts
 from tests.support.stack import Project, make_project
 
 pytestmark = pytest.mark.unit
@@ -228,20 +228,7 @@ def test_a_node_spec_whole(tmp_path: Path) -> None:
             str(config.app_dir),
             "--bind",
             f"127.0.0.1:{project.app_port + 1}",
-            "--workers",
-            "1",
-            "--worker-class",
-            "gthread",
-            "--graceful-timeout",
-            "3",
-            "--timeout",
-            "120",
-            "--access-logfile",
-            "-",
-            "--error-logfile",
-            "-",
-            "--log-level",
-            "info",
+            *GTHREAD_FLAGS,
             "--threads",
             str(config.app.threads),
             "--control-socket",

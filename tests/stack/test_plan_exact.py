@@ -15,7 +15,7 @@ from devstack.project import asyncmode
 from devstack.project import config as config_mod
 from devstack.project.config import Config
 from devstack.stack import plan, rootstatic
-from tests.support.facts import make_facts, python_with
+from tests.support.facts import GTHREAD_FLAGS, make_facts, python_with
 from tests.support.stack import make_project
 
 pytestmark = pytest.mark.unit
@@ -29,6 +29,18 @@ def configured(tmp_path: Path, app: str = "", server: str = "", extra: str = "")
 
 def built(config: Config, colors: bool = False, **changes: Any) -> plan.Plan:
     return plan.build(config, make_facts(config, **changes), colors=colors)
+
+
+def built_for(
+    tmp_path: Path, worker: str, modules: tuple[str, ...], version: tuple[int, ...] | None, source: str
+) -> plan.Plan:
+    """The plan of a project running worker, whose app python has modules and gunicorn version,
+    with SOURCES[source] as its app.py."""
+    return built(
+        configured(tmp_path, app=f'worker = "{worker}"'),
+        app_python=python_with("flask", *modules, gunicorn=version),
+        async_use=asyncmode.read(SOURCES[source], "app.py"),
+    )
 
 
 def spec(the_plan: plan.Plan, name: str) -> plan.ProcessSpec:
@@ -206,20 +218,7 @@ def test_gunicorn_spec_whole(tmp_path: Path) -> None:
         str(config.app_dir),
         "--bind",
         f"127.0.0.1:{config.server.app_port}",
-        "--workers",
-        "1",
-        "--worker-class",
-        "gthread",
-        "--graceful-timeout",
-        "3",
-        "--timeout",
-        "120",
-        "--access-logfile",
-        "-",
-        "--error-logfile",
-        "-",
-        "--log-level",
-        "info",
+        *GTHREAD_FLAGS,
         "--threads",
         "7",
         "--control-socket",
@@ -396,14 +395,8 @@ def test_refusals_are_one_whole_line(
     said: str,
 ) -> None:
 
-    config = configured(tmp_path, app=f'worker = "{worker}"')
-    facts = make_facts(
-        config,
-        app_python=python_with("flask", *modules, gunicorn=version),
-        async_use=asyncmode.read(SOURCES[source], "app.py"),
-    )
     with pytest.raises(DevstackError) as raised:
-        plan.build(config, facts)
+        built_for(tmp_path, worker, modules, version, source)
     assert str(raised.value) == said
 
 
@@ -469,13 +462,7 @@ def test_warnings_and_notes_are_whole_lines(
     notes: list[str],
 ) -> None:
 
-    config = configured(tmp_path, app=f'worker = "{worker}"')
-    facts = make_facts(
-        config,
-        app_python=python_with("flask", *modules, gunicorn=version),
-        async_use=asyncmode.read(SOURCES[source], "app.py"),
-    )
-    the_plan = plan.build(config, facts)
+    the_plan = built_for(tmp_path, worker, modules, version, source)
     assert (the_plan.warnings, the_plan.notes) == (warnings, notes)
 
 

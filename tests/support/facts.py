@@ -21,6 +21,24 @@ APP_PYTHON = apppython.AppPython(
 
 
 # The example chat app's SocketIO(app, async_mode=...): a mode the app chose itself.
+# What every gthread app server's argv holds between --bind and --threads (stack/plan.py
+# gunicorn_spec), spelled out: the tests pin it, they do not rebuild it.
+GTHREAD_FLAGS = [
+    "--workers",
+    "1",
+    "--worker-class",
+    "gthread",
+    "--graceful-timeout",
+    "3",
+    "--timeout",
+    "120",
+    "--access-logfile",
+    "-",
+    "--error-logfile",
+    "-",
+    "--log-level",
+    "info",
+]
 THREADING = asyncmode.read('socketio = SocketIO(app, async_mode="threading")\n', "app.py")
 
 
